@@ -1,0 +1,1 @@
+//! Billing rules. (STUB — being written by the rules helper.)

@@ -1,0 +1,1 @@
+//! The one config file. (STUB — being written by the data helper.)

@@ -1,0 +1,1 @@
+//! All PostgreSQL access. (STUB — being written by the data helper.)

@@ -1,0 +1,14 @@
+//! Netily's core: everything that is true about an ISP, with no FFI.
+//!
+//! The rules (`rate`, `billing`, `decision`, `vpn_plan`) are pure functions of
+//! their inputs. `db` is the only module that speaks SQL. The FreeRADIUS
+//! module, the OpenVPN plugin and netadmin all call into this crate, so a rule
+//! is written once and behaves identically everywhere.
+
+pub mod billing;
+pub mod config;
+pub mod db;
+pub mod decision;
+pub mod model;
+pub mod rate;
+pub mod vpn_plan;

@@ -1,0 +1,1 @@
+//! The VPN address plan. (STUB — being written by the rules helper.)

@@ -1,0 +1,1 @@
+//! Test harness: guards that start and always stop the real servers.
