@@ -1,16 +1,100 @@
-//! Mikrotik-Rate-Limit: parse, validate, render. (STUB — being written by the rules helper.)
+//! Mikrotik-Rate-Limit: parse, validate, render.
+//!
+//! The RouterOS grammar is positional:
+//!
+//! ```text
+//! rx[/tx] [rx-burst[/tx-burst] [rx-threshold[/tx-threshold] [rx-time[/tx-time] [priority] [rx-min[/tx-min]]]]]
+//! ```
+//!
+//! Seen from the router: `rx` is what the router receives from the subscriber
+//! (their upload), `tx` what it transmits to them (their download).
+//!
+//! Input rules (what [`RateLimit::from_str`] accepts):
+//! - a rate is a number with an optional unit: `k` = 1,000, `M` = 1,000,000,
+//!   `G` = 1,000,000,000 bits/s (case-insensitive), decimals allowed (`1.5M`);
+//! - **a bare number is kbps** (`512` = `512k`). RouterOS itself reads a bare
+//!   number as bits/s; Netily never sends a bare number, so the router and the
+//!   operator cannot disagree about it;
+//! - rates must be a whole number of kbps (RouterOS does not reliably parse
+//!   decimals, and a whole-kbps value always renders exactly);
+//! - `a` alone means `a/a` in every pair (as in RouterOS);
+//! - burst threshold defaults to the rate and burst time to 1 second when a
+//!   burst rate is given (RouterOS's defaults); they are stored explicitly;
+//! - a burst rate of 0 means "no burst" for that direction;
+//! - times are whole seconds, `10` or `10s`; priority is 1 (highest) to 8.
+//!
+//! Rendering (Display) is canonical: both directions always (`rx/tx`), each
+//! rate in the largest of `M`/`k` that is an exact integer (`10M`, `1500k`,
+//! never a decimal, never a bare number), times as plain seconds, trailing
+//! absent fields omitted, and `0/0 0/0 0/0` placeholders when a priority is
+//! present without a burst. `parse(render(x)) == x` for every valid value.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A validated Mikrotik-Rate-Limit. Displays as the canonical RouterOS string.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimit {
-    canonical: String,
+/// The grammar, quoted in error messages so an operator can fix the value.
+pub const GRAMMAR: &str =
+    "rx[/tx] [rx-burst[/tx-burst] [rx-threshold[/tx-threshold] [rx-time[/tx-time] [priority] [rx-min[/tx-min]]]]]";
+
+/// The priority RouterOS assumes when none is given.
+pub const DEFAULT_PRIORITY: u8 = 8;
+
+/// One value per direction: `rx` = subscriber's upload, `tx` = download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Directions {
+    pub rx: u64,
+    pub tx: u64,
 }
 
+impl Directions {
+    pub const fn new(rx: u64, tx: u64) -> Self {
+        Directions { rx, tx }
+    }
+
+    pub const fn both(v: u64) -> Self {
+        Directions { rx: v, tx: v }
+    }
+
+    fn is_zero(&self) -> bool {
+        self.rx == 0 && self.tx == 0
+    }
+}
+
+/// Burst settings. Rates in bits/s, time in seconds. A zero burst rate in one
+/// direction means that direction does not burst (its threshold and time must
+/// then be 0 too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Burst {
+    pub rate: Directions,
+    pub threshold: Directions,
+    pub time: Directions,
+}
+
+impl Burst {
+    /// A burst with RouterOS's defaults: threshold = the plain rate, 1 second.
+    /// Directions whose burst rate is 0 get threshold 0 and time 0.
+    pub fn with_defaults(rate: Directions, burst_rate: Directions) -> Self {
+        let pick = |b: u64, v: u64| if b == 0 { 0 } else { v };
+        Burst {
+            rate: burst_rate,
+            threshold: Directions::new(pick(burst_rate.rx, rate.rx), pick(burst_rate.tx, rate.tx)),
+            time: Directions::new(pick(burst_rate.rx, 1), pick(burst_rate.tx, 1)),
+        }
+    }
+}
+
+/// A validated Mikrotik-Rate-Limit. Displays as the canonical RouterOS string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RateLimit {
+    rate: Directions,
+    burst: Option<Burst>,
+    priority: Option<u8>,
+    min: Option<Directions>,
+}
+
+/// Why a rate limit was refused; the message names the field and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateError(pub String);
 
@@ -19,20 +103,381 @@ impl fmt::Display for RateError {
         f.write_str(&self.0)
     }
 }
+
 impl std::error::Error for RateError {}
+
+fn err(msg: impl Into<String>) -> RateError {
+    RateError(format!("Mikrotik-Rate-Limit: {}", msg.into()))
+}
+
+impl RateLimit {
+    /// A plain rate limit without burst, priority or minimum (bits/s).
+    pub fn simple(rx_bps: u64, tx_bps: u64) -> Result<Self, RateError> {
+        Self::new(Directions::new(rx_bps, tx_bps), None, None, None)
+    }
+
+    /// A full rate limit. A burst whose rates are all zero is "no burst"; a
+    /// minimum of 0/0 is "no minimum"; a minimum without a priority gets
+    /// RouterOS's default priority 8 (the grammar needs one before it).
+    pub fn new(
+        rate: Directions,
+        burst: Option<Burst>,
+        priority: Option<u8>,
+        min: Option<Directions>,
+    ) -> Result<Self, RateError> {
+        let burst =
+            burst.filter(|b| !(b.rate.is_zero() && b.threshold.is_zero() && b.time.is_zero()));
+        let min = min.filter(|m| !m.is_zero());
+        let priority = match (priority, min) {
+            (None, Some(_)) => Some(DEFAULT_PRIORITY),
+            (p, _) => p,
+        };
+        let r = RateLimit {
+            rate,
+            burst,
+            priority,
+            min,
+        };
+        r.validate()?;
+        Ok(r)
+    }
+
+    /// The subscriber's upload limit, bits/s.
+    pub fn rx(&self) -> u64 {
+        self.rate.rx
+    }
+
+    /// The subscriber's download limit, bits/s.
+    pub fn tx(&self) -> u64 {
+        self.rate.tx
+    }
+
+    pub fn rate(&self) -> Directions {
+        self.rate
+    }
+
+    pub fn burst(&self) -> Option<&Burst> {
+        self.burst.as_ref()
+    }
+
+    pub fn priority(&self) -> Option<u8> {
+        self.priority
+    }
+
+    pub fn min(&self) -> Option<Directions> {
+        self.min
+    }
+
+    /// The short `rx/tx` form (e.g. `5M/10M`) for human summaries.
+    pub fn rate_summary(&self) -> String {
+        format!(
+            "{}/{}",
+            render_rate(self.rate.rx),
+            render_rate(self.rate.tx)
+        )
+    }
+
+    fn validate(&self) -> Result<(), RateError> {
+        for (dir, v) in dirs(self.rate) {
+            if v == 0 {
+                return Err(err(format!(
+                    "rate {dir} is 0; a rate must be above 0 (e.g. 10M, 512k; a bare number is kbps)"
+                )));
+            }
+        }
+        check_whole_kbps("rate", self.rate)?;
+        if let Some(b) = &self.burst {
+            check_whole_kbps("burst rate", b.rate)?;
+            check_whole_kbps("burst threshold", b.threshold)?;
+            let rates = dirs(self.rate);
+            let bursts = dirs(b.rate);
+            let thresholds = dirs(b.threshold);
+            let times = dirs(b.time);
+            for i in 0..2 {
+                let (dir, rate) = rates[i];
+                let burst = bursts[i].1;
+                let threshold = thresholds[i].1;
+                let time = times[i].1;
+                if burst != 0 && burst < rate {
+                    return Err(err(format!(
+                        "burst rate {dir} {} is below the rate {}; a burst rate must be 0 (no burst) or at least the rate",
+                        render_rate(burst),
+                        render_rate(rate)
+                    )));
+                }
+                if burst == 0 && threshold != 0 {
+                    return Err(err(format!(
+                        "burst threshold {dir} {} is set without a burst rate {dir}; set a burst rate or use 0",
+                        render_rate(threshold)
+                    )));
+                }
+                if burst == 0 && time != 0 {
+                    return Err(err(format!(
+                        "burst time {dir} {time}s is set without a burst rate {dir}; set a burst rate or use 0"
+                    )));
+                }
+                if time > u64::from(u32::MAX) {
+                    return Err(err(format!("burst time {dir} {time}s is too large")));
+                }
+            }
+        }
+        if let Some(p) = self.priority {
+            if !(1..=8).contains(&p) {
+                return Err(err(format!(
+                    "priority {p} is outside 1 (highest) to 8 (lowest)"
+                )));
+            }
+        }
+        if let Some(m) = self.min {
+            check_whole_kbps("min rate", m)?;
+            for ((dir, min), (_, rate)) in dirs(m).into_iter().zip(dirs(self.rate)) {
+                if min > rate {
+                    return Err(err(format!(
+                        "min rate {dir} {} is above the rate {}; a min rate must be at most the rate",
+                        render_rate(min),
+                        render_rate(rate)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn dirs(d: Directions) -> [(&'static str, u64); 2] {
+    [("rx (upload)", d.rx), ("tx (download)", d.tx)]
+}
+
+fn check_whole_kbps(field: &str, d: Directions) -> Result<(), RateError> {
+    for (dir, v) in dirs(d) {
+        if v % 1000 != 0 {
+            return Err(err(format!(
+                "{field} {dir} {v} bit/s is not a whole number of kbps; RouterOS needs whole k values"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Renders bits/s in the largest unit (M or k) that represents it exactly.
+/// `G` is accepted on input but never rendered: RouterOS documents k and M only.
+pub fn render_rate(bps: u64) -> String {
+    if bps == 0 {
+        "0".to_string()
+    } else if bps % 1_000_000 == 0 {
+        format!("{}M", bps / 1_000_000)
+    } else if bps % 1000 == 0 {
+        format!("{}k", bps / 1000)
+    } else {
+        // Unreachable for validated values (whole kbps); kept exact anyway.
+        format!("{bps}")
+    }
+}
+
+/// Parses one rate token (`10M`, `512k`, `1.5M`, bare `512` = kbps) into bits/s.
+fn parse_rate(token: &str, field: &str) -> Result<u64, RateError> {
+    if token.starts_with('-') {
+        return Err(err(format!(
+            "{field} \"{token}\" is negative; rates are 0 or more"
+        )));
+    }
+    let split = token
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(token.len());
+    let (number, unit) = token.split_at(split);
+    let multiplier: u128 = match unit {
+        "" => 1000,
+        "k" | "K" => 1000,
+        "m" | "M" => 1_000_000,
+        "g" | "G" => 1_000_000_000,
+        _ => {
+            return Err(err(format!(
+                "{field} \"{token}\" has unit \"{unit}\"; allowed units are k, M, G (a bare number is kbps)"
+            )))
+        }
+    };
+    let (int_part, frac_part) = match number.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (number, ""),
+    };
+    let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !digits_ok(int_part)
+        || !digits_ok(frac_part)
+    {
+        return Err(err(format!(
+            "{field} \"{token}\" is not a number; write e.g. 10M, 512k, 1.5M (a bare number is kbps)"
+        )));
+    }
+    let overflow = || {
+        err(format!(
+            "{field} \"{token}\" is too large; at most {} bit/s",
+            u64::MAX
+        ))
+    };
+    let int: u128 = if int_part.is_empty() {
+        0
+    } else {
+        int_part.parse().map_err(|_| overflow())?
+    };
+    let mut bps = int.checked_mul(multiplier).ok_or_else(overflow)?;
+    if !frac_part.is_empty() {
+        // Exact decimal arithmetic: value = frac / 10^len * multiplier.
+        let frac_len = u32::try_from(frac_part.len()).map_err(|_| overflow())?;
+        let scale = 10u128
+            .checked_pow(frac_len)
+            .ok_or_else(|| err(format!("{field} \"{token}\" has too many decimals")))?;
+        let frac: u128 = frac_part.parse().map_err(|_| overflow())?;
+        let scaled = frac.checked_mul(multiplier).ok_or_else(overflow)?;
+        if scaled % scale != 0 {
+            return Err(err(format!(
+                "{field} \"{token}\" is not a whole number of bit/s"
+            )));
+        }
+        bps = bps.checked_add(scaled / scale).ok_or_else(overflow)?;
+    }
+    let bps = u64::try_from(bps).map_err(|_| overflow())?;
+    if bps % 1000 != 0 {
+        return Err(err(format!(
+            "{field} \"{token}\" is not a whole number of kbps; RouterOS needs whole k values"
+        )));
+    }
+    Ok(bps)
+}
+
+/// Parses a time token (`10` or `10s`) into seconds.
+fn parse_time(token: &str, field: &str) -> Result<u64, RateError> {
+    if token.starts_with('-') {
+        return Err(err(format!(
+            "{field} \"{token}\" is negative; times are 0 or more seconds"
+        )));
+    }
+    let number = token.strip_suffix('s').unwrap_or(token);
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err(format!(
+            "{field} \"{token}\" is not a whole number of seconds; write e.g. 10 or 10s"
+        )));
+    }
+    let secs: u32 = number.parse().map_err(|_| {
+        err(format!(
+            "{field} \"{token}\" is too large; at most {} seconds",
+            u32::MAX
+        ))
+    })?;
+    Ok(u64::from(secs))
+}
+
+/// Splits `a/b` (or `a`, meaning `a/a`) and parses each half.
+fn parse_pair(
+    token: &str,
+    field: &str,
+    one: fn(&str, &str) -> Result<u64, RateError>,
+) -> Result<Directions, RateError> {
+    let mut halves = token.split('/');
+    let rx = halves.next().unwrap_or("");
+    let tx = halves.next();
+    if halves.next().is_some() {
+        return Err(err(format!(
+            "{field} \"{token}\" has more than one '/'; write rx/tx (upload/download)"
+        )));
+    }
+    if rx.is_empty() || tx == Some("") {
+        return Err(err(format!(
+            "{field} \"{token}\" has an empty side; write rx/tx (upload/download) or one value for both"
+        )));
+    }
+    let rx_v = one(rx, &format!("{field} rx (upload)"))?;
+    let tx_v = match tx {
+        Some(t) => one(t, &format!("{field} tx (download)"))?,
+        None => rx_v,
+    };
+    Ok(Directions::new(rx_v, tx_v))
+}
 
 impl FromStr for RateLimit {
     type Err = RateError;
+
+    /// Parses the RouterOS grammar (see the module docs; a bare number is kbps).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(RateLimit {
-            canonical: s.trim().to_string(),
-        })
+        let fields: Vec<&str> = s.split_whitespace().collect();
+        if fields.is_empty() {
+            return Err(err(format!("empty; expected {GRAMMAR}, e.g. 5M/10M")));
+        }
+        if fields.len() > 6 {
+            return Err(err(format!(
+                "\"{}\" has {} fields; at most 6 are allowed: {GRAMMAR}",
+                s.trim(),
+                fields.len()
+            )));
+        }
+        let rate = parse_pair(fields[0], "rate", parse_rate)?;
+        let burst = match fields.get(1) {
+            None => None,
+            Some(b) => {
+                let burst_rate = parse_pair(b, "burst rate", parse_rate)?;
+                let mut burst = Burst::with_defaults(rate, burst_rate);
+                if let Some(t) = fields.get(2) {
+                    burst.threshold = parse_pair(t, "burst threshold", parse_rate)?;
+                }
+                if let Some(t) = fields.get(3) {
+                    burst.time = parse_pair(t, "burst time", parse_time)?;
+                }
+                Some(burst)
+            }
+        };
+        let priority = match fields.get(4) {
+            None => None,
+            Some(p) => {
+                let n: u8 = if p.bytes().all(|b| b.is_ascii_digit()) {
+                    p.parse().unwrap_or(u8::MAX)
+                } else {
+                    return Err(err(format!(
+                        "priority \"{p}\" is not a number; allowed 1 (highest) to 8 (lowest)"
+                    )));
+                };
+                if !(1..=8).contains(&n) {
+                    return Err(err(format!(
+                        "priority \"{p}\" is outside 1 (highest) to 8 (lowest)"
+                    )));
+                }
+                Some(n)
+            }
+        };
+        let min = match fields.get(5) {
+            None => None,
+            Some(m) => Some(parse_pair(m, "min rate", parse_rate)?),
+        };
+        RateLimit::new(rate, burst, priority, min)
     }
 }
 
 impl fmt::Display for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.canonical)
+        let pair = |d: Directions| format!("{}/{}", render_rate(d.rx), render_rate(d.tx));
+        f.write_str(&pair(self.rate))?;
+        if self.burst.is_none() && self.priority.is_none() {
+            return Ok(());
+        }
+        match &self.burst {
+            Some(b) => write!(
+                f,
+                " {} {} {}/{}",
+                pair(b.rate),
+                pair(b.threshold),
+                b.time.rx,
+                b.time.tx
+            )?,
+            // RouterOS: a burst rate of 0 is "no burst"; the placeholders
+            // keep the priority in its position.
+            None => f.write_str(" 0/0 0/0 0/0")?,
+        }
+        if let Some(p) = self.priority {
+            write!(f, " {p}")?;
+        }
+        if let Some(m) = self.min {
+            write!(f, " {}", pair(m))?;
+        }
+        Ok(())
     }
 }
 
