@@ -285,6 +285,11 @@ fn parse_rate(token: &str, field: &str) -> Result<u64, RateError> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(token.len());
     let (number, unit) = token.split_at(split);
+    if number.is_empty() {
+        return Err(err(format!(
+            "{field} \"{token}\" is not a number; write e.g. 10M, 512k, 1.5M (a bare number is kbps)"
+        )));
+    }
     let multiplier: u128 = match unit {
         "" => 1000,
         "k" | "K" => 1000,
@@ -491,5 +496,430 @@ impl<'de> Deserialize<'de> for RateLimit {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> RateLimit {
+        match s.parse() {
+            Ok(r) => r,
+            Err(e) => panic!("{s:?} should parse: {e}"),
+        }
+    }
+
+    fn e(s: &str) -> String {
+        match s.parse::<RateLimit>() {
+            Ok(r) => panic!("{s:?} should be refused, got {r}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn canon(s: &str) -> String {
+        p(s).to_string()
+    }
+
+    #[test]
+    fn single_value_means_both_directions() {
+        let r = p("10M");
+        assert_eq!((r.rx(), r.tx()), (10_000_000, 10_000_000));
+        assert_eq!(r.to_string(), "10M/10M");
+        assert!(r.burst().is_none() && r.priority().is_none() && r.min().is_none());
+    }
+
+    #[test]
+    fn rx_is_upload_tx_is_download() {
+        let r = p("5M/10M");
+        assert_eq!(r.rx(), 5_000_000);
+        assert_eq!(r.tx(), 10_000_000);
+        assert_eq!(r.rate(), Directions::new(5_000_000, 10_000_000));
+        assert_eq!(r.rate_summary(), "5M/10M");
+    }
+
+    #[test]
+    fn units_k_m_g_and_case() {
+        assert_eq!(p("512k").rx(), 512_000);
+        assert_eq!(p("512K").rx(), 512_000);
+        assert_eq!(p("10M").rx(), 10_000_000);
+        assert_eq!(p("10m").rx(), 10_000_000);
+        assert_eq!(p("1G").rx(), 1_000_000_000);
+        assert_eq!(p("2g").rx(), 2_000_000_000);
+    }
+
+    #[test]
+    fn bare_number_is_kbps() {
+        assert_eq!(p("512").rx(), 512_000);
+        assert_eq!(canon("512"), "512k/512k");
+        assert_eq!(canon("1000/2000"), "1M/2M");
+    }
+
+    #[test]
+    fn decimals_are_accepted_and_never_rendered() {
+        assert_eq!(p("1.5M").rx(), 1_500_000);
+        assert_eq!(canon("1.5M"), "1500k/1500k");
+        assert_eq!(canon("0.5M"), "500k/500k");
+        assert_eq!(canon(".5M"), "500k/500k");
+        assert_eq!(canon("2.M"), "2M/2M");
+        assert_eq!(canon("1.25G"), "1250M/1250M");
+        assert_eq!(canon("1.000M"), "1M/1M");
+    }
+
+    #[test]
+    fn render_uses_largest_exact_unit() {
+        assert_eq!(render_rate(1_500_000), "1500k");
+        assert_eq!(render_rate(10_000_000), "10M");
+        assert_eq!(render_rate(512_000), "512k");
+        assert_eq!(render_rate(1_000_000_000), "1000M");
+        assert_eq!(render_rate(1_001_000), "1001k");
+        assert_eq!(render_rate(0), "0");
+    }
+
+    #[test]
+    fn full_grammar_round_trips_verbatim() {
+        let s = "5M/10M 10M/20M 4M/8M 10/10 8";
+        let r = p(s);
+        assert_eq!(r.to_string(), s);
+        let b = r.burst().copied().unwrap_or_else(|| panic!("burst"));
+        assert_eq!(b.rate, Directions::new(10_000_000, 20_000_000));
+        assert_eq!(b.threshold, Directions::new(4_000_000, 8_000_000));
+        assert_eq!(b.time, Directions::new(10, 10));
+        assert_eq!(r.priority(), Some(8));
+        let s6 = "5M/10M 10M/20M 4M/8M 10/10 1 1M/2M";
+        assert_eq!(canon(s6), s6);
+        assert_eq!(p(s6).min(), Some(Directions::new(1_000_000, 2_000_000)));
+    }
+
+    #[test]
+    fn burst_defaults_threshold_to_rate_and_time_to_one_second() {
+        assert_eq!(canon("10M 20M"), "10M/10M 20M/20M 10M/10M 1/1");
+        assert_eq!(canon("5M/10M 10M/20M"), "5M/10M 10M/20M 5M/10M 1/1");
+        assert_eq!(canon("10M 20M 8M"), "10M/10M 20M/20M 8M/8M 1/1");
+        assert_eq!(canon("10M 20M 8M 10s"), "10M/10M 20M/20M 8M/8M 10/10");
+        assert_eq!(canon("10M 20M 8M 10/20s"), "10M/10M 20M/20M 8M/8M 10/20");
+    }
+
+    #[test]
+    fn burst_in_one_direction_only() {
+        assert_eq!(canon("1M/2M 0/4M"), "1M/2M 0/4M 0/2M 0/1");
+        assert_eq!(canon("1M/2M 0/4M 0/3M 0/10"), "1M/2M 0/4M 0/3M 0/10");
+    }
+
+    #[test]
+    fn zero_burst_is_no_burst() {
+        let r = p("10M 0/0");
+        assert!(r.burst().is_none());
+        assert_eq!(r.to_string(), "10M/10M");
+        assert_eq!(canon("10M 0 0 0"), "10M/10M");
+    }
+
+    #[test]
+    fn priority_without_burst_renders_placeholders() {
+        let r = p("10M/10M 0/0 0/0 0/0 5");
+        assert!(r.burst().is_none());
+        assert_eq!(r.priority(), Some(5));
+        assert_eq!(r.to_string(), "10M/10M 0/0 0/0 0/0 5");
+        assert_eq!(canon("10M 0 0 0 5"), "10M/10M 0/0 0/0 0/0 5");
+        assert_eq!(canon("10M 0 0 0 8 5M/5M"), "10M/10M 0/0 0/0 0/0 8 5M/5M");
+    }
+
+    #[test]
+    fn min_rate_zero_is_no_min_and_per_direction_zero_allowed() {
+        let r = p("10M 0/0 0/0 0/0 8 0/0");
+        assert_eq!(r.min(), None);
+        assert_eq!(r.to_string(), "10M/10M 0/0 0/0 0/0 8");
+        assert_eq!(canon("1M/2M 0 0 0 8 0/1M"), "1M/2M 0/0 0/0 0/0 8 0/1M");
+    }
+
+    #[test]
+    fn min_equal_to_rate_is_allowed() {
+        assert_eq!(canon("2M 0 0 0 8 2M"), "2M/2M 0/0 0/0 0/0 8 2M/2M");
+    }
+
+    #[test]
+    fn burst_equal_to_rate_is_allowed() {
+        assert_eq!(canon("2M 2M"), "2M/2M 2M/2M 2M/2M 1/1");
+    }
+
+    #[test]
+    fn constructors() {
+        let r = RateLimit::simple(5_000_000, 10_000_000).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.to_string(), "5M/10M");
+        assert_eq!(r, p("5M/10M"));
+        assert!(RateLimit::simple(0, 1_000_000).is_err());
+        assert!(RateLimit::simple(1_500, 1_000_000).is_err());
+        // A min without a priority gets RouterOS's default priority 8.
+        let m = RateLimit::new(
+            Directions::both(2_000_000),
+            None,
+            None,
+            Some(Directions::both(1_000_000)),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.priority(), Some(DEFAULT_PRIORITY));
+        assert_eq!(m.to_string(), "2M/2M 0/0 0/0 0/0 8 1M/1M");
+        assert_eq!(p(&m.to_string()), m);
+        let b = Burst::with_defaults(Directions::both(1_000_000), Directions::new(0, 4_000_000));
+        let r = RateLimit::new(Directions::both(1_000_000), Some(b), Some(3), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.to_string(), "1M/1M 0/4M 0/1M 0/1 3");
+        // Validation applies to constructors too.
+        assert!(RateLimit::new(Directions::both(1_000_000), None, Some(9), None).is_err());
+    }
+
+    #[test]
+    fn whitespace_is_flexible() {
+        assert_eq!(canon("  5M/10M \t 10M/20M  "), "5M/10M 10M/20M 5M/10M 1/1");
+    }
+
+    #[test]
+    fn error_zero_rate() {
+        let m = e("0");
+        assert!(m.contains("rate rx (upload) is 0"), "{m}");
+        let m = e("10M/0");
+        assert!(m.contains("rate tx (download) is 0"), "{m}");
+        assert!(m.starts_with("Mikrotik-Rate-Limit: "), "{m}");
+    }
+
+    #[test]
+    fn error_burst_below_rate_per_direction() {
+        let m = e("10M 5M");
+        assert!(
+            m.contains("burst rate rx (upload) 5M is below the rate 10M"),
+            "{m}"
+        );
+        let m = e("10M/10M 20M/5M");
+        assert!(
+            m.contains("burst rate tx (download) 5M is below the rate 10M"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn error_threshold_or_time_without_burst() {
+        let m = e("10M 0/20M 5M/5M");
+        assert!(
+            m.contains("burst threshold rx (upload) 5M is set without a burst rate"),
+            "{m}"
+        );
+        let m = e("10M 0 5M");
+        assert!(m.contains("burst threshold"), "{m}");
+        let m = e("10M 0 0 5");
+        assert!(
+            m.contains("burst time rx (upload) 5s is set without a burst rate"),
+            "{m}"
+        );
+        let m = e("10M 0/20M 0/5M 3/3");
+        assert!(m.contains("burst time rx (upload)"), "{m}");
+    }
+
+    #[test]
+    fn error_min_above_rate() {
+        let m = e("10M 0 0 0 8 20M");
+        assert!(
+            m.contains("min rate rx (upload) 20M is above the rate 10M"),
+            "{m}"
+        );
+        let m = e("10M/5M 0 0 0 8 1M/6M");
+        assert!(
+            m.contains("min rate tx (download) 6M is above the rate 5M"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn error_priority_outside_1_to_8() {
+        for bad in ["0", "9", "255", "256", "99999"] {
+            let m = e(&format!("10M 0 0 0 {bad}"));
+            assert!(
+                m.contains("outside 1 (highest) to 8 (lowest)"),
+                "{bad}: {m}"
+            );
+        }
+        for bad in ["x", "-1", "1.5", "8s"] {
+            let m = e(&format!("10M 0 0 0 {bad}"));
+            assert!(m.contains("priority"), "{bad}: {m}");
+        }
+        assert_eq!(p("10M 0 0 0 1").priority(), Some(1));
+        assert_eq!(p("10M 0 0 0 8").priority(), Some(8));
+    }
+
+    #[test]
+    fn error_garbage_units() {
+        for bad in ["10X", "10Mbps", "10 Mb", "10kb", "10T"] {
+            let m = e(bad);
+            assert!(
+                m.contains("allowed units are k, M, G (a bare number is kbps)")
+                    || m.contains("not a number"),
+                "{bad}: {m}"
+            );
+        }
+        let m = e("10X");
+        assert!(m.contains("unit \"X\""), "{m}");
+        for bad in ["abc", "M", ".", "1.2.3M", "1,5M", "+5M"] {
+            let m = e(bad);
+            assert!(m.contains("rate rx (upload)"), "{bad}: {m}");
+        }
+    }
+
+    #[test]
+    fn error_negative() {
+        let m = e("-5M");
+        assert!(m.contains("is negative"), "{m}");
+        let m = e("10M/-5M");
+        assert!(m.contains("rate tx (download) \"-5M\" is negative"), "{m}");
+        let m = e("10M 20M 5M -1");
+        assert!(
+            m.contains("burst time rx (upload) \"-1\" is negative"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn error_too_many_fields_and_empty() {
+        let m = e("1M 2M 1M 1 8 1M 7");
+        assert!(m.contains("7 fields; at most 6"), "{m}");
+        assert!(m.contains(GRAMMAR), "{m}");
+        assert!(e("").contains("empty"));
+        assert!(e("   ").contains("empty"));
+    }
+
+    #[test]
+    fn error_overflow() {
+        let max_k = u64::MAX / 1000; // 18446744073709551
+        assert_eq!(p(&format!("{max_k}k")).rx(), max_k * 1000);
+        let m = e(&format!("{}k", max_k + 1));
+        assert!(m.contains("too large"), "{m}");
+        assert!(e("99999999999999999999999999999999999999999G").contains("too large"));
+        assert!(e("18446744073709552M").contains("too large"));
+        let m = e("10M 20M 5M 4294967296");
+        assert!(m.contains("burst time") && m.contains("too large"), "{m}");
+        assert_eq!(
+            p("10M 20M 5M 4294967295").burst().map(|b| b.time.rx),
+            Some(4_294_967_295)
+        );
+    }
+
+    #[test]
+    fn error_not_whole_kbps() {
+        for bad in ["1.5k", "1.5", "1.0005M", "0.0000001G"] {
+            let m = e(bad);
+            assert!(m.contains("whole number"), "{bad}: {m}");
+        }
+    }
+
+    #[test]
+    fn error_malformed_pairs() {
+        assert!(e("10M//5M").contains("more than one '/'"));
+        assert!(e("10M/5M/1M").contains("more than one '/'"));
+        assert!(e("10M/").contains("empty side"));
+        assert!(e("/5M").contains("empty side"));
+    }
+
+    #[test]
+    fn error_bad_times() {
+        for bad in ["10x", "1.5", "s", "10ss", "1m"] {
+            let m = e(&format!("10M 20M 5M {bad}"));
+            assert!(
+                m.contains("burst time") && m.contains("seconds"),
+                "{bad}: {m}"
+            );
+        }
+    }
+
+    #[test]
+    fn canonical_strings_round_trip() {
+        for s in [
+            "10M",
+            "5M/10M",
+            "512",
+            "1.5M/3.5M",
+            "10M 20M",
+            "1M/2M 0/4M",
+            "10M 0 0 0 5",
+            "10M 0 0 0 8 5M",
+            "5M/10M 10M/20M 4M/8M 10/10 8",
+            "5M/10M 10M/20M 4M/8M 10/10 1 1M/2M",
+            "1G/1.5G 2G/3G",
+        ] {
+            let once = p(s);
+            let rendered = once.to_string();
+            let twice = p(&rendered);
+            assert_eq!(once, twice, "{s}");
+            assert_eq!(twice.to_string(), rendered, "{s}");
+            assert!(!rendered.contains('.'), "{rendered}");
+        }
+    }
+
+    /// parse(render(x)) == x over many generated valid limits.
+    #[test]
+    fn generated_limits_round_trip() {
+        let values = [
+            0u64,
+            1_000,
+            64_000,
+            512_000,
+            1_000_000,
+            1_500_000,
+            10_000_000,
+            123_456_000,
+            1_000_000_000,
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut valid = 0;
+        for _ in 0..20_000 {
+            let mut v = || values[next(values.len())];
+            let rate = Directions::new(v(), v());
+            let burst = Burst {
+                rate: Directions::new(v(), v()),
+                threshold: Directions::new(v(), v()),
+                time: Directions::new(v() % 60, v() % 60),
+            };
+            let burst = if next(2) == 0 { Some(burst) } else { None };
+            let priority = if next(2) == 0 {
+                Some(next(10) as u8)
+            } else {
+                None
+            };
+            let min = if next(2) == 0 {
+                Some(Directions::new(values[next(9)], values[next(9)]))
+            } else {
+                None
+            };
+            if let Ok(x) = RateLimit::new(rate, burst, priority, min) {
+                valid += 1;
+                let s = x.to_string();
+                assert_eq!(p(&s), x, "{s}");
+                assert!(!s.contains('.'), "{s}");
+            }
+        }
+        assert!(valid > 1000, "only {valid} valid cases generated");
+    }
+
+    #[test]
+    fn serde_as_canonical_string() {
+        let r = p("5M/10M 10M/20M");
+        let json = serde_json::to_string(&r).unwrap_or_default();
+        assert_eq!(json, "\"5M/10M 10M/20M 5M/10M 1/1\"");
+        let back: RateLimit = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, r);
+        let lenient: RateLimit = serde_json::from_str("\"10M\"").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lenient.to_string(), "10M/10M");
+        let bad = serde_json::from_str::<RateLimit>("\"10X\"");
+        assert!(bad.is_err_and(|e| e.to_string().contains("unit")));
+        assert!(serde_json::from_str::<RateLimit>("5").is_err());
+    }
+
+    #[test]
+    fn error_is_std_error() {
+        let err: Box<dyn std::error::Error> = Box::new(RateError("x".into()));
+        assert_eq!(err.to_string(), "x");
     }
 }
