@@ -174,3 +174,165 @@ impl<'de> Deserialize<'de> for VpnPlan {
         s.parse().map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(s: &str) -> VpnPlan {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn default_is_10_8_0_0_24() {
+        let p = VpnPlan::default();
+        assert_eq!(p.to_string(), "10.8.0.0/24");
+        assert_eq!(p, plan("10.8.0.0/24"));
+        assert_eq!(p.netmask(), ip("255.255.255.0"));
+        assert_eq!(p.server_address(), ip("10.8.0.1"));
+        assert_eq!(p.broadcast(), ip("10.8.0.255"));
+    }
+
+    #[test]
+    fn router_addresses_in_a_24() {
+        let p = VpnPlan::default();
+        assert_eq!(p.router_address(1), Ok(ip("10.8.0.2")));
+        assert_eq!(p.router_address(100), Ok(ip("10.8.0.101")));
+        assert_eq!(p.max_router_id(), 253);
+        assert_eq!(p.router_address(253), Ok(ip("10.8.0.254")));
+    }
+
+    #[test]
+    fn overflow_at_24_is_an_error_not_broadcast_or_wrap() {
+        let p = VpnPlan::default();
+        let e = p.router_address(254).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "router id 254 does not fit in 10.8.0.0/24: router ids are 1 to 253, at most 253 routers"
+        );
+        assert!(p.router_address(255).is_err());
+        assert!(p.router_address(1_000).is_err());
+        assert!(p.router_address(i64::MAX).is_err());
+    }
+
+    #[test]
+    fn router_id_zero_and_negative_are_errors() {
+        let p = VpnPlan::default();
+        assert!(p.router_address(0).is_err());
+        assert!(p.router_address(-1).is_err());
+        assert!(p.router_address(i64::MIN).is_err());
+    }
+
+    #[test]
+    fn overflow_at_16() {
+        let p = plan("172.16.0.0/16");
+        assert_eq!(p.netmask(), ip("255.255.0.0"));
+        assert_eq!(p.max_router_id(), 65_533);
+        assert_eq!(p.router_address(254), Ok(ip("172.16.0.255")));
+        assert_eq!(p.router_address(255), Ok(ip("172.16.1.0")));
+        assert_eq!(p.router_address(65_533), Ok(ip("172.16.255.254")));
+        let e = p.router_address(65_534).unwrap_err().to_string();
+        assert!(
+            e.contains("router id 65534 does not fit in 172.16.0.0/16"),
+            "{e}"
+        );
+        assert!(e.contains("at most 65533 routers"), "{e}");
+    }
+
+    #[test]
+    fn smallest_network_30_holds_one_router() {
+        let p = plan("192.168.9.4/30");
+        assert_eq!(p.netmask(), ip("255.255.255.252"));
+        assert_eq!(p.server_address(), ip("192.168.9.5"));
+        assert_eq!(p.max_router_id(), 1);
+        assert_eq!(p.router_address(1), Ok(ip("192.168.9.6")));
+        assert!(p.router_address(2).is_err());
+        assert_eq!(p.broadcast(), ip("192.168.9.7"));
+    }
+
+    #[test]
+    fn top_of_address_space_does_not_wrap() {
+        let p = plan("255.255.255.0/24");
+        assert_eq!(p.router_address(253), Ok(ip("255.255.255.254")));
+        assert!(p.router_address(254).is_err());
+        assert_eq!(p.broadcast(), ip("255.255.255.255"));
+    }
+
+    #[test]
+    fn prefix_lengths_allowed_16_to_30() {
+        for len in 16..=30 {
+            assert!(VpnPlan::new(ip("10.0.0.0"), len).is_ok(), "/{len}");
+        }
+        for len in [0, 8, 15, 31, 32, 33] {
+            let e = VpnPlan::new(ip("10.0.0.0"), len).unwrap_err().to_string();
+            assert!(
+                e.contains("prefix length must be /16 to /30"),
+                "/{len}: {e}"
+            );
+        }
+        let e = "10.0.0.0/15".parse::<VpnPlan>().unwrap_err().to_string();
+        assert!(e.contains("/16 to /30"), "{e}");
+    }
+
+    #[test]
+    fn host_bits_set_is_an_error() {
+        let e = "10.8.0.1/24".parse::<VpnPlan>().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "VPN network 10.8.0.1/24: host bits are set; did you mean 10.8.0.0/24?"
+        );
+        assert!("10.8.1.0/16".parse::<VpnPlan>().is_err());
+        assert!("10.8.0.4/29".parse::<VpnPlan>().is_err());
+        assert!("10.8.0.8/29".parse::<VpnPlan>().is_ok());
+    }
+
+    #[test]
+    fn malformed_strings() {
+        for bad in [
+            "",
+            "10.8.0.0",
+            "10.8.0.0/",
+            "/24",
+            "10.8.0/24",
+            "10.8.0.0/24/1",
+            "10.8.0.0/x",
+            "10.8.0.0/+24",
+            "10.8.0.0/-24",
+            "10.8.0.256/24",
+            "10.8.0.0/99999",
+        ] {
+            let e = bad.parse::<VpnPlan>().unwrap_err().to_string();
+            assert!(e.contains("VPN network"), "{bad}: {e}");
+        }
+        assert_eq!(plan(" 10.8.0.0/24 "), VpnPlan::default());
+    }
+
+    #[test]
+    fn router_id_of_is_the_inverse() {
+        let p = VpnPlan::default();
+        for id in 1..=p.max_router_id() {
+            let a = p.router_address(id).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(p.router_id_of(a), Some(id));
+            assert!(p.contains(a));
+        }
+        assert_eq!(p.router_id_of(ip("10.8.0.0")), None);
+        assert_eq!(p.router_id_of(ip("10.8.0.1")), None);
+        assert_eq!(p.router_id_of(ip("10.8.0.255")), None);
+        assert_eq!(p.router_id_of(ip("10.8.1.2")), None);
+        assert!(!p.contains(ip("10.8.1.0")));
+    }
+
+    #[test]
+    fn serde_as_string() {
+        let p = plan("10.9.0.0/20");
+        let json = serde_json::to_string(&p).unwrap_or_default();
+        assert_eq!(json, "\"10.9.0.0/20\"");
+        let back: VpnPlan = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, p);
+        assert!(serde_json::from_str::<VpnPlan>("\"10.9.0.1/20\"").is_err());
+    }
+}
