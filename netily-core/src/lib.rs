@@ -10,5 +10,6 @@ pub mod config;
 pub mod db;
 pub mod decision;
 pub mod model;
+pub mod pki;
 pub mod rate;
 pub mod vpn_plan;

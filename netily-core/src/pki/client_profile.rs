@@ -1,0 +1,140 @@
+//! The inline client profile (.ovpn) a router imports: everything it needs in
+//! one file, with only settings RouterOS v7's OpenVPN client understands.
+
+use super::authority::check_common_name;
+use super::PkiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VpnTransport {
+    /// RouterOS 7.15.3+ as a client; preferred (no TCP-over-TCP stalls).
+    Udp,
+    /// For sites where UDP is blocked.
+    Tcp,
+}
+
+/// Inputs of [`render_client_profile`]. The key is secret: the profile is for
+/// the router only, never for logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientProfile<'a> {
+    pub router_name: &'a str,
+    /// Host name or address of the VPN server as routers reach it.
+    pub remote_host: &'a str,
+    pub port: u16,
+    pub transport: VpnTransport,
+    pub ca_pem: &'a str,
+    pub cert_pem: &'a str,
+    pub key_pem: &'a str,
+    pub tls_crypt_key: &'a str,
+}
+
+pub fn render_client_profile(p: &ClientProfile<'_>) -> Result<String, PkiError> {
+    check_common_name("router name", p.router_name)?;
+    check_host(p.remote_host)?;
+    if p.port == 0 {
+        return Err(PkiError::field("port", "1 to 65535"));
+    }
+    let proto = match p.transport {
+        VpnTransport::Udp => "udp",
+        VpnTransport::Tcp => "tcp-client",
+    };
+    let mut out = String::with_capacity(4096);
+    out.push_str(&format!(
+        "# Netily management VPN profile for router {}\n",
+        p.router_name
+    ));
+    out.push_str("client\ndev tun\n");
+    out.push_str(&format!("proto {proto}\n"));
+    out.push_str(&format!("remote {} {}\n", p.remote_host, p.port));
+    // RouterOS v7 speaks AES-256-GCM with SHA256; no compression (RouterOS has none).
+    out.push_str(concat!(
+        "nobind\n",
+        "persist-key\n",
+        "persist-tun\n",
+        "remote-cert-tls server\n",
+        "cipher AES-256-GCM\n",
+        "auth SHA256\n",
+        "tls-version-min 1.2\n",
+        "verb 3\n",
+    ));
+    push_block(&mut out, "ca", p.ca_pem);
+    push_block(&mut out, "cert", p.cert_pem);
+    push_block(&mut out, "key", p.key_pem);
+    push_block(&mut out, "tls-crypt", p.tls_crypt_key);
+    Ok(out)
+}
+
+fn push_block(out: &mut String, tag: &str, body: &str) {
+    out.push_str(&format!("<{tag}>\n"));
+    out.push_str(body.trim_end());
+    out.push_str(&format!("\n</{tag}>\n"));
+}
+
+fn check_host(host: &str) -> Result<(), PkiError> {
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(PkiError::field(
+            "remote host",
+            "a host name or IP address (letters, digits, '-', '.', ':')",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> ClientProfile<'static> {
+        ClientProfile {
+            router_name: "tower-7",
+            remote_host: "vpn.isp.example",
+            port: 1194,
+            transport: VpnTransport::Udp,
+            ca_pem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
+            cert_pem: "-----BEGIN CERTIFICATE-----\nROUTER\n-----END CERTIFICATE-----\n",
+            key_pem: "-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\n",
+            tls_crypt_key:
+                "-----BEGIN OpenVPN Static key V1-----\n00ff\n-----END OpenVPN Static key V1-----\n",
+        }
+    }
+
+    #[test]
+    fn profile_matches_the_golden_file() {
+        let got = render_client_profile(&sample()).unwrap();
+        if std::env::var_os("NETILY_UPDATE_GOLDEN").is_some() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/pki/testdata/tower-7.ovpn");
+            std::fs::write(path, &got).unwrap();
+        }
+        assert_eq!(got, include_str!("testdata/tower-7.ovpn"));
+    }
+
+    #[test]
+    fn tcp_profile_uses_tcp_client() {
+        let mut p = sample();
+        p.transport = VpnTransport::Tcp;
+        p.port = 443;
+        let got = render_client_profile(&p).unwrap();
+        assert!(got.contains("\nproto tcp-client\nremote vpn.isp.example 443\n"));
+    }
+
+    #[test]
+    fn injected_lines_are_refused() {
+        let mut p = sample();
+        p.remote_host = "x\nscript-security 3";
+        assert!(render_client_profile(&p)
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid remote host"));
+        let mut p = sample();
+        p.router_name = "a\nup /bin/sh";
+        assert!(render_client_profile(&p)
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid router name"));
+    }
+}
