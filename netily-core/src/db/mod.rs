@@ -1,1 +1,53 @@
-//! All PostgreSQL access. (STUB — being written by the data helper.)
+//! All PostgreSQL access. The only module that speaks SQL; every statement is
+//! parameterized.
+//!
+//! Functions take `&mut impl GenericClient`, so a caller decides the
+//! transaction: netadmin runs each command in one, the servers use a pooled
+//! client. Times cross this boundary as `UnixTime` (seconds since the epoch).
+
+mod error;
+
+pub mod auth_log;
+pub mod customers;
+pub mod dashboard;
+pub mod invoices;
+pub mod migrate;
+pub mod nas;
+pub mod plans;
+pub mod pool;
+pub mod record;
+pub mod routers;
+pub mod seed;
+pub mod sessions;
+pub mod subscriptions;
+
+pub use auth_log::{list_auth_log, AuthLogEntry, AuthLogFilter};
+pub use customers::{
+    add_customer, get_customer, list_customers, remove_customer, set_customer_status,
+    update_customer, CustomerFilter, CustomerRow, CustomerUpdate, NewCustomer,
+};
+pub use dashboard::{dashboard, Dashboard};
+pub use error::{Error, Result};
+pub use invoices::{
+    add_invoice, list_invoices, pay_invoice, void_invoice, InvoiceFilter, InvoiceRow, NewInvoice,
+    Payment,
+};
+pub use migrate::{migrate, Migration, MigrationReport, MIGRATIONS};
+pub use nas::{list_nas, NasRow};
+pub use plans::{add_plan, get_plan, list_plans, remove_plan, update_plan, NewPlan, PlanUpdate};
+pub use pool::{build_pool, connect, redact_url, Pool, PooledClient};
+pub use record::{load_all_subscribers, load_subscriber};
+pub use routers::{add_router, get_router, list_routers, remove_router, NewRouter, RouterRow};
+pub use seed::{seed_demo, seed_synthetic, SeedReport, SyntheticReport};
+pub use sessions::{list_sessions, SessionFilter, SessionRow};
+pub use subscriptions::{set_plan, SubscriptionRow};
+
+pub use postgres::{Client, GenericClient, Transaction};
+
+/// `extract(epoch ...)` as a bigint: how every timestamp leaves SQL.
+macro_rules! epoch {
+    ($col:literal) => {
+        concat!("extract(epoch from ", $col, ")::bigint")
+    };
+}
+pub(crate) use epoch;

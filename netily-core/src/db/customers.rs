@@ -1,0 +1,355 @@
+//! Subscribers (the `customers` table): credentials, status, bindings.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use postgres::{GenericClient, Row};
+use serde::Serialize;
+
+use super::epoch;
+use super::error::{q, sql, Error, Result};
+use crate::model::{SubscriberStatus, UnixTime};
+
+pub fn status_str(s: SubscriberStatus) -> &'static str {
+    match s {
+        SubscriberStatus::Active => "active",
+        SubscriberStatus::Suspended => "suspended",
+        SubscriberStatus::Terminated => "terminated",
+    }
+}
+
+pub fn parse_status(s: &str) -> Result<SubscriberStatus> {
+    match s {
+        "active" => Ok(SubscriberStatus::Active),
+        "suspended" => Ok(SubscriberStatus::Suspended),
+        "terminated" => Ok(SubscriberStatus::Terminated),
+        other => Err(Error::invalid(
+            "status",
+            format!("\"{other}\": expected active, suspended or terminated"),
+        )),
+    }
+}
+
+/// A subscriber as the operator sees it (never the password).
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerRow {
+    pub id: i64,
+    pub username: String,
+    pub full_name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub status: SubscriberStatus,
+    pub mac_binding: Option<String>,
+    pub static_ip: Option<Ipv4Addr>,
+    /// The plan of the active subscription.
+    pub plan: Option<String>,
+    pub expires_at: Option<UnixTime>,
+    /// Sum of unpaid invoices.
+    pub unpaid_cents: i64,
+    /// Earliest due date among unpaid invoices.
+    pub oldest_due_at: Option<UnixTime>,
+    pub created_at: UnixTime,
+}
+
+const CUSTOMER_SELECT: &str = concat!(
+    "SELECT c.id, c.username, c.full_name, c.phone, c.email, c.status, c.mac_binding, c.static_ip,
+            p.name, ",
+    epoch!("s.expires_at"),
+    ", coalesce(i.unpaid, 0)::bigint, i.oldest, ",
+    epoch!("c.created_at"),
+    " FROM customers c
+       LEFT JOIN subscriptions s ON s.customer_id = c.id AND s.active
+       LEFT JOIN plans p ON p.id = s.plan_id
+       LEFT JOIN LATERAL (SELECT sum(amount_cents) AS unpaid,
+                                 extract(epoch from min(due_at))::bigint AS oldest
+                            FROM invoices WHERE customer_id = c.id AND status = 'unpaid') i ON true"
+);
+
+fn customer_from_row(r: &Row) -> Result<CustomerRow> {
+    let status: String = r.get(5);
+    let ip: Option<IpAddr> = r.get(7);
+    Ok(CustomerRow {
+        id: r.get(0),
+        username: r.get(1),
+        full_name: r.get(2),
+        phone: r.get(3),
+        email: r.get(4),
+        status: parse_status(&status).map_err(|e| Error::corrupt("subscriber status", e))?,
+        mac_binding: r.get(6),
+        static_ip: ip.and_then(|ip| match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        }),
+        plan: r.get(8),
+        expires_at: r.get(9),
+        unpaid_cents: r.get(10),
+        oldest_due_at: r.get(11),
+        created_at: r.get(12),
+    })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewCustomer {
+    pub username: String,
+    pub password: String,
+    pub full_name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub mac_binding: Option<String>,
+    pub static_ip: Option<Ipv4Addr>,
+}
+
+/// Changes to a subscriber: `None` keeps; `Some(None)` clears.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerUpdate {
+    pub password: Option<String>,
+    pub full_name: Option<String>,
+    pub phone: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub mac_binding: Option<Option<String>>,
+    pub static_ip: Option<Option<Ipv4Addr>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    pub status: Option<SubscriberStatus>,
+    pub plan: Option<String>,
+    /// Substring of username or full name.
+    pub search: Option<String>,
+    pub limit: Option<i64>,
+}
+
+pub fn check_username(username: &str) -> Result<()> {
+    if username.is_empty()
+        || username.len() > 253
+        || username
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(Error::invalid(
+            "username",
+            format!("\"{username}\": 1-253 characters, no spaces or control characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_password(password: &str) -> Result<()> {
+    if password.is_empty() || password.len() > 128 || password.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "password",
+            "1-128 characters, no control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A MAC address as `AA:BB:CC:DD:EE:FF`; accepts `:`, `-`, `.` or no separators.
+pub fn normalize_mac(mac: &str) -> Result<String> {
+    let hex: String = mac
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.'))
+        .collect();
+    if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::invalid(
+            "MAC address",
+            format!("\"{mac}\": expected six hex pairs, e.g. AA:BB:CC:DD:EE:FF"),
+        ));
+    }
+    let up = hex.to_ascii_uppercase();
+    Ok(up
+        .as_bytes()
+        .chunks(2)
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+pub fn add_customer(conn: &mut impl GenericClient, c: &NewCustomer) -> Result<CustomerRow> {
+    check_username(&c.username)?;
+    check_password(&c.password)?;
+    let mac = c.mac_binding.as_deref().map(normalize_mac).transpose()?;
+    let ip = c.static_ip.map(IpAddr::V4);
+    let row = conn
+        .query_one(
+            "INSERT INTO customers (username, password, full_name, phone, email, mac_binding, static_ip)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            &[
+                &c.username,
+                &c.password,
+                &c.full_name,
+                &nonempty(&c.phone),
+                &nonempty(&c.email),
+                &mac,
+                &ip,
+            ],
+        )
+        .map_err(|e| {
+            let ip_clash = e
+                .as_db_error()
+                .and_then(|d| d.constraint())
+                .is_some_and(|c| c == "customers_static_ip_key");
+            if ip_clash {
+                Error::Duplicate {
+                    what: format!("a subscriber with static IP {}", c.static_ip.map(|i| i.to_string()).unwrap_or_default()),
+                }
+            } else {
+                sql("adding a subscriber", &format!("username '{}'", c.username))(e)
+            }
+        })?;
+    let id: i64 = row.get(0);
+    get_customer_by_id(conn, id)
+}
+
+fn get_customer_by_id(conn: &mut impl GenericClient, id: i64) -> Result<CustomerRow> {
+    let row = conn
+        .query_one(&format!("{CUSTOMER_SELECT} WHERE c.id = $1"), &[&id])
+        .map_err(q("reading a subscriber"))?;
+    customer_from_row(&row)
+}
+
+pub fn get_customer(conn: &mut impl GenericClient, username: &str) -> Result<CustomerRow> {
+    let row = conn
+        .query_opt(
+            &format!("{CUSTOMER_SELECT} WHERE c.username = $1"),
+            &[&username],
+        )
+        .map_err(q("reading a subscriber"))?
+        .ok_or_else(|| Error::not_found(format!("subscriber '{username}'")))?;
+    customer_from_row(&row)
+}
+
+pub(crate) fn customer_id(conn: &mut impl GenericClient, username: &str) -> Result<i64> {
+    conn.query_opt("SELECT id FROM customers WHERE username = $1", &[&username])
+        .map_err(q("reading a subscriber"))?
+        .map(|r| r.get(0))
+        .ok_or_else(|| Error::not_found(format!("subscriber '{username}'")))
+}
+
+pub fn list_customers(
+    conn: &mut impl GenericClient,
+    f: &CustomerFilter,
+) -> Result<Vec<CustomerRow>> {
+    let status = f.status.map(status_str);
+    let search = f.search.as_ref().map(|s| format!("%{s}%"));
+    let rows = conn
+        .query(
+            &format!(
+                "{CUSTOMER_SELECT}
+                 WHERE ($1::text IS NULL OR c.status = $1)
+                   AND ($2::text IS NULL OR p.name = $2)
+                   AND ($3::text IS NULL OR c.username ILIKE $3 OR c.full_name ILIKE $3)
+                 ORDER BY c.username
+                 LIMIT $4"
+            ),
+            &[&status, &f.plan, &search, &f.limit.unwrap_or(i64::MAX)],
+        )
+        .map_err(q("listing subscribers"))?;
+    rows.iter().map(customer_from_row).collect()
+}
+
+pub fn update_customer(
+    conn: &mut impl GenericClient,
+    username: &str,
+    u: &CustomerUpdate,
+) -> Result<CustomerRow> {
+    let id = customer_id(conn, username)?;
+    if let Some(p) = &u.password {
+        check_password(p)?;
+    }
+    let mac = match &u.mac_binding {
+        Some(Some(m)) => Some(Some(normalize_mac(m)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    // Each column: keep ($n IS NULL and not clearing) or set. `clear_*`
+    // flags distinguish "leave alone" from "set to NULL".
+    let ip = u.static_ip.map(|o| o.map(IpAddr::V4));
+    conn.execute(
+        "UPDATE customers SET
+            password    = coalesce($2, password),
+            full_name   = coalesce($3, full_name),
+            phone       = CASE WHEN $4 THEN $5 ELSE phone END,
+            email       = CASE WHEN $6 THEN $7 ELSE email END,
+            mac_binding = CASE WHEN $8 THEN $9 ELSE mac_binding END,
+            static_ip   = CASE WHEN $10 THEN $11 ELSE static_ip END,
+            updated_at  = now()
+          WHERE id = $1",
+        &[
+            &id,
+            &u.password,
+            &u.full_name,
+            &u.phone.is_some(),
+            &u.phone.as_ref().and_then(nonempty),
+            &u.email.is_some(),
+            &u.email.as_ref().and_then(nonempty),
+            &mac.is_some(),
+            &mac.flatten(),
+            &ip.is_some(),
+            &ip.flatten(),
+        ],
+    )
+    .map_err(|e| {
+        let ip_clash = e
+            .as_db_error()
+            .and_then(|d| d.constraint())
+            .is_some_and(|c| c == "customers_static_ip_key");
+        if ip_clash {
+            Error::Duplicate {
+                what: "a subscriber with that static IP".into(),
+            }
+        } else {
+            q("updating a subscriber")(e)
+        }
+    })?;
+    get_customer_by_id(conn, id)
+}
+
+/// Sets the operator status; returns the status it had before.
+pub fn set_customer_status(
+    conn: &mut impl GenericClient,
+    username: &str,
+    status: SubscriberStatus,
+) -> Result<SubscriberStatus> {
+    let row = conn
+        .query_opt(
+            "UPDATE customers c SET status = $2, updated_at = now()
+               FROM customers old WHERE c.id = old.id AND c.username = $1
+             RETURNING old.status",
+            &[&username, &status_str(status)],
+        )
+        .map_err(q("changing a subscriber's status"))?
+        .ok_or_else(|| Error::not_found(format!("subscriber '{username}'")))?;
+    let old: String = row.get(0);
+    parse_status(&old)
+}
+
+/// Deletes a subscriber with their subscriptions, invoices, usage and
+/// FreeRADIUS attribute rows. Accounting history (radacct) is kept.
+pub fn remove_customer(conn: &mut impl GenericClient, username: &str) -> Result<()> {
+    let id = customer_id(conn, username)?;
+    for (table, what) in [
+        (
+            "DELETE FROM radreply WHERE username = $1",
+            "removing reply attributes",
+        ),
+        (
+            "DELETE FROM radcheck WHERE username = $1",
+            "removing check attributes",
+        ),
+        (
+            "DELETE FROM radusergroup WHERE username = $1",
+            "removing group memberships",
+        ),
+    ] {
+        conn.execute(table, &[&username]).map_err(q(what))?;
+    }
+    conn.execute("DELETE FROM customers WHERE id = $1", &[&id])
+        .map_err(q("removing a subscriber"))?;
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! The operator's one-screen summary.
+
+use postgres::GenericClient;
+use serde::Serialize;
+
+use super::error::{q, Result};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dashboard {
+    pub subscribers: i64,
+    /// Operator status active, and nothing below applies.
+    pub active: i64,
+    /// Operator status active, an invoice past due + grace days.
+    pub overdue: i64,
+    /// Operator status active, subscription expired or missing.
+    pub expired: i64,
+    pub suspended: i64,
+    pub terminated: i64,
+    pub active_sessions: i64,
+    pub accepts_24h: i64,
+    pub rejects_24h: i64,
+    pub routers: i64,
+    pub routers_online: i64,
+}
+
+/// Counts, with billing states computed for `grace_days`.
+pub fn dashboard(conn: &mut impl GenericClient, grace_days: u32) -> Result<Dashboard> {
+    let grace = i64::from(grace_days);
+    let row = conn
+        .query_one(
+            "WITH st AS (
+                SELECT c.status,
+                       (s.id IS NULL OR (s.expires_at IS NOT NULL AND s.expires_at <= now())) AS expired,
+                       EXISTS (SELECT 1 FROM invoices i
+                                WHERE i.customer_id = c.id AND i.status = 'unpaid'
+                                  AND i.due_at + make_interval(days => $1::integer) <= now()) AS overdue
+                  FROM customers c
+                  LEFT JOIN subscriptions s ON s.customer_id = c.id AND s.active)
+             SELECT (SELECT count(*) FROM st),
+                    (SELECT count(*) FROM st WHERE status = 'active' AND NOT expired AND NOT overdue),
+                    (SELECT count(*) FROM st WHERE status = 'active' AND overdue),
+                    (SELECT count(*) FROM st WHERE status = 'active' AND expired AND NOT overdue),
+                    (SELECT count(*) FROM st WHERE status = 'suspended'),
+                    (SELECT count(*) FROM st WHERE status = 'terminated'),
+                    (SELECT count(*) FROM radacct WHERE acctstoptime IS NULL),
+                    (SELECT count(*) FROM radpostauth
+                      WHERE authdate > now() - interval '24 hours' AND reply = 'Access-Accept'),
+                    (SELECT count(*) FROM radpostauth
+                      WHERE authdate > now() - interval '24 hours' AND reply = 'Access-Reject'),
+                    (SELECT count(*) FROM routers),
+                    (SELECT count(DISTINCT router_id) FROM vpn_connections WHERE status = 'connected')",
+            &[&(grace as i32)],
+        )
+        .map_err(q("counting for the dashboard"))?;
+    Ok(Dashboard {
+        subscribers: row.get(0),
+        active: row.get(1),
+        overdue: row.get(2),
+        expired: row.get(3),
+        suspended: row.get(4),
+        terminated: row.get(5),
+        active_sessions: row.get(6),
+        accepts_24h: row.get(7),
+        rejects_24h: row.get(8),
+        routers: row.get(9),
+        routers_online: row.get(10),
+    })
+}

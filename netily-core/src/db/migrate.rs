@@ -1,0 +1,116 @@
+//! Versioned schema migrations, embedded in the binary.
+//!
+//! Each migration runs in its own transaction under a transaction-scoped
+//! advisory lock, so two nodes migrating at once serialize: the second sees
+//! the first's row in `schema_migrations` and skips.
+
+use postgres::Client;
+use serde::Serialize;
+
+use super::error::{q, Result};
+
+pub struct Migration {
+    pub version: i32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. Append only: never edit one that has shipped.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "freeradius",
+        sql: include_str!("../../migrations/0001_freeradius.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "subscribers",
+        sql: include_str!("../../migrations/0002_subscribers.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "routers_vpn",
+        sql: include_str!("../../migrations/0003_routers_vpn.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "notify",
+        sql: include_str!("../../migrations/0004_notify.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "usage",
+        sql: include_str!("../../migrations/0005_usage.sql"),
+    },
+];
+
+/// Key of the advisory lock taken by every migration ("netily" in ASCII).
+const LOCK_KEY: i64 = 0x6e65_7469_6c79;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationReport {
+    /// Migrations this run applied, as "0003_routers_vpn".
+    pub applied: Vec<String>,
+    /// The schema version after this run.
+    pub version: i32,
+}
+
+impl MigrationReport {
+    pub fn is_noop(&self) -> bool {
+        self.applied.is_empty()
+    }
+}
+
+/// Brings the schema up to date.
+pub fn migrate(client: &mut Client) -> Result<MigrationReport> {
+    let mut applied = Vec::new();
+    for m in MIGRATIONS {
+        let mut tx = client.transaction().map_err(q("starting a migration"))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+            .map_err(q("waiting for the migration lock"))?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    integer PRIMARY KEY,
+                name       text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )",
+        )
+        .map_err(q("creating schema_migrations"))?;
+        let done = tx
+            .query_opt(
+                "SELECT 1 FROM schema_migrations WHERE version = $1",
+                &[&m.version],
+            )
+            .map_err(q("reading schema_migrations"))?
+            .is_some();
+        if done {
+            tx.commit().map_err(q("finishing a migration"))?;
+            continue;
+        }
+        let label = format!("{:04}_{}", m.version, m.name);
+        tx.batch_execute(m.sql)
+            .map_err(q(&format!("applying migration {label}")))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[&m.version, &m.name],
+        )
+        .map_err(q("recording a migration"))?;
+        tx.commit()
+            .map_err(q(&format!("committing migration {label}")))?;
+        log::info!("applied migration {label}");
+        applied.push(label);
+    }
+    let version = current_version(client)?;
+    Ok(MigrationReport { applied, version })
+}
+
+/// The highest applied version, 0 on an empty database.
+pub fn current_version(client: &mut Client) -> Result<i32> {
+    let row = client
+        .query_one(
+            "SELECT coalesce((SELECT max(version) FROM schema_migrations), 0)",
+            &[],
+        )
+        .map_err(q("reading the schema version"))?;
+    Ok(row.get(0))
+}

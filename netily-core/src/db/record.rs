@@ -1,0 +1,248 @@
+//! The subscriber record: everything the access decision needs about a
+//! username. `load_subscriber` is the login hot path (one round trip);
+//! `load_all_subscribers` fills an in-memory snapshot with a handful of
+//! set-based, streamed queries.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{GenericClient, Row};
+
+use super::customers::parse_status;
+use super::error::{q, Error, Result};
+use super::plans::{plan_from_row, PLAN_COLUMNS, PLAN_COLUMN_COUNT};
+use crate::model::{
+    OpenSession, ReplyOverride, Subscriber, SubscriberRecord, Subscription, UnpaidInvoice,
+};
+
+/// Subscriber + active subscription + usage, then the plan (columns 14..).
+const BASE_COLUMNS: &str = "c.id, c.username, c.password, c.full_name, c.status, c.mac_binding, \
+     c.static_ip, s.id, s.plan_id, extract(epoch from s.starts_at)::bigint, \
+     extract(epoch from s.expires_at)::bigint, s.active, extract(epoch from s.cycle_start)::bigint, \
+     coalesce(u.bytes, 0)";
+const BASE_COLUMN_COUNT: usize = 14;
+
+const BASE_FROM: &str = "FROM customers c
+       LEFT JOIN subscriptions s ON s.customer_id = c.id AND s.active
+       LEFT JOIN usage u ON u.customer_id = c.id AND u.cycle_start = s.cycle_start";
+
+fn base_from_row(r: &Row) -> Result<(SubscriberRecord, Option<i64>)> {
+    let read = q("reading a subscriber record");
+    let username: String = r.try_get(1).map_err(read)?;
+    let bad = |e: &dyn std::fmt::Display| Error::corrupt(format!("subscriber '{username}'"), e);
+    let status: String = r.try_get(4).map_err(q("reading a subscriber record"))?;
+    let static_ip: Option<IpAddr> = r.try_get(6).map_err(q("reading a subscriber record"))?;
+    let static_ip = match static_ip {
+        None => None,
+        Some(IpAddr::V4(v4)) => Some(v4),
+        Some(IpAddr::V6(v6)) => return Err(bad(&format!("static IP {v6} is not IPv4"))),
+    };
+    let sub_id: Option<i64> = r.try_get(7).map_err(q("reading a subscriber record"))?;
+    let plan_id: Option<i64> = r.try_get(8).map_err(q("reading a subscriber record"))?;
+    let subscription = match (sub_id, plan_id) {
+        (Some(id), Some(plan_id)) => Some(Subscription {
+            id,
+            plan_id,
+            starts_at: r.try_get(9).map_err(q("reading a subscription"))?,
+            expires_at: r.try_get(10).map_err(q("reading a subscription"))?,
+            active: r.try_get(11).map_err(q("reading a subscription"))?,
+            cycle_start: r.try_get(12).map_err(q("reading a subscription"))?,
+        }),
+        _ => None,
+    };
+    let usage: i64 = r.try_get(13).map_err(q("reading usage"))?;
+    let record = SubscriberRecord {
+        subscriber: Subscriber {
+            id: r.try_get(0).map_err(q("reading a subscriber record"))?,
+            password: r.try_get(2).map_err(q("reading a subscriber record"))?,
+            full_name: r.try_get(3).map_err(q("reading a subscriber record"))?,
+            status: parse_status(&status).map_err(|e| bad(&e))?,
+            mac_binding: r.try_get(5).map_err(q("reading a subscriber record"))?,
+            static_ip,
+            username,
+        },
+        plan: None,
+        subscription,
+        unpaid_invoices: Vec::new(),
+        cycle_usage_bytes: u64::try_from(usage).unwrap_or(0),
+        open_sessions: Vec::new(),
+        group_replies: Vec::new(),
+        user_replies: Vec::new(),
+    };
+    Ok((record, plan_id))
+}
+
+fn json_list<T: serde::de::DeserializeOwned>(r: &Row, col: usize, what: &str) -> Result<Vec<T>> {
+    let text: Option<String> = r.try_get(col).map_err(q("reading a subscriber record"))?;
+    match text {
+        None => Ok(Vec::new()),
+        Some(t) => serde_json::from_str(&t).map_err(|e| Error::corrupt(what, e)),
+    }
+}
+
+/// One subscriber's record in one round trip, or None for an unknown username.
+pub fn load_subscriber(
+    conn: &mut impl GenericClient,
+    username: &str,
+) -> Result<Option<SubscriberRecord>> {
+    let query = format!(
+        "SELECT {BASE_COLUMNS}, {PLAN_COLUMNS},
+            (SELECT json_agg(json_build_object(
+                        'id', i.id, 'number', i.number, 'amount_cents', i.amount_cents,
+                        'due_at', extract(epoch from i.due_at)::bigint) ORDER BY i.due_at, i.id)
+               FROM invoices i WHERE i.customer_id = c.id AND i.status = 'unpaid')::text,
+            (SELECT json_agg(json_build_object(
+                        'acct_unique_id', a.acctuniqueid, 'nas_ip', host(a.nasipaddress),
+                        'calling_station_id', a.callingstationid,
+                        'started_at', coalesce(extract(epoch from a.acctstarttime)::bigint, 0))
+                        ORDER BY a.acctstarttime, a.radacctid)
+               FROM radacct a WHERE a.username = c.username AND a.acctstoptime IS NULL)::text,
+            (SELECT json_agg(json_build_object('attribute', g.attribute, 'op', g.op, 'value', g.value)
+                        ORDER BY ug.priority, ug.id, g.id)
+               FROM radusergroup ug JOIN radgroupreply g ON g.groupname = ug.groupname
+              WHERE ug.username = c.username)::text,
+            (SELECT json_agg(json_build_object('attribute', r.attribute, 'op', r.op, 'value', r.value)
+                        ORDER BY r.id)
+               FROM radreply r WHERE r.username = c.username)::text
+         {BASE_FROM}
+         LEFT JOIN plans p ON p.id = s.plan_id
+         WHERE c.username = $1"
+    );
+    let Some(row) = conn
+        .query_opt(&query, &[&username])
+        .map_err(q("loading a subscriber record"))?
+    else {
+        return Ok(None);
+    };
+    let (mut record, plan_id) = base_from_row(&row)?;
+    if plan_id.is_some() {
+        record.plan = Some(plan_from_row(&row, BASE_COLUMN_COUNT)?);
+    }
+    let at = BASE_COLUMN_COUNT + PLAN_COLUMN_COUNT;
+    record.unpaid_invoices = json_list::<UnpaidInvoice>(&row, at, "unpaid invoices")?;
+    record.open_sessions = json_list::<OpenSession>(&row, at + 1, "open sessions")?;
+    record.group_replies = json_list::<ReplyOverride>(&row, at + 2, "group replies")?;
+    record.user_replies = json_list::<ReplyOverride>(&row, at + 3, "user replies")?;
+    Ok(Some(record))
+}
+
+const NO_PARAMS: [&(dyn postgres::types::ToSql + Sync); 0] = [];
+
+/// Every subscriber's record, for an in-memory snapshot. Six streamed,
+/// set-based queries whatever the count (no per-subscriber round trips);
+/// rows are attached by username through one hash map.
+pub fn load_all_subscribers(conn: &mut impl GenericClient) -> Result<Vec<SubscriberRecord>> {
+    // Plans first: few, shared by many subscribers.
+    let mut plans = HashMap::new();
+    {
+        let mut rows = conn
+            .query_raw(&format!("SELECT {PLAN_COLUMNS} FROM plans p"), NO_PARAMS)
+            .map_err(q("loading plans"))?;
+        while let Some(r) = rows.next().map_err(q("loading plans"))? {
+            let plan = plan_from_row(&r, 0)?;
+            plans.insert(plan.id, plan);
+        }
+    }
+
+    let mut records: Vec<SubscriberRecord> = Vec::new();
+    let mut by_id: HashMap<i64, usize> = HashMap::new();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    {
+        let mut rows = conn
+            .query_raw(
+                &format!("SELECT {BASE_COLUMNS} {BASE_FROM} ORDER BY c.id"),
+                NO_PARAMS,
+            )
+            .map_err(q("loading subscribers"))?;
+        if let Some(n) = rows.size_hint().1 {
+            records.reserve(n);
+        }
+        while let Some(r) = rows.next().map_err(q("loading subscribers"))? {
+            let (mut record, plan_id) = base_from_row(&r)?;
+            if let Some(pid) = plan_id {
+                record.plan = plans.get(&pid).cloned();
+            }
+            by_id.insert(record.subscriber.id, records.len());
+            by_name.insert(record.subscriber.username.clone(), records.len());
+            records.push(record);
+        }
+    }
+
+    {
+        let mut rows = conn
+            .query_raw(
+                "SELECT customer_id, id, number, amount_cents, extract(epoch from due_at)::bigint
+                   FROM invoices WHERE status = 'unpaid' ORDER BY customer_id, due_at, id",
+                NO_PARAMS,
+            )
+            .map_err(q("loading unpaid invoices"))?;
+        while let Some(r) = rows.next().map_err(q("loading unpaid invoices"))? {
+            let cid: i64 = r.get(0);
+            if let Some(&i) = by_id.get(&cid) {
+                records[i].unpaid_invoices.push(UnpaidInvoice {
+                    id: r.get(1),
+                    number: r.get(2),
+                    amount_cents: r.get(3),
+                    due_at: r.get(4),
+                });
+            }
+        }
+    }
+
+    {
+        let mut rows = conn
+            .query_raw(
+                "SELECT username, acctuniqueid, host(nasipaddress), callingstationid,
+                        coalesce(extract(epoch from acctstarttime)::bigint, 0)
+                   FROM radacct WHERE acctstoptime IS NULL AND username IS NOT NULL
+                  ORDER BY acctstarttime, radacctid",
+                NO_PARAMS,
+            )
+            .map_err(q("loading open sessions"))?;
+        while let Some(r) = rows.next().map_err(q("loading open sessions"))? {
+            let name: String = r.get(0);
+            if let Some(&i) = by_name.get(&name) {
+                records[i].open_sessions.push(OpenSession {
+                    acct_unique_id: r.get(1),
+                    nas_ip: r.get(2),
+                    calling_station_id: r.get(3),
+                    started_at: r.get(4),
+                });
+            }
+        }
+    }
+
+    for (what, sql, group) in [
+        (
+            "loading group replies",
+            "SELECT ug.username, g.attribute, g.op, g.value
+               FROM radusergroup ug JOIN radgroupreply g ON g.groupname = ug.groupname
+              ORDER BY ug.username, ug.priority, ug.id, g.id",
+            true,
+        ),
+        (
+            "loading user replies",
+            "SELECT username, attribute, op, value FROM radreply ORDER BY username, id",
+            false,
+        ),
+    ] {
+        let mut rows = conn.query_raw(sql, NO_PARAMS).map_err(q(what))?;
+        while let Some(r) = rows.next().map_err(q(what))? {
+            let name: String = r.get(0);
+            if let Some(&i) = by_name.get(&name) {
+                let reply = ReplyOverride {
+                    attribute: r.get(1),
+                    op: r.get(2),
+                    value: r.get(3),
+                };
+                if group {
+                    records[i].group_replies.push(reply);
+                } else {
+                    records[i].user_replies.push(reply);
+                }
+            }
+        }
+    }
+    Ok(records)
+}

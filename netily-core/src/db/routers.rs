@@ -1,0 +1,180 @@
+//! Routers: the ISP's MikroTiks, each a RADIUS client (NAS) with a place in
+//! the management VPN.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use postgres::{GenericClient, Row};
+use serde::Serialize;
+
+use super::epoch;
+use super::error::{q, sql, Error, Result};
+use crate::model::UnixTime;
+use crate::vpn_plan::VpnPlan;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RouterRow {
+    pub id: i64,
+    pub name: String,
+    pub nas_ip: Option<IpAddr>,
+    pub vpn_id: i32,
+    pub vpn_address: Option<IpAddr>,
+    /// active or disabled (the operator's word).
+    pub status: String,
+    /// A VPN connection is open now.
+    pub online: bool,
+    pub last_seen: Option<UnixTime>,
+    pub created_at: UnixTime,
+}
+
+const ROUTER_SELECT: &str = concat!(
+    "SELECT r.id, r.name, r.nas_ip, r.vpn_id, r.vpn_address, r.status,
+            v.router_id IS NOT NULL, ",
+    epoch!("v.last_seen"),
+    ", ",
+    epoch!("r.created_at"),
+    " FROM routers r
+       LEFT JOIN LATERAL (SELECT router_id, last_seen FROM vpn_connections
+                           WHERE router_id = r.id AND status = 'connected'
+                           ORDER BY last_seen DESC LIMIT 1) v ON true"
+);
+
+fn from_row(r: &Row) -> RouterRow {
+    RouterRow {
+        id: r.get(0),
+        name: r.get(1),
+        nas_ip: r.get(2),
+        vpn_id: r.get(3),
+        vpn_address: r.get(4),
+        status: r.get(5),
+        online: r.get(6),
+        last_seen: r.get(7),
+        created_at: r.get(8),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRouter {
+    pub name: String,
+    /// The address the router sends RADIUS from (NAS-IP / packet source).
+    pub nas_ip: Ipv4Addr,
+    /// The RADIUS shared secret. Never logged or printed by default.
+    pub secret: String,
+    pub description: Option<String>,
+}
+
+pub(crate) fn check_secret(secret: &str) -> Result<()> {
+    if secret.is_empty()
+        || secret.len() > 128
+        || secret.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(Error::invalid(
+            "secret",
+            "1-128 characters, no spaces or control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Registers a router: its NAS row (so FreeRADIUS accepts its packets) and
+/// the lowest free VPN id with the matching tunnel address.
+pub fn add_router(
+    conn: &mut impl GenericClient,
+    r: &NewRouter,
+    vpn: &VpnPlan,
+) -> Result<RouterRow> {
+    super::plans::check_name("router name", &r.name)?;
+    check_secret(&r.secret)?;
+    let ip = IpAddr::V4(r.nas_ip);
+    // Serialize id allocation between concurrent `router add`s.
+    conn.batch_execute("LOCK TABLE routers IN SHARE ROW EXCLUSIVE MODE")
+        .map_err(q("locking the router list"))?;
+    let clash = conn
+        .query_opt(
+            "SELECT shortname FROM nas WHERE nasname = host($1::inet) OR nasname = $1::inet::text",
+            &[&ip],
+        )
+        .map_err(q("checking NAS addresses"))?;
+    if let Some(row) = clash {
+        let other: String = row.get(0);
+        return Err(Error::Duplicate {
+            what: format!("a NAS with address {} ('{other}')", r.nas_ip),
+        });
+    }
+    let free = conn
+        .query_opt(
+            "SELECT g::integer FROM generate_series(1, $1::bigint) g
+              WHERE NOT EXISTS (SELECT 1 FROM routers WHERE vpn_id = g)
+              ORDER BY g LIMIT 1",
+            &[&vpn.max_router_id()],
+        )
+        .map_err(q("allocating a VPN id"))?;
+    let Some(free) = free else {
+        return Err(Error::Refused {
+            what: format!("add router '{}'", r.name),
+            why: format!(
+                "the VPN network {vpn} is full ({} routers); set a larger vpn_network",
+                vpn.max_router_id()
+            ),
+        });
+    };
+    let vpn_id: i32 = free.get(0);
+    let vpn_address = vpn
+        .router_address(i64::from(vpn_id))
+        .map_err(|e| Error::Refused {
+            what: format!("add router '{}'", r.name),
+            why: e.to_string(),
+        })?;
+    let row = conn
+        .query_one(
+            "INSERT INTO routers (name, nas_ip, secret, vpn_id, vpn_address)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&r.name, &ip, &r.secret, &vpn_id, &IpAddr::V4(vpn_address)],
+        )
+        .map_err(|e| {
+            let c = e.as_db_error().and_then(|d| d.constraint()).unwrap_or("");
+            let dup = if c == "routers_nas_ip_key" {
+                format!("a router with address {}", r.nas_ip)
+            } else {
+                format!("router '{}'", r.name)
+            };
+            sql("adding a router", &dup)(e)
+        })?;
+    let id: i64 = row.get(0);
+    conn.execute(
+        "INSERT INTO nas (nasname, shortname, type, secret, description, router_id)
+         VALUES (host($1::inet), $2, 'other', $3, $4, $5)",
+        &[&ip, &r.name, &r.secret, &r.description, &id],
+    )
+    .map_err(q("adding the router's NAS entry"))?;
+    get_router(conn, &r.name)
+}
+
+pub fn get_router(conn: &mut impl GenericClient, name: &str) -> Result<RouterRow> {
+    let row = conn
+        .query_opt(&format!("{ROUTER_SELECT} WHERE r.name = $1"), &[&name])
+        .map_err(q("reading a router"))?
+        .ok_or_else(|| Error::not_found(format!("router '{name}'")))?;
+    Ok(from_row(&row))
+}
+
+pub fn list_routers(conn: &mut impl GenericClient) -> Result<Vec<RouterRow>> {
+    let rows = conn
+        .query(&format!("{ROUTER_SELECT} ORDER BY r.name"), &[])
+        .map_err(q("listing routers"))?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// Removes a router, its NAS entry (by cascade) and revokes its certificates,
+/// so neither RADIUS nor the VPN accepts it any more.
+pub fn remove_router(conn: &mut impl GenericClient, name: &str) -> Result<()> {
+    let r = get_router(conn, name)?;
+    conn.execute(
+        "UPDATE certificates SET status = 'revoked', revoked_at = now()
+          WHERE router_id = $1 AND status = 'active'",
+        &[&r.id],
+    )
+    .map_err(q("revoking the router's certificates"))?;
+    conn.execute("DELETE FROM routers WHERE id = $1", &[&r.id])
+        .map_err(q("removing a router"))?;
+    Ok(())
+}

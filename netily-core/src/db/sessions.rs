@@ -1,0 +1,76 @@
+//! Accounting sessions (radacct).
+
+use postgres::GenericClient;
+use serde::Serialize;
+
+use super::epoch;
+use super::error::{q, Result};
+use crate::model::UnixTime;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionRow {
+    pub acct_unique_id: String,
+    pub acct_session_id: String,
+    pub username: Option<String>,
+    pub nas_ip: String,
+    pub framed_ip: Option<String>,
+    pub calling_station_id: Option<String>,
+    pub started_at: Option<UnixTime>,
+    pub updated_at: Option<UnixTime>,
+    pub stopped_at: Option<UnixTime>,
+    pub session_time: Option<i64>,
+    /// Octets from the subscriber (Acct-Input-Octets).
+    pub input_octets: i64,
+    pub output_octets: i64,
+    pub terminate_cause: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    /// Only sessions that have not stopped.
+    pub active: bool,
+    pub username: Option<String>,
+    pub limit: Option<i64>,
+}
+
+pub fn list_sessions(conn: &mut impl GenericClient, f: &SessionFilter) -> Result<Vec<SessionRow>> {
+    let rows = conn
+        .query(
+            concat!(
+                "SELECT acctuniqueid, acctsessionid, username, host(nasipaddress), host(framedipaddress),
+                        callingstationid, ",
+                epoch!("acctstarttime"),
+                ", ",
+                epoch!("acctupdatetime"),
+                ", ",
+                epoch!("acctstoptime"),
+                ", acctsessiontime, coalesce(acctinputoctets, 0), coalesce(acctoutputoctets, 0),
+                        acctterminatecause
+                   FROM radacct
+                  WHERE (NOT $1 OR acctstoptime IS NULL)
+                    AND ($2::text IS NULL OR username = $2)
+                  ORDER BY acctstarttime DESC NULLS LAST, radacctid DESC
+                  LIMIT $3"
+            ),
+            &[&f.active, &f.username, &f.limit.unwrap_or(100)],
+        )
+        .map_err(q("listing sessions"))?;
+    Ok(rows
+        .iter()
+        .map(|r| SessionRow {
+            acct_unique_id: r.get(0),
+            acct_session_id: r.get(1),
+            username: r.get(2),
+            nas_ip: r.get(3),
+            framed_ip: r.get(4),
+            calling_station_id: r.get(5),
+            started_at: r.get(6),
+            updated_at: r.get(7),
+            stopped_at: r.get(8),
+            session_time: r.get(9),
+            input_octets: r.get(10),
+            output_octets: r.get(11),
+            terminate_cause: r.get(12),
+        })
+        .collect())
+}
