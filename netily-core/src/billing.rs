@@ -110,10 +110,11 @@ pub fn format_bytes(bytes: u64) -> String {
     for (size, unit) in UNITS {
         if bytes >= size {
             let tenths = bytes / (size / 10);
-            return if tenths % 10 == 0 {
-                format!("{} {unit}", tenths / 10)
+            let (whole, tenth) = (tenths / 10, tenths % 10);
+            return if tenth == 0 {
+                format!("{whole} {unit}")
             } else {
-                format!("{}.{} {unit}", tenths / 10, tenths % 10)
+                format!("{whole}.{tenth} {unit}")
             };
         }
     }

@@ -262,12 +262,14 @@ fn check_whole_kbps(field: &str, d: Directions) -> Result<(), RateError> {
 /// Renders bits/s in the largest unit (M or k) that represents it exactly.
 /// `G` is accepted on input but never rendered: RouterOS documents k and M only.
 pub fn render_rate(bps: u64) -> String {
+    let (mega, mega_rest) = (bps / 1_000_000, bps % 1_000_000);
+    let (kilo, kilo_rest) = (bps / 1000, bps % 1000);
     if bps == 0 {
         "0".to_string()
-    } else if bps % 1_000_000 == 0 {
-        format!("{}M", bps / 1_000_000)
-    } else if bps % 1000 == 0 {
-        format!("{}k", bps / 1000)
+    } else if mega_rest == 0 {
+        format!("{mega}M")
+    } else if kilo_rest == 0 {
+        format!("{kilo}k")
     } else {
         // Unreachable for validated values (whole kbps); kept exact anyway.
         format!("{bps}")
