@@ -1,0 +1,337 @@
+//! The exported `rlm_netily` module_t. Every entry point is a trampoline into
+//! safe Rust behind one panic guard: a panic becomes `fail` (or a failed
+//! instantiate) and a log line, never an unwind into radiusd.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::mem::offset_of;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::ptr;
+use std::sync::Once;
+use std::time::Duration;
+
+use log::Level;
+
+use crate::glue::{self, Core, Outcome, Pair};
+use crate::request::{List, Request};
+use crate::settings::Settings;
+use crate::sys;
+use crate::values::{AccessValues, AccountingValues};
+
+/// Per-instance data. FreeRADIUS allocates `inst_size` zeroed bytes, fills the
+/// config fields from the CONF_PARSER table below, and frees it after detach.
+#[repr(C)]
+pub struct Instance {
+    /// char * owned by the instance (talloc), set by the config parser.
+    config_file: *const c_char,
+    pool_size: u32,
+    db_timeout: u32,
+    /// Ours: created in instantiate, dropped in detach.
+    core: *mut Core,
+}
+
+/// Lets C tables with raw pointers live in statics; they are never mutated.
+#[repr(transparent)]
+pub struct Exported<T>(T);
+
+// SAFETY: the wrapped tables are immutable after compilation and only hold
+// pointers to other statics (string literals, the config table).
+unsafe impl<T> Sync for Exported<T> {}
+
+const fn entry(
+    name: &'static CStr,
+    kind: sys::PW_TYPE,
+    offset: usize,
+    default: &'static CStr,
+) -> sys::CONF_PARSER {
+    sys::CONF_PARSER {
+        name: name.as_ptr(),
+        type_: kind as c_int,
+        offset,
+        data: ptr::null_mut(),
+        dflt: default.as_ptr().cast(),
+    }
+}
+
+/// The public config of `mods-available/netily`.
+static CONFIG: Exported<[sys::CONF_PARSER; 4]> = Exported([
+    entry(
+        c"config_file",
+        sys::PW_TYPE_STRING,
+        offset_of!(Instance, config_file),
+        c"/etc/netily/netily.conf",
+    ),
+    entry(
+        c"pool_size",
+        sys::PW_TYPE_INTEGER,
+        offset_of!(Instance, pool_size),
+        c"0",
+    ),
+    entry(
+        c"db_timeout",
+        sys::PW_TYPE_INTEGER,
+        offset_of!(Instance, db_timeout),
+        c"2",
+    ),
+    // CONF_PARSER_TERMINATOR
+    sys::CONF_PARSER {
+        name: ptr::null(),
+        type_: -1,
+        offset: 0,
+        data: ptr::null_mut(),
+        dflt: ptr::null(),
+    },
+]);
+
+/// The symbol FreeRADIUS looks up after dlopen("rlm_netily.so").
+#[export_name = "rlm_netily"]
+pub static MODULE: Exported<sys::module_t> = Exported(sys::module_t {
+    magic: sys::RLM_MODULE_INIT,
+    name: c"netily".as_ptr(),
+    type_: sys::RLM_TYPE_THREAD_SAFE as c_int,
+    inst_size: std::mem::size_of::<Instance>(),
+    config: ptr::addr_of!(CONFIG.0).cast(),
+    bootstrap: None,
+    instantiate: Some(mod_instantiate),
+    detach: Some(mod_detach),
+    methods: [
+        None,                 // authenticate: pap/chap/mschap do it
+        Some(mod_authorize),  // authorize
+        None,                 // preacct
+        Some(mod_accounting), // accounting
+        None,                 // session
+        None,                 // pre-proxy
+        None,                 // post-proxy
+        Some(mod_post_auth),  // post-auth
+        None,                 // recv-coa
+        None,                 // send-coa
+    ],
+});
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-text panic payload)")
+}
+
+/// The one panic guard: runs `f`, or logs the panic and returns `failed`.
+fn guard<R>(entry_point: &str, failed: R, f: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            crate::log::radlog(
+                Level::Error,
+                &format!(
+                    "rlm_netily: {entry_point} panicked ({}); returning failure",
+                    panic_text(&*payload)
+                ),
+            );
+            failed
+        }
+    }
+}
+
+/// Panic messages go to the server log instead of stderr (once per process).
+fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let at = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            crate::log::radlog(
+                Level::Error,
+                &format!("rlm_netily: panic{at}: {}", panic_text(info.payload())),
+            );
+        }));
+    });
+}
+
+/// # Safety
+/// `instance` is the Instance FreeRADIUS allocated for this module, already
+/// filled by the config parser.
+unsafe fn settings(instance: &Instance) -> Settings {
+    let config_file = if instance.config_file.is_null() {
+        PathBuf::from("/etc/netily/netily.conf")
+    } else {
+        // SAFETY: the config parser stores a NUL-terminated talloc string
+        // that lives as long as the instance.
+        let raw = unsafe { CStr::from_ptr(instance.config_file) };
+        PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(raw.to_bytes()))
+    };
+    Settings {
+        config_file,
+        pool_size: instance.pool_size,
+        db_timeout: Duration::from_secs(u64::from(instance.db_timeout)),
+    }
+}
+
+unsafe extern "C" fn mod_instantiate(_cs: *mut sys::CONF_SECTION, instance: *mut c_void) -> c_int {
+    guard("instantiate", -1, || {
+        crate::log::init();
+        install_panic_hook();
+        // SAFETY: FreeRADIUS passes our inst_size-sized, config-filled Instance.
+        let Some(inst) = (unsafe { instance.cast::<Instance>().as_mut() }) else {
+            log::error!("instantiate called without instance data");
+            return -1;
+        };
+        // SAFETY: as above.
+        let settings = unsafe { settings(inst) };
+        log::info!(
+            "instantiating (FreeRADIUS {}, config_file {}, pool_size {}, db_timeout {}s)",
+            sys::FREERADIUS_VERSION,
+            settings.config_file.display(),
+            settings.pool_size,
+            settings.db_timeout.as_secs()
+        );
+        match Core::new(settings) {
+            Ok(core) => {
+                inst.core = Box::into_raw(Box::new(core));
+                0
+            }
+            Err(e) => {
+                log::error!("cannot start: {e}");
+                -1
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn mod_detach(instance: *mut c_void) -> c_int {
+    guard("detach", -1, || {
+        // SAFETY: our Instance; core is null or the Box from instantiate, and
+        // no request is in flight once FreeRADIUS detaches.
+        unsafe {
+            if let Some(inst) = instance.cast::<Instance>().as_mut() {
+                let core = std::mem::replace(&mut inst.core, ptr::null_mut());
+                if !core.is_null() {
+                    drop(Box::from_raw(core));
+                }
+            }
+        }
+        0
+    })
+}
+
+/// The shared part of every method trampoline: checks the pointers, then runs
+/// `f` with the instance's core and a safe view of the request.
+///
+/// # Safety
+/// `instance` and `request` are what FreeRADIUS passed to a module method.
+unsafe fn method(
+    name: &str,
+    instance: *mut c_void,
+    request: *mut sys::REQUEST,
+    f: impl FnOnce(&Core, &mut Request<'_>) -> sys::rlm_rcode_t,
+) -> sys::rlm_rcode_t {
+    guard(name, sys::RLM_MODULE_FAIL, || {
+        // SAFETY: instantiate succeeded before any method runs, so core is
+        // the live Box (or null if something went badly wrong). Core is Sync.
+        let core = unsafe {
+            instance
+                .cast::<Instance>()
+                .as_ref()
+                .and_then(|i| i.core.as_ref())
+        };
+        // SAFETY: request is this call's REQUEST, used only through the view.
+        let request = unsafe { Request::from_raw(request) };
+        match (core, request) {
+            (Some(core), Some(mut request)) => f(core, &mut request),
+            _ => {
+                log::error!("{name} called without instance or request");
+                sys::RLM_MODULE_FAIL
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn mod_authorize(
+    instance: *mut c_void,
+    request: *mut sys::REQUEST,
+) -> sys::rlm_rcode_t {
+    // SAFETY: arguments straight from FreeRADIUS.
+    unsafe {
+        method("authorize", instance, request, |core, request| {
+            let values = AccessValues::read(request);
+            #[cfg(feature = "test-hooks")]
+            if let Some(outcome) = crate::test_hooks::authorize(&values) {
+                return apply(request, outcome);
+            }
+            let outcome = glue::authorize(core, &values);
+            apply(request, outcome)
+        })
+    }
+}
+
+unsafe extern "C" fn mod_accounting(
+    instance: *mut c_void,
+    request: *mut sys::REQUEST,
+) -> sys::rlm_rcode_t {
+    // SAFETY: arguments straight from FreeRADIUS.
+    unsafe {
+        method("accounting", instance, request, |core, request| {
+            let values = AccountingValues::read(request);
+            apply(request, glue::accounting(core, &values))
+        })
+    }
+}
+
+unsafe extern "C" fn mod_post_auth(
+    instance: *mut c_void,
+    request: *mut sys::REQUEST,
+) -> sys::rlm_rcode_t {
+    // SAFETY: arguments straight from FreeRADIUS.
+    unsafe {
+        method("post-auth", instance, request, |core, request| {
+            let values = AccessValues::read(request);
+            let accepted = request.reply_code() == Some(sys::PW_CODE_ACCESS_ACCEPT);
+            apply(request, glue::post_auth(core, &values, accepted))
+        })
+    }
+}
+
+fn set_all(request: &mut Request<'_>, list: List, pairs: &[Pair]) -> Result<(), sys::rlm_rcode_t> {
+    for p in pairs {
+        if let Err(e) = request.replace(list, &p.name, &p.value) {
+            log::error!("{e}");
+            return Err(sys::RLM_MODULE_FAIL);
+        }
+    }
+    Ok(())
+}
+
+/// Turns a plain outcome into pairs on the request and a return code.
+fn apply(request: &mut Request<'_>, outcome: Outcome) -> sys::rlm_rcode_t {
+    match outcome {
+        Outcome::Accept { control, reply } => {
+            if let Err(code) = set_all(request, List::Control, &control) {
+                return code;
+            }
+            if let Err(code) = set_all(request, List::Reply, &reply) {
+                return code;
+            }
+            sys::RLM_MODULE_OK
+        }
+        Outcome::Reject { reply, log } => {
+            request.log(Level::Info, &log);
+            if let Err(code) = set_all(request, List::Reply, &reply) {
+                return code;
+            }
+            sys::RLM_MODULE_REJECT
+        }
+        Outcome::NotFound => sys::RLM_MODULE_NOTFOUND,
+        Outcome::Noop => sys::RLM_MODULE_NOOP,
+        Outcome::Ok => sys::RLM_MODULE_OK,
+        Outcome::Invalid { log } => {
+            request.log(Level::Warn, &log);
+            sys::RLM_MODULE_INVALID
+        }
+        Outcome::Fail { log } => {
+            log::error!("{log}");
+            sys::RLM_MODULE_FAIL
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Safe views of a FreeRADIUS REQUEST: read request attributes as owned Rust
+//! values, replace reply/control attributes, log against the request.
+//!
+//! Nothing here knows what an attribute means to an ISP; it only moves values
+//! between C pairs and Rust types.
+
+use std::ffi::{c_char, CStr, CString};
+use std::fmt;
+use std::marker::PhantomData;
+use std::net::Ipv4Addr;
+use std::ptr::{self, NonNull};
+
+use crate::log::c_text;
+use crate::sys;
+
+/// Longest text value accepted from a request. RADIUS attributes carry at most
+/// 253 bytes; FreeRADIUS may concatenate long ones, so allow a little more and
+/// refuse anything beyond as malformed rather than allocate without bound.
+pub const MAX_TEXT: usize = 1024;
+
+/// Why a text attribute could not be read as a Rust string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadText {
+    NotUtf8,
+    ContainsNul,
+    TooLong(usize),
+    /// The attribute exists but is not a string/octets attribute.
+    WrongType,
+}
+
+impl fmt::Display for BadText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadText::NotUtf8 => f.write_str("is not valid UTF-8"),
+            BadText::ContainsNul => f.write_str("contains a NUL byte"),
+            BadText::TooLong(n) => write!(f, "is {n} bytes long (at most {MAX_TEXT} allowed)"),
+            BadText::WrongType => f.write_str("is not a text attribute"),
+        }
+    }
+}
+
+/// A text attribute as the NAS sent it: absent, usable, or malformed.
+pub type Text = Option<Result<String, BadText>>;
+
+/// Why a reply/control attribute could not be set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairError {
+    pub attribute: String,
+    pub message: String,
+}
+
+impl fmt::Display for PairError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot set {}: {}", self.attribute, self.message)
+    }
+}
+
+/// Which list a written attribute goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    /// What the NAS receives.
+    Reply,
+    /// Server-side settings for later modules (e.g. Cleartext-Password for pap).
+    Control,
+}
+
+/// A borrowed REQUEST, valid for the duration of one module call.
+pub struct Request<'a> {
+    raw: NonNull<sys::REQUEST>,
+    _call: PhantomData<&'a mut sys::REQUEST>,
+}
+
+impl<'a> Request<'a> {
+    /// # Safety
+    /// `raw` must be the REQUEST FreeRADIUS passed to the current module call
+    /// (or null), and must not be used elsewhere while the view lives.
+    pub unsafe fn from_raw(raw: *mut sys::REQUEST) -> Option<Request<'a>> {
+        NonNull::new(raw).map(|raw| Request {
+            raw,
+            _call: PhantomData,
+        })
+    }
+
+    fn packet_vps(&self) -> *mut sys::VALUE_PAIR {
+        // SAFETY: raw is a live REQUEST for this call (from_raw's contract); its
+        // packet pointer is either null or a live RADIUS_PACKET.
+        unsafe {
+            let packet = (*self.raw.as_ptr()).packet;
+            if packet.is_null() {
+                ptr::null_mut()
+            } else {
+                (*packet).vps
+            }
+        }
+    }
+
+    /// The first request pair with this attribute number (vendor 0, any tag).
+    fn find(&self, attr: u32) -> Option<&sys::VALUE_PAIR> {
+        let vps = self.packet_vps();
+        if vps.is_null() {
+            return None;
+        }
+        // SAFETY: vps is the request's live pair list; fr_pair_find_by_num only
+        // walks it. The returned pair lives as long as the request (borrowed
+        // from self, and nothing frees request pairs during our call).
+        unsafe { sys::fr_pair_find_by_num(vps, attr, 0, sys::TAG_ANY).as_ref() }
+    }
+
+    /// A string (or octets) attribute as owned, checked text.
+    pub fn text(&self, attr: u32) -> Text {
+        let vp = self.find(attr)?;
+        Some(pair_text(vp))
+    }
+
+    /// An integer attribute.
+    pub fn integer(&self, attr: u32) -> Option<u32> {
+        let vp = self.find(attr)?;
+        // SAFETY: da is always set on a pair in a list; the union member read
+        // matches the attribute's declared type.
+        unsafe {
+            match (*vp.da).type_ {
+                sys::PW_TYPE_INTEGER | sys::PW_TYPE_DATE => Some(vp.data.integer),
+                sys::PW_TYPE_SHORT => Some(u32::from(vp.data.ushort)),
+                sys::PW_TYPE_BYTE => Some(u32::from(vp.data.byte)),
+                _ => None,
+            }
+        }
+    }
+
+    /// An IPv4 address attribute.
+    pub fn ipv4(&self, attr: u32) -> Option<Ipv4Addr> {
+        let vp = self.find(attr)?;
+        // SAFETY: as in `integer`; ipaddr is stored in network byte order.
+        unsafe {
+            if (*vp.da).type_ == sys::PW_TYPE_IPV4_ADDR {
+                Some(Ipv4Addr::from(u32::from_be(vp.data.ipaddr.s_addr)))
+            } else {
+                None
+            }
+        }
+    }
+
+    /// The code of the reply packet so far (Access-Accept = 2, Access-Reject = 3).
+    pub fn reply_code(&self) -> Option<u32> {
+        // SAFETY: request is live; reply is null or a live RADIUS_PACKET.
+        unsafe {
+            let reply = (*self.raw.as_ptr()).reply;
+            reply.as_ref().map(|r| r.code)
+        }
+    }
+
+    /// Sets `name = value` in `list`, replacing every existing instance of the
+    /// attribute (fr_pair_make on its own would append a duplicate).
+    pub fn replace(&mut self, list: List, name: &str, value: &str) -> Result<(), PairError> {
+        let err = |message: String| PairError {
+            attribute: name.to_string(),
+            message,
+        };
+        let c_name = CString::new(name).map_err(|_| err("attribute name contains NUL".into()))?;
+        let c_value = CString::new(value).map_err(|_| err("value contains NUL".into()))?;
+        let request = self.raw.as_ptr();
+        // SAFETY: request is live for this call. The talloc parents match what
+        // FreeRADIUS's pair_make_reply/pair_make_config use (the reply packet,
+        // the request). fr_pair_make with a null list only allocates and parses;
+        // we then delete the old instances and link the new pair in, exactly
+        // once, so it is owned by the list.
+        unsafe {
+            let (ctx, head): (*mut std::ffi::c_void, *mut *mut sys::VALUE_PAIR) = match list {
+                List::Reply => {
+                    let reply = (*request).reply;
+                    if reply.is_null() {
+                        return Err(err("request has no reply packet".into()));
+                    }
+                    (reply.cast(), ptr::addr_of_mut!((*reply).vps))
+                }
+                List::Control => (request.cast(), ptr::addr_of_mut!((*request).config)),
+            };
+            let vp = sys::fr_pair_make(
+                ctx,
+                ptr::null_mut(),
+                c_name.as_ptr(),
+                c_value.as_ptr(),
+                sys::T_OP_SET,
+            );
+            if vp.is_null() {
+                return Err(err(last_error()));
+            }
+            let da = (*vp).da;
+            sys::fr_pair_delete_by_num(head, (*da).attr, (*da).vendor, sys::TAG_ANY);
+            sys::fr_pair_add(head, vp);
+        }
+        Ok(())
+    }
+
+    /// Logs a line against this request (shown in `radiusd -X` with the
+    /// request number). Debug text is only built by callers when wanted.
+    pub fn log(&self, level: log::Level, text: &str) {
+        let (kind, lvl) = match level {
+            log::Level::Error => (sys::L_DBG_ERR, sys::L_DBG_LVL_1),
+            log::Level::Warn => (sys::L_DBG_WARN, sys::L_DBG_LVL_1),
+            log::Level::Info => (sys::L_DBG, sys::L_DBG_LVL_1),
+            log::Level::Debug | log::Level::Trace => (sys::L_DBG, sys::L_DBG_LVL_2),
+        };
+        let line = c_text(text);
+        // SAFETY: request is live; "%s" with one NUL-terminated argument.
+        unsafe {
+            sys::radlog_request(kind, lvl, self.raw.as_ptr(), c"%s".as_ptr(), line.as_ptr());
+        }
+    }
+}
+
+/// Text from a string/octets pair, checked for size, NULs and UTF-8.
+fn pair_text(vp: &sys::VALUE_PAIR) -> Result<String, BadText> {
+    // SAFETY: da is set on every listed pair. For string and octets types the
+    // union holds a pointer to vp_length bytes owned by the pair.
+    let bytes: &[u8] = unsafe {
+        match (*vp.da).type_ {
+            sys::PW_TYPE_STRING | sys::PW_TYPE_OCTETS => {
+                let p = vp.data.octets;
+                if p.is_null() || vp.length == 0 {
+                    &[]
+                } else if vp.length > MAX_TEXT {
+                    return Err(BadText::TooLong(vp.length));
+                } else {
+                    std::slice::from_raw_parts(p, vp.length)
+                }
+            }
+            _ => return Err(BadText::WrongType),
+        }
+    };
+    if bytes.contains(&0) {
+        return Err(BadText::ContainsNul);
+    }
+    String::from_utf8(bytes.to_vec()).map_err(|_| BadText::NotUtf8)
+}
+
+/// FreeRADIUS's thread-local error text for the last failed library call.
+fn last_error() -> String {
+    // SAFETY: fr_strerror returns a thread-local NUL-terminated buffer (never
+    // null; empty when no error).
+    unsafe {
+        let p: *const c_char = sys::fr_strerror();
+        if p.is_null() {
+            String::from("unknown error")
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}

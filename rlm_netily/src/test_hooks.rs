@@ -1,0 +1,30 @@
+//! Test-only usernames (cargo feature `test-hooks`, never in a release build):
+//! they let the end-to-end tests prove the FFI plumbing and the panic guard
+//! against a real radiusd without a database.
+
+use crate::glue::{Outcome, Pair};
+use crate::values::AccessValues;
+
+/// Panics inside authorize: the guard must turn it into `fail`.
+pub const PANIC_USER: &str = "netily-test-panic";
+/// Accepted with a fixed password and reply.
+pub const ACCEPT_USER: &str = "netily-test-accept";
+pub const ACCEPT_PASSWORD: &str = "netily-test-password";
+
+#[allow(
+    clippy::panic,
+    reason = "test hook: proves the panic guard at the FFI boundary"
+)]
+pub fn authorize(request: &AccessValues) -> Option<Outcome> {
+    match request.username.as_ref()?.as_deref().ok()? {
+        PANIC_USER => panic!("test hook: panic requested by User-Name {PANIC_USER}"),
+        ACCEPT_USER => Some(Outcome::Accept {
+            control: vec![Pair::new("Cleartext-Password", ACCEPT_PASSWORD)],
+            reply: vec![
+                Pair::new("Mikrotik-Rate-Limit", "1M/2M"),
+                Pair::new("Session-Timeout", "3600"),
+            ],
+        }),
+        _ => None,
+    }
+}
