@@ -1,0 +1,44 @@
+# Netily. Each recipe is short: the work lives in scripts/ and cargo.
+# `make run` brings up a local Netily, `make test` runs every test against
+# real servers. See README.md.
+
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+CARGO ?= cargo
+
+.PHONY: help deps build run stop test lint bench install
+
+help:
+	@echo "make run      install deps, build, start PostgreSQL (+ FreeRADIUS/OpenVPN when available), load demo data"
+	@echo "make stop     stop everything 'make run' started"
+	@echo "make test     build and run all tests against a throwaway PostgreSQL"
+	@echo "make lint     cargo fmt --check and clippy -D warnings"
+	@echo "make bench    benchmarks (scripts/bench.sh)"
+	@echo "make install  install netadmin and /etc/netily/netily.conf into the system"
+	@echo "make deps     install system packages (apt-get) that are missing"
+	@echo "make build    cargo build --release --workspace"
+
+deps:
+	scripts/install-deps.sh
+
+build:
+	$(CARGO) build --release --workspace
+
+run: deps build
+	scripts/run.sh start
+
+stop:
+	scripts/run.sh stop
+
+test: deps
+	scripts/test.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench:
+	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "no benchmarks yet (scripts/bench.sh)"; fi
+
+install: build
+	scripts/install.sh

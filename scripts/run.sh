@@ -1,0 +1,73 @@
+#!/bin/bash
+# `make run` / `make stop`: bring up a local Netily, and take it down again.
+#
+# Steps, in order: the private PostgreSQL (scripts/pg.sh), netadmin migrate +
+# seed demo, then each optional component whose script exists:
+#   scripts/freeradius-run.sh   FreeRADIUS with rlm_netily
+#   scripts/openvpn-run.sh      OpenVPN with the Netily plugin
+# A component script is called as `<script> start` and `<script> stop`, from
+# the project root, with NETILY_DATABASE_URL and NETILY_RUN_DIR (.run)
+# exported. On start it starts its server in the background (PID under
+# .run) and prints what to try; on stop it stops only what it started.
+# `stop` runs the components in reverse order, each even if another fails.
+#
+# Usage: scripts/run.sh start|stop
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export NETILY_RUN_DIR="$root/.run"
+mkdir -p "$NETILY_RUN_DIR"
+NETILY_DATABASE_URL=$(scripts/pg.sh url)
+export NETILY_DATABASE_URL
+netadmin="${CARGO_TARGET_DIR:-$root/target}/release/netadmin"
+components=(freeradius openvpn)
+
+start() {
+    echo "== PostgreSQL"
+    scripts/pg.sh start
+
+    echo "== schema and demo data"
+    [ -x "$netadmin" ] || { echo "run.sh: $netadmin missing; run \`make build\`" >&2; exit 1; }
+    "$netadmin" --database-url "$NETILY_DATABASE_URL" migrate
+    "$netadmin" --database-url "$NETILY_DATABASE_URL" seed demo
+
+    for c in "${components[@]}"; do
+        if [ -x "scripts/$c-run.sh" ]; then
+            echo "== $c"
+            "scripts/$c-run.sh" start
+        fi
+    done
+
+    cat <<TRY
+
+Netily is running. Try:
+  export NETILY_DATABASE_URL=$NETILY_DATABASE_URL
+  $netadmin --help
+  psql "$NETILY_DATABASE_URL"
+Stop everything with: make stop
+TRY
+}
+
+stop() {
+    local rc=0
+    for ((i = ${#components[@]} - 1; i >= 0; i--)); do
+        c=${components[i]}
+        if [ -x "scripts/$c-run.sh" ]; then
+            echo "== stopping $c"
+            "scripts/$c-run.sh" stop || rc=1
+        fi
+    done
+    echo "== stopping PostgreSQL"
+    scripts/pg.sh stop || rc=1
+    return $rc
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+*)
+    echo "usage: $0 start|stop" >&2
+    exit 2
+    ;;
+esac
