@@ -1,0 +1,314 @@
+//! The command line, declared with clap. Values that need checking (rates,
+//! dates, money, addresses) arrive as text and are checked in `parse`, so a
+//! bad one gets Netily's one-line error naming the field.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "netadmin",
+    version,
+    about = "Netily operator CLI: plans, subscribers, invoices, routers"
+)]
+pub struct Cli {
+    /// Config file [default: /etc/netily/netily.conf if it exists]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// PostgreSQL URL; overrides the config file and NETILY_DATABASE_URL
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Print JSON instead of tables
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update the database schema
+    Migrate,
+    /// Load demo or synthetic data
+    #[command(subcommand)]
+    Seed(SeedCmd),
+    /// Service plans
+    #[command(subcommand)]
+    Plan(PlanCmd),
+    /// Subscribers
+    #[command(subcommand)]
+    Customer(CustomerCmd),
+    /// Invoices and payments
+    #[command(subcommand)]
+    Invoice(InvoiceCmd),
+    /// Routers (NAS + management VPN)
+    #[command(subcommand)]
+    Router(RouterCmd),
+    /// RADIUS clients (the nas table)
+    #[command(subcommand)]
+    Nas(NasCmd),
+    /// Accounting sessions
+    Sessions {
+        /// Only sessions that have not stopped
+        #[arg(long)]
+        active: bool,
+        /// Only this subscriber's sessions
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// The authentication log (accepts and rejects with why)
+    AuthLog {
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Only rejects
+        #[arg(long)]
+        rejects: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Subscribers by state, sessions, logins in the last 24h, routers online
+    Dashboard,
+    /// Decide a login now, exactly as the RADIUS module would, and say why
+    Check {
+        username: String,
+        /// Calling-Station-Id (the device's MAC)
+        #[arg(long, value_name = "MAC")]
+        mac: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SeedCmd {
+    /// A small demo ISP: plans, a subscriber in every state, router 127.0.0.1
+    Demo,
+    /// Bulk synthetic subscribers for load tests
+    Synthetic {
+        #[arg(long, value_name = "N")]
+        subscribers: u64,
+        #[arg(long, value_name = "M", default_value_t = 0)]
+        routers: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PlanFields {
+    /// Mikrotik-Rate-Limit, e.g. "10M/20M" or "10M/20M 20M/40M 8M/16M 16/16 8"
+    #[arg(long)]
+    pub rate: Option<String>,
+    /// Monthly price, e.g. 29.00
+    #[arg(long)]
+    pub price: Option<String>,
+    /// Data cap per billing cycle, e.g. 100G ("none" clears)
+    #[arg(long, value_name = "BYTES")]
+    pub data_cap: Option<String>,
+    /// Rate after the data cap ("none" clears)
+    #[arg(long, value_name = "RATE")]
+    pub fair_use_rate: Option<String>,
+    /// Session-Timeout in seconds ("none" clears)
+    #[arg(long, value_name = "SECONDS")]
+    pub session_timeout: Option<String>,
+    /// Idle-Timeout in seconds ("none" clears)
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_timeout: Option<String>,
+    /// Acct-Interim-Interval in seconds ("none" clears)
+    #[arg(long, value_name = "SECONDS")]
+    pub interim_interval: Option<String>,
+    /// Framed-Pool ("none" clears)
+    #[arg(long, value_name = "POOL")]
+    pub ip_pool: Option<String>,
+    /// Mikrotik-Group ("none" clears)
+    #[arg(long, value_name = "GROUP")]
+    pub mikrotik_group: Option<String>,
+    /// Mikrotik-Address-List ("none" clears)
+    #[arg(long, value_name = "LIST")]
+    pub address_list: Option<String>,
+    /// Simultaneous-Use limit ("none" = unlimited)
+    #[arg(long, value_name = "N")]
+    pub simultaneous_use: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCmd {
+    /// Add a plan (--rate is required)
+    Add {
+        name: String,
+        #[command(flatten)]
+        fields: PlanFields,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    /// Change a plan's fields
+    Update {
+        name: String,
+        #[command(flatten)]
+        fields: PlanFields,
+    },
+    /// Remove a plan no subscription uses
+    Remove {
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomerCmd {
+    /// Add a subscriber (and subscribe them with --plan)
+    Add {
+        username: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, value_name = "FULL NAME", default_value = "")]
+        name: String,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// Bind to this MAC (Calling-Station-Id)
+        #[arg(long, value_name = "MAC")]
+        mac: Option<String>,
+        /// Fixed IPv4 address (Framed-IP-Address)
+        #[arg(long, value_name = "IP")]
+        static_ip: Option<String>,
+        #[arg(long)]
+        plan: Option<String>,
+        /// Subscription expiry (YYYY-MM-DD or RFC 3339)
+        #[arg(long, value_name = "DATE")]
+        expires: Option<String>,
+    },
+    List {
+        /// active, suspended or terminated
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        plan: Option<String>,
+        /// Part of the username or name
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long)]
+        limit: Option<i64>,
+    },
+    Show {
+        username: String,
+    },
+    /// Change details ("none" clears phone, email, mac, static-ip)
+    Update {
+        username: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long, value_name = "FULL NAME")]
+        name: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, value_name = "MAC")]
+        mac: Option<String>,
+        #[arg(long, value_name = "IP")]
+        static_ip: Option<String>,
+    },
+    /// Start a new subscription on PLAN (ends the current one)
+    SetPlan {
+        username: String,
+        plan: String,
+        /// Start (YYYY-MM-DD or RFC 3339) [default: now]
+        #[arg(long, value_name = "DATE")]
+        starts: Option<String>,
+        /// First moment no longer covered (YYYY-MM-DD or RFC 3339)
+        #[arg(long, value_name = "DATE")]
+        expires: Option<String>,
+    },
+    /// Switch service off (operator decision)
+    Suspend {
+        username: String,
+    },
+    /// Switch service back on
+    Resume {
+        username: String,
+    },
+    /// End the contract
+    Terminate {
+        username: String,
+    },
+    /// Delete a subscriber and their billing records
+    Remove {
+        username: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvoiceCmd {
+    /// Issue an invoice
+    Add {
+        username: String,
+        /// Amount, e.g. 29.00
+        #[arg(long)]
+        amount: String,
+        /// Due date (YYYY-MM-DD or RFC 3339) [default: issued + 14 days]
+        #[arg(long, value_name = "DATE")]
+        due: Option<String>,
+        /// Issue date [default: now]
+        #[arg(long, value_name = "DATE")]
+        issued: Option<String>,
+        /// Invoice number [default: INV-<id>]
+        #[arg(long)]
+        number: Option<String>,
+    },
+    List {
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// unpaid, paid or void
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        limit: Option<i64>,
+    },
+    /// Record full payment
+    Pay {
+        number: String,
+        #[arg(long, default_value = "cash")]
+        method: String,
+        #[arg(long)]
+        reference: Option<String>,
+        #[arg(long, value_name = "DATE")]
+        paid_at: Option<String>,
+    },
+    /// Cancel an unpaid invoice
+    Void { number: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RouterCmd {
+    /// Register a router as a RADIUS client and give it a VPN address
+    Add {
+        name: String,
+        /// The address it sends RADIUS from
+        #[arg(long, value_name = "IP")]
+        ip: String,
+        /// RADIUS shared secret
+        #[arg(long)]
+        secret: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    /// Remove a router, its NAS entry, and revoke its certificates
+    Remove {
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NasCmd {
+    /// RADIUS clients; secrets only with --show-secrets
+    List {
+        #[arg(long)]
+        show_secrets: bool,
+    },
+}

@@ -1,0 +1,58 @@
+//! `check USER`: the same decision the RADIUS module makes, explained.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use netily_core::db;
+use netily_core::decision::{self, AccessRequest, Decision};
+
+use super::Ctx;
+use crate::output::print_json;
+use crate::{Failure, Outcome};
+
+pub fn run(ctx: &Ctx, username: &str, mac: Option<&str>) -> Outcome {
+    let record = ctx.in_tx(|tx| Ok(db::load_subscriber(tx, username)?))?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| Failure("the system clock is before 1970".into()))?
+        .as_secs() as i64;
+    let request = AccessRequest {
+        username,
+        calling_station_id: mac,
+    };
+    let decision = decision::decide(record.as_ref(), &request, now, &ctx.config.policy());
+    if ctx.json {
+        let mut v = serde_json::to_value(&decision)
+            .map_err(|e| Failure(format!("cannot render JSON: {e}")))?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("username".into(), username.into());
+        }
+        return print_json(&v);
+    }
+    match &decision {
+        Decision::Accept {
+            reply,
+            walled_garden,
+            why,
+            ..
+        } => {
+            if *walled_garden {
+                println!("ACCEPT {username} (walled garden)");
+            } else {
+                println!("ACCEPT {username}");
+            }
+            println!("reply:");
+            for a in reply {
+                println!("  {} := {}", a.name, a.value);
+            }
+            println!("why:");
+            for w in why {
+                println!("  {w}");
+            }
+        }
+        Decision::Reject { reason } => {
+            println!("REJECT {username}");
+            println!("reason: {reason}");
+        }
+    }
+    Ok(())
+}

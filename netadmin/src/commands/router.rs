@@ -1,0 +1,126 @@
+use netily_core::db::{self, NewRouter, RouterRow};
+
+use super::Ctx;
+use crate::cli::{NasCmd, RouterCmd};
+use crate::output::{opt, opt_time, print_fields, print_json, time, Table};
+use crate::parse;
+use crate::Outcome;
+
+pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
+    match cmd {
+        RouterCmd::Add {
+            name,
+            ip,
+            secret,
+            description,
+        } => {
+            let r = NewRouter {
+                name,
+                nas_ip: parse::ipv4("router IP", &ip)?,
+                secret,
+                description,
+            };
+            let vpn = ctx.config.vpn_network;
+            let row = ctx.in_tx(|tx| Ok(db::add_router(tx, &r, &vpn)?))?;
+            if ctx.json {
+                return print_json(&row);
+            }
+            println!(
+                "Added router '{}' (NAS {}), VPN id {} address {}.",
+                row.name,
+                opt(&row.nas_ip),
+                row.vpn_id,
+                opt(&row.vpn_address)
+            );
+            Ok(())
+        }
+        RouterCmd::List => {
+            let rows = ctx.in_tx(|tx| Ok(db::list_routers(tx)?))?;
+            if ctx.json {
+                return print_json(&rows);
+            }
+            let mut t = Table::new(&[
+                "NAME",
+                "NAS IP",
+                "VPN ID",
+                "VPN ADDRESS",
+                "STATUS",
+                "ONLINE",
+                "LAST SEEN",
+            ]);
+            for r in &rows {
+                t.row(vec![
+                    r.name.clone(),
+                    opt(&r.nas_ip),
+                    r.vpn_id.to_string(),
+                    opt(&r.vpn_address),
+                    r.status.clone(),
+                    if r.online { "yes" } else { "no" }.into(),
+                    opt_time(r.last_seen),
+                ]);
+            }
+            t.print();
+            Ok(())
+        }
+        RouterCmd::Show { name } => {
+            let r = ctx.in_tx(|tx| Ok(db::get_router(tx, &name)?))?;
+            if ctx.json {
+                return print_json(&r);
+            }
+            show(&r);
+            Ok(())
+        }
+        RouterCmd::Remove { name } => {
+            ctx.in_tx(|tx| Ok(db::remove_router(tx, &name)?))?;
+            if ctx.json {
+                return print_json(&serde_json::json!({ "removed": name }));
+            }
+            println!("Removed router '{name}' and its NAS entry; its certificates are revoked.");
+            Ok(())
+        }
+    }
+}
+
+fn show(r: &RouterRow) {
+    print_fields(&[
+        ("name", r.name.clone()),
+        ("nas ip", opt(&r.nas_ip)),
+        ("vpn id", r.vpn_id.to_string()),
+        ("vpn address", opt(&r.vpn_address)),
+        ("status", r.status.clone()),
+        ("online", if r.online { "yes" } else { "no" }.into()),
+        ("last seen", opt_time(r.last_seen)),
+        ("created", time(r.created_at)),
+    ]);
+}
+
+pub fn run_nas(ctx: &Ctx, cmd: NasCmd) -> Outcome {
+    match cmd {
+        NasCmd::List { show_secrets } => {
+            let rows = ctx.in_tx(|tx| Ok(db::list_nas(tx, show_secrets)?))?;
+            if ctx.json {
+                return print_json(&rows);
+            }
+            let mut headers = vec!["NASNAME", "SHORTNAME", "TYPE", "ROUTER", "DESCRIPTION"];
+            if show_secrets {
+                headers.push("SECRET");
+            }
+            let mut t = Table::new(&headers);
+            for n in &rows {
+                let mut cells = vec![
+                    n.nasname.clone(),
+                    n.shortname.clone(),
+                    n.kind.clone(),
+                    opt(&n.router),
+                    opt(&n.description),
+                ];
+                if show_secrets {
+                    cells.push(opt(&n.secret));
+                }
+                t.row(cells);
+            }
+            t.print();
+            Ok(())
+        }
+    }
+}

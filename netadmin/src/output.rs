@@ -1,0 +1,146 @@
+//! Printing: aligned tables for people, JSON for scripts.
+
+use chrono::DateTime;
+use netily_core::model::UnixTime;
+use serde::Serialize;
+
+use crate::{Failure, Outcome};
+
+/// Columns padded to the widest cell.
+pub struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&'static str]) -> Table {
+        Table {
+            headers: headers.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                if i < widths.len() {
+                    widths[i] = widths[i].max(cell.chars().count());
+                }
+            }
+        }
+        let line = |cells: &mut dyn Iterator<Item = &str>| -> String {
+            let mut out = String::new();
+            for (i, cell) in cells.enumerate() {
+                if i > 0 {
+                    out.push_str("  ");
+                }
+                out.push_str(cell);
+                let pad = widths
+                    .get(i)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(cell.chars().count());
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+            out.trim_end().to_owned()
+        };
+        let mut out = line(&mut self.headers.iter().copied());
+        out.push('\n');
+        for row in &self.rows {
+            out.push_str(&line(&mut row.iter().map(String::as_str)));
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn print(&self) {
+        print!("{}", self.render());
+    }
+}
+
+/// Two-column "field  value" listing for one object.
+pub fn print_fields(fields: &[(&str, String)]) {
+    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in fields {
+        println!("{k:width$}  {v}");
+    }
+}
+
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Outcome {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure(format!("cannot render JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+pub fn time(t: UnixTime) -> String {
+    DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| t.to_string())
+}
+
+pub fn opt_time(t: Option<UnixTime>) -> String {
+    t.map(time).unwrap_or_else(|| "-".into())
+}
+
+pub fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let c = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", c / 100, c % 100)
+}
+
+pub fn bytes(b: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [
+        ("T", 1_000_000_000_000),
+        ("G", 1_000_000_000),
+        ("M", 1_000_000),
+        ("k", 1_000),
+    ];
+    for (unit, size) in UNITS {
+        if b >= size {
+            let whole = b / size;
+            let tenth = (b % size) * 10 / size;
+            return if tenth == 0 {
+                format!("{whole}{unit}")
+            } else {
+                format!("{whole}.{tenth}{unit}")
+            };
+        }
+    }
+    format!("{b}")
+}
+
+pub fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(T::to_string).unwrap_or_else(|| "-".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let mut t = Table::new(&["NAME", "RATE"]);
+        t.row(vec!["basic".into(), "2M/5M".into()]);
+        t.row(vec!["home-20M".into(), "10M/20M".into()]);
+        assert_eq!(
+            t.render(),
+            "NAME      RATE\nbasic     2M/5M\nhome-20M  10M/20M\n"
+        );
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(money(2900), "29.00");
+        assert_eq!(money(7), "0.07");
+        assert_eq!(bytes(100_000_000_000), "100G");
+        assert_eq!(bytes(1_500_000), "1.5M");
+        assert_eq!(bytes(999), "999");
+        assert_eq!(time(86_400), "1970-01-02 00:00");
+    }
+}
