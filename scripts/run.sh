@@ -6,9 +6,14 @@
 #   scripts/freeradius-run.sh   FreeRADIUS with rlm_netily
 #   scripts/openvpn-run.sh      OpenVPN with the Netily plugin
 # A component script is called as `<script> start` and `<script> stop`, from
-# the project root, with NETILY_DATABASE_URL and NETILY_RUN_DIR (.run)
-# exported. On start it starts its server in the background (PID under
-# .run) and prints what to try; on stop it stops only what it started.
+# the project root, with these exported:
+#   NETILY_DATABASE_URL  the private cluster's URL
+#   NETILY_CONFIG_FILE   .run/netily.conf (the example with that URL)
+#   NETILY_RUN_DIR       .run
+#   NETILY_RELEASE_DIR   where `make build` put the binaries and plugins
+#   NETILY_MODULE        $NETILY_RELEASE_DIR/librlm_netily.so
+# On start it starts its server in the background (PID under .run) and
+# prints what to try; on stop it stops only what it started.
 # `stop` runs the components in reverse order, each even if another fails.
 #
 # Usage: scripts/run.sh start|stop
@@ -20,12 +25,20 @@ export NETILY_RUN_DIR="$root/.run"
 mkdir -p "$NETILY_RUN_DIR"
 NETILY_DATABASE_URL=$(scripts/pg.sh url)
 export NETILY_DATABASE_URL
-netadmin="${CARGO_TARGET_DIR:-$root/target}/release/netadmin"
+export NETILY_RELEASE_DIR="${CARGO_TARGET_DIR:-$root/target}/release"
+export NETILY_MODULE="$NETILY_RELEASE_DIR/librlm_netily.so"
+export NETILY_CONFIG_FILE="$NETILY_RUN_DIR/netily.conf"
+netadmin="$NETILY_RELEASE_DIR/netadmin"
 components=(freeradius openvpn)
 
 start() {
+    trap 'echo "run.sh: start failed; \`make stop\` stops what did start" >&2' ERR
     echo "== PostgreSQL"
     scripts/pg.sh start
+
+    # The example config, pointed at the private cluster (it holds a password).
+    (umask 077 && sed "s|^database_url = .*|database_url = $NETILY_DATABASE_URL|" \
+        netily.conf.example >"$NETILY_CONFIG_FILE")
 
     echo "== schema and demo data"
     [ -x "$netadmin" ] || { echo "run.sh: $netadmin missing; run \`make build\`" >&2; exit 1; }
