@@ -13,3 +13,4 @@ pub mod model;
 pub mod pki;
 pub mod rate;
 pub mod vpn_plan;
+pub mod vpn_store;

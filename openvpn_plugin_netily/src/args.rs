@@ -1,0 +1,93 @@
+//! The plugin line's arguments: `key=value` words after the library path.
+//!
+//! Secrets never go here (OpenVPN logs the plugin line); the database URL comes
+//! from Netily's config file, named by `config=`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    /// Netily's config file (database URL, VPN network).
+    pub config: Option<PathBuf>,
+    /// OpenVPN's `status` file (version 3); heartbeats are off without it.
+    pub status_file: Option<PathBuf>,
+    /// How often the status file is read.
+    pub status_interval: Duration,
+    /// Counters that have not moved for this long mark a connection stale.
+    pub stale_after: Duration,
+    /// How often the set of admitted certificates is reloaded.
+    pub refresh: Duration,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            config: None,
+            status_file: None,
+            status_interval: Duration::from_secs(5),
+            stale_after: Duration::from_secs(60),
+            refresh: Duration::from_millis(1000),
+        }
+    }
+}
+
+const KNOWN: &str = "config=PATH, status=PATH, status_interval=SECONDS, stale_after=SECONDS, refresh_ms=MILLISECONDS";
+
+impl Args {
+    pub fn parse<'a>(words: impl IntoIterator<Item = &'a str>) -> Result<Args, String> {
+        let mut a = Args::default();
+        for word in words {
+            let (key, value) = word.split_once('=').ok_or_else(|| {
+                format!("plugin argument \"{word}\": expected key=value ({KNOWN})")
+            })?;
+            let number = |min: u64, max: u64| -> Result<u64, String> {
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (min..=max).contains(n))
+                    .ok_or_else(|| {
+                        format!("plugin argument {key}: expected {min} to {max}, got \"{value}\"")
+                    })
+            };
+            match key {
+                "config" => a.config = Some(PathBuf::from(value)),
+                "status" => a.status_file = Some(PathBuf::from(value)),
+                "status_interval" => a.status_interval = Duration::from_secs(number(1, 3600)?),
+                "stale_after" => a.stale_after = Duration::from_secs(number(1, 86_400)?),
+                "refresh_ms" => a.refresh = Duration::from_millis(number(100, 60_000)?),
+                _ => {
+                    return Err(format!(
+                        "unknown plugin argument \"{key}\" (known: {KNOWN})"
+                    ))
+                }
+            }
+        }
+        Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_known_keys_and_names_bad_ones() {
+        let a = Args::parse([
+            "config=/etc/netily/netily.conf",
+            "status=/run/s.log",
+            "stale_after=30",
+        ])
+        .unwrap();
+        assert_eq!(a.config, Some(PathBuf::from("/etc/netily/netily.conf")));
+        assert_eq!(a.status_file, Some(PathBuf::from("/run/s.log")));
+        assert_eq!(a.stale_after, Duration::from_secs(30));
+        assert!(Args::parse(["nope=1"])
+            .unwrap_err()
+            .starts_with("unknown plugin argument \"nope\""));
+        assert!(Args::parse(["stale_after=0"])
+            .unwrap_err()
+            .contains("expected 1 to 86400"));
+        assert!(Args::parse(["config"]).is_err());
+    }
+}

@@ -1,0 +1,256 @@
+//! What the plugin decides for each OpenVPN event, from owned values only.
+//! Runs on OpenVPN's thread: memory lookups and a queue push, nothing that
+//! waits.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use netily_core::model::UnixTime;
+use netily_core::pki::Serial;
+use netily_core::vpn_plan::VpnPlan;
+use netily_core::vpn_store::{ConnectionClosed, ConnectionOpened};
+use parking_lot::Mutex;
+
+use crate::env::Env;
+use crate::recorder::Record;
+use crate::routers::{Admitted, Routers};
+
+/// A connected router, by `trusted_ip:trusted_port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub router_id: i64,
+    pub router_name: String,
+    pub vpn_address: Ipv4Addr,
+}
+
+pub type Sessions = Arc<Mutex<HashMap<String, Session>>>;
+
+/// The state every event reads.
+pub struct Core {
+    pub plan: VpnPlan,
+    pub routers: Arc<Routers>,
+    pub sessions: Sessions,
+    pub records: Sender<Record>,
+}
+
+/// The certificate serial OpenVPN verified, from `tls_serial_0` (decimal) or
+/// `tls_serial_hex_0`.
+fn serial_of(env: &Env) -> Result<Serial, String> {
+    if let Some(dec) = env.get("tls_serial_0") {
+        return Serial::from_decimal(dec).map_err(|e| e.to_string());
+    }
+    if let Some(hex) = env.get("tls_serial_hex_0") {
+        return Serial::from_hex(hex).map_err(|e| e.to_string());
+    }
+    Err("no tls_serial_0 in OpenVPN's environment".into())
+}
+
+fn who(env: &Env) -> String {
+    let cn = env
+        .get("common_name")
+        .or_else(|| env.get("X509_0_CN"))
+        .unwrap_or("?");
+    let from = env.real_address().unwrap_or_else(|| "?".into());
+    format!("CN={cn} from {from}")
+}
+
+impl Core {
+    /// TLS_VERIFY: at depth 0 the certificate must be an active certificate
+    /// of an active router. OpenVPN has already checked the chain, the CRL and
+    /// the key usage; CA levels (depth > 0) are left to it.
+    pub fn tls_verify(&self, depth: i32, env: &Env) -> Result<Option<Admitted>, String> {
+        if depth != 0 {
+            return Ok(None);
+        }
+        if !self.routers.is_loaded() {
+            return Err(format!(
+                "refused {}: router certificates not loaded yet (database unreachable since start)",
+                who(env)
+            ));
+        }
+        let serial = serial_of(env).map_err(|e| format!("refused {}: {e}", who(env)))?;
+        match self.routers.lookup(&serial) {
+            Some(a) => Ok(Some(a)),
+            None => Err(format!(
+                "refused {} serial {}: not an active certificate of an active router",
+                who(env),
+                serial.to_colon_hex()
+            )),
+        }
+    }
+
+    /// CLIENT_CONNECT_V2: the router's address from the plan, as the ccd line
+    /// OpenVPN applies; the connection record is queued.
+    pub fn client_connect(&self, env: &Env, now: UnixTime) -> Result<(String, String), String> {
+        let serial = serial_of(env).map_err(|e| format!("refused {}: {e}", who(env)))?;
+        let admitted = self.routers.lookup(&serial).ok_or_else(|| {
+            format!(
+                "refused {} serial {}: certificate no longer active",
+                who(env),
+                serial.to_colon_hex()
+            )
+        })?;
+        let address = self
+            .plan
+            .router_address(admitted.vpn_id)
+            .map_err(|e| format!("refused router {}: {e}", admitted.router_name))?;
+        let real_address = env.real_address().ok_or_else(|| {
+            format!(
+                "refused router {}: no trusted_ip/trusted_port",
+                admitted.router_name
+            )
+        })?;
+        let at = env
+            .get("time_unix")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(now);
+        self.sessions.lock().insert(
+            real_address.clone(),
+            Session {
+                router_id: admitted.router_id,
+                router_name: admitted.router_name.clone(),
+                vpn_address: address,
+            },
+        );
+        // A send fails only once the recorder has stopped (at close).
+        let _ = self.records.send(Record::Opened(ConnectionOpened {
+            router_id: admitted.router_id,
+            certificate_id: admitted.certificate_id,
+            vpn_address: address,
+            real_address: real_address.clone(),
+            at,
+        }));
+        let line = format!("ifconfig-push {address} {}", self.plan.netmask());
+        let note = format!(
+            "router {} (id {}) connected from {real_address}, address {address}",
+            admitted.router_name, admitted.router_id
+        );
+        Ok((line, note))
+    }
+
+    /// CLIENT_DISCONNECT: final counters are queued. Unknown clients (refused
+    /// at connect) are ignored.
+    pub fn client_disconnect(&self, env: &Env, now: UnixTime) -> Option<String> {
+        let real_address = env.real_address()?;
+        let session = self.sessions.lock().remove(&real_address)?;
+        let bytes_in = env.counter("bytes_received");
+        let bytes_out = env.counter("bytes_sent");
+        let _ = self.records.send(Record::Closed(ConnectionClosed {
+            router_id: session.router_id,
+            real_address: real_address.clone(),
+            bytes_in,
+            bytes_out,
+            at: now,
+        }));
+        Some(format!(
+            "router {} disconnected from {real_address} after {}s, {bytes_in} bytes in, {bytes_out} bytes out",
+            session.router_name,
+            env.counter("time_duration")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netily_core::vpn_store::AuthorizedCertificate;
+    use std::sync::mpsc::{channel, Receiver};
+
+    fn core() -> (Core, Receiver<Record>) {
+        let (tx, rx) = channel();
+        let routers = Arc::new(Routers::default());
+        routers.replace(vec![
+            AuthorizedCertificate {
+                serial: Serial::from_decimal("256").unwrap(),
+                certificate_id: 11,
+                router_id: 5,
+                router_name: "tower-7".into(),
+                vpn_id: 7,
+            },
+            AuthorizedCertificate {
+                serial: Serial::from_decimal("257").unwrap(),
+                certificate_id: 12,
+                router_id: 6,
+                router_name: "too-far".into(),
+                vpn_id: 300,
+            },
+        ]);
+        let core = Core {
+            plan: "10.8.0.0/24".parse().unwrap(),
+            routers,
+            sessions: Arc::default(),
+            records: tx,
+        };
+        (core, rx)
+    }
+
+    fn env(serial: &str) -> Env {
+        Env::from_pairs(&[
+            ("tls_serial_0", serial),
+            ("common_name", "tower-7"),
+            ("trusted_ip", "172.31.1.2"),
+            ("trusted_port", "40000"),
+            ("time_unix", "1795834740"),
+            ("bytes_received", "100"),
+            ("bytes_sent", "200"),
+        ])
+    }
+
+    #[test]
+    fn known_serial_is_admitted_unknown_refused() {
+        let (c, _rx) = core();
+        assert_eq!(
+            c.tls_verify(0, &env("256")).unwrap().map(|a| a.router_id),
+            Some(5)
+        );
+        assert_eq!(
+            c.tls_verify(1, &env("999")).unwrap(),
+            None,
+            "CA level is OpenVPN's job"
+        );
+        let e = c.tls_verify(0, &env("999")).unwrap_err();
+        assert!(e.contains("serial 03:e7: not an active certificate"), "{e}");
+    }
+
+    #[test]
+    fn nothing_is_admitted_before_the_first_load() {
+        let (mut c, _rx) = core();
+        c.routers = Arc::new(Routers::default());
+        assert!(c
+            .tls_verify(0, &env("256"))
+            .unwrap_err()
+            .contains("not loaded yet"));
+    }
+
+    #[test]
+    fn connect_pushes_network_plus_id_plus_one_and_queues_the_record() {
+        let (c, rx) = core();
+        let (line, _) = c.client_connect(&env("256"), 0).unwrap();
+        assert_eq!(line, "ifconfig-push 10.8.0.8 255.255.255.0");
+        match rx.try_recv().unwrap() {
+            Record::Opened(o) => {
+                assert_eq!((o.router_id, o.certificate_id), (5, 11));
+                assert_eq!(o.real_address, "172.31.1.2:40000");
+                assert_eq!(o.at, 1795834740);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let note = c.client_disconnect(&env("256"), 1795834800).unwrap();
+        assert!(note.contains("100 bytes in, 200 bytes out"));
+        assert!(matches!(rx.try_recv().unwrap(), Record::Closed(c) if c.bytes_in == 100));
+        assert_eq!(c.client_disconnect(&env("256"), 0), None, "only once");
+    }
+
+    #[test]
+    fn a_router_outside_the_plan_is_refused() {
+        let (c, rx) = core();
+        let e = c.client_connect(&env("257"), 0).unwrap_err();
+        assert!(
+            e.contains("router too-far: router id 300 does not fit"),
+            "{e}"
+        );
+        assert!(rx.try_recv().is_err());
+    }
+}

@@ -1,0 +1,235 @@
+//! The plugin's lifetime: what open starts and close stops. Every thread
+//! started here is joined in close, so SIGHUP (close + open) leaves nothing
+//! behind.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use netily_core::config::Config;
+use parking_lot::{Condvar, Mutex};
+
+use crate::args::Args;
+use crate::events::{Core, Sessions};
+use crate::log::HostLog;
+use crate::recorder::{self, Record};
+use crate::routers::{self, Routers};
+use crate::status::{parse_status, Beat, HeartbeatTracker};
+use crate::timing::Timings;
+use netily_core::vpn_store::ConnectionHeartbeat;
+
+/// Background threads never wait on the database longer than this to connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A stop flag background threads sleep on, so close wakes them at once.
+#[derive(Default)]
+pub struct Stop {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Stop {
+    /// Sleeps up to `d`; true once stop was requested.
+    pub fn wait(&self, d: Duration) -> bool {
+        let mut stopped = self.stopped.lock();
+        if !*stopped {
+            self.wake.wait_for(&mut stopped, d);
+        }
+        *stopped
+    }
+
+    pub fn stop(&self) {
+        *self.stopped.lock() = true;
+        self.wake.notify_all();
+    }
+}
+
+/// A database connection for a background thread. The error text comes from
+/// the driver and never includes the password.
+pub fn connect_db(url: &str) -> Result<postgres::Client, String> {
+    let mut cfg: postgres::Config = url
+        .parse()
+        .map_err(|_| "database_url in the config file is not a valid PostgreSQL URL".to_string())?;
+    cfg.connect_timeout(CONNECT_TIMEOUT);
+    cfg.application_name("netily-openvpn");
+    cfg.connect(postgres::NoTls).map_err(|e| {
+        use std::error::Error as _;
+        match e.source() {
+            Some(s) => format!("cannot connect to the database: {s}"),
+            None => format!("cannot connect to the database: {e}"),
+        }
+    })
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub struct Plugin {
+    pub log: HostLog,
+    pub core: Core,
+    pub timings: Mutex<Timings>,
+    stop: Arc<Stop>,
+    workers: Vec<JoinHandle<()>>,
+    recorder: Option<JoinHandle<()>>,
+}
+
+impl Plugin {
+    pub fn start(args: Args, log: HostLog) -> Result<Plugin, String> {
+        crate::log::init_background_logger();
+        let config = match &args.config {
+            Some(path) => Config::load(path),
+            None => Config::resolve(None, None),
+        }
+        .map_err(|e| e.to_string())?;
+
+        let routers = Arc::new(Routers::default());
+        // One synchronous load at startup (not on a client's path), so the
+        // first routers are admitted at once; if it fails, nobody is admitted
+        // until the refresher succeeds.
+        match connect_db(&config.database_url)
+            .and_then(|mut c| routers.reload(&mut c).map_err(|e| e.to_string()))
+        {
+            Ok(n) => log.note(&format!(
+                "{n} router certificates admitted; VPN network {}",
+                config.vpn_network
+            )),
+            Err(e) => log.warn(&format!(
+                "router certificates not loaded yet, refusing routers until they are: {e}"
+            )),
+        }
+
+        let stop = Arc::new(Stop::default());
+        let sessions: Sessions = Arc::new(Mutex::new(HashMap::new()));
+        let (records, queue) = channel::<Record>();
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.to_string())
+                .spawn(f)
+                .map_err(|e| format!("cannot start thread {name}: {e}"))
+        };
+
+        let url = config.database_url.clone();
+        let recorder = spawn(
+            "netily-recorder",
+            Box::new(move || recorder::run(queue, url)),
+        )?;
+
+        let mut workers = Vec::new();
+        let (r, url, every, s) = (
+            routers.clone(),
+            config.database_url.clone(),
+            args.refresh,
+            stop.clone(),
+        );
+        match spawn(
+            "netily-routers",
+            Box::new(move || routers::keep_fresh(r, url, every, s)),
+        ) {
+            Ok(h) => workers.push(h),
+            Err(e) => {
+                stop.stop();
+                drop(records);
+                let _ = recorder.join();
+                return Err(e);
+            }
+        }
+        if let Some(path) = args.status_file.clone() {
+            let (sess, tx, s) = (sessions.clone(), records.clone(), stop.clone());
+            let (every, stale) = (args.status_interval, args.stale_after.as_secs() as i64);
+            match spawn(
+                "netily-status",
+                Box::new(move || watch_status(&path, every, stale, sess, tx, s)),
+            ) {
+                Ok(h) => workers.push(h),
+                Err(e) => log.warn(&format!("heartbeats off: {e}")),
+            }
+        }
+
+        Ok(Plugin {
+            log,
+            core: Core {
+                plan: config.vpn_network,
+                routers,
+                sessions,
+                records,
+            },
+            timings: Mutex::new(Timings::default()),
+            stop,
+            workers,
+            recorder: Some(recorder),
+        })
+    }
+
+    /// Stops and joins every thread; queued records get one last write.
+    pub fn shutdown(mut self) {
+        self.stop.stop();
+        for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+        // Dropping the last sender ends the recorder after a final flush.
+        let Plugin {
+            log,
+            core,
+            timings,
+            recorder,
+            ..
+        } = self;
+        drop(core);
+        if let Some(h) = recorder {
+            let _ = h.join();
+        }
+        for line in timings.lock().summary() {
+            log.note(&line);
+        }
+    }
+}
+
+fn watch_status(
+    path: &Path,
+    every: Duration,
+    stale_after: i64,
+    sessions: Sessions,
+    records: Sender<Record>,
+    stop: Arc<Stop>,
+) {
+    let mut tracker = HeartbeatTracker::default();
+    loop {
+        if stop.wait(every) {
+            return;
+        }
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let Some(clients) = parse_status(&text) else {
+            continue;
+        };
+        let now = now();
+        for beat in tracker.update(clients, now, stale_after) {
+            let (client, moving_at) = match beat {
+                Beat::Moving(c) => (c, Some(now)),
+                Beat::Stale(c) => (c, None),
+            };
+            let Some(router_id) = sessions
+                .lock()
+                .get(&client.real_address)
+                .map(|s| s.router_id)
+            else {
+                continue;
+            };
+            let _ = records.send(Record::Heartbeat(ConnectionHeartbeat {
+                router_id,
+                real_address: client.real_address,
+                bytes_in: client.bytes_received,
+                bytes_out: client.bytes_sent,
+                moving_at,
+            }));
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Time spent on OpenVPN's thread per event: the plugin's promise is that it
+//! never holds OpenVPN up, so it measures itself and reports at close.
+
+use std::time::Duration;
+
+/// Samples kept per event kind (enough for percentiles, bounded memory).
+const MAX_SAMPLES: usize = 100_000;
+
+#[derive(Debug, Default)]
+pub struct Timings {
+    kinds: Vec<(&'static str, Vec<u32>)>,
+}
+
+impl Timings {
+    pub fn record(&mut self, kind: &'static str, elapsed: Duration) {
+        let nanos = u32::try_from(elapsed.as_nanos()).unwrap_or(u32::MAX);
+        match self.kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, v)) if v.len() < MAX_SAMPLES => v.push(nanos),
+            Some(_) => {}
+            None => self.kinds.push((kind, vec![nanos])),
+        }
+    }
+
+    /// One line per event kind: count, median, 99th percentile, maximum (µs).
+    pub fn summary(&self) -> Vec<String> {
+        self.kinds
+            .iter()
+            .map(|(kind, samples)| {
+                let mut s = samples.clone();
+                s.sort_unstable();
+                let pick = |q: f64| {
+                    let i = ((s.len() as f64 - 1.0) * q).round() as usize;
+                    f64::from(s.get(i).copied().unwrap_or(0)) / 1000.0
+                };
+                format!(
+                    "timing {kind}: n={} p50={:.1}us p99={:.1}us max={:.1}us",
+                    s.len(),
+                    pick(0.5),
+                    pick(0.99),
+                    pick(1.0)
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_reports_percentiles_in_microseconds() {
+        let mut t = Timings::default();
+        for us in 1..=100 {
+            t.record("TLS_VERIFY", Duration::from_micros(us));
+        }
+        assert_eq!(
+            t.summary(),
+            vec!["timing TLS_VERIFY: n=100 p50=51.0us p99=99.0us max=100.0us".to_string()]
+        );
+    }
+}
