@@ -1,0 +1,323 @@
+//! A real, private FreeRADIUS running rlm_netily, killed when the guard drops.
+//!
+//! The private raddb is built by `scripts/freeradius-run.sh prepare` (the same
+//! recipe `make run` uses) in a fresh directory under target/, on two free
+//! loopback ports; radiusd runs as a direct child with `-f -l stdout` (the real
+//! thread pool, not `-X`). [`radclient`] sends with the real client.
+//!
+//! The module is built once per test process with the `test-hooks` feature
+//! (a panic trigger and a fixed test subscriber) into its own target dir
+//! (target/radius-tests), so the everyday `target/debug/librlm_netily.so`
+//! never carries test hooks. `NETILY_TEST_MODULE` overrides the module path.
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// The shared secret of the stock clients.conf `localhost` client.
+pub const SECRET: &str = "testing123";
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug)]
+pub struct RadiusError(pub String);
+
+impl fmt::Display for RadiusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RadiusError {}
+
+fn err(msg: impl Into<String>) -> RadiusError {
+    RadiusError(msg.into())
+}
+
+/// The workspace root (tests/ is one level down).
+pub fn workspace() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+/// Builds rlm_netily with `test-hooks` once per process; returns the .so path.
+pub fn test_module() -> Result<PathBuf, RadiusError> {
+    static MODULE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    MODULE
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("NETILY_TEST_MODULE") {
+                return Ok(PathBuf::from(p));
+            }
+            let target = workspace().join("target/radius-tests");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let out = Command::new(cargo)
+                .current_dir(workspace())
+                .args([
+                    "build",
+                    "-p",
+                    "rlm_netily",
+                    "--features",
+                    "test-hooks",
+                    "--target-dir",
+                ])
+                .arg(&target)
+                .output()
+                .map_err(|e| format!("cannot run cargo: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "building rlm_netily --features test-hooks failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            Ok(target.join("debug/librlm_netily.so"))
+        })
+        .clone()
+        .map_err(RadiusError)
+}
+
+/// A free UDP port on 127.0.0.1 (free when asked; radiusd binds it right after).
+pub fn free_udp_port() -> Result<u16, RadiusError> {
+    let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| err(format!("bind: {e}")))?;
+    Ok(s.local_addr()
+        .map_err(|e| err(format!("local_addr: {e}")))?
+        .port())
+}
+
+/// A private radiusd; dropping it kills the server and removes its directory.
+pub struct Radiusd {
+    child: Child,
+    dir: PathBuf,
+    pub auth_port: u16,
+    pub acct_port: u16,
+}
+
+/// Options for [`Radiusd::start_with`].
+#[derive(Debug, Clone, Default)]
+pub struct RadiusdOptions {
+    /// The module to load (default: [`test_module`]).
+    pub module: Option<PathBuf>,
+    /// The Netily config file the module is pointed at.
+    pub config_file: Option<PathBuf>,
+    /// unlang lines inserted in `authorize` just before `netily`.
+    pub before_netily: Option<String>,
+    /// Extra environment for radiusd (e.g. NETILY_DATABASE_URL).
+    pub env: Vec<(String, String)>,
+}
+
+impl Radiusd {
+    pub fn start() -> Result<Radiusd, RadiusError> {
+        Radiusd::start_with(RadiusdOptions::default())
+    }
+
+    pub fn start_with(opts: RadiusdOptions) -> Result<Radiusd, RadiusError> {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let module = match opts.module {
+            Some(m) => m,
+            None => test_module()?,
+        };
+        let dir = workspace().join(format!(
+            "target/radius-tests/run-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).map_err(|e| err(format!("mkdir {}: {e}", dir.display())))?;
+        let config_file = match opts.config_file {
+            Some(c) => c,
+            None => {
+                let c = dir.join("netily.conf");
+                fs::write(&c, "# empty: built-in defaults\n")
+                    .map_err(|e| err(format!("write {}: {e}", c.display())))?;
+                c
+            }
+        };
+        let auth_port = free_udp_port()?;
+        let mut acct_port = free_udp_port()?;
+        while acct_port == auth_port {
+            acct_port = free_udp_port()?;
+        }
+        let out = Command::new("sh")
+            .arg(workspace().join("scripts/freeradius-run.sh"))
+            .arg("prepare")
+            .env("NETILY_RADIUS_DIR", &dir)
+            .env("NETILY_MODULE", &module)
+            .env("NETILY_CONFIG_FILE", &config_file)
+            .env("NETILY_AUTH_PORT", auth_port.to_string())
+            .env("NETILY_ACCT_PORT", acct_port.to_string())
+            .output()
+            .map_err(|e| err(format!("freeradius-run.sh prepare: {e}")))?;
+        if !out.status.success() {
+            return Err(err(format!(
+                "freeradius-run.sh prepare failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let raddb = dir.join("raddb");
+        if let Some(lines) = &opts.before_netily {
+            let site = raddb.join("sites-available/netily");
+            let text = fs::read_to_string(&site)
+                .map_err(|e| err(format!("read {}: {e}", site.display())))?;
+            // The first bare `netily` line is the authorize call.
+            let patched = text.replacen("\t\tnetily\n", &format!("{lines}\n\t\tnetily\n"), 1);
+            if patched == text {
+                return Err(err("no `netily` line in the site's authorize section"));
+            }
+            fs::write(&site, patched).map_err(|e| err(format!("write {}: {e}", site.display())))?;
+        }
+        let log =
+            fs::File::create(dir.join("radiusd.log")).map_err(|e| err(format!("log: {e}")))?;
+        let log2 = log.try_clone().map_err(|e| err(format!("log: {e}")))?;
+        let child = Command::new("freeradius")
+            .args(["-f", "-l", "stdout", "-d"])
+            .arg(&raddb)
+            .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(|e| err(format!("cannot start freeradius: {e}")))?;
+        let mut server = Radiusd {
+            child,
+            dir,
+            auth_port,
+            acct_port,
+        };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), RadiusError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if self.log().contains("Ready to process requests") {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(err(format!(
+                    "radiusd exited during startup ({status}):\n{}",
+                    self.log()
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(err(format!(
+                    "radiusd not ready after {READY_TIMEOUT:?}:\n{}",
+                    self.log()
+                )));
+            }
+            sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything radiusd logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("radiusd.log")).unwrap_or_default()
+    }
+
+    /// True while the radiusd process is running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Sends one Access-Request (radclient input syntax) and returns the reply.
+    pub fn auth(&self, attributes: &str) -> Result<Reply, RadiusError> {
+        radclient(self.auth_port, "auth", attributes)
+    }
+
+    /// Sends one Accounting-Request.
+    pub fn acct(&self, attributes: &str) -> Result<Reply, RadiusError> {
+        radclient(self.acct_port, "acct", attributes)
+    }
+}
+
+impl Drop for Radiusd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::env::var_os("NETILY_KEEP_RADIUS_DIR").is_none() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A reply as radclient printed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// e.g. "Access-Accept", "Access-Reject", "Accounting-Response"; None when
+    /// the server did not answer.
+    pub code: Option<String>,
+    /// Reply attributes in order, values without surrounding quotes.
+    pub attributes: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+
+    /// All values of one attribute.
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        self.attributes
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// Runs `radclient -x` once; 1 retry, 3 s timeout.
+pub fn radclient(port: u16, kind: &str, attributes: &str) -> Result<Reply, RadiusError> {
+    let mut child = Command::new("radclient")
+        .args(["-x", "-r", "1", "-t", "3"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args([kind, SECRET])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(format!("cannot run radclient: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(attributes.as_bytes())
+            .map_err(|e| err(format!("radclient stdin: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| err(format!("radclient: {e}")))?;
+    Ok(parse_radclient(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Parses `radclient -x` output: the "Received <Code> Id ..." line and the
+/// tab-indented attributes after it.
+pub fn parse_radclient(text: &str) -> Reply {
+    let mut code = None;
+    let mut attributes = Vec::new();
+    let mut in_reply = false;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Received ") {
+            code = rest.split_whitespace().next().map(str::to_string);
+            in_reply = true;
+            attributes.clear();
+        } else if line.starts_with("Sent ") {
+            in_reply = false;
+        } else if in_reply && line.starts_with('\t') {
+            if let Some((n, v)) = line.trim().split_once(" = ") {
+                attributes.push((n.to_string(), v.trim_matches('"').to_string()));
+            }
+        }
+    }
+    Reply { code, attributes }
+}
