@@ -324,7 +324,7 @@ pub fn seed_synthetic(
                 RETURNING id, username),
              s AS (
                 INSERT INTO subscriptions (customer_id, plan_id, starts_at, cycle_start)
-                SELECT c.id, CASE WHEN c.id % 4 = 0 THEN $4 ELSE $3 END,
+                SELECT c.id, CASE WHEN c.id % 4 = 0 THEN $4::bigint ELSE $3::bigint END,
                        date_trunc('month', now()), date_trunc('month', now())
                   FROM c)
              INSERT INTO invoices (number, customer_id, amount_cents, issued_at, due_at, status)
