@@ -33,6 +33,11 @@ impl fmt::Display for Error {
             Error::Query { what, detail } => write!(f, "database error while {what}: {detail}"),
             Error::NotFound { what } => write!(f, "{what} not found"),
             Error::Duplicate { what } => write!(f, "{what} already exists"),
+            // `allowed` may open with the quoted bad value: `invalid MAC
+            // address "zz": expected ...`, as netadmin's own checks print.
+            Error::Invalid { field, allowed } if allowed.starts_with('"') => {
+                write!(f, "invalid {field} {allowed}")
+            }
             Error::Invalid { field, allowed } => write!(f, "invalid {field}: {allowed}"),
             Error::Refused { what, why } => write!(f, "cannot {what}: {why}"),
             Error::Corrupt { what, detail } => write!(f, "stored {what} is unreadable: {detail}"),
