@@ -1,0 +1,78 @@
+//! `sessions`, `auth-log` and `dashboard` over rows FreeRADIUS would write.
+
+mod common;
+
+use common::Env;
+
+#[test]
+fn sessions_auth_log_and_dashboard() {
+    let env = Env::demo();
+    env.sql()
+        .batch_execute(
+            "INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, framedipaddress,
+                                  callingstationid, acctstarttime, acctinputoctets, acctoutputoctets)
+             VALUES ('81000001', 'u-alice-1', 'alice', '127.0.0.1', '100.64.0.5', 'AA:00:00:00:00:01',
+                     now() - interval '1 hour', 1000000, 5000000),
+                    ('81000002', 'u-bob-1', 'bob', '127.0.0.1', '100.64.0.6', 'AA:00:00:00:00:02',
+                     now() - interval '3 hours', 10, 20);
+             UPDATE radacct SET acctstoptime = now(), acctterminatecause = 'User-Request'
+              WHERE acctuniqueid = 'u-bob-1';
+             INSERT INTO radpostauth (username, pass, reply, callingstationid, authdate, reason)
+             VALUES ('alice', 'alice-pass', 'Access-Accept', 'AA:00:00:00:00:01', now() - interval '1 hour', NULL),
+                    ('carol', 'carol-pass', 'Access-Reject', 'AA:00:00:00:00:03', now() - interval '2 hours',
+                     'Account suspended: invoice INV-1003 overdue 8 days'),
+                    ('dave', 'x', 'Access-Reject', NULL, now() - interval '30 hours', 'disabled');",
+        )
+        .unwrap();
+
+    let active = env.json(&["sessions", "--active"]);
+    assert_eq!(active.as_array().unwrap().len(), 1);
+    assert_eq!(active[0]["username"], "alice");
+    assert_eq!(active[0]["framed_ip"], "100.64.0.5");
+    assert_eq!(
+        env.json(&["sessions", "--user", "bob"])[0]["terminate_cause"],
+        "User-Request"
+    );
+    assert_eq!(env.json(&["sessions"]).as_array().unwrap().len(), 2);
+    let t = env.ok(&["sessions", "--active"]);
+    assert!(
+        t.starts_with("USERNAME") && t.contains("alice") && !t.contains("bob"),
+        "{t}"
+    );
+
+    let log = env.json(&["auth-log"]);
+    assert_eq!(log.as_array().unwrap().len(), 3);
+    assert!(
+        !log.to_string().contains("alice-pass"),
+        "passwords never read back"
+    );
+    let rejects = env.json(&["auth-log", "--rejects"]);
+    assert_eq!(rejects.as_array().unwrap().len(), 2);
+    let carol = env.ok(&["auth-log", "--user", "carol"]);
+    assert!(
+        carol.contains("Access-Reject") && carol.contains("INV-1003"),
+        "{carol}"
+    );
+
+    // Demo: alice bob grace heidi ivan judy active; carol overdue; frank expired.
+    let d = env.json(&["dashboard"]);
+    assert_eq!(d["subscribers"], 10);
+    assert_eq!(d["active"], 6);
+    assert_eq!(d["overdue"], 1);
+    assert_eq!(d["expired"], 1);
+    assert_eq!(d["suspended"], 1);
+    assert_eq!(d["terminated"], 1);
+    assert_eq!(d["active_sessions"], 1);
+    assert_eq!(d["accepts_24h"], 1);
+    assert_eq!(
+        d["rejects_24h"], 1,
+        "the 30-hour-old reject is outside the window"
+    );
+    assert_eq!(d["routers"], 1);
+    assert_eq!(d["routers_online"], 0);
+    let text = env.ok(&["dashboard"]);
+    assert!(
+        text.contains("routers online") && text.contains("0 of 1"),
+        "{text}"
+    );
+}

@@ -1,0 +1,110 @@
+//! The db API the servers use: load_subscriber / load_all_subscribers, the
+//! usage trigger and change notifications.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Env;
+use netily_core::db;
+use postgres::fallible_iterator::FallibleIterator;
+
+#[test]
+fn one_record_equals_the_bulk_snapshot() {
+    let env = Env::demo();
+    let mut c = env.sql();
+    c.batch_execute(
+        "INSERT INTO radusergroup (username, groupname, priority) VALUES ('alice', 'gold', 2), ('alice', 'base', 1);
+         INSERT INTO radgroupreply (groupname, attribute, op, value)
+              VALUES ('base', 'Mikrotik-Address-List', ':=', 'customers'),
+                     ('gold', 'Mikrotik-Group', ':=', 'gold');
+         INSERT INTO radreply (username, attribute, op, value) VALUES ('alice', 'Reply-Message', ':=', 'hi');
+         INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, callingstationid, acctstarttime)
+              VALUES ('1', 'open-1', 'alice', '127.0.0.1', 'AA:00:00:00:00:01', now());",
+    )
+    .unwrap();
+
+    let alice = db::load_subscriber(&mut c, "alice").unwrap().unwrap();
+    assert_eq!(alice.subscriber.password, "alice-pass");
+    assert_eq!(alice.plan.as_ref().unwrap().name, "home-20M");
+    assert_eq!(
+        alice.plan.as_ref().unwrap().rate.to_string(),
+        "10M/20M 20M/40M 8M/16M 16/16 8"
+    );
+    assert!(alice.subscription.as_ref().unwrap().active);
+    assert_eq!(alice.open_sessions.len(), 1);
+    assert_eq!(alice.open_sessions[0].nas_ip, "127.0.0.1");
+    let groups: Vec<&str> = alice
+        .group_replies
+        .iter()
+        .map(|r| r.value.as_str())
+        .collect();
+    assert_eq!(groups, ["customers", "gold"], "radusergroup priority order");
+    assert_eq!(alice.user_replies[0].value, "hi");
+
+    let carol = db::load_subscriber(&mut c, "carol").unwrap().unwrap();
+    assert_eq!(carol.unpaid_invoices.len(), 1);
+    assert_eq!(carol.unpaid_invoices[0].number, "INV-1003");
+    let ivan = db::load_subscriber(&mut c, "ivan").unwrap().unwrap();
+    assert_eq!(ivan.cycle_usage_bytes, 120_000_000_000);
+    assert!(db::load_subscriber(&mut c, "nobody").unwrap().is_none());
+
+    let all = db::load_all_subscribers(&mut c).unwrap();
+    assert_eq!(all.len(), 10);
+    for r in &all {
+        let one = db::load_subscriber(&mut c, &r.subscriber.username)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&one, r, "{}", r.subscriber.username);
+    }
+}
+
+#[test]
+fn accounting_updates_cycle_usage() {
+    let env = Env::demo();
+    let mut c = env.sql();
+    let before = db::load_subscriber(&mut c, "alice")
+        .unwrap()
+        .unwrap()
+        .cycle_usage_bytes;
+    assert_eq!(before, 0);
+    c.batch_execute(
+        "INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime,
+                              acctinputoctets, acctoutputoctets)
+              VALUES ('1', 'use-1', 'alice', '127.0.0.1', now(), 100, 200);
+         UPDATE radacct SET acctinputoctets = 1000, acctoutputoctets = 5000 WHERE acctuniqueid = 'use-1';
+         UPDATE radacct SET acctinputoctets = 1000, acctoutputoctets = 5000, acctstoptime = now()
+          WHERE acctuniqueid = 'use-1';
+         INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime,
+                              acctinputoctets, acctoutputoctets)
+              VALUES ('2', 'use-2', 'alice', '127.0.0.1', now(), 4000000000, 1);",
+    )
+    .unwrap();
+    let after = db::load_subscriber(&mut c, "alice")
+        .unwrap()
+        .unwrap()
+        .cycle_usage_bytes;
+    assert_eq!(after, 6000 + 4_000_000_001);
+}
+
+#[test]
+fn changes_are_notified() {
+    let env = Env::demo();
+    let mut listener = env.sql();
+    listener.batch_execute("LISTEN netily_changed").unwrap();
+    env.ok(&["customer", "suspend", "alice"]);
+    env.ok(&["invoice", "pay", "INV-1003"]);
+    env.ok(&["plan", "update", "basic-5M", "--price", "16"]);
+    let mut got = Vec::new();
+    let mut n = listener.notifications();
+    let mut it = n.timeout_iter(Duration::from_secs(5));
+    while got.len() < 3 {
+        match it.next().unwrap() {
+            Some(note) => got.push(note.payload().to_owned()),
+            None => break,
+        }
+    }
+    assert!(got.contains(&"customers alice".to_owned()), "{got:?}");
+    assert!(got.contains(&"invoices carol".to_owned()), "{got:?}");
+    assert!(got.iter().any(|p| p.starts_with("plans ")), "{got:?}");
+}
