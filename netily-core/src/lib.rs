@@ -12,5 +12,6 @@ pub mod decision;
 pub mod model;
 pub mod pki;
 pub mod rate;
+pub mod snapshot;
 pub mod vpn_plan;
 pub mod vpn_store;

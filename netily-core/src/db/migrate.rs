@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "usage",
         sql: include_str!("../../migrations/0005_usage.sql"),
     },
+    Migration {
+        version: 6,
+        name: "session_notify",
+        sql: include_str!("../../migrations/0006_session_notify.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

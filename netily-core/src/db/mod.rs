@@ -11,6 +11,7 @@ pub mod auth_log;
 pub mod customers;
 pub mod dashboard;
 pub mod invoices;
+pub mod listen;
 pub mod migrate;
 pub mod nas;
 pub mod plans;
