@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use netily_core::vpn_plan::VpnPlan;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
     /// Netily's config file (database URL, VPN network).
@@ -18,6 +20,9 @@ pub struct Args {
     pub stale_after: Duration,
     /// How often the set of admitted certificates is reloaded.
     pub refresh: Duration,
+    /// Overrides the config file's vpn_network, for a second server (e.g. the
+    /// TCP one) that must use its own tunnel network on the same host.
+    pub vpn_network: Option<VpnPlan>,
 }
 
 impl Default for Args {
@@ -28,11 +33,12 @@ impl Default for Args {
             status_interval: Duration::from_secs(5),
             stale_after: Duration::from_secs(60),
             refresh: Duration::from_millis(1000),
+            vpn_network: None,
         }
     }
 }
 
-const KNOWN: &str = "config=PATH, status=PATH, status_interval=SECONDS, stale_after=SECONDS, refresh_ms=MILLISECONDS";
+const KNOWN: &str = "config=PATH, status=PATH, status_interval=SECONDS, stale_after=SECONDS, refresh_ms=MILLISECONDS, vpn_network=A.B.C.D/LEN";
 
 impl Args {
     pub fn parse<'a>(words: impl IntoIterator<Item = &'a str>) -> Result<Args, String> {
@@ -56,6 +62,13 @@ impl Args {
                 "status_interval" => a.status_interval = Duration::from_secs(number(1, 3600)?),
                 "stale_after" => a.stale_after = Duration::from_secs(number(1, 86_400)?),
                 "refresh_ms" => a.refresh = Duration::from_millis(number(100, 60_000)?),
+                "vpn_network" => {
+                    a.vpn_network = Some(
+                        value
+                            .parse()
+                            .map_err(|e| format!("plugin argument vpn_network: {e}"))?,
+                    )
+                }
                 _ => {
                     return Err(format!(
                         "unknown plugin argument \"{key}\" (known: {KNOWN})"

@@ -88,6 +88,7 @@ impl Plugin {
             None => Config::resolve(None, None),
         }
         .map_err(|e| e.to_string())?;
+        let plan = args.vpn_network.unwrap_or(config.vpn_network);
 
         let routers = Arc::new(Routers::default());
         // One synchronous load at startup (not on a client's path), so the
@@ -155,7 +156,7 @@ impl Plugin {
         Ok(Plugin {
             log,
             core: Core {
-                plan: config.vpn_network,
+                plan,
                 routers,
                 sessions,
                 records,
