@@ -565,7 +565,7 @@ fn registered_router_connects_revoked_and_foreign_are_refused() {
         "revoked router admitted"
     );
     let log = lab.server_log();
-    let refusal = format!("refused CN=tower-2 from 172.30.3.2:");
+    let refusal = "refused CN=tower-2 from 172.30.3.2:";
     assert!(log.contains(refusal), "no refusal in server log:\n{log}");
     assert!(log.contains(&format!(
         "serial {}: not an active certificate",
