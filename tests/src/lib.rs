@@ -2,5 +2,10 @@
 //!
 //! Each guard owns one real server process and stops it when dropped, so a
 //! failing test never leaves a server behind.
+//!
+//! - [`postgres`]: a private PostgreSQL 15 cluster ([`postgres::PgCluster`])
+//!   and fresh databases in it ([`postgres::TestDb`]).
+//! - [`freeradius`]: a private FreeRADIUS running rlm_netily, and radclient.
 
+pub mod freeradius;
 pub mod postgres;
