@@ -13,7 +13,7 @@ use std::time::Duration;
 use log::Level;
 
 use crate::glue::{self, Core, Outcome, Pair};
-use crate::request::{List, Request};
+use crate::request::{List, Mode, Request};
 use crate::settings::Settings;
 use crate::sys;
 use crate::values::{AccessValues, AccountingValues};
@@ -293,9 +293,19 @@ unsafe extern "C" fn mod_post_auth(
     }
 }
 
+/// Sets `pairs` in `list`: the first of each name replaces the list's
+/// instances, later ones of the same name are added (`+=` overrides).
 fn set_all(request: &mut Request<'_>, list: List, pairs: &[Pair]) -> Result<(), sys::rlm_rcode_t> {
-    for p in pairs {
-        if let Err(e) = request.replace(list, &p.name, &p.value) {
+    for (i, p) in pairs.iter().enumerate() {
+        let repeated = pairs[..i]
+            .iter()
+            .any(|q| q.name.eq_ignore_ascii_case(&p.name));
+        let mode = if repeated {
+            Mode::Append
+        } else {
+            Mode::Replace
+        };
+        if let Err(e) = request.set(list, mode, &p.name, &p.value) {
             log::error!("{e}");
             return Err(sys::RLM_MODULE_FAIL);
         }
@@ -306,7 +316,12 @@ fn set_all(request: &mut Request<'_>, list: List, pairs: &[Pair]) -> Result<(), 
 /// Turns a plain outcome into pairs on the request and a return code.
 fn apply(request: &mut Request<'_>, outcome: Outcome) -> sys::rlm_rcode_t {
     match outcome {
-        Outcome::Accept { control, reply } => {
+        Outcome::Accept {
+            control,
+            reply,
+            log,
+        } => {
+            request.log(Level::Info, &log);
             if let Err(code) = set_all(request, List::Control, &control) {
                 return code;
             }
@@ -324,7 +339,6 @@ fn apply(request: &mut Request<'_>, outcome: Outcome) -> sys::rlm_rcode_t {
         }
         Outcome::NotFound => sys::RLM_MODULE_NOTFOUND,
         Outcome::Noop => sys::RLM_MODULE_NOOP,
-        Outcome::Ok => sys::RLM_MODULE_OK,
         Outcome::Invalid { log } => {
             request.log(Level::Warn, &log);
             sys::RLM_MODULE_INVALID

@@ -64,6 +64,15 @@ pub enum List {
     Control,
 }
 
+/// How a written attribute meets the instances already in the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Delete every existing instance first (`:=`).
+    Replace,
+    /// Add after the existing ones (`+=`).
+    Append,
+}
+
 /// A borrowed REQUEST, valid for the duration of one module call.
 pub struct Request<'a> {
     raw: NonNull<sys::REQUEST>,
@@ -152,6 +161,17 @@ impl<'a> Request<'a> {
     /// Sets `name = value` in `list`, replacing every existing instance of the
     /// attribute (fr_pair_make on its own would append a duplicate).
     pub fn replace(&mut self, list: List, name: &str, value: &str) -> Result<(), PairError> {
+        self.set(list, Mode::Replace, name, value)
+    }
+
+    /// Sets `name = value` in `list` with replace or append semantics.
+    pub fn set(
+        &mut self,
+        list: List,
+        mode: Mode,
+        name: &str,
+        value: &str,
+    ) -> Result<(), PairError> {
         let err = |message: String| PairError {
             attribute: name.to_string(),
             message,
@@ -185,8 +205,10 @@ impl<'a> Request<'a> {
             if vp.is_null() {
                 return Err(err(last_error()));
             }
-            let da = (*vp).da;
-            sys::fr_pair_delete_by_num(head, (*da).attr, (*da).vendor, sys::TAG_ANY);
+            if mode == Mode::Replace {
+                let da = (*vp).da;
+                sys::fr_pair_delete_by_num(head, (*da).attr, (*da).vendor, sys::TAG_ANY);
+            }
             sys::fr_pair_add(head, vp);
         }
         Ok(())

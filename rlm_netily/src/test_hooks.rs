@@ -23,7 +23,11 @@ pub fn authorize(request: &AccessValues) -> Option<Outcome> {
             reply: vec![
                 Pair::new("Mikrotik-Rate-Limit", "1M/2M"),
                 Pair::new("Session-Timeout", "3600"),
+                // Two of a name: the second is added, not a replacement.
+                Pair::new("Mikrotik-Address-List", "netily-a"),
+                Pair::new("Mikrotik-Address-List", "netily-b"),
             ],
+            log: "test hook: fixed accept".into(),
         }),
         _ => None,
     }

@@ -102,7 +102,8 @@ pub struct Radiusd {
 pub struct RadiusdOptions {
     /// The module to load (default: [`test_module`]).
     pub module: Option<PathBuf>,
-    /// The Netily config file the module is pointed at.
+    /// The Netily config file the module is pointed at (default: one whose
+    /// database refuses connections).
     pub config_file: Option<PathBuf>,
     /// unlang lines inserted in `authorize` just before `netily`.
     pub before_netily: Option<String>,
@@ -132,8 +133,12 @@ impl Radiusd {
             Some(c) => c,
             None => {
                 let c = dir.join("netily.conf");
-                fs::write(&c, "# empty: built-in defaults\n")
-                    .map_err(|e| err(format!("write {}: {e}", c.display())))?;
+                // No database: an address that refuses at once.
+                fs::write(
+                    &c,
+                    "database_url = postgresql://netily@127.0.0.1:1/none\nconnect_timeout = 1\n",
+                )
+                .map_err(|e| err(format!("write {}: {e}", c.display())))?;
                 c
             }
         };
@@ -176,6 +181,8 @@ impl Radiusd {
         let child = Command::new("freeradius")
             .args(["-f", "-l", "stdout", "-d"])
             .arg(&raddb)
+            // The config file names the database, not the test's environment.
+            .env_remove("NETILY_DATABASE_URL")
             .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log)
@@ -278,10 +285,11 @@ impl Reply {
     }
 }
 
-/// Runs `radclient -x` once; 1 retry, 3 s timeout.
+/// Runs `radclient -x` once: no retry, 5 s timeout (a reject arrives after
+/// the server's 1 s reject_delay).
 pub fn radclient(port: u16, kind: &str, attributes: &str) -> Result<Reply, RadiusError> {
     let mut child = Command::new("radclient")
-        .args(["-x", "-r", "1", "-t", "3"])
+        .args(["-x", "-r", "1", "-t", "5"])
         .arg(format!("127.0.0.1:{port}"))
         .args([kind, SECRET])
         .stdin(Stdio::piped())

@@ -34,6 +34,11 @@ fn module_loads_and_pap_accepts_with_its_password() {
     assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
     assert_eq!(reply.values("Mikrotik-Rate-Limit"), ["1M/2M"]);
     assert_eq!(reply.values("Session-Timeout"), ["3600"]);
+    // Two values of one name in an outcome: both sent, in order.
+    assert_eq!(
+        reply.values("Mikrotik-Address-List"),
+        ["netily-a", "netily-b"]
+    );
 
     // pap really checks the password the module supplied.
     let reply = server.auth(&pap(USER, "not-the-password")).unwrap();
@@ -64,7 +69,7 @@ fn reply_attributes_are_replaced_not_appended() {
     // Something earlier in authorize already put two values in the reply.
     let server = Radiusd::start_with(RadiusdOptions {
         before_netily: Some(
-            "\t\tupdate reply {\n\t\t\t&Mikrotik-Rate-Limit += \"9M/9M\"\n\t\t\t&Mikrotik-Rate-Limit += \"8M/8M\"\n\t\t\t&Session-Timeout := 10\n\t\t\t&Reply-Message := \"kept\"\n\t\t}"
+            "\t\tupdate reply {\n\t\t\t&Mikrotik-Address-List += \"stale\"\n\t\t\t&Mikrotik-Rate-Limit += \"9M/9M\"\n\t\t\t&Mikrotik-Rate-Limit += \"8M/8M\"\n\t\t\t&Session-Timeout := 10\n\t\t\t&Reply-Message := \"kept\"\n\t\t}"
                 .into(),
         ),
         ..Default::default()
@@ -74,6 +79,11 @@ fn reply_attributes_are_replaced_not_appended() {
     assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
     assert_eq!(reply.values("Mikrotik-Rate-Limit"), ["1M/2M"], "{reply:?}");
     assert_eq!(reply.values("Session-Timeout"), ["3600"], "{reply:?}");
+    assert_eq!(
+        reply.values("Mikrotik-Address-List"),
+        ["netily-a", "netily-b"],
+        "{reply:?}"
+    );
     // Attributes the module does not set are left alone.
     assert_eq!(reply.values("Reply-Message"), ["kept"], "{reply:?}");
 }
@@ -95,11 +105,14 @@ fn a_panic_in_authorize_fails_one_request_and_radiusd_keeps_serving() {
 }
 
 #[test]
-fn unknown_users_are_left_to_other_modules_and_rejected() {
-    let server = Radiusd::start().unwrap();
+fn without_a_database_radiusd_runs_and_netily_fails_closed() {
+    let mut server = Radiusd::start().unwrap();
+    let log = server.log();
+    assert!(log.contains("database unavailable"), "{log}");
     let reply = server.auth(&pap("nobody-here", "x")).unwrap();
     assert!(reply.is("Access-Reject"), "{reply:?}");
     assert!(reply.attributes.is_empty(), "{reply:?}");
+    assert!(server.is_running());
 }
 
 #[test]

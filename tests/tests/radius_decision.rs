@@ -1,0 +1,170 @@
+//! Subscribers in a real PostgreSQL, asked about by a real NAS (radclient)
+//! through a real FreeRADIUS running rlm_netily: the module looks the record
+//! up in netily-core's snapshot, netily-core decides, FreeRADIUS authenticates
+//! with the password it got. Operator changes arrive without a restart, and a
+//! database outage neither stops radiusd nor (once loaded) the service.
+
+#[path = "../src/freeradius.rs"]
+#[allow(dead_code)]
+mod freeradius;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use freeradius::{Radiusd, RadiusdOptions};
+use netily_core::db::{self, NewCustomer, NewPlan};
+use netily_core::model::SubscriberStatus;
+use netily_tests::postgres::PgCluster;
+
+/// A plan, a paying subscriber and a disabled one.
+fn seed(url: &str) {
+    let mut conn = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    db::migrate(&mut conn).unwrap();
+    let mut plan = NewPlan::new("home-10m", "5M/10M".parse().unwrap());
+    plan.session_timeout = Some(7200);
+    db::add_plan(&mut conn, &plan).unwrap();
+    for (user, password) in [("alice", "alice-secret"), ("bob", "bob-secret")] {
+        db::add_customer(
+            &mut conn,
+            &NewCustomer {
+                username: user.into(),
+                password: password.into(),
+                full_name: format!("{user} subscriber"),
+                phone: None,
+                email: None,
+                mac_binding: None,
+                static_ip: None,
+            },
+        )
+        .unwrap();
+        db::set_plan(&mut conn, user, "home-10m", None, None).unwrap();
+    }
+    db::set_customer_status(&mut conn, "bob", SubscriberStatus::Suspended).unwrap();
+}
+
+fn config_for(server_dir: &std::path::Path, url: &str) -> PathBuf {
+    std::fs::create_dir_all(server_dir).unwrap();
+    let path = server_dir.join("netily.conf");
+    std::fs::write(
+        &path,
+        format!("database_url = {url}\nconnect_timeout = 2\n"),
+    )
+    .unwrap();
+    path
+}
+
+fn pap(user: &str, password: &str) -> String {
+    format!("User-Name = \"{user}\", User-Password = \"{password}\"\n")
+}
+
+#[test]
+fn subscribers_are_decided_from_the_database() {
+    let mut cluster = PgCluster::start();
+    let url = cluster.create_database("netily_radius").unwrap();
+    seed(&url);
+    let dir =
+        freeradius::workspace().join(format!("target/radius-tests/conf-{}", std::process::id()));
+    let mut server = Radiusd::start_with(RadiusdOptions {
+        config_file: Some(config_for(&dir, &url)),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(
+        server.log().contains("rlm_netily: loaded 2 subscriber(s)"),
+        "{}",
+        server.log()
+    );
+
+    // A paying subscriber: accepted with the plan's attributes, once each.
+    let reply = server.auth(&pap("alice", "alice-secret")).unwrap();
+    assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+    assert_eq!(reply.values("Mikrotik-Rate-Limit"), ["5M/10M"], "{reply:?}");
+    assert_eq!(reply.values("Session-Timeout"), ["7200"], "{reply:?}");
+
+    // The right subscriber with the wrong password: pap refuses.
+    let reply = server.auth(&pap("alice", "bob-secret")).unwrap();
+    assert!(reply.is("Access-Reject"), "{reply:?}");
+
+    // CHAP from the same stored password.
+    let chap = "User-Name = \"alice\", CHAP-Password = \"alice-secret\"\n";
+    let reply = server.auth(chap).unwrap();
+    assert!(reply.is("Access-Accept"), "{reply:?}");
+
+    // Disabled by the operator: rejected with the reason, even with the right password.
+    let reply = server.auth(&pap("bob", "bob-secret")).unwrap();
+    assert!(reply.is("Access-Reject"), "{reply:?}");
+    assert_eq!(
+        reply.values("Reply-Message"),
+        ["Account disabled"],
+        "{reply:?}"
+    );
+
+    // Not a Netily subscriber: notfound, then rejected by the server.
+    let reply = server.auth(&pap("mallory", "x")).unwrap();
+    assert!(reply.is("Access-Reject"), "{reply:?}");
+    assert!(reply.values("Reply-Message").is_empty(), "{reply:?}");
+
+    // An operator change reaches radiusd without a restart (LISTEN/NOTIFY).
+    let mut conn = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    db::set_customer_status(&mut conn, "alice", SubscriberStatus::Suspended).unwrap();
+    let reply = eventually(&server, &pap("alice", "alice-secret"), "Access-Reject");
+    assert_eq!(
+        reply.values("Reply-Message"),
+        ["Account disabled"],
+        "{reply:?}"
+    );
+    db::set_customer_status(&mut conn, "alice", SubscriberStatus::Active).unwrap();
+    eventually(&server, &pap("alice", "alice-secret"), "Access-Accept");
+    drop(conn);
+
+    // The database goes away: radiusd keeps answering from the last known state.
+    cluster.stop().unwrap();
+    let reply = server.auth(&pap("alice", "alice-secret")).unwrap();
+    assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+    let reply = server.auth(&pap("bob", "bob-secret")).unwrap();
+    assert!(reply.is("Access-Reject"), "{reply:?}");
+    assert!(server.is_running(), "{}", server.log());
+
+    // A radiusd started while the database is down fails closed, quickly ...
+    let cold = Radiusd::start_with(RadiusdOptions {
+        config_file: Some(config_for(&dir, &url)),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(
+        cold.log().contains("database unavailable"),
+        "{}",
+        cold.log()
+    );
+    let started = Instant::now();
+    let reply = cold.auth(&pap("alice", "alice-secret")).unwrap();
+    assert!(reply.is("Access-Reject"), "{reply:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // ... and serves once the database is back, without a restart.
+    cluster.start_again().unwrap();
+    eventually(&cold, &pap("alice", "alice-secret"), "Access-Accept");
+    eventually(&server, &pap("alice", "alice-secret"), "Access-Accept");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Asks until the reply has `code` (changes propagate asynchronously).
+fn eventually(server: &Radiusd, request: &str, code: &str) -> freeradius::Reply {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = server.auth(request).unwrap();
+        if reply.is(code) {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {reply:?}, wanted {code}:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,177 @@
+//! What rlm_netily itself costs per Access-Request, with no database: the same
+//! radiusd and site with and without the module's authorize call, driven by a
+//! small UDP load generator (radclient tops out near 5,000/s here).
+//!
+//! Ignored by default (it measures, it does not check behaviour). Run:
+//!   cargo test -p netily-tests --release --test radius_overhead -- --ignored --nocapture
+//! It builds the module in release mode with `test-hooks`: the fixed test
+//! subscriber makes authorize read the request and write control + reply
+//! pairs, the full FFI path minus the database.
+
+#[path = "../src/freeradius.rs"]
+#[allow(dead_code)]
+mod freeradius;
+
+use std::collections::HashMap;
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use freeradius::{Radiusd, RadiusdOptions};
+
+const IN_FLIGHT: usize = 64;
+const REQUESTS: usize = 30_000;
+
+fn release_module() -> PathBuf {
+    let target = freeradius::workspace().join("target/radius-tests");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(freeradius::workspace())
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "rlm_netily",
+            "--features",
+            "test-hooks",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    target.join("release/librlm_netily.so")
+}
+
+/// An Access-Request with only a User-Name (no password attribute, so no MD5
+/// is needed): authorize runs in full, then pap finds nothing to check and the
+/// server rejects. The reply is not verified; only its arrival is counted.
+fn access_request(id: u8, user: &str) -> Vec<u8> {
+    let mut p = vec![1u8, id, 0, 0];
+    p.extend((0..16u8).map(|i| i.wrapping_mul(31).wrapping_add(id)));
+    p.push(1);
+    p.push(u8::try_from(2 + user.len()).unwrap());
+    p.extend(user.as_bytes());
+    let len = u16::try_from(p.len()).unwrap().to_be_bytes();
+    p[2] = len[0];
+    p[3] = len[1];
+    p
+}
+
+/// CPU seconds (user + system) radiusd has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split(' ').collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+struct Run {
+    per_second: f64,
+    cpu_us_per_request: f64,
+    lost: usize,
+}
+
+fn drive(server: &Radiusd, user: &str) -> Run {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.connect(("127.0.0.1", server.auth_port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let packets: Vec<Vec<u8>> = (0..=255u8).map(|id| access_request(id, user)).collect();
+    // Warm up the thread pool.
+    for id in 0..IN_FLIGHT {
+        sock.send(&packets[id]).unwrap();
+    }
+    let mut buf = [0u8; 4096];
+    for _ in 0..IN_FLIGHT {
+        let _ = sock.recv(&mut buf);
+    }
+    let cpu0 = cpu_seconds(server.pid());
+    let start = Instant::now();
+    let mut pending: HashMap<u8, ()> = HashMap::new();
+    let (mut sent, mut done, mut lost) = (0usize, 0usize, 0usize);
+    let mut next_id = 0u8;
+    while done + lost < REQUESTS {
+        while pending.len() < IN_FLIGHT && sent < REQUESTS {
+            while pending.contains_key(&next_id) {
+                next_id = next_id.wrapping_add(1);
+            }
+            sock.send(&packets[usize::from(next_id)]).unwrap();
+            pending.insert(next_id, ());
+            next_id = next_id.wrapping_add(1);
+            sent += 1;
+        }
+        match sock.recv(&mut buf) {
+            Ok(n) if n >= 20 => {
+                if pending.remove(&buf[1]).is_some() {
+                    done += 1;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => {
+                // Timed out: count what is outstanding as lost and go on.
+                lost += pending.len();
+                pending.clear();
+            }
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(server.pid()) - cpu0;
+    Run {
+        per_second: done as f64 / elapsed,
+        cpu_us_per_request: cpu * 1e6 / done.max(1) as f64,
+        lost,
+    }
+}
+
+fn measure(label: &str, opts: RadiusdOptions, user: &str) -> Run {
+    let server = Radiusd::start_with(opts).unwrap();
+    let mut best: Option<Run> = None;
+    for _ in 0..3 {
+        let r = drive(&server, user);
+        if best.as_ref().map_or(true, |b| r.per_second > b.per_second) {
+            best = Some(r);
+        }
+    }
+    let r = best.unwrap();
+    println!(
+        "{label:<48} {:>8.0} req/s  {:>6.1} us radiusd CPU/request  lost {}",
+        r.per_second, r.cpu_us_per_request, r.lost
+    );
+    r
+}
+
+#[test]
+#[ignore]
+fn module_overhead_without_database() {
+    let module = release_module();
+    let with = |before: Option<&str>| RadiusdOptions {
+        module: Some(module.clone()),
+        before_netily: before.map(str::to_string),
+        ..Default::default()
+    };
+    // Baseline: the same work done by unlang, and netily skipped for this user.
+    let unlang = "\t\tif (&User-Name == \"netily-bench\") {\n\t\t\tupdate control {\n\t\t\t\t&Cleartext-Password := \"netily-test-password\"\n\t\t\t}\n\t\t\tupdate reply {\n\t\t\t\t&Mikrotik-Rate-Limit := \"1M/2M\"\n\t\t\t\t&Session-Timeout := 3600\n\t\t\t\t&Mikrotik-Address-List := \"netily-a\"\n\t\t\t\t&Mikrotik-Address-List += \"netily-b\"\n\t\t\t}\n\t\t\tpap\n\t\t\treturn\n\t\t}";
+    let base = measure(
+        "unlang sets the same pairs (no netily call)",
+        with(Some(unlang)),
+        "netily-bench",
+    );
+    let noop = measure(
+        "netily: unknown user, database down (fail)",
+        with(None),
+        "nobody-here",
+    );
+    let hook = measure(
+        "netily: reads request, sets control+reply",
+        with(None),
+        "netily-test-accept",
+    );
+    println!(
+        "module overhead vs unlang: {:+.1} us radiusd CPU/request, {:+.1} us wall/request at {IN_FLIGHT} in flight (fail path: {:+.1} us CPU)",
+        hook.cpu_us_per_request - base.cpu_us_per_request,
+        1e6 / hook.per_second - 1e6 / base.per_second,
+        noop.cpu_us_per_request - base.cpu_us_per_request
+    );
+}
