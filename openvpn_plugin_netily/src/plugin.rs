@@ -95,6 +95,7 @@ pub unsafe extern "C" fn openvpn_plugin_func_v3(
 ) -> c_int {
     guard("func", || {
         let started = Instant::now();
+        let cpu_started = crate::timing::thread_cpu_time();
         if arguments.is_null() {
             return ERROR;
         }
@@ -122,8 +123,9 @@ pub unsafe extern "C" fn openvpn_plugin_func_v3(
             }
             _ => ("OTHER", SUCCESS),
         };
-        let elapsed = started.elapsed();
-        plugin.timings.lock().record(kind, elapsed);
+        let wall = started.elapsed();
+        let cpu = crate::timing::thread_cpu_time().saturating_sub(cpu_started);
+        plugin.timings.lock().record_both(kind, wall, cpu);
         rc
     })
 }

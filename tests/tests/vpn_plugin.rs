@@ -469,7 +469,9 @@ fn timings(log: &str) -> Vec<String> {
 
 /// p99 in µs of one event kind from the timing lines.
 fn p99(lines: &[String], kind: &str) -> Option<f64> {
-    let line = lines.iter().find(|l| l.starts_with(&format!("{kind}:")))?;
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("{kind} cpu:")))?;
     let v = line.split("p99=").nth(1)?.split("us").next()?;
     v.parse().ok()
 }
@@ -572,8 +574,7 @@ fn registered_router_connects_revoked_and_foreign_are_refused() {
         spare.serial.to_colon_hex()
     )));
     println!(
-        "revocation enforced at a handshake {:?} after the database change",
-        revoked_at.elapsed()
+        "revoked router refused at a handshake started {started_after:?} after the revocation"
     );
 
     // Server stop: CLIENT_DISCONNECT closes tower-1's record with its bytes.
@@ -616,11 +617,10 @@ fn fifty_routers_connect_at_once_with_distinct_plan_addresses() {
     for (i, (name, _, cert)) in routers.iter().enumerate() {
         lab.start_client(hosts[i], name, &ca_pem, cert);
     }
-    for i in 0..N {
+    for (i, (name, _, _)) in routers.iter().enumerate() {
         assert!(
             lab.clients[i].wait_ready(Duration::from_secs(30)),
-            "{} did not connect:\n{}",
-            routers[i].0,
+            "{name} did not connect:\n{}",
             lab.clients[i].log()
         );
     }
@@ -651,8 +651,9 @@ fn fifty_routers_connect_at_once_with_distinct_plan_addresses() {
     }
     for kind in ["TLS_VERIFY", "CLIENT_CONNECT_V2", "CLIENT_DISCONNECT"] {
         let p = p99(&lines, kind).unwrap_or_else(|| panic!("no {kind} timing in:\n{log}"));
-        // Goal < 100 µs; the bound here is loose for debug builds on a busy
-        // CI box, and still catches any database call on OpenVPN's thread.
-        assert!(p < 2000.0, "{kind} p99 {p} µs");
+        // CPU time on OpenVPN's thread (wall time also counts the 50 client
+        // processes preempting it on 2 cores). Goal < 100 µs; the bound is
+        // loose for debug builds and still catches any blocking work.
+        assert!(p < 1000.0, "{kind} p99 {p} µs CPU");
     }
 }
