@@ -4,16 +4,12 @@
 //! with the password it got. Operator changes arrive without a restart, and a
 //! database outage neither stops radiusd nor (once loaded) the service.
 
-#[path = "../src/freeradius.rs"]
-#[allow(dead_code)]
-mod freeradius;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use freeradius::{Radiusd, RadiusdOptions};
 use netily_core::db::{self, NewCustomer, NewPlan};
 use netily_core::model::SubscriberStatus;
+use netily_tests::freeradius::{self, Radiusd, RadiusdOptions};
 use netily_tests::postgres::PgCluster;
 
 /// A plan, a paying subscriber and a disabled one.

@@ -7,12 +7,7 @@
 //! `netily-test-accept` / `netily-test-password` is a fixed subscriber,
 //! `netily-test-panic` panics inside authorize.
 
-// Until tests/src/lib.rs exports it (`pub mod freeradius;`).
-#[path = "../src/freeradius.rs"]
-#[allow(dead_code)]
-mod freeradius;
-
-use freeradius::{Radiusd, RadiusdOptions};
+use netily_tests::freeradius::{self, Radiusd, RadiusdOptions};
 
 const USER: &str = "netily-test-accept";
 const PASSWORD: &str = "netily-test-password";

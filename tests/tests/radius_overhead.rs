@@ -8,17 +8,13 @@
 //! subscriber makes authorize read the request and write control + reply
 //! pairs, the full FFI path minus the database.
 
-#[path = "../src/freeradius.rs"]
-#[allow(dead_code)]
-mod freeradius;
-
 use std::collections::HashMap;
 use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use freeradius::{Radiusd, RadiusdOptions};
+use netily_tests::freeradius::{self, Radiusd, RadiusdOptions};
 
 const IN_FLIGHT: usize = 64;
 const REQUESTS: usize = 30_000;
@@ -80,8 +76,8 @@ fn drive(server: &Radiusd, user: &str) -> Run {
         .unwrap();
     let packets: Vec<Vec<u8>> = (0..=255u8).map(|id| access_request(id, user)).collect();
     // Warm up the thread pool.
-    for id in 0..IN_FLIGHT {
-        sock.send(&packets[id]).unwrap();
+    for packet in &packets[..IN_FLIGHT] {
+        sock.send(packet).unwrap();
     }
     let mut buf = [0u8; 4096];
     for _ in 0..IN_FLIGHT {
