@@ -45,7 +45,7 @@ impl Table {
                     .copied()
                     .unwrap_or(0)
                     .saturating_sub(cell.chars().count());
-                out.extend(std::iter::repeat_n(' ', pad));
+                out.push_str(&" ".repeat(pad));
             }
             out.trim_end().to_owned()
         };

@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "session_notify",
         sql: include_str!("../../migrations/0006_session_notify.sql"),
     },
+    Migration {
+        version: 7,
+        name: "subscriber_record",
+        sql: include_str!("../../migrations/0007_subscriber_record.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

@@ -1,5 +1,6 @@
 //! The subscriber record: everything the access decision needs about a
-//! username. `load_subscriber` is the login hot path (one round trip);
+//! username. `load_subscriber` is the login hot path (one round trip to a
+//! server-side function);
 //! `load_all_subscribers` fills an in-memory snapshot with a handful of
 //! set-based, streamed queries.
 
@@ -11,18 +12,17 @@ use postgres::{GenericClient, Row};
 
 use super::customers::parse_status;
 use super::error::{q, Error, Result};
-use super::plans::{plan_from_row, PLAN_COLUMNS, PLAN_COLUMN_COUNT};
+use super::plans::{plan_from_row, PLAN_COLUMNS};
 use crate::model::{
     OpenSession, ReplyOverride, Subscriber, SubscriberRecord, Subscription, UnpaidInvoice,
 };
+use postgres::types::Type;
 
-/// Subscriber + active subscription + usage, then the plan (columns 14..).
+/// Subscriber + active subscription + usage.
 const BASE_COLUMNS: &str = "c.id, c.username, c.password, c.full_name, c.status, c.mac_binding, \
      c.static_ip, s.id, s.plan_id, extract(epoch from s.starts_at)::bigint, \
      extract(epoch from s.expires_at)::bigint, s.active, extract(epoch from s.cycle_start)::bigint, \
      coalesce(u.bytes, 0)";
-const BASE_COLUMN_COUNT: usize = 14;
-
 const BASE_FROM: &str = "FROM customers c
        LEFT JOIN subscriptions s ON s.customer_id = c.id AND s.active
        LEFT JOIN usage u ON u.customer_id = c.id AND u.cycle_start = s.cycle_start";
@@ -73,58 +73,26 @@ fn base_from_row(r: &Row) -> Result<(SubscriberRecord, Option<i64>)> {
     Ok((record, plan_id))
 }
 
-fn json_list<T: serde::de::DeserializeOwned>(r: &Row, col: usize, what: &str) -> Result<Vec<T>> {
-    let text: Option<String> = r.try_get(col).map_err(q("reading a subscriber record"))?;
-    match text {
-        None => Ok(Vec::new()),
-        Some(t) => serde_json::from_str(&t).map_err(|e| Error::corrupt(what, e)),
-    }
-}
-
-/// One subscriber's record in one round trip, or None for an unknown username.
+/// One subscriber's record, or None for an unknown username. One round trip
+/// (parse, bind and execute in a single exchange) to the server-side
+/// function `netily_subscriber_record` (migration 0007), whose plan
+/// PostgreSQL caches per connection: no query planning on the hot path.
 pub fn load_subscriber(
     conn: &mut impl GenericClient,
     username: &str,
 ) -> Result<Option<SubscriberRecord>> {
-    let query = format!(
-        "SELECT {BASE_COLUMNS}, {PLAN_COLUMNS},
-            (SELECT json_agg(json_build_object(
-                        'id', i.id, 'number', i.number, 'amount_cents', i.amount_cents,
-                        'due_at', extract(epoch from i.due_at)::bigint) ORDER BY i.due_at, i.id)
-               FROM invoices i WHERE i.customer_id = c.id AND i.status = 'unpaid')::text,
-            (SELECT json_agg(json_build_object(
-                        'acct_unique_id', a.acctuniqueid, 'nas_ip', host(a.nasipaddress),
-                        'calling_station_id', a.callingstationid,
-                        'started_at', coalesce(extract(epoch from a.acctstarttime)::bigint, 0))
-                        ORDER BY a.acctstarttime, a.radacctid)
-               FROM radacct a WHERE a.username = c.username AND a.acctstoptime IS NULL)::text,
-            (SELECT json_agg(json_build_object('attribute', g.attribute, 'op', g.op, 'value', g.value)
-                        ORDER BY ug.priority, ug.id, g.id)
-               FROM radusergroup ug JOIN radgroupreply g ON g.groupname = ug.groupname
-              WHERE ug.username = c.username)::text,
-            (SELECT json_agg(json_build_object('attribute', r.attribute, 'op', r.op, 'value', r.value)
-                        ORDER BY r.id)
-               FROM radreply r WHERE r.username = c.username)::text
-         {BASE_FROM}
-         LEFT JOIN plans p ON p.id = s.plan_id
-         WHERE c.username = $1"
-    );
-    let Some(row) = conn
-        .query_opt(&query, &[&username])
-        .map_err(q("loading a subscriber record"))?
-    else {
-        return Ok(None);
-    };
-    let (mut record, plan_id) = base_from_row(&row)?;
-    if plan_id.is_some() {
-        record.plan = Some(plan_from_row(&row, BASE_COLUMN_COUNT)?);
-    }
-    let at = BASE_COLUMN_COUNT + PLAN_COLUMN_COUNT;
-    record.unpaid_invoices = json_list::<UnpaidInvoice>(&row, at, "unpaid invoices")?;
-    record.open_sessions = json_list::<OpenSession>(&row, at + 1, "open sessions")?;
-    record.group_replies = json_list::<ReplyOverride>(&row, at + 2, "group replies")?;
-    record.user_replies = json_list::<ReplyOverride>(&row, at + 3, "user replies")?;
-    Ok(Some(record))
+    let row = conn
+        .query_typed_one(
+            "SELECT netily_subscriber_record($1)::text",
+            &[(&username, Type::TEXT)],
+        )
+        .map_err(q("loading a subscriber record"))?;
+    let json: Option<String> = row.try_get(0).map_err(q("loading a subscriber record"))?;
+    json.map(|text| {
+        serde_json::from_str(&text)
+            .map_err(|e| Error::corrupt(format!("record of subscriber '{username}'"), e))
+    })
+    .transpose()
 }
 
 const NO_PARAMS: [&(dyn postgres::types::ToSql + Sync); 0] = [];
