@@ -21,7 +21,7 @@
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-dir=${NETILY_RADIUS_DIR:-$here/.run/freeradius}
+dir=${NETILY_RADIUS_DIR:-${NETILY_RUN_DIR:-$here/.run}/freeradius}
 module=${NETILY_MODULE:-$here/target/debug/librlm_netily.so}
 config_file=${NETILY_CONFIG_FILE:-$here/.run/netily.conf}
 auth_port=${NETILY_AUTH_PORT:-18122}
@@ -73,6 +73,7 @@ start() {
     while [ $i -lt 100 ]; do
         if grep -q "Ready to process requests" "$dir/radiusd.log"; then
             echo "freeradius-run: ready (pid $(pid)), auth 127.0.0.1:$auth_port acct 127.0.0.1:$acct_port, log $dir/radiusd.log"
+            echo "  try: echo 'User-Name = \"alice\", User-Password = \"alice-pass\"' | radclient -x 127.0.0.1:$auth_port auth testing123"
             return 0
         fi
         if ! running; then
