@@ -67,7 +67,7 @@ fn seed_synthetic_small() {
         env.count("SELECT count(*) FROM subscriptions WHERE active"),
         120_001
     );
-    assert_eq!(env.count("SELECT count(*) FROM invoices"), 120_001);
+    assert_eq!(env.count("SELECT count(*) FROM invoices"), 12_000);
     assert_eq!(
         env.count("SELECT count(*) FROM invoices WHERE status = 'unpaid'"),
         12_000

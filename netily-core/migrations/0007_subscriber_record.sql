@@ -22,14 +22,14 @@ BEGIN
             'price_cents', p.price_cents) END,
         'subscription', CASE WHEN s.id IS NULL THEN NULL ELSE json_build_object(
             'id', s.id, 'plan_id', s.plan_id,
-            'starts_at', extract(epoch from s.starts_at)::bigint,
-            'expires_at', extract(epoch from s.expires_at)::bigint,
+            'starts_at', floor(extract(epoch from s.starts_at))::bigint,
+            'expires_at', floor(extract(epoch from s.expires_at))::bigint,
             'active', s.active,
-            'cycle_start', extract(epoch from s.cycle_start)::bigint) END,
+            'cycle_start', floor(extract(epoch from s.cycle_start))::bigint) END,
         'unpaid_invoices', coalesce((
             SELECT json_agg(json_build_object(
                        'id', i.id, 'number', i.number, 'amount_cents', i.amount_cents,
-                       'due_at', extract(epoch from i.due_at)::bigint) ORDER BY i.due_at, i.id)
+                       'due_at', floor(extract(epoch from i.due_at))::bigint) ORDER BY i.due_at, i.id)
               FROM invoices i WHERE i.customer_id = c.id AND i.status = 'unpaid'), '[]'::json),
         'cycle_usage_bytes', coalesce((
             SELECT u.bytes FROM usage u
@@ -38,7 +38,7 @@ BEGIN
             SELECT json_agg(json_build_object(
                        'acct_unique_id', a.acctuniqueid, 'nas_ip', host(a.nasipaddress),
                        'calling_station_id', a.callingstationid,
-                       'started_at', coalesce(extract(epoch from a.acctstarttime)::bigint, 0))
+                       'started_at', coalesce(floor(extract(epoch from a.acctstarttime))::bigint, 0))
                        ORDER BY a.acctstarttime, a.radacctid)
               FROM radacct a WHERE a.username = c.username AND a.acctstoptime IS NULL), '[]'::json),
         'group_replies', coalesce((

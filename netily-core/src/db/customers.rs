@@ -60,7 +60,7 @@ const CUSTOMER_SELECT: &str = concat!(
        LEFT JOIN subscriptions s ON s.customer_id = c.id AND s.active
        LEFT JOIN plans p ON p.id = s.plan_id
        LEFT JOIN LATERAL (SELECT sum(amount_cents) AS unpaid,
-                                 extract(epoch from min(due_at))::bigint AS oldest
+                                 floor(extract(epoch from min(due_at)))::bigint AS oldest
                             FROM invoices WHERE customer_id = c.id AND status = 'unpaid') i ON true"
 );
 

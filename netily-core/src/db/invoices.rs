@@ -77,7 +77,7 @@ pub struct Payment {
 
 fn now(conn: &mut impl GenericClient) -> Result<UnixTime> {
     Ok(conn
-        .query_one("SELECT extract(epoch from now())::bigint", &[])
+        .query_one("SELECT floor(extract(epoch from now()))::bigint", &[])
         .map_err(q("reading the clock"))?
         .get(0))
 }

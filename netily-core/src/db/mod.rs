@@ -45,10 +45,12 @@ pub use subscriptions::{set_plan, SubscriptionRow};
 
 pub use postgres::{Client, GenericClient, Transaction};
 
-/// `extract(epoch ...)` as a bigint: how every timestamp leaves SQL.
+/// `floor(extract(epoch ...))` as a bigint: how every timestamp leaves SQL
+/// (floor, not a cast: a cast rounds, putting stored times up to half a
+/// second in the future).
 macro_rules! epoch {
     ($col:literal) => {
-        concat!("extract(epoch from ", $col, ")::bigint")
+        concat!("floor(extract(epoch from ", $col, "))::bigint")
     };
 }
 pub(crate) use epoch;

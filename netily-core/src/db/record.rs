@@ -20,8 +20,8 @@ use postgres::types::Type;
 
 /// Subscriber + active subscription + usage.
 const BASE_COLUMNS: &str = "c.id, c.username, c.password, c.full_name, c.status, c.mac_binding, \
-     c.static_ip, s.id, s.plan_id, extract(epoch from s.starts_at)::bigint, \
-     extract(epoch from s.expires_at)::bigint, s.active, extract(epoch from s.cycle_start)::bigint, \
+     c.static_ip, s.id, s.plan_id, floor(extract(epoch from s.starts_at))::bigint, \
+     floor(extract(epoch from s.expires_at))::bigint, s.active, floor(extract(epoch from s.cycle_start))::bigint, \
      coalesce(u.bytes, 0)";
 const BASE_FROM: &str = "FROM customers c
        LEFT JOIN subscriptions s ON s.customer_id = c.id AND s.active
@@ -140,7 +140,7 @@ pub fn load_all_subscribers(conn: &mut impl GenericClient) -> Result<Vec<Subscri
     {
         let mut rows = conn
             .query_raw(
-                "SELECT customer_id, id, number, amount_cents, extract(epoch from due_at)::bigint
+                "SELECT customer_id, id, number, amount_cents, floor(extract(epoch from due_at))::bigint
                    FROM invoices WHERE status = 'unpaid' ORDER BY customer_id, due_at, id",
                 NO_PARAMS,
             )
@@ -162,7 +162,7 @@ pub fn load_all_subscribers(conn: &mut impl GenericClient) -> Result<Vec<Subscri
         let mut rows = conn
             .query_raw(
                 "SELECT username, acctuniqueid, host(nasipaddress), callingstationid,
-                        coalesce(extract(epoch from acctstarttime)::bigint, 0)
+                        coalesce(floor(extract(epoch from acctstarttime))::bigint, 0)
                    FROM radacct WHERE acctstoptime IS NULL AND username IS NOT NULL
                   ORDER BY acctstarttime, radacctid",
                 NO_PARAMS,

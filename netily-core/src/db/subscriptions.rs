@@ -54,7 +54,7 @@ pub fn set_plan(
     let starts: UnixTime = match starts_at {
         Some(t) => t,
         None => conn
-            .query_one("SELECT extract(epoch from now())::bigint", &[])
+            .query_one("SELECT floor(extract(epoch from now()))::bigint", &[])
             .map_err(q("reading the clock"))?
             .get(0),
     };
