@@ -108,3 +108,30 @@ fn changes_are_notified() {
     assert!(got.contains(&"invoices carol".to_owned()), "{got:?}");
     assert!(got.iter().any(|p| p.starts_with("plans ")), "{got:?}");
 }
+
+#[test]
+fn pool_from_config() {
+    let env = Env::demo();
+    let config = netily_core::config::Config {
+        database_url: env.db.url(),
+        pool_size: 2,
+        ..Default::default()
+    };
+    let pool = db::build_pool(&config).unwrap();
+    let mut a = pool.get().unwrap();
+    let mut b = pool.get().unwrap();
+    assert!(db::load_subscriber(&mut *a, "alice").unwrap().is_some());
+    assert!(db::load_subscriber(&mut *b, "carol").unwrap().is_some());
+
+    let bad = netily_core::config::Config {
+        database_url: "postgresql://netily:PoolSecret@127.0.0.1:1/netily".into(),
+        connect_timeout: 1,
+        ..Default::default()
+    };
+    let e = db::build_pool(&bad).unwrap_err().to_string();
+    assert!(
+        e.starts_with("cannot connect to database postgresql://netily@127.0.0.1:1/netily"),
+        "{e}"
+    );
+    assert!(!e.contains("PoolSecret"), "{e}");
+}
