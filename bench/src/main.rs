@@ -1,0 +1,316 @@
+//! radload: a light RADIUS load generator for `make bench`.
+//!
+//! It sends PAP Access-Requests or accounting sessions (Start, Interim,
+//! Stop) for the subscribers in a file, keeps a window of requests in
+//! flight (or paces them at a target rate), verifies every reply's
+//! authenticator, and reports throughput, latency percentiles and the CPU
+//! it used itself, so a run can tell whether the generator was the
+//! bottleneck.
+
+mod cpu;
+mod engine;
+mod packet;
+mod workload;
+
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use serde_json::json;
+
+use engine::{Mode, Plan, Tally};
+use workload::{Nas, Rng};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    /// Access-Request, PAP
+    Auth,
+    /// Accounting sessions: Start, Interim-Update(s), Stop
+    Acct,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "radload",
+    version,
+    about = "RADIUS load generator: PAP Access-Requests or accounting sessions"
+)]
+struct Args {
+    /// RADIUS server, e.g. 127.0.0.1:1812
+    #[arg(long)]
+    server: String,
+    /// Shared secret
+    #[arg(long, default_value = "testing123")]
+    secret: String,
+    /// Subscribers: `username<TAB>password` per line
+    #[arg(long, value_name = "FILE")]
+    users: PathBuf,
+    #[arg(long, value_enum, default_value_t = Kind::Auth)]
+    mode: Kind,
+    /// Accounting: Interim-Updates per session between Start and Stop
+    #[arg(long, default_value_t = 1)]
+    interims: u32,
+    /// Stop sending after this many seconds
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+    /// Stop sending after this many requests
+    #[arg(long)]
+    count: Option<u64>,
+    /// Requests per second to pace at; 0 = as fast as the server answers
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Requests in flight at most (all threads)
+    #[arg(long, default_value_t = 128)]
+    window: usize,
+    /// UDP sockets per thread (256 identifiers each) [default: enough for the window, at least 2]
+    #[arg(long)]
+    sockets: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Give up on a request after this long
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    timeout_ms: u64,
+    /// Add Message-Authenticator to Access-Requests
+    #[arg(long)]
+    message_authenticator: bool,
+    /// NAS-IP-Address to send
+    #[arg(long, default_value = "127.0.0.1")]
+    nas_ip: Ipv4Addr,
+    /// Order of subscribers (they are shuffled with this seed)
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also report the CPU of a process: NAME=PID, or NAME=PID+ to include its children
+    #[arg(long, value_name = "NAME=PID[+]")]
+    watch: Vec<cpu::Watch>,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    f64::from(sorted[rank.clamp(1, sorted.len()) - 1]) / 1000.0
+}
+
+fn run(args: Args) -> Result<(), String> {
+    if args.duration.is_none() && args.count.is_none() {
+        return Err("give --duration SECONDS or --count N (or both)".into());
+    }
+    if let Some(d) = args.duration {
+        if !(d > 0.0 && d < 86_400.0) {
+            return Err("--duration: seconds, more than 0 and less than 86400".into());
+        }
+    }
+    if !(args.rate >= 0.0 && args.rate.is_finite()) {
+        return Err("--rate: requests per second, 0 or more".into());
+    }
+    if args.threads == 0 || args.threads > 64 {
+        return Err("--threads: 1 to 64".into());
+    }
+    if args.window < args.threads {
+        return Err("--window: at least one per thread".into());
+    }
+    if args.timeout_ms == 0 {
+        return Err("--timeout-ms: more than 0".into());
+    }
+    let server: SocketAddr = args
+        .server
+        .to_socket_addrs()
+        .map_err(|e| format!("--server {}: {e}", args.server))?
+        .next()
+        .ok_or_else(|| format!("--server {}: no address", args.server))?;
+    let mut subs = workload::read_subscribers(&args.users)?;
+    Rng::new(args.seed).shuffle(&mut subs);
+    let subs = Arc::new(subs);
+    let per_thread_window = args.window / args.threads;
+    let sockets = args
+        .sockets
+        .unwrap_or_else(|| per_thread_window.div_ceil(200).max(2));
+    if sockets == 0 || sockets * 256 < per_thread_window {
+        return Err(format!(
+            "--sockets: {per_thread_window} in flight per thread needs at least {} sockets",
+            per_thread_window.div_ceil(256)
+        ));
+    }
+    let mode = match args.mode {
+        Kind::Auth => Mode::Auth,
+        Kind::Acct => Mode::Acct {
+            interims: args.interims,
+        },
+    };
+    let nas = Nas {
+        secret: args.secret.as_bytes().to_vec(),
+        ip: args.nas_ip.octets(),
+        message_authenticator: args.message_authenticator,
+    };
+    let mut rng = Rng::from_os();
+    let run_tag = rng.next_u64() as u32;
+
+    let before: Vec<_> = args.watch.iter().map(|w| w.sample()).collect();
+    let machine0 = cpu::Machine::sample();
+    let cpu0 = cpu::own_cpu();
+    let wall0 = Instant::now();
+    let mut handles = Vec::new();
+    for t in 0..args.threads {
+        let plan = Plan {
+            server,
+            mode,
+            sockets,
+            window: per_thread_window,
+            rate: args.rate / args.threads as f64,
+            duration: args.duration.map(Duration::from_secs_f64),
+            count: args
+                .count
+                .map(|c| c / args.threads as u64 + u64::from((t as u64) < c % args.threads as u64)),
+            timeout: Duration::from_millis(args.timeout_ms),
+            nas: nas.clone(),
+            subscribers: subs.clone(),
+            first_subscriber: t * subs.len() / args.threads,
+            thread: t as u8,
+            run_tag,
+            seed: rng.next_u64(),
+        };
+        handles.push(std::thread::spawn(move || engine::run(plan)));
+    }
+    let mut tally = Tally::default();
+    for h in handles {
+        tally.merge(h.join().map_err(|_| "a generator thread panicked")??);
+    }
+    let wall = wall0.elapsed();
+    let own = cpu::own_cpu() - cpu0;
+    let (busy, steal) = machine0.used(&cpu::Machine::sample());
+    let watched: Vec<(String, f64)> = args
+        .watch
+        .iter()
+        .zip(&before)
+        .map(|(w, b)| {
+            (
+                w.name.clone(),
+                w.used(b, &w.sample()).as_secs_f64() / wall.as_secs_f64(),
+            )
+        })
+        .collect();
+
+    let mut lat = std::mem::take(&mut tally.latencies_us);
+    lat.sort_unstable();
+    let span = match (tally.first_send, tally.last_reply) {
+        (Some(a), Some(b)) if b > a => b.duration_since(a).as_secs_f64(),
+        _ => 0.0,
+    };
+    let replies = tally.replies();
+    let throughput = if span > 0.0 {
+        replies as f64 / span
+    } else {
+        0.0
+    };
+    let mean = if lat.is_empty() {
+        0.0
+    } else {
+        lat.iter().map(|&v| f64::from(v)).sum::<f64>() / lat.len() as f64 / 1000.0
+    };
+    let gen_cores = own.as_secs_f64() / wall.as_secs_f64();
+    let busy_cores = busy.as_secs_f64() / wall.as_secs_f64();
+    let steal_cores = steal.as_secs_f64() / wall.as_secs_f64();
+    let (p50, p90, p99, p999) = (
+        percentile(&lat, 50.0),
+        percentile(&lat, 90.0),
+        percentile(&lat, 99.0),
+        percentile(&lat, 99.9),
+    );
+    let max = lat.last().map_or(0.0, |&v| f64::from(v) / 1000.0);
+    let mode_name = match args.mode {
+        Kind::Auth => "auth",
+        Kind::Acct => "acct",
+    };
+
+    if args.json {
+        let mut cpu_watch = serde_json::Map::new();
+        for (n, c) in &watched {
+            cpu_watch.insert(n.clone(), json!(c));
+        }
+        let v = json!({
+            "mode": mode_name,
+            "server": server.to_string(),
+            "threads": args.threads,
+            "sockets_per_thread": sockets,
+            "window": args.window,
+            "target_rate": args.rate,
+            "subscribers": subs.len(),
+            "seconds": span,
+            "wall_seconds": wall.as_secs_f64(),
+            "sent": tally.sent,
+            "replies": replies,
+            "accepts": tally.accepts,
+            "accepts_with_rate_limit": tally.accepts_with_rate,
+            "rejects": tally.rejects,
+            "acct_responses": tally.acct_responses,
+            "other_codes": tally.other_codes,
+            "timeouts": tally.timeouts,
+            "bad_replies": tally.bad_replies,
+            "unmatched": tally.unmatched,
+            "skipped": tally.skipped,
+            "send_errors": tally.send_errors,
+            "throughput": throughput,
+            "latency_ms": {"mean": mean, "p50": p50, "p90": p90, "p99": p99, "p999": p999, "max": max},
+            "cpu_cores": {
+                "radload": gen_cores,
+                "watched": cpu_watch,
+                "machine_busy": busy_cores,
+                "machine_steal": steal_cores,
+                "machine_cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            },
+        });
+        println!("{v}");
+    } else {
+        let pace = if args.rate > 0.0 {
+            format!("paced at {:.0}/s", args.rate)
+        } else {
+            "saturating".to_string()
+        };
+        println!(
+            "radload {mode_name} -> {server}: {span:.1} s, {} subscribers, window {} ({} thread(s) x {sockets} sockets), {pace}",
+            subs.len(),
+            args.window,
+            args.threads
+        );
+        println!(
+            "  sent {}  replies {replies} (accept {} [{} with Mikrotik-Rate-Limit], reject {}, accounting {}, other {})",
+            tally.sent,
+            tally.accepts,
+            tally.accepts_with_rate,
+            tally.rejects,
+            tally.acct_responses,
+            tally.other_codes
+        );
+        println!(
+            "  timeouts {}  bad replies {}  unmatched {}  skipped (window full) {}  send errors {}",
+            tally.timeouts, tally.bad_replies, tally.unmatched, tally.skipped, tally.send_errors
+        );
+        println!(
+            "  throughput {throughput:.0}/s  latency ms: mean {mean:.3} p50 {p50:.3} p90 {p90:.3} p99 {p99:.3} p99.9 {p999:.3} max {max:.3}"
+        );
+        let mut line = format!("  CPU (cores): radload {gen_cores:.2}");
+        for (n, c) in &watched {
+            line += &format!(", {n} {c:.2}");
+        }
+        line += &format!("; whole machine busy {busy_cores:.2}, steal {steal_cores:.2}");
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("radload: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
