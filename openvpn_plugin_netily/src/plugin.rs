@@ -96,6 +96,7 @@ pub unsafe extern "C" fn openvpn_plugin_func_v3(
     guard("func", || {
         let started = Instant::now();
         let cpu_started = crate::timing::thread_cpu_time();
+        let switches_before = crate::timing::thread_voluntary_switches();
         if arguments.is_null() {
             return ERROR;
         }
@@ -125,7 +126,12 @@ pub unsafe extern "C" fn openvpn_plugin_func_v3(
         };
         let wall = started.elapsed();
         let cpu = crate::timing::thread_cpu_time().saturating_sub(cpu_started);
-        plugin.timings.lock().record_both(kind, wall, cpu);
+        let blocked = crate::timing::thread_voluntary_switches() > switches_before;
+        let mut timings = plugin.timings.lock();
+        timings.record_both(kind, wall, cpu);
+        if blocked {
+            timings.record_blocked();
+        }
         rc
     })
 }

@@ -11,6 +11,8 @@ const MAX_SAMPLES: usize = 100_000;
 #[derive(Debug, Default)]
 pub struct Timings {
     kinds: Vec<(&'static str, Vec<u32>)>,
+    /// Events during which OpenVPN's thread blocked (voluntary switch).
+    blocked: usize,
 }
 
 impl Timings {
@@ -26,6 +28,10 @@ impl Timings {
         self.record(c, cpu);
     }
 
+    pub fn record_blocked(&mut self) {
+        self.blocked += 1;
+    }
+
     pub fn record(&mut self, kind: &'static str, elapsed: Duration) {
         let nanos = u32::try_from(elapsed.as_nanos()).unwrap_or(u32::MAX);
         match self.kinds.iter_mut().find(|(k, _)| *k == kind) {
@@ -37,7 +43,8 @@ impl Timings {
 
     /// One line per event kind: count, median, 99th percentile, maximum (µs).
     pub fn summary(&self) -> Vec<String> {
-        self.kinds
+        let mut lines: Vec<String> = self
+            .kinds
             .iter()
             .map(|(kind, samples)| {
                 let mut s = samples.clone();
@@ -54,8 +61,25 @@ impl Timings {
                     pick(1.0)
                 )
             })
-            .collect()
+            .collect();
+        if !self.kinds.is_empty() {
+            lines.push(format!("timing events that blocked: {}", self.blocked));
+        }
+        lines
     }
+}
+
+/// Voluntary context switches of the calling thread so far: one that grows
+/// during an event means the event waited (lock, I/O), not just got preempted.
+pub fn thread_voluntary_switches() -> i64 {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the rusage we own.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    if rc != 0 {
+        return 0;
+    }
+    usage.ru_nvcsw
 }
 
 /// CPU time consumed by the calling thread so far.
@@ -84,7 +108,10 @@ mod tests {
         }
         assert_eq!(
             t.summary(),
-            vec!["timing TLS_VERIFY: n=100 p50=51.0us p99=99.0us max=100.0us".to_string()]
+            vec![
+                "timing TLS_VERIFY: n=100 p50=51.0us p99=99.0us max=100.0us".to_string(),
+                "timing events that blocked: 0".to_string()
+            ]
         );
     }
 }

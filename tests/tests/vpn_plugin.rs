@@ -205,7 +205,7 @@ struct Lab {
     tls_crypt: String,
     db_url: String,
     plan: VpnPlan,
-    _pg: PgCluster,
+    pg: PgCluster,
 }
 
 impl Drop for Lab {
@@ -296,7 +296,7 @@ impl Lab {
             tls_crypt,
             db_url,
             plan: PLAN.parse().unwrap_or_else(|e| panic!("{e}")),
-            _pg: pg,
+            pg,
         }
     }
 
@@ -656,4 +656,85 @@ fn fifty_routers_connect_at_once_with_distinct_plan_addresses() {
         // loose for debug builds and still catches any blocking work.
         assert!(p < 1000.0, "{kind} p99 {p} µs CPU");
     }
+}
+
+fn thread_count(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn sighup_leaves_no_thread_behind_and_a_database_outage_is_ridden_out() {
+    let mut lab = Lab::new("c");
+    let (vpn_id, cert) = lab.add_router("edge-1", 1);
+    lab.start_server();
+    let pid = lab.server.as_ref().map(|s| s.child.id()).unwrap_or(0);
+    let before = thread_count(pid);
+
+    // SIGHUP: OpenVPN closes and reopens the plugin; close joins its threads.
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGHUP);
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while lab
+        .server_log()
+        .matches("Initialization Sequence Completed")
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no restart after SIGHUP:\n{}",
+            lab.server_log()
+        );
+        sleep(Duration::from_millis(50));
+    }
+    sleep(Duration::from_millis(300));
+    let after = thread_count(pid);
+    println!("openvpn threads before SIGHUP {before}, after {after}");
+    assert_eq!(before, after, "threads leaked across SIGHUP");
+
+    // The database goes away: the router is still admitted from memory and
+    // gets its address; the connection record waits and lands once it is back.
+    lab.pg.stop().unwrap_or_else(|e| panic!("{e}"));
+    sleep(Duration::from_millis(1500));
+    let h = lab.add_host();
+    let ca_pem = lab.ca.cert_pem.clone();
+    let c = lab.start_client(h, "edge-1", &ca_pem, &cert);
+    assert!(
+        lab.clients[c].wait_ready(Duration::from_secs(15)),
+        "edge-1 refused while the database was down:\n{}",
+        lab.server_log()
+    );
+    let expected = lab
+        .plan
+        .router_address(i64::from(vpn_id))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(lab.tun_address(h), Some(expected));
+    lab.pg.start_again().unwrap_or_else(|e| panic!("{e}"));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let n: i64 = postgres::Client::connect(&lab.db_url, postgres::NoTls)
+            .and_then(|mut c| {
+                c.query_one(
+                    "SELECT count(*) FROM vpn_connections v JOIN routers r ON r.id = v.router_id
+                      WHERE r.name = 'edge-1' AND v.status = 'connected' AND host(v.vpn_address) = $1",
+                    &[&expected.to_string()],
+                )
+            })
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        if n == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "queued record never written:\n{}",
+            lab.server_log()
+        );
+        sleep(Duration::from_millis(200));
+    }
+    println!("connection made during the outage recorded after the database returned");
 }
