@@ -39,7 +39,8 @@ fn run() -> Result<(), String> {
         .map(|d| d.as_secs() as i64)
         .map_err(|e| e.to_string())?;
     let ca = pki::create_ca("Netily-Dev-CA", now, 3650).map_err(|e| e.to_string())?;
-    let server = pki::issue_server_certificate(&ca, &server_name, now, 825).map_err(|e| e.to_string())?;
+    let server =
+        pki::issue_server_certificate(&ca, &server_name, now, 825).map_err(|e| e.to_string())?;
     let crl = pki::render_crl(&ca, &[], 1, now, 3650).map_err(|e| e.to_string())?;
     let tls_crypt = pki::generate_tls_crypt_key().map_err(|e| e.to_string())?;
     let io = |e: std::io::Error| e.to_string();
