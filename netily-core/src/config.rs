@@ -6,6 +6,8 @@
 //! file the operator named explicitly must exist.
 
 use std::fmt;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -29,7 +31,14 @@ const KEYS: &[&str] = &[
     "walled_garden_rate",
     "walled_garden_session_timeout",
     "vpn_network",
+    "vpn_remote",
+    "vpn_proto",
+    "radius_server",
+    "ca_key_seal",
 ];
+
+/// OpenVPN's port, used when `vpn_remote` names none.
+pub const DEFAULT_VPN_PORT: u16 = 1194;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
@@ -48,6 +57,92 @@ pub struct Config {
     pub walled_garden_rate: RateLimit,
     pub walled_garden_session_timeout: u32,
     pub vpn_network: VpnPlan,
+    /// Where routers dial the VPN server (host and port); None until set.
+    pub vpn_remote: Option<VpnRemote>,
+    pub vpn_proto: VpnProto,
+    /// The RADIUS server routers are pointed at; None = the VPN server's
+    /// tunnel address (`vpn_network` + 1).
+    pub radius_server: Option<Ipv4Addr>,
+    /// Key sealing the CA private key in the database. Secret: never
+    /// serialized, and `Debug` hides it.
+    #[serde(skip)]
+    pub ca_key_seal: Option<SealKey>,
+}
+
+/// `vpn_remote`: the VPN server as routers reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VpnRemote {
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for VpnRemote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl VpnRemote {
+    /// `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address.
+    pub fn parse(text: &str) -> Option<VpnRemote> {
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (host, after) = rest.split_once(']')?;
+            match after {
+                "" => (host, None),
+                p => (host, Some(p.strip_prefix(':')?)),
+            }
+        } else if text.matches(':').count() == 1 {
+            let (h, p) = text.split_once(':')?;
+            (h, Some(p))
+        } else {
+            (text, None)
+        };
+        let host_ok = !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b':'));
+        if !host_ok {
+            return None;
+        }
+        let port = match port {
+            None => DEFAULT_VPN_PORT,
+            Some(p) => u16::try_from(number(p, 1, 65_535)?).ok()?,
+        };
+        Some(VpnRemote {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+/// `vpn_proto`: how routers reach the VPN server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VpnProto {
+    #[default]
+    Udp,
+    Tcp,
+}
+
+/// `ca_key_seal`: 64 hex digits. Only netadmin needs it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealKey(String);
+
+impl SealKey {
+    pub fn hex(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealKey(<secret>)")
+    }
 }
 
 /// A config problem: which file, which line, what is allowed.
@@ -74,6 +169,10 @@ impl Default for Config {
             walled_garden_rate: default_walled_garden_rate(),
             walled_garden_session_timeout: 300,
             vpn_network: VpnPlan::default(),
+            vpn_remote: None,
+            vpn_proto: VpnProto::default(),
+            radius_server: None,
+            ca_key_seal: None,
         }
     }
 }
@@ -97,16 +196,9 @@ impl Config {
         explicit: Option<&Path>,
         database_url_flag: Option<&str>,
     ) -> Result<Config, ConfigError> {
-        let mut config = match explicit {
-            Some(path) => Config::load(path)?,
-            None => {
-                let path = PathBuf::from(DEFAULT_PATH);
-                if path.exists() {
-                    Config::load(&path)?
-                } else {
-                    Config::default()
-                }
-            }
+        let mut config = match Config::resolve_path(explicit) {
+            Some(path) => Config::load(&path)?,
+            None => Config::default(),
         };
         if let Ok(url) = std::env::var(DATABASE_URL_ENV) {
             if !url.trim().is_empty() {
@@ -117,6 +209,18 @@ impl Config {
             config.database_url = url.to_owned();
         }
         Ok(config)
+    }
+
+    /// The file [`Config::resolve`] reads: `explicit`, else the default path
+    /// if it exists, else none (defaults only).
+    pub fn resolve_path(explicit: Option<&Path>) -> Option<PathBuf> {
+        match explicit {
+            Some(path) => Some(path.to_owned()),
+            None => {
+                let path = PathBuf::from(DEFAULT_PATH);
+                path.exists().then_some(path)
+            }
+        }
     }
 
     /// Parses config text; `origin` names it in errors (usually the path).
@@ -183,6 +287,35 @@ impl Config {
                         .parse()
                         .map_err(|e| ConfigError(format!("{origin}:{n}: vpn_network: {e}")))?
                 }
+                "vpn_remote" => {
+                    c.vpn_remote = Some(VpnRemote::parse(value).ok_or_else(|| {
+                        bad("expected host[:port], e.g. vpn.isp.example:1194 (port 1-65535)")
+                    })?)
+                }
+                "vpn_proto" => {
+                    c.vpn_proto = match value {
+                        "udp" => VpnProto::Udp,
+                        "tcp" => VpnProto::Tcp,
+                        _ => return Err(bad("expected udp or tcp")),
+                    }
+                }
+                "radius_server" => {
+                    c.radius_server = Some(
+                        value
+                            .parse()
+                            .map_err(|_| bad("expected an IPv4 address"))?,
+                    )
+                }
+                "ca_key_seal" => {
+                    // Never echo the value: it is the key.
+                    if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(ConfigError(format!(
+                            "{origin}:{n}: ca_key_seal: expected 64 hexadecimal digits \
+                             (e.g. from `openssl rand -hex 32`)"
+                        )));
+                    }
+                    c.ca_key_seal = Some(SealKey(value.to_owned()));
+                }
                 _ => {
                     return Err(ConfigError(format!(
                         "{origin}:{n}: unknown key \"{key}\" (known keys: {})",
@@ -192,6 +325,12 @@ impl Config {
             }
         }
         Ok(c)
+    }
+
+    /// The RADIUS server routers are pointed at.
+    pub fn radius_address(&self) -> Ipv4Addr {
+        self.radius_server
+            .unwrap_or_else(|| self.vpn_network.server_address())
     }
 
     /// The operator policy the access decision reads.
@@ -205,6 +344,23 @@ impl Config {
             }),
         }
     }
+}
+
+/// Refuses a file that group or others may read: for files that hold a key
+/// (`ca_key_seal`), so a key never sits in a file other accounts can copy.
+pub fn check_private_file(path: &Path) -> Result<(), ConfigError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError(format!(
+            "config file {} holds ca_key_seal but is readable by group or others (mode {mode:03o}); \
+             run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn strip_comment(line: &str) -> &str {
@@ -292,6 +448,66 @@ mod tests {
         assert!(e.0.contains("expected `key = value`"), "{e}");
         let e = Config::parse("pool_size = 0", "x.conf").unwrap_err();
         assert!(e.0.contains("pool_size"), "{e}");
+    }
+
+    #[test]
+    fn vpn_keys() {
+        let c = Config::default();
+        assert_eq!(c.vpn_remote, None);
+        assert_eq!(c.vpn_proto, VpnProto::Udp);
+        assert_eq!(c.radius_address(), Ipv4Addr::new(10, 8, 0, 1));
+        let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let c = Config::parse(
+            &format!(
+                "vpn_remote = vpn.isp.example:443\nvpn_proto = tcp\n\
+                 radius_server = 10.8.0.254\nca_key_seal = {key}\n"
+            ),
+            "t.conf",
+        )
+        .unwrap();
+        assert_eq!(
+            c.vpn_remote,
+            Some(VpnRemote {
+                host: "vpn.isp.example".into(),
+                port: 443
+            })
+        );
+        assert_eq!(c.vpn_proto, VpnProto::Tcp);
+        assert_eq!(c.radius_address(), Ipv4Addr::new(10, 8, 0, 254));
+        assert_eq!(c.ca_key_seal.as_ref().map(SealKey::hex), Some(key));
+        assert!(!format!("{c:?}").contains(key), "Debug hides the key");
+        assert!(!serde_json::to_string(&c).unwrap().contains(key));
+
+        for (text, host, port) in [
+            ("203.0.113.5", "203.0.113.5", 1194),
+            ("[2001:db8::1]:1195", "2001:db8::1", 1195),
+            ("2001:db8::1", "2001:db8::1", 1194),
+        ] {
+            let r = VpnRemote::parse(text).unwrap();
+            assert_eq!((r.host.as_str(), r.port), (host, port), "{text}");
+        }
+        for bad in ["", "a b", "h:0", "h:70000", "h:", "[::1]x", "x\nscript-security 3"] {
+            assert_eq!(VpnRemote::parse(bad), None, "{bad:?}");
+        }
+        let e = Config::parse("ca_key_seal = abc123", "x.conf").unwrap_err();
+        assert!(e.0.starts_with("x.conf:1: ca_key_seal: expected 64"), "{e}");
+        assert!(!e.0.contains("abc123"), "the key is not echoed: {e}");
+        let e = Config::parse("vpn_proto = sctp", "x.conf").unwrap_err();
+        assert!(e.0.contains("vpn_proto: expected udp or tcp"), "{e}");
+    }
+
+    #[test]
+    fn private_file_check() {
+        let dir = std::env::temp_dir().join(format!("netily-private-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("n.conf");
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = check_private_file(&path).unwrap_err();
+        assert!(e.0.contains("chmod 600") && e.0.contains("n.conf"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        check_private_file(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
