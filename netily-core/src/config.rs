@@ -300,11 +300,8 @@ impl Config {
                     }
                 }
                 "radius_server" => {
-                    c.radius_server = Some(
-                        value
-                            .parse()
-                            .map_err(|_| bad("expected an IPv4 address"))?,
-                    )
+                    c.radius_server =
+                        Some(value.parse().map_err(|_| bad("expected an IPv4 address"))?)
                 }
                 "ca_key_seal" => {
                     // Never echo the value: it is the key.
@@ -486,7 +483,15 @@ mod tests {
             let r = VpnRemote::parse(text).unwrap();
             assert_eq!((r.host.as_str(), r.port), (host, port), "{text}");
         }
-        for bad in ["", "a b", "h:0", "h:70000", "h:", "[::1]x", "x\nscript-security 3"] {
+        for bad in [
+            "",
+            "a b",
+            "h:0",
+            "h:70000",
+            "h:",
+            "[::1]x",
+            "x\nscript-security 3",
+        ] {
             assert_eq!(VpnRemote::parse(bad), None, "{bad:?}");
         }
         let e = Config::parse("ca_key_seal = abc123", "x.conf").unwrap_err();
