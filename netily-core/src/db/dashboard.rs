@@ -4,6 +4,7 @@ use postgres::GenericClient;
 use serde::Serialize;
 
 use super::error::{q, Result};
+use super::vpn_status::ONLINE_CONDITION;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Dashboard {
@@ -20,6 +21,7 @@ pub struct Dashboard {
     pub accepts_24h: i64,
     pub rejects_24h: i64,
     pub routers: i64,
+    /// Connected and seen within `vpn_status::STALE_AFTER_SECONDS`.
     pub routers_online: i64,
 }
 
@@ -28,7 +30,7 @@ pub fn dashboard(conn: &mut impl GenericClient, grace_days: u32) -> Result<Dashb
     let grace = i64::from(grace_days);
     let row = conn
         .query_one(
-            "WITH st AS (
+            &format!("WITH st AS (
                 SELECT c.status,
                        (s.id IS NULL OR (s.expires_at IS NOT NULL AND s.expires_at <= now())) AS expired,
                        EXISTS (SELECT 1 FROM invoices i
@@ -48,7 +50,9 @@ pub fn dashboard(conn: &mut impl GenericClient, grace_days: u32) -> Result<Dashb
                     (SELECT count(*) FROM radpostauth
                       WHERE authdate > now() - interval '24 hours' AND reply = 'Access-Reject'),
                     (SELECT count(*) FROM routers),
-                    (SELECT count(DISTINCT router_id) FROM vpn_connections WHERE status = 'connected')",
+                    (SELECT count(DISTINCT router_id) FROM vpn_connections WHERE {online})",
+                online = ONLINE_CONDITION
+            ),
             &[&(grace as i32)],
         )
         .map_err(q("counting for the dashboard"))?;

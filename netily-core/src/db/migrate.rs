@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "subscriber_record",
         sql: include_str!("../../migrations/0007_subscriber_record.sql"),
     },
+    Migration {
+        version: 8,
+        name: "pki_store",
+        sql: include_str!("../../migrations/0008_pki_store.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

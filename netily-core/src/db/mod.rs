@@ -14,6 +14,7 @@ pub mod invoices;
 pub mod listen;
 pub mod migrate;
 pub mod nas;
+pub mod pki;
 pub mod plans;
 pub mod pool;
 pub mod record;
@@ -21,6 +22,7 @@ pub mod routers;
 pub mod seed;
 pub mod sessions;
 pub mod subscriptions;
+pub mod vpn_status;
 
 pub use auth_log::{list_auth_log, AuthLogEntry, AuthLogFilter};
 pub use customers::{
@@ -42,6 +44,7 @@ pub use routers::{add_router, get_router, list_routers, remove_router, NewRouter
 pub use seed::{seed_demo, seed_synthetic, SeedReport, SyntheticReport};
 pub use sessions::{list_sessions, SessionFilter, SessionRow};
 pub use subscriptions::{set_plan, SubscriptionRow};
+pub use vpn_status::{vpn_status, VpnStatusRow, STALE_AFTER_SECONDS};
 
 pub use postgres::{Client, GenericClient, Transaction};
 

@@ -26,16 +26,21 @@ pub struct RouterRow {
     pub created_at: UnixTime,
 }
 
+// `online` follows vpn_status: connected and seen within the stale limit.
+// last_seen is the latest of any connection the router had.
 const ROUTER_SELECT: &str = concat!(
     "SELECT r.id, r.name, r.nas_ip, r.vpn_id, r.vpn_address, r.status,
-            v.router_id IS NOT NULL, ",
+            EXISTS (SELECT 1 FROM vpn_connections
+                     WHERE router_id = r.id AND status = 'connected'
+                       AND last_seen >= now() - make_interval(secs => ",
+    "30", // super::vpn_status::STALE_AFTER_SECONDS, checked by a unit test
+    ")), ",
     epoch!("v.last_seen"),
     ", ",
     epoch!("r.created_at"),
     " FROM routers r
-       LEFT JOIN LATERAL (SELECT router_id, last_seen FROM vpn_connections
-                           WHERE router_id = r.id AND status = 'connected'
-                           ORDER BY last_seen DESC LIMIT 1) v ON true"
+       LEFT JOIN LATERAL (SELECT max(last_seen) AS last_seen FROM vpn_connections
+                           WHERE router_id = r.id) v ON true"
 );
 
 fn from_row(r: &Row) -> RouterRow {
@@ -165,16 +170,21 @@ pub fn list_routers(conn: &mut impl GenericClient) -> Result<Vec<RouterRow>> {
 }
 
 /// Removes a router, its NAS entry (by cascade) and revokes its certificates,
-/// so neither RADIUS nor the VPN accepts it any more.
-pub fn remove_router(conn: &mut impl GenericClient, name: &str) -> Result<()> {
+/// so neither RADIUS nor the VPN accepts it any more. Returns the serials
+/// revoked; the certificate rows stay (router unset) for the CRL.
+pub fn remove_router(conn: &mut impl GenericClient, name: &str) -> Result<Vec<String>> {
     let r = get_router(conn, name)?;
-    conn.execute(
-        "UPDATE certificates SET status = 'revoked', revoked_at = now()
-          WHERE router_id = $1 AND status = 'active'",
-        &[&r.id],
-    )
-    .map_err(q("revoking the router's certificates"))?;
+    let revoked = super::pki::revoke_router_certificates(conn, r.id)?;
     conn.execute("DELETE FROM routers WHERE id = $1", &[&r.id])
         .map_err(q("removing a router"))?;
-    Ok(())
+    Ok(revoked)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn online_uses_the_stale_limit() {
+        let limit = super::super::vpn_status::STALE_AFTER_SECONDS.to_string();
+        assert!(super::ROUTER_SELECT.contains(&format!("make_interval(secs => {limit})")));
+    }
 }
