@@ -69,6 +69,24 @@ impl Machine {
     }
 }
 
+/// Machine-wide count of UDP datagrams dropped because a socket's receive
+/// buffer was full (RcvbufErrors in /proc/net/snmp): where a timeout went.
+pub fn udp_rcvbuf_errors() -> u64 {
+    let Ok(s) = fs::read_to_string("/proc/net/snmp") else {
+        return 0;
+    };
+    let mut udp = s.lines().filter(|l| l.starts_with("Udp: "));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// (ppid, utime+stime, cutime+cstime) in ticks, from /proc/<pid>/stat.
 fn stat(pid: u32) -> Option<(u32, u64, u64)> {
     let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -158,6 +176,16 @@ impl Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_udp_drop_counter() {
+        // Present on every Linux with IPv4; a counter only grows.
+        let a = udp_rcvbuf_errors();
+        assert!(std::fs::read_to_string("/proc/net/snmp")
+            .unwrap()
+            .contains("RcvbufErrors"));
+        assert!(udp_rcvbuf_errors() >= a);
+    }
 
     #[test]
     fn parses_watch_specs() {

@@ -267,8 +267,7 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
 
     loop {
         let now = Instant::now();
-        let sending =
-            deadline.map_or(true, |d| now < d) && plan.count.map_or(true, |c| scheduled < c);
+        let sending = deadline.is_none_or(|d| now < d) && plan.count.is_none_or(|c| scheduled < c);
         if !sending && in_flight == 0 {
             break;
         }

@@ -154,6 +154,7 @@ fn run(args: Args) -> Result<(), String> {
 
     let before: Vec<_> = args.watch.iter().map(|w| w.sample()).collect();
     let machine0 = cpu::Machine::sample();
+    let drops0 = cpu::udp_rcvbuf_errors();
     let cpu0 = cpu::own_cpu();
     let wall0 = Instant::now();
     let mut handles = Vec::new();
@@ -185,6 +186,7 @@ fn run(args: Args) -> Result<(), String> {
     let wall = wall0.elapsed();
     let own = cpu::own_cpu() - cpu0;
     let (busy, steal) = machine0.used(&cpu::Machine::sample());
+    let udp_drops = cpu::udp_rcvbuf_errors().saturating_sub(drops0);
     let watched: Vec<(String, f64)> = args
         .watch
         .iter()
@@ -256,6 +258,7 @@ fn run(args: Args) -> Result<(), String> {
             "unmatched": tally.unmatched,
             "skipped": tally.skipped,
             "send_errors": tally.send_errors,
+            "udp_rcvbuf_drops_machine": udp_drops,
             "throughput": throughput,
             "latency_ms": {"mean": mean, "p50": p50, "p90": p90, "p99": p99, "p999": p999, "max": max},
             "cpu_cores": {
@@ -289,7 +292,7 @@ fn run(args: Args) -> Result<(), String> {
             tally.other_codes
         );
         println!(
-            "  timeouts {}  bad replies {}  unmatched {}  skipped (window full) {}  send errors {}",
+            "  timeouts {}  bad replies {}  unmatched {}  skipped (window full) {}  send errors {}  UDP receive-buffer drops (whole machine) {udp_drops}",
             tally.timeouts, tally.bad_replies, tally.unmatched, tally.skipped, tally.send_errors
         );
         println!(

@@ -1,0 +1,408 @@
+#!/bin/bash
+# `make bench`: stock rlm_sql, stock rlm_files and rlm_netily side by side,
+# on this machine, in one run, with the same subscribers.
+#
+#   1. a private PostgreSQL 15 (scripts/pg.sh, cluster in .run/bench/pg)
+#   2. N synthetic subscribers via netadmin (migrate; seed synthetic), mirrored
+#      with the same passwords, rate limits and refusals into the stock
+#      FreeRADIUS schema (schema `stock` in the same database, stock
+#      schema.sql, no Netily triggers) and into an rlm_files users file
+#   3. per config, a private `freeradius -f -l stdout` on loopback (copy of
+#      /etc/freeradius/3.0, one site `bench` that differs only in the module),
+#      warm-up, then with radload (bench/): Access-Request throughput
+#      (saturating), p50/p99 at half of that peak, accounting throughput
+#      (sessions: Start, Interim, Stop)
+#   4. a table with ratios, the goals, and whether the generator was the
+#      bottleneck
+#
+# Environment (defaults in brackets):
+#   BENCH_SUBSCRIBERS [100000]  BENCH_SECONDS [15] per measurement  BENCH_WARMUP [3]
+#   BENCH_WINDOW [128] requests in flight when saturating
+#   BENCH_CONFIGS ["sql files netily"]   BENCH_PG_PORT [55442]
+#   BENCH_PORT [18142] (auth; acct is +1)   BENCH_DIR [.run/bench]
+#   BENCH_RESULTS  also write the results as JSON lines to this file
+#   BENCH_NICE [-10]  niceness of radiusd, PostgreSQL and radload ("" = leave
+#                     alone): other work on a shared machine then disturbs less
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+export PATH="$HOME/.cargo/bin:$PATH"
+N=${BENCH_SUBSCRIBERS:-100000}
+SECS=${BENCH_SECONDS:-15}
+WARM=${BENCH_WARMUP:-3}
+WINDOW=${BENCH_WINDOW:-128}
+CONFIGS=${BENCH_CONFIGS:-sql files netily}
+PGPORT=${BENCH_PG_PORT:-55442}
+AUTH_PORT=${BENCH_PORT:-18142}
+ACCT_PORT=$((AUTH_PORT + 1))
+dir=${BENCH_DIR:-$root/.run/bench}
+NICE=${BENCH_NICE--10}
+nice_cmd=()
+[ -z "$NICE" ] || nice_cmd=(nice -n "$NICE")
+SECRET=testing123
+SQL_PASSWORD=radpass
+system_raddb=/etc/freeradius/3.0
+radload=$root/target/release/radload
+netadmin=$root/target/release/netadmin
+module=$root/target/release/librlm_netily.so
+
+say() { echo "bench: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+radiusd_pid=
+cleanup() {
+    if [ -n "$radiusd_pid" ] && kill -0 "$radiusd_pid" 2>/dev/null; then
+        kill "$radiusd_pid" 2>/dev/null || true
+        wait "$radiusd_pid" 2>/dev/null || true
+    fi
+    NETILY_PG_DIR=$dir/pg NETILY_PG_PORT=$PGPORT "$root/scripts/pg.sh" stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$dir"
+started=$(date +%s)
+loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------- build
+say "building netadmin, radload and rlm_netily (release)"
+cargo build --release -q -p netadmin -p netily-bench || die "cargo build failed"
+netily_skip=
+if ! cargo build --release -q -p rlm_netily 2>"$dir/rlm_netily-build.log"; then
+    netily_skip="does not build (see $dir/rlm_netily-build.log)"
+elif [ ! -f "$module" ]; then
+    netily_skip="no $module after the build"
+fi
+
+# ------------------------------------------------------------- database
+export NETILY_PG_DIR=$dir/pg NETILY_PG_PORT=$PGPORT
+"$root/scripts/pg.sh" destroy >/dev/null 2>&1 || true
+"$root/scripts/pg.sh" start
+pg_real=$(readlink -f "$dir/pg")
+pg_pid=$(cat "$pg_real/postgres.pid")
+if [ -n "$NICE" ]; then
+    # Backends forked later inherit the postmaster's niceness.
+    # shellcheck disable=SC2046
+    renice -n "$NICE" -p "$pg_pid" $(ps -o pid= --ppid "$pg_pid") >/dev/null
+fi
+url="postgresql://netily:netily@127.0.0.1:$PGPORT/netily"
+psql_su() {
+    # The superuser over the cluster's private socket (trust), as pg.sh runs it.
+    (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$pg_real" -p "$PGPORT" -U postgres -d netily "$@")
+}
+[ "$(id -u)" -eq 0 ] || die "run as root (the private cluster runs as postgres, radiusd as root)"
+
+cat >"$dir/netily.conf" <<EOF
+# Written by scripts/bench.sh: the private benchmark database, defaults otherwise.
+database_url = $url
+EOF
+grace_days=7
+
+say "loading $N synthetic subscribers"
+"$netadmin" --config "$dir/netily.conf" migrate >/dev/null
+"$netadmin" --config "$dir/netily.conf" --json seed synthetic --subscribers "$N" --routers 1 >"$dir/seed.json"
+say "seeded in $(jq -r '.seconds | floor' "$dir/seed.json") s"
+
+# The stock side, fed from the same rows. Refused = what Netily refuses in
+# this data: not active, or an unpaid invoice past grace.
+say "mirroring subscribers into the stock schema and an rlm_files users file"
+{
+    cat <<EOF
+DROP ROLE IF EXISTS radius;
+CREATE ROLE radius LOGIN PASSWORD '$SQL_PASSWORD';
+CREATE SCHEMA stock AUTHORIZATION radius;
+ALTER ROLE radius SET search_path = stock;
+SET ROLE radius;
+SET search_path = stock;
+EOF
+    # The stock schema file, verbatim (root reads it; psql gets it on stdin).
+    cat "$system_raddb/mods-config/sql/main/postgresql/schema.sql"
+    cat <<EOF
+RESET ROLE;
+RESET search_path;
+CREATE TABLE public.bench_mirror AS
+SELECT c.username, c.password, p.rate, p.interim_interval,
+       (c.status <> 'active' OR EXISTS (
+           SELECT 1 FROM public.invoices i
+            WHERE i.customer_id = c.id AND i.status = 'unpaid'
+              AND i.due_at + make_interval(days => $grace_days) < now())) AS refused
+  FROM public.customers c
+  JOIN public.subscriptions s ON s.customer_id = c.id AND s.active
+  JOIN public.plans p ON p.id = s.plan_id
+ WHERE c.username LIKE 'synth%';
+INSERT INTO stock.radcheck (username, attribute, op, value)
+SELECT username, CASE WHEN refused THEN 'Auth-Type' ELSE 'Cleartext-Password' END, ':=',
+       CASE WHEN refused THEN 'Reject' ELSE password END
+  FROM public.bench_mirror;
+INSERT INTO stock.radreply (username, attribute, op, value)
+SELECT username, 'Mikrotik-Rate-Limit', ':=', rate FROM public.bench_mirror WHERE NOT refused
+UNION ALL
+SELECT username, 'Acct-Interim-Interval', ':=', interim_interval::text FROM public.bench_mirror
+ WHERE NOT refused AND interim_interval IS NOT NULL
+UNION ALL
+SELECT username, 'Reply-Message', ':=', 'Account suspended' FROM public.bench_mirror WHERE refused;
+ANALYZE stock.radcheck;
+ANALYZE stock.radreply;
+EOF
+} | psql_su
+psql_su -A -t -F $'\t' -c "SELECT username, password, coalesce(rate, ''), coalesce(interim_interval::text, ''), refused
+    FROM public.bench_mirror ORDER BY username" >"$dir/mirror.tsv"
+psql_su -A -t -F $'\t' -c "SELECT username, password FROM public.customers WHERE username LIKE 'synth%' ORDER BY id" \
+    >"$dir/subscribers.tsv"
+psql_su -c "DROP TABLE public.bench_mirror"
+# shellcheck disable=SC2016
+awk -F'\t' '
+    $5 == "t" { printf "%s\tAuth-Type := Reject\n\tReply-Message := \"Account suspended\"\n\n", $1; next }
+    {
+        printf "%s\tCleartext-Password := \"%s\"\n\tMikrotik-Rate-Limit := \"%s\"", $1, $2, $3
+        if ($4 != "") printf ",\n\tAcct-Interim-Interval := %s", $4
+        printf "\n\n"
+    }' "$dir/mirror.tsv" >"$dir/users"
+refused=$(awk -F'\t' '$5 == "t"' "$dir/mirror.tsv" | wc -l)
+say "$(wc -l <"$dir/subscribers.tsv") subscribers, $refused refused (suspended or overdue)"
+
+# ---------------------------------------------------------- freeradius
+# A private raddb whose only site is `bench`; $1 names the config.
+make_raddb() {
+    local name=$1 base=$dir/$1 raddb authz postauth postauth_reject acct
+    rm -rf "$base"
+    mkdir -p "$base/lib" "$base/run" "$base/log/radacct"
+    cp -a "$system_raddb" "$base/raddb"
+    raddb=$base/raddb
+    rm -f "$raddb"/sites-enabled/* "$raddb/mods-enabled/eap"
+    sed -i \
+        -e "s|^libdir = .*|libdir = $base/lib:/usr/lib/freeradius|" \
+        -e "s|^run_dir = .*|run_dir = $base/run|" \
+        -e "s|^logdir = .*|logdir = $base/log|" \
+        -e "s/^\([[:space:]]*\)\(user\|group\) = /\1#\2 = /" \
+        -e "s|^\([[:space:]]*reject_delay\) = .*|\1 = 0|" \
+        "$raddb/radiusd.conf"
+    case $name in
+    sql)
+        sed -i \
+            -e 's|^\([[:space:]]*dialect\) = .*|\1 = "postgresql"|' \
+            -e 's|^\([[:space:]]*driver\) = "rlm_sql_null"|\1 = "rlm_sql_${dialect}"|' \
+            -e "s|^#\([[:space:]]*server\) = \"localhost\"|\1 = \"127.0.0.1\"|" \
+            -e "s|^#\([[:space:]]*port\) = 3306|\1 = $PGPORT|" \
+            -e 's|^#\([[:space:]]*login\) = "radius"|\1 = "radius"|' \
+            -e "s|^#\([[:space:]]*password\) = \"radpass\"|\1 = \"$SQL_PASSWORD\"|" \
+            -e 's|^\([[:space:]]*radius_db\) = .*|\1 = "netily"|' \
+            "$raddb/mods-available/sql"
+        ln -sf ../mods-available/sql "$raddb/mods-enabled/sql"
+        authz=sql postauth=sql postauth_reject=sql acct=sql
+        ;;
+    files)
+        cp "$dir/users" "$raddb/mods-config/files/authorize"
+        authz=files postauth= postauth_reject= acct=detail
+        ;;
+    netily)
+        cp "$module" "$base/lib/rlm_netily.so"
+        sed -e "s|^\([[:space:]]*config_file[[:space:]]*=\).*|\1 \"$dir/netily.conf\"|" \
+            "$root/raddb/mods-available/netily" >"$raddb/mods-available/netily"
+        ln -sf ../mods-available/netily "$raddb/mods-enabled/netily"
+        authz=netily postauth=netily postauth_reject=netily acct=netily
+        ;;
+    esac
+    # The same site for all three: only the module differs (as in the stock
+    # default site, the SQL/Netily module also logs post-auth).
+    cat >"$raddb/sites-enabled/bench" <<EOF
+server bench {
+	listen {
+		type = auth
+		ipaddr = 127.0.0.1
+		port = $AUTH_PORT
+	}
+	listen {
+		type = acct
+		ipaddr = 127.0.0.1
+		port = $ACCT_PORT
+	}
+	authorize {
+		filter_username
+		preprocess
+		chap
+		mschap
+		$authz
+		pap
+	}
+	authenticate {
+		Auth-Type PAP {
+			pap
+		}
+		Auth-Type CHAP {
+			chap
+		}
+		Auth-Type MS-CHAP {
+			mschap
+		}
+	}
+	preacct {
+		preprocess
+		acct_unique
+	}
+	accounting {
+		$acct
+	}
+	post-auth {
+		$postauth
+		Post-Auth-Type REJECT {
+			attr_filter.access_reject
+			$postauth_reject
+		}
+	}
+}
+EOF
+}
+
+# Starts radiusd for config $1; sets radiusd_pid. Fails with the log's tail.
+start_radiusd() {
+    local log=$dir/$1/radiusd.log
+    : >"$log"
+    "${nice_cmd[@]}" freeradius -f -l stdout -d "$dir/$1/raddb" >>"$log" 2>&1 &
+    radiusd_pid=$!
+    for _ in $(seq 1 600); do
+        if grep -q "Ready to process requests" "$log"; then return 0; fi
+        if ! kill -0 "$radiusd_pid" 2>/dev/null; then
+            wait "$radiusd_pid" 2>/dev/null || true
+            radiusd_pid=
+            start_error=$(grep -iE "error|fail|undefined" "$log" | tail -n 3 | tr '\n' ' ')
+            return 1
+        fi
+        sleep 0.1
+    done
+    start_error="not ready after 60 s"
+    stop_radiusd
+    return 1
+}
+
+stop_radiusd() {
+    [ -n "$radiusd_pid" ] || return 0
+    kill "$radiusd_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$radiusd_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$radiusd_pid" 2>/dev/null || true
+    wait "$radiusd_pid" 2>/dev/null || true
+    radiusd_pid=
+}
+
+load() { # port, then radload options
+    local port=$1
+    shift
+    "${nice_cmd[@]}" "$radload" --server "127.0.0.1:$port" --secret "$SECRET" --users "$dir/subscribers.tsv" \
+        --watch "radiusd=$radiusd_pid" --watch "postgres=$pg_pid+" --json "$@"
+}
+
+results=$dir/results.jsonl
+: >"$results"
+
+for cfg in $CONFIGS; do
+    if [ "$cfg" = netily ] && [ -n "$netily_skip" ]; then
+        jq -nc --arg c "$cfg" --arg r "$netily_skip" '{config: $c, skipped: $r}' >>"$results"
+        say "rlm_netily: not measured ($netily_skip)"
+        continue
+    fi
+    say "--- $cfg: starting freeradius"
+    make_raddb "$cfg"
+    start_error=
+    if ! start_radiusd "$cfg"; then
+        jq -nc --arg c "$cfg" --arg r "radiusd did not start: $start_error" '{config: $c, skipped: $r}' >>"$results"
+        say "$cfg: not measured (radiusd did not start: $start_error)"
+        continue
+    fi
+    # Ready = answers a request (a module with a cache may need a moment).
+    ok=
+    for _ in $(seq 1 60); do
+        if [ "$(load "$AUTH_PORT" --count 20 --window 4 --timeout-ms 1000 | jq '.accepts')" -gt 0 ]; then
+            ok=1
+            break
+        fi
+        sleep 0.5
+    done
+    if [ -z "$ok" ]; then
+        jq -nc --arg c "$cfg" --arg r "no Access-Accept within 30 s of start" '{config: $c, skipped: $r}' >>"$results"
+        say "$cfg: not measured (no Access-Accept within 30 s)"
+        stop_radiusd
+        continue
+    fi
+    say "$cfg: warm-up ${WARM}s"
+    load "$AUTH_PORT" --duration "$WARM" --window "$WINDOW" >/dev/null
+    say "$cfg: Access-Request, saturating, ${SECS}s"
+    peak=$(load "$AUTH_PORT" --duration "$SECS" --window "$WINDOW")
+    half_rate=$(jq -r '(.throughput / 2) | floor' <<<"$peak")
+    say "$cfg: $(jq -r '.throughput | floor' <<<"$peak")/s; latency at half of that ($half_rate/s), ${SECS}s"
+    half=$(load "$AUTH_PORT" --duration "$SECS" --rate "$half_rate" --window 2048)
+    say "$cfg: accounting sessions (Start, Interim, Stop), saturating, ${SECS}s"
+    acct=$(load "$ACCT_PORT" --mode acct --interims 1 --duration "$SECS" --window "$WINDOW" --timeout-ms 1000)
+    errors=$(grep -ciE "error|segfault|panic" "$dir/$cfg/radiusd.log" || true)
+    alive=true
+    kill -0 "$radiusd_pid" 2>/dev/null || alive=false
+    stop_radiusd
+    jq -nc --arg c "$cfg" --argjson peak "$peak" --argjson half "$half" --argjson acct "$acct" \
+        --argjson errors "$errors" --argjson alive "$alive" \
+        '{config: $c, auth: $peak, half: $half, acct: $acct, log_errors: $errors, alive: $alive}' >>"$results"
+done
+
+# ---------------------------------------------------------------- report
+[ -z "${BENCH_RESULTS:-}" ] || cp "$results" "$BENCH_RESULTS"
+elapsed=$(($(date +%s) - started))
+echo
+echo "Netily benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $N subscribers ($refused refused), ${SECS}s per figure, window $WINDOW; run took ${elapsed}s"
+echo "Load average before the run: $loadavg_start; after: $(cut -d' ' -f1-3 /proc/loadavg) (a busy machine lowers every figure)"
+jq -rs -f /dev/stdin "$results" <<'JQ'
+def r0: if . == null then "-" else (. | floor | tostring) end;
+def r2: if . == null then "-" else ((. * 100 | round) / 100 | tostring) end;
+# .half.timeouts are requests lost in radiusd's full socket buffer (see udp drops in the JSON).
+def x(a; b): if a == null or b == null or b == 0 then "-" else ((a / b * 100 | round) / 100 | tostring) + "x" end;
+def ok(c): if c then "yes" else "NO" end;
+# Accounting counts only when (nearly) every packet was answered.
+def acct_tp: if .acct == null then null
+             elif .acct.acct_responses < 0.99 * .acct.sent then null
+             else .acct.throughput end;
+(map({(.config): .}) | add) as $by
+| ["config", "auth/s", "vs sql", "vs files", "p50 ms", "p99 ms", "(at /s)", "acct/s", "vs sql", "accept", "reject", "timeout", "radload CPU", "radiusd CPU", "postgres CPU", "other CPU auth/half/acct"],
+  (.[] | . as $c |
+   if .skipped then [.config, "not measured: " + .skipped] else
+   [.config, (.auth.throughput | r0),
+    x(.auth.throughput; $by.sql.auth.throughput), x(.auth.throughput; $by.files.auth.throughput),
+    (.half.latency_ms.p50 | r2), (.half.latency_ms.p99 | r2), (.half.target_rate | r0),
+    ((acct_tp | r0) + (if acct_tp == null then " (" + (.acct.acct_responses | tostring) + "/" + (.acct.sent | tostring) + " answered)" else "" end)),
+    x(acct_tp; ($by.sql | acct_tp)),
+    (.auth.accepts | tostring), (.auth.rejects | tostring), ((.auth.timeouts + .half.timeouts) | tostring),
+    (.auth.cpu_cores.radload | r2), (.auth.cpu_cores.watched.radiusd | r2), (.auth.cpu_cores.watched.postgres | r2),
+    ([.auth, .half, .acct] | map(.cpu_cores | (.machine_busy - .radload - .watched.radiusd - .watched.postgres)
+       | if . < 0 then 0 else . end | r2) | join("/"))]
+   end)
+| @tsv
+JQ
+echo
+NPROC=$(nproc) jq -rs -f /dev/stdin "$results" <<'JQ'
+(map({(.config): .}) | add) as $by
+| def ok(c): if c then "met" else "NOT met" end;
+  def acct_tp(e): if e.acct == null or e.acct.acct_responses < 0.99 * e.acct.sent then null else e.acct.throughput end;
+  ($by.netily // {}) as $n
+| if ($n.auth == null) then "Goals: rlm_netily not measured" + (if $n.skipped then " (" + $n.skipped + ")" else "" end)
+  else
+    "Goals for rlm_netily:",
+    "  authorize >= 3x rlm_sql: " + (if $by.sql.auth then ok($n.auth.throughput >= 3 * $by.sql.auth.throughput) + " (" + (($n.auth.throughput / $by.sql.auth.throughput * 100 | round) / 100 | tostring) + "x)" else "no rlm_sql figure" end),
+    "  authorize >= 0.8x rlm_files: " + (if $by.files.auth then ok($n.auth.throughput >= 0.8 * $by.files.auth.throughput) + " (" + (($n.auth.throughput / $by.files.auth.throughput * 100 | round) / 100 | tostring) + "x)" else "no rlm_files figure" end),
+    "  accounting >= 2x rlm_sql: " + (if acct_tp($n) == null then "NOT met (only " + ($n.acct.acct_responses | tostring) + " of " + ($n.acct.sent | tostring) + " Accounting-Requests answered)"
+        elif acct_tp($by.sql) == null then "no rlm_sql figure"
+        else ok(acct_tp($n) >= 2 * acct_tp($by.sql)) + " (" + ((acct_tp($n) / acct_tp($by.sql) * 100 | round) / 100 | tostring) + "x)" end),
+    "  p99 < 5 ms at half peak: " + ok($n.half.latency_ms.p99 < 5) + " (" + ($n.half.latency_ms.p99 | tostring) + " ms at " + ($n.half.target_rate | floor | tostring) + "/s)"
+  end,
+  "",
+  "Generator check (saturating Access-Request runs): radload CPU < 0.5 core means it was not the bottleneck:",
+  (.[] | select(.auth) |
+   "  \(.config): radload \((.auth.cpu_cores.radload * 100 | round) / 100) core, radiusd \((.auth.cpu_cores.watched.radiusd * 100 | round) / 100), postgres \((.auth.cpu_cores.watched.postgres * 100 | round) / 100) of \($ENV.NPROC) cores -> " +
+   (if .auth.cpu_cores.radload < 0.5 then "generator not the bottleneck" else "GENERATOR MAY BE THE BOTTLENECK" end)),
+  "Other CPU = whole-machine busy time not used by radload, radiusd or postgres (other work on the machine, kernel"
+  + " network time); high values mean the figures are pessimistic. Steal (hypervisor) during the runs: "
+  + ([.[] | select(.auth) | "\(.config) \((.auth.cpu_cores.machine_steal * 100 | round) / 100)"] | join(", ")) + " cores.",
+  (.[] | select(.auth) | select(.alive | not) | "  WARNING: radiusd for \(.config) had died by the end of the run"),
+  (.[] | select(.auth) | select(.log_errors > 0) | "  note: \(.config) radiusd log has \(.log_errors) error line(s): see .run/bench/\(.config)/radiusd.log"),
+  ([.[] | select(.auth) | {c: .config, r: (.auth.rejects / (.auth.accepts + .auth.rejects))}] as $mix
+   | if ($mix | length) > 1 and (($mix | map(.r) | max) - ($mix | map(.r) | min)) > 0.01
+     then "  WARNING: reject share differs between configs: " + ($mix | map("\(.c) \((.r * 1000 | round) / 10)%") | join(", "))
+     else empty end),
+  (.[] | select(.auth) | select((.auth.accepts_with_rate_limit) < (.auth.accepts)) | "  note: \(.config): \(.auth.accepts - .auth.accepts_with_rate_limit) Access-Accepts without Mikrotik-Rate-Limit")
+JQ
+echo "Details: $results"
