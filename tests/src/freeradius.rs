@@ -1,7 +1,7 @@
 //! A real, private FreeRADIUS running rlm_netily, killed when the guard drops.
 //!
 //! The private raddb is built by `scripts/freeradius-run.sh prepare` (the same
-//! recipe `make run` uses) in a fresh directory under target/, on two free
+//! recipe `make run` uses) in a fresh directory under /tmp, on two free
 //! loopback ports; radiusd runs as a direct child with `-f -l stdout` (the real
 //! thread pool, not `-X`). [`radclient`] sends with the real client.
 //!
@@ -122,8 +122,10 @@ impl Radiusd {
             Some(m) => m,
             None => test_module()?,
         };
-        let dir = workspace().join(format!(
-            "target/radius-tests/run-{}-{}",
+        // Under /tmp, not target/: radiusd cannot open files below a 0700
+        // directory even as root (a checkout in /root or in `mktemp -d`).
+        let dir = std::env::temp_dir().join(format!(
+            "netily-radius-{}-{}",
             std::process::id(),
             SEQ.fetch_add(1, Ordering::SeqCst)
         ));
