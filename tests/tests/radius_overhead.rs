@@ -3,7 +3,7 @@
 //! small UDP load generator (radclient tops out near 5,000/s here).
 //!
 //! Ignored by default (it measures, it does not check behaviour). Run:
-//!   cargo test -p netily-tests --release --test radius_overhead -- --ignored --nocapture
+//!   cargo test -p netily-tests --release --test radius_overhead -- --ignored --nocapture --test-threads=1
 //! It builds the module in release mode with `test-hooks`: the fixed test
 //! subscriber makes authorize read the request and write control + reply
 //! pairs, the full FFI path minus the database.
@@ -71,7 +71,7 @@ struct Run {
     lost: usize,
 }
 
-fn drive(server: &Radiusd, user: &str) -> Run {
+fn drive(server: &Radiusd, users: &[String]) -> Run {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.connect(("127.0.0.1", server.auth_port)).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(500)))
@@ -79,6 +79,7 @@ fn drive(server: &Radiusd, user: &str) -> Run {
     let mut seq = 0u64;
     let mut next = |id: u8| {
         seq += 1;
+        let user = &users[usize::try_from(seq).unwrap_or(0) % users.len()];
         access_request(id, seq, user)
     };
     // Warm up the thread pool.
@@ -134,7 +135,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Runs both servers in alternation (other load on the machine hits both
 /// alike) and reports the medians.
-fn compare(a: (&str, &Radiusd, &str), b: (&str, &Radiusd, &str)) -> [(f64, f64); 2] {
+fn compare(a: (&str, &Radiusd, &[String]), b: (&str, &Radiusd, &[String])) -> [(f64, f64); 2] {
     let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..7 {
         runs[0].push(drive(a.1, a.2));
@@ -174,12 +175,12 @@ fn module_overhead_without_database() {
         (
             "unlang sets the same pairs (no netily call)",
             &base,
-            "netily-bench",
+            &["netily-bench".to_string()],
         ),
         (
             "netily reads request, sets control+reply",
             &netily,
-            "netily-test-accept",
+            &["netily-test-accept".to_string()],
         ),
     );
     println!(
@@ -187,4 +188,61 @@ fn module_overhead_without_database() {
         cpu - base_cpu,
         1e6 / rate - 1e6 / base_rate,
     );
+}
+
+/// The real path: 10,000 subscribers in PostgreSQL, each login looked up in
+/// netily-core's snapshot and decided by `decide`, against the unlang baseline.
+#[test]
+#[ignore]
+fn real_decision_for_10000_subscribers() {
+    use netily_core::db;
+    use netily_tests::postgres::PgCluster;
+
+    let module = release_module();
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("netily_bench").unwrap();
+    let mut conn = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    db::migrate(&mut conn).unwrap();
+    let vpn = netily_core::config::Config::default().vpn_network;
+    db::seed_synthetic(&mut conn, 10_000, 0, &vpn, &mut |_, _| {}).unwrap();
+    let dir =
+        freeradius::workspace().join(format!("target/radius-tests/bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("netily.conf");
+    // Walled garden on: overdue synthetic subscribers are accepted, not delayed
+    // by reject_delay.
+    std::fs::write(&conf, format!("database_url = {url}\nwalled_garden = on\n")).unwrap();
+    // Every 100th synthetic subscriber is suspended (a reject): leave them out.
+    let users: Vec<String> = (1..=10_000u32)
+        .filter(|g| g % 100 != 0)
+        .map(|g| format!("synth{g:07}"))
+        .collect();
+    let accept = "\t\tupdate control {\n\t\t\t&Auth-Type := Accept\n\t\t}\n";
+    let unlang = format!(
+        "{accept}\t\tupdate control {{\n\t\t\t&Cleartext-Password := \"x\"\n\t\t}}\n\t\tupdate reply {{\n\t\t\t&Mikrotik-Rate-Limit := \"1M/2M\"\n\t\t}}\n\t\treturn"
+    );
+    let opts = |before: &str| RadiusdOptions {
+        module: Some(module.clone()),
+        config_file: Some(conf.clone()),
+        before_netily: Some(before.to_string()),
+        ..Default::default()
+    };
+    let base = Radiusd::start_with(opts(&unlang)).unwrap();
+    let netily = Radiusd::start_with(opts(accept)).unwrap();
+    assert!(
+        netily.log().contains("loaded 10000 subscriber(s)"),
+        "{}",
+        netily.log()
+    );
+    let [(base_rate, base_cpu), (rate, cpu)] = compare(
+        ("unlang sets fixed pairs (no netily call)", &base, &users),
+        ("netily snapshot lookup + decide + pairs", &netily, &users),
+    );
+    println!(
+        "netily real decision vs unlang: {:+.1} us radiusd CPU/request, {:+.1} us wall/request at {IN_FLIGHT} in flight",
+        cpu - base_cpu,
+        1e6 / rate - 1e6 / base_rate,
+    );
+    drop((base, netily));
+    let _ = std::fs::remove_dir_all(dir);
 }
