@@ -69,6 +69,45 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
+    /// The router PKI's certificate authority
+    #[command(subcommand)]
+    Ca(CaCmd),
+    /// Router certificates
+    #[command(subcommand)]
+    Cert(CertCmd),
+    /// Write the VPN server's certificate, key, CA, tls-crypt key and CRL
+    ServerCert {
+        /// Where OpenVPN's config expects them
+        #[arg(long, value_name = "DIR", default_value = "/etc/netily/pki")]
+        out_dir: std::path::PathBuf,
+        /// The server certificate's common name
+        #[arg(long, default_value = netily_core::db::pki::DEFAULT_SERVER_NAME)]
+        name: String,
+        /// Validity of a newly issued certificate
+        #[arg(long, value_name = "DAYS", default_value_t = netily_core::db::pki::DEFAULT_CERT_DAYS)]
+        days: u32,
+        /// Issue a new certificate even if a current one exists
+        #[arg(long)]
+        renew: bool,
+    },
+    /// A fresh certificate revocation list (PEM) for OpenVPN's crl-verify
+    Crl {
+        /// Write it to FILE (atomically) instead of standard output
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
+    /// A router's complete inline OpenVPN client profile (holds its key)
+    Ovpn { router: String },
+    /// A RouterOS v7 script joining the router to Netily (VPN, RADIUS, CoA)
+    MikrotikScript {
+        router: String,
+        /// Interim accounting interval for PPP and Hotspot, in minutes
+        #[arg(long, value_name = "MINUTES", default_value_t = 5)]
+        interim: u32,
+    },
+    /// The management VPN
+    #[command(subcommand)]
+    Vpn(VpnCmd),
     /// Subscribers by state, sessions, logins in the last 24h, routers online
     Dashboard,
     /// Decide a login now, exactly as the RADIUS module would, and say why
@@ -310,5 +349,51 @@ pub enum NasCmd {
     List {
         #[arg(long)]
         show_secrets: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCmd {
+    /// Create the certificate authority and the tls-crypt key (once)
+    Init {
+        #[arg(long, default_value = "Netily-CA")]
+        name: String,
+        #[arg(long, value_name = "DAYS", default_value_t = netily_core::db::pki::DEFAULT_CA_DAYS)]
+        days: u32,
+    },
+    /// The CA's name, serial and validity
+    Show {
+        /// Print the CA certificate (PEM) instead
+        #[arg(long)]
+        pem: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCmd {
+    /// Issue a router's certificate
+    Issue {
+        router: String,
+        #[arg(long, value_name = "DAYS", default_value_t = netily_core::db::pki::DEFAULT_CERT_DAYS)]
+        days: u32,
+        /// Revoke the router's current certificate and issue a new one
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Revoke a router's certificates (by router name) or one certificate (by serial)
+    Revoke {
+        #[arg(value_name = "ROUTER|SERIAL")]
+        target: String,
+    },
+    /// Every certificate issued, active and revoked
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VpnCmd {
+    /// Routers' VPN state: connected, stale or disconnected
+    Status {
+        /// Only this router, in detail
+        router: Option<String>,
     },
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod files;
 mod output;
 mod parse;
 

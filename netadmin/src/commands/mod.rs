@@ -6,24 +6,62 @@ mod dashboard;
 mod invoice;
 mod logs;
 mod migrate;
+mod pki;
 mod plan;
 mod router;
 mod seed;
+mod vpn;
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use netily_core::config::Config;
+use netily_core::config::{self, Config, VpnRemote};
 use netily_core::db::{self, Client, Transaction};
+use netily_core::model::UnixTime;
+use netily_core::pki::CaKeySeal;
 
 use crate::cli::{Cli, Command};
 use crate::{Failure, Outcome};
 
 pub struct Ctx {
     pub config: Config,
+    /// The file `config` came from, if any (named in errors).
+    pub config_path: Option<PathBuf>,
     pub json: bool,
 }
 
 impl Ctx {
+    fn config_name(&self) -> String {
+        match &self.config_path {
+            Some(p) => p.display().to_string(),
+            None => format!("the config file ({} does not exist)", config::DEFAULT_PATH),
+        }
+    }
+
+    /// The key that seals the CA's private key, from `ca_key_seal`.
+    pub fn seal(&self) -> Result<CaKeySeal, Failure> {
+        let Some(key) = &self.config.ca_key_seal else {
+            return Err(Failure(format!(
+                "ca_key_seal is not set in {}: add `ca_key_seal = <64 hex digits>` \
+                 (e.g. from `openssl rand -hex 32`) to a file only root can read",
+                self.config_name()
+            )));
+        };
+        // The config parser already checked the form; this cannot echo the key.
+        CaKeySeal::from_hex("ca_key_seal", key.hex()).map_err(|e| Failure(e.to_string()))
+    }
+
+    /// `vpn_remote`: where routers dial the VPN server.
+    pub fn vpn_remote(&self) -> Result<&VpnRemote, Failure> {
+        self.config.vpn_remote.as_ref().ok_or_else(|| {
+            Failure(format!(
+                "vpn_remote is not set in {}: set it to the host[:port] routers dial, \
+                 e.g. vpn_remote = vpn.isp.example:1194",
+                self.config_name()
+            ))
+        })
+    }
+
     pub fn connect(&self) -> Result<Client, Failure> {
         let timeout = Duration::from_secs(self.config.connect_timeout.into());
         Ok(db::connect(&self.config.database_url, timeout)?)
@@ -45,10 +83,24 @@ impl Ctx {
     }
 }
 
+/// Seconds since the epoch, from the system clock.
+pub fn now() -> UnixTime {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 pub fn run(cli: Cli) -> Outcome {
+    let config_path = Config::resolve_path(cli.config.as_deref());
     let config = Config::resolve(cli.config.as_deref(), cli.database_url.as_deref())?;
+    // A file holding the CA's sealing key must be private, whatever the command.
+    if let (Some(path), Some(_)) = (&config_path, &config.ca_key_seal) {
+        config::check_private_file(path)?;
+    }
     let ctx = Ctx {
         config,
+        config_path,
         json: cli.json,
     };
     match cli.command {
@@ -69,6 +121,18 @@ pub fn run(cli: Cli) -> Outcome {
             rejects,
             limit,
         } => logs::auth_log(&ctx, user, rejects, limit),
+        Command::Ca(cmd) => pki::ca(&ctx, cmd),
+        Command::Cert(cmd) => pki::cert(&ctx, cmd),
+        Command::ServerCert {
+            out_dir,
+            name,
+            days,
+            renew,
+        } => pki::server_cert(&ctx, &out_dir, &name, days, renew),
+        Command::Crl { out } => pki::crl(&ctx, out.as_deref()),
+        Command::Ovpn { router } => pki::ovpn(&ctx, &router),
+        Command::MikrotikScript { router, interim } => pki::mikrotik_script(&ctx, &router, interim),
+        Command::Vpn(cmd) => vpn::run(&ctx, cmd),
         Command::Dashboard => dashboard::run(&ctx),
         Command::Check { username, mac } => check::run(&ctx, &username, mac.as_deref()),
     }

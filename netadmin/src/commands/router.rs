@@ -1,10 +1,11 @@
+use netily_core::db::pki as store;
 use netily_core::db::{self, NewRouter, RouterRow};
 
-use super::Ctx;
+use super::{now, Ctx};
 use crate::cli::{NasCmd, RouterCmd};
 use crate::output::{opt, opt_time, print_fields, print_json, time, Table};
 use crate::parse;
-use crate::Outcome;
+use crate::{Failure, Outcome};
 
 pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
     match cmd {
@@ -21,9 +22,33 @@ pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
                 description,
             };
             let vpn = ctx.config.vpn_network;
-            let row = ctx.in_tx(|tx| Ok(db::add_router(tx, &r, &vpn)?))?;
+            // One transaction: the router with its certificate, or nothing.
+            let (row, cert) = ctx.in_tx(|tx| {
+                let row = db::add_router(tx, &r, &vpn)?;
+                if store::ca_info(tx)?.is_none() {
+                    return Ok((row, None));
+                }
+                let seal = ctx.seal()?;
+                let issued = store::issue_router_certificate(
+                    tx,
+                    &seal,
+                    &row.name,
+                    store::DEFAULT_CERT_DAYS,
+                    false,
+                    now(),
+                )?;
+                Ok((row, Some(issued.certificate)))
+            })?;
             if ctx.json {
-                return print_json(&row);
+                let mut v = serde_json::to_value(&row)
+                    .map_err(|e| Failure(format!("cannot render JSON: {e}")))?;
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert(
+                        "certificate".into(),
+                        cert.as_ref().map(|c| c.serial.clone()).into(),
+                    );
+                }
+                return print_json(&v);
             }
             println!(
                 "Added router '{}' (NAS {}), VPN id {} address {}.",
@@ -32,6 +57,17 @@ pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
                 row.vpn_id,
                 opt(&row.vpn_address)
             );
+            match cert {
+                Some(c) => println!(
+                    "Issued certificate {}; `netadmin mikrotik-script {}` prints its setup.",
+                    c.serial, row.name
+                ),
+                None => println!(
+                    "No certificate: there is no certificate authority yet \
+                     (`netadmin ca init`, then `netadmin cert issue {}`).",
+                    row.name
+                ),
+            }
             Ok(())
         }
         RouterCmd::List => {
@@ -71,11 +107,14 @@ pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
             Ok(())
         }
         RouterCmd::Remove { name } => {
-            ctx.in_tx(|tx| Ok(db::remove_router(tx, &name)?))?;
+            let revoked = ctx.in_tx(|tx| Ok(db::remove_router(tx, &name)?))?;
             if ctx.json {
-                return print_json(&serde_json::json!({ "removed": name }));
+                return print_json(&serde_json::json!({ "removed": name, "revoked": revoked }));
             }
-            println!("Removed router '{name}' and its NAS entry; its certificates are revoked.");
+            println!("Removed router '{name}' and its NAS entry.");
+            for serial in &revoked {
+                println!("Revoked certificate {serial}.");
+            }
             Ok(())
         }
     }
