@@ -15,9 +15,12 @@
 #
 # The system's /etc/freeradius/3.0 is copied, never modified. The copy runs
 # our `netily` site only (default, inner-tunnel and eap are disabled: Netily
-# serves PAP/CHAP/MS-CHAP), finds rlm_netily.so through
-# libdir = <private lib>:/usr/lib/freeradius, and stays root (no user/group
-# switch) so it can read the private tree.
+# serves PAP/CHAP/MS-CHAP) and finds rlm_netily.so through
+# libdir = <private lib>:/usr/lib/freeradius. Started as root it switches to
+# the stock `freerad` user like the packaged server (so permission mistakes
+# show up here, not in production): the private log/ and run/ dirs are given
+# to freerad, and the Netily config must be readable by it. Started as
+# another user, the user/group switch is left out.
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,7 +43,17 @@ prepare() {
     # A copy, not a link: a later cargo build must not swap a running module.
     cp "$module" "$dir/lib/rlm_netily.so.tmp" && mv "$dir/lib/rlm_netily.so.tmp" "$dir/lib/rlm_netily.so"
 
-    sed -e "s|^\([[:space:]]*config_file[[:space:]]*=\).*|\1 \"$config_file\"|" \
+    # A private copy of the Netily config, readable by the user radiusd runs
+    # as (it holds the database password: owner + group only).
+    [ -f "$config_file" ] || die "no Netily config at $config_file (set NETILY_CONFIG_FILE)"
+    cp "$config_file" "$dir/netily.conf.tmp"
+    if [ "$(id -u)" = 0 ] && id freerad >/dev/null 2>&1; then
+        chown root:freerad "$dir/netily.conf.tmp" && chmod 0640 "$dir/netily.conf.tmp"
+    else
+        chmod 0600 "$dir/netily.conf.tmp"
+    fi
+    mv "$dir/netily.conf.tmp" "$dir/netily.conf"
+    sed -e "s|^\([[:space:]]*config_file[[:space:]]*=\).*|\1 \"$dir/netily.conf\"|" \
         "$here/raddb/mods-available/netily" > "$raddb/mods-available/netily"
     ln -sf ../mods-available/netily "$raddb/mods-enabled/netily"
     # Loopback only, on our ports (first listen is auth, second acct).
@@ -55,8 +68,13 @@ prepare() {
         -e "s|^libdir = .*|libdir = $dir/lib:/usr/lib/freeradius|" \
         -e "s|^run_dir = .*|run_dir = $dir/run|" \
         -e "s|^logdir = .*|logdir = $dir/log|" \
-        -e "s|^\([[:space:]]*\)\(user\|group\) = |\1#\2 = |" \
         "$raddb/radiusd.conf"
+    if [ "$(id -u)" = 0 ] && id freerad >/dev/null 2>&1; then
+        chown -R freerad:freerad "$dir/log" "$dir/run"
+    else
+        sed -i -e 's/^\([[:space:]]*\)user = /\1#user = /' \
+            -e 's/^\([[:space:]]*\)group = /\1#group = /' "$raddb/radiusd.conf"
+    fi
 }
 
 pid() { cat "$dir/radiusd.pid" 2>/dev/null || true; }

@@ -136,3 +136,28 @@ fn concurrent_requests_on_the_thread_pool() {
     );
     assert!(text.contains("Rejected      : 0"), "{text}");
 }
+
+#[test]
+fn accounting_is_acknowledged_once_written_to_the_detail_file() {
+    let server = Radiusd::start().unwrap();
+    let start = "Acct-Status-Type = Start, User-Name = \"netily-test-accept\", \
+                 Acct-Session-Id = \"8100001a\", NAS-IP-Address = 127.0.0.1, \
+                 Framed-IP-Address = 100.64.0.9, Calling-Station-Id = \"AA:BB:CC:DD:EE:01\"\n";
+    let reply = server.acct(start).unwrap();
+    assert!(
+        reply.is("Accounting-Response"),
+        "{reply:?}\n{}",
+        server.log()
+    );
+    let radacct = server.dir().join("log/radacct/127.0.0.1");
+    let detail: String = std::fs::read_dir(&radacct)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(
+        detail.contains("Acct-Session-Id = \"8100001a\""),
+        "{detail}"
+    );
+    assert!(server.log().contains("Ready to process requests"));
+}
