@@ -293,6 +293,14 @@ fn a_different_seal_key_cannot_use_the_ca() {
             "{args:?}: {e}"
         );
     }
+    let e = env.fail(&["router", "add", "r2", "--ip", "192.0.2.2", "--secret", "s"]);
+    assert!(e.contains("a sealed key cannot be opened"), "{e}");
+    // With a CA, `router add` without the sealing key adds nothing.
+    env.set_config("vpn_remote = vpn.isp.example\n");
+    let e = env.fail(&["router", "add", "r2", "--ip", "192.0.2.2", "--secret", "s"]);
+    assert!(e.contains("ca_key_seal is not set"), "{e}");
+    assert_eq!(env.count("SELECT count(*) FROM routers"), 1);
+    assert_eq!(env.count("SELECT count(*) FROM nas"), 1);
     // Nothing was written by the refused commands.
     assert_eq!(env.count("SELECT count(*) FROM certificates"), 1);
     assert_eq!(env.count("SELECT crl_number FROM certificate_authority"), 0);
