@@ -136,6 +136,14 @@ fn ovpn_profile_is_complete_and_matches_the_pki() {
 fn server_cert_writes_the_files_openvpn_reads() {
     let env = env_with("vpn.isp.example");
     let dir = TempDir::new("server-cert");
+    // A file that cannot be written (crl.pem is a directory) records nothing.
+    let blocked = dir.path().join("blocked");
+    std::fs::create_dir_all(blocked.join("crl.pem")).unwrap();
+    let e = env.fail(&["server-cert", "--out-dir", blocked.to_str().unwrap()]);
+    assert!(e.contains("cannot write") && e.contains("crl.pem"), "{e}");
+    assert_eq!(env.count("SELECT count(*) FROM certificates"), 0);
+    assert_eq!(env.count("SELECT crl_number FROM certificate_authority"), 0);
+
     let out = dir.path().join("pki");
     let first = env.json(&["server-cert", "--out-dir", out.to_str().unwrap()]);
     assert_eq!(first["issued"], true);

@@ -144,24 +144,37 @@ pub fn server_cert(ctx: &Ctx, out_dir: &Path, name: &str, days: u32, renew: bool
     let seal = ctx.seal()?;
     // Check the directory before touching the database: nothing half-done.
     files::ensure_dir(out_dir)?;
-    let f = ctx.in_tx(|tx| Ok(store::server_files(tx, &seal, name, days, renew, now())?))?;
-    let written = [
-        ("ca.crt", &f.ca_pem, PUBLIC),
-        ("server.crt", &f.cert_pem, PUBLIC),
-        ("server.key", &f.key_pem, SECRET),
-        ("tls-crypt.key", &f.tls_crypt_key, SECRET),
-        ("crl.pem", &f.crl_pem, PUBLIC),
+    const FILES: [&str; 5] = [
+        "ca.crt",
+        "server.crt",
+        "server.key",
+        "tls-crypt.key",
+        "crl.pem",
     ];
-    for (file, text, mode) in &written {
-        files::write_atomic(&out_dir.join(file), text, *mode)?;
-    }
+    // Files are written before the commit: if one cannot be, no certificate
+    // is recorded and no CRL number is used.
+    let f = ctx.in_tx(|tx| {
+        let f = store::server_files(tx, &seal, name, days, renew, now())?;
+        let texts = [
+            &f.ca_pem,
+            &f.cert_pem,
+            &f.key_pem,
+            &f.tls_crypt_key,
+            &f.crl_pem,
+        ];
+        let modes = [PUBLIC, PUBLIC, SECRET, SECRET, PUBLIC];
+        for ((file, text), mode) in FILES.iter().zip(texts).zip(modes) {
+            files::write_atomic(&out_dir.join(file), text, mode)?;
+        }
+        Ok(f)
+    })?;
     if ctx.json {
         return print_json(&serde_json::json!({
             "serial": f.serial,
             "common_name": f.common_name,
             "issued": f.issued,
             "dir": out_dir.display().to_string(),
-            "files": written.iter().map(|(n, _, _)| *n).collect::<Vec<_>>(),
+            "files": FILES,
         }));
     }
     println!(
@@ -177,19 +190,26 @@ pub fn server_cert(ctx: &Ctx, out_dir: &Path, name: &str, days: u32, renew: bool
 
 pub fn crl(ctx: &Ctx, out: Option<&Path>) -> Outcome {
     let seal = ctx.seal()?;
-    let pem = ctx.in_tx(|tx| Ok(store::issue_crl(tx, &seal, now())?))?;
-    match out {
-        Some(path) => {
+    let pem = ctx.in_tx(|tx| {
+        let pem = store::issue_crl(tx, &seal, now())?;
+        if let Some(path) = out {
             files::write_atomic(path, &pem, PUBLIC)?;
-            if !ctx.json {
-                println!("Wrote the CRL to {}.", path.display());
-            } else {
-                print_json(&serde_json::json!({ "written": path.display().to_string() }))?;
-            }
         }
-        None => print!("{pem}"),
+        Ok(pem)
+    })?;
+    match out {
+        Some(path) if ctx.json => {
+            print_json(&serde_json::json!({ "written": path.display().to_string() }))
+        }
+        Some(path) => {
+            println!("Wrote the CRL to {}.", path.display());
+            Ok(())
+        }
+        None => {
+            print!("{pem}");
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 pub fn ovpn(ctx: &Ctx, router: &str) -> Outcome {
