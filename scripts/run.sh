@@ -9,11 +9,13 @@
 # the project root, with these exported:
 #   NETILY_DATABASE_URL  the private cluster's URL
 #   NETILY_CONFIG_FILE   .run/netily.conf (the example with that URL)
-#   NETILY_RUN_DIR       .run
+#   NETILY_RUN_DIR       .run (or /var/tmp/netily-run-<hash> when other
+#                        users cannot enter the checkout)
 #   NETILY_RELEASE_DIR   where `make build` put the binaries and plugins
 #   NETILY_MODULE        $NETILY_RELEASE_DIR/librlm_netily.so
 # On start it starts its server in the background (PID under .run) and
-# prints what to try; on stop it stops only what it started.
+# prints what to try; on stop it stops only what it started. If it has a
+# `status` verb exiting 0 while its server runs, a second `make run` skips it.
 # `stop` runs the components in reverse order, each even if another fails.
 #
 # Usage: scripts/run.sh start|stop
@@ -22,7 +24,15 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export NETILY_RUN_DIR="$root/.run"
+# radiusd (as freerad) and postgres cannot reach files in a checkout other
+# users cannot enter (/root is 0700, so is `mktemp -d`): then the run dir is
+# a fixed place in /var/tmp named after the checkout.
+if [ "$(id -u)" -eq 0 ] && ! runuser -u nobody -- test -x "$root"; then
+    NETILY_RUN_DIR=/var/tmp/netily-run-$(printf %s "$root" | md5sum | cut -c1-12)
+fi
 mkdir -p "$NETILY_RUN_DIR"
+chmod 755 "$NETILY_RUN_DIR"
+export NETILY_PG_DIR=${NETILY_PG_DIR:-$NETILY_RUN_DIR/pg}
 NETILY_DATABASE_URL=$(scripts/pg.sh url)
 export NETILY_DATABASE_URL
 export NETILY_RELEASE_DIR="${CARGO_TARGET_DIR:-$root/target}/release"
@@ -43,18 +53,28 @@ start() {
     echo "== schema and demo data"
     [ -x "$netadmin" ] || { echo "run.sh: $netadmin missing; run \`make build\`" >&2; exit 1; }
     "$netadmin" --database-url "$NETILY_DATABASE_URL" migrate
-    "$netadmin" --database-url "$NETILY_DATABASE_URL" seed demo
+    # Once per cluster: seed refuses a database that already has subscribers.
+    if [ ! -e "$NETILY_PG_DIR/demo-seeded" ]; then
+        "$netadmin" --database-url "$NETILY_DATABASE_URL" seed demo
+        touch "$NETILY_PG_DIR/demo-seeded"
+    else
+        echo "demo data already loaded (scripts/pg.sh destroy starts over)"
+    fi
 
     for c in "${components[@]}"; do
         if [ -x "scripts/$c-run.sh" ]; then
             echo "== $c"
-            "scripts/$c-run.sh" start
+            if "scripts/$c-run.sh" status >/dev/null 2>&1; then
+                echo "$c already running"
+            else
+                "scripts/$c-run.sh" start
+            fi
         fi
     done
 
     cat <<TRY
 
-Netily is running. Try:
+Netily is running (state in $NETILY_RUN_DIR). Try:
   export NETILY_DATABASE_URL=$NETILY_DATABASE_URL
   $netadmin --help
   psql "$NETILY_DATABASE_URL"
