@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "pki_store",
         sql: include_str!("../../migrations/0008_pki_store.sql"),
     },
+    Migration {
+        version: 9,
+        name: "postauth_nas",
+        sql: include_str!("../../migrations/0009_postauth_nas.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).
