@@ -62,6 +62,9 @@ prepare() {
         /^[[:space:]]*port[[:space:]]*=/ { n++; sub(/=.*/, "= " (n == 1 ? auth : acct)) }
         { print }' "$here/raddb/sites-available/netily" > "$raddb/sites-available/netily"
     ln -sf ../sites-available/netily "$raddb/sites-enabled/netily"
+    # Routers from the nas table without a restart (dynamic clients).
+    cp "$here/raddb/sites-available/netily-dynamic-clients" "$raddb/sites-available/netily-dynamic-clients"
+    ln -sf ../sites-available/netily-dynamic-clients "$raddb/sites-enabled/netily-dynamic-clients"
     rm -f "$raddb/sites-enabled/default" "$raddb/sites-enabled/inner-tunnel" "$raddb/mods-enabled/eap"
 
     sed -i \

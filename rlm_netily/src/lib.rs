@@ -5,6 +5,7 @@
 //! a return code (`module`).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod clients;
 pub mod glue;
 pub mod log;
 pub mod module;

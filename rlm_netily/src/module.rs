@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use log::Level;
 
+use crate::clients::{self, NasDirectory};
 use crate::glue::{self, Core, Outcome, Pair};
 use crate::request::{List, Mode, Request};
 use crate::settings::Settings;
@@ -28,6 +29,8 @@ pub struct Instance {
     db_timeout: u32,
     /// Ours: created in instantiate, dropped in detach.
     core: *mut Core,
+    /// Ours: the nas table for dynamic clients (null if it could not start).
+    clients: *mut NasDirectory,
 }
 
 /// Lets C tables with raw pointers live in statics; they are never mutated.
@@ -187,9 +190,19 @@ unsafe extern "C" fn mod_instantiate(_cs: *mut sys::CONF_SECTION, instance: *mut
             settings.pool_size,
             settings.db_timeout.as_secs()
         );
+        // Started first so its first load overlaps the subscriber load.
+        let (directory, timeout) = match NasDirectory::for_settings(&settings) {
+            Ok(d) => d,
+            Err(e) => {
+                log::error!("cannot start: {e}");
+                return -1;
+            }
+        };
         match Core::new(settings) {
             Ok(core) => {
                 inst.core = Box::into_raw(Box::new(core));
+                directory.register_at_start(timeout);
+                inst.clients = Box::into_raw(Box::new(directory));
                 0
             }
             Err(e) => {
@@ -209,6 +222,10 @@ unsafe extern "C" fn mod_detach(instance: *mut c_void) -> c_int {
                 let core = std::mem::replace(&mut inst.core, ptr::null_mut());
                 if !core.is_null() {
                     drop(Box::from_raw(core));
+                }
+                let directory = std::mem::replace(&mut inst.clients, ptr::null_mut());
+                if !directory.is_null() {
+                    drop(Box::from_raw(directory));
                 }
             }
         }
@@ -253,6 +270,11 @@ unsafe extern "C" fn mod_authorize(
     request: *mut sys::REQUEST,
 ) -> sys::rlm_rcode_t {
     // SAFETY: arguments straight from FreeRADIUS.
+    if let Some(address) = unsafe { clients::being_defined(request) } {
+        // SAFETY: as above.
+        return unsafe { define_client(instance, request, address) };
+    }
+    // SAFETY: arguments straight from FreeRADIUS.
     unsafe {
         method("authorize", instance, request, |core, request| {
             let values = AccessValues::read(request);
@@ -264,6 +286,36 @@ unsafe extern "C" fn mod_authorize(
             apply(request, outcome)
         })
     }
+}
+
+/// authorize in the dynamic-clients virtual server: is this source address
+/// one of our NAS, and with which secret?
+///
+/// # Safety
+/// `instance` and `request` are what FreeRADIUS passed to authorize.
+unsafe fn define_client(
+    instance: *mut c_void,
+    request: *mut sys::REQUEST,
+    address: Option<std::net::IpAddr>,
+) -> sys::rlm_rcode_t {
+    guard("authorize (dynamic client)", sys::RLM_MODULE_FAIL, || {
+        // SAFETY: instantiate set `clients` (or left it null) before any
+        // method runs; NasDirectory is Sync.
+        let directory = unsafe {
+            instance
+                .cast::<Instance>()
+                .as_ref()
+                .and_then(|i| i.clients.as_ref())
+        };
+        match directory {
+            // SAFETY: request is this call's REQUEST.
+            Some(d) => unsafe { clients::define(d, request, address) },
+            None => {
+                log::error!("dynamic client request but the nas table is not running");
+                sys::RLM_MODULE_FAIL
+            }
+        }
+    })
 }
 
 unsafe extern "C" fn mod_accounting(

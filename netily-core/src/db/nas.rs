@@ -1,5 +1,7 @@
 //! The FreeRADIUS `nas` table: which clients may talk to the RADIUS server.
 
+use std::net::IpAddr;
+
 use postgres::GenericClient;
 use serde::Serialize;
 
@@ -41,4 +43,103 @@ pub fn list_nas(conn: &mut impl GenericClient, show_secrets: bool) -> Result<Vec
             description: r.get(6),
         })
         .collect())
+}
+
+/// A RADIUS client as FreeRADIUS needs it: address, names and secret.
+/// `Debug` hides the secret, so a client can be logged whole.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NasClient {
+    /// As stored: an address, a network (`10.0.0.0/24`) or a host name.
+    pub nasname: String,
+    pub shortname: String,
+    /// The NAS type (`other`, `mikrotik`, ...).
+    pub kind: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for NasClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NasClient")
+            .field("nasname", &self.nasname)
+            .field("shortname", &self.shortname)
+            .field("kind", &self.kind)
+            .field("secret", &"<secret>")
+            .finish()
+    }
+}
+
+impl NasClient {
+    /// The single address this client sends from, when `nasname` is one.
+    pub fn address(&self) -> Option<IpAddr> {
+        self.nasname.trim().parse().ok()
+    }
+}
+
+// Rows of disabled routers are left out: a disabled router is not served.
+const CLIENT_SELECT: &str = "SELECT n.nasname, n.shortname, n.type, n.secret
+       FROM nas n LEFT JOIN routers r ON r.id = n.router_id
+      WHERE (r.id IS NULL OR r.status = 'active')";
+
+fn client_from_row(r: &postgres::Row) -> NasClient {
+    NasClient {
+        nasname: r.get(0),
+        shortname: r.get(1),
+        kind: r.get(2),
+        secret: r.get(3),
+    }
+}
+
+/// Every RADIUS client the server should accept: hand-made `nas` rows and
+/// the NAS rows of routers that are not disabled, oldest first.
+pub fn load_clients(conn: &mut impl GenericClient) -> Result<Vec<NasClient>> {
+    let rows = conn
+        .query(&format!("{CLIENT_SELECT} ORDER BY n.id"), &[])
+        .map_err(q("reading RADIUS clients"))?;
+    Ok(rows.iter().map(client_from_row).collect())
+}
+
+/// The RADIUS client whose `nasname` is exactly this address, if any (the
+/// oldest row wins when an address was entered twice by hand).
+pub fn find_client(conn: &mut impl GenericClient, address: IpAddr) -> Result<Option<NasClient>> {
+    let row = conn
+        .query_opt(
+            &format!(
+                "{CLIENT_SELECT} AND (n.nasname = host($1::inet) OR n.nasname = $1::inet::text)
+                 ORDER BY n.id LIMIT 1"
+            ),
+            &[&address],
+        )
+        .map_err(q("looking up a RADIUS client"))?;
+    Ok(row.as_ref().map(client_from_row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NasClient;
+
+    fn client(nasname: &str) -> NasClient {
+        NasClient {
+            nasname: nasname.into(),
+            shortname: "tower-1".into(),
+            kind: "other".into(),
+            secret: "s3cret-value".into(),
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let text = format!("{:?}", client("10.0.0.1"));
+        assert!(!text.contains("s3cret-value"), "{text}");
+        assert!(text.contains("tower-1"), "{text}");
+    }
+
+    #[test]
+    fn address_only_for_single_addresses() {
+        assert_eq!(
+            client(" 10.0.0.1 ").address(),
+            Some("10.0.0.1".parse().unwrap())
+        );
+        assert_eq!(client("10.0.0.0/24").address(), None);
+        assert_eq!(client("nas.example.net").address(), None);
+    }
 }

@@ -1,0 +1,529 @@
+//! RADIUS clients (NAS) from the database, so a router registered with
+//! `netadmin router add` is served with no edit to clients.conf.
+//!
+//! Two ways in, both fed by netily-core's `db::nas::load_clients`:
+//!
+//! * At instantiate, every `nas` row is registered with the server's global
+//!   client list (`client_afrom_query` + `client_add`, as rlm_sql's
+//!   `read_clients` does). Routers known at startup are served from then on.
+//! * Routers added later: a `client` network block with `dynamic_clients`
+//!   (sites-available/netily-dynamic-clients) makes FreeRADIUS run that
+//!   virtual server's authorize for a packet from an unknown address, and our
+//!   authorize then answers from [`NasDirectory`] with the
+//!   `FreeRADIUS-Client-*` control attributes. An address not in the table
+//!   gets NOTFOUND, so FreeRADIUS keeps ignoring it.
+//!
+//! FreeRADIUS runs that authorize on its main (socket reading) thread, so it
+//! must never wait on PostgreSQL: the directory is an in-memory copy of the
+//! table, reloaded by a background thread when the table notifies a change
+//! (migration 0004's `nas` trigger). If the database goes away the last
+//! known table keeps serving.
+//!
+//! Secrets are never logged, not even at debug level.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, CStr, CString};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use netily_core::db::{self, nas::NasClient};
+
+use crate::request::{List, Mode, Request};
+use crate::settings::Settings;
+use crate::sys;
+
+/// How long the listener waits for a notification before checking `stop`.
+const POLL: Duration = Duration::from_millis(500);
+/// An idle connection is probed this often, so a dead one is noticed.
+const PROBE_EVERY: Duration = Duration::from_secs(30);
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// The `nas` table as last loaded.
+#[derive(Default)]
+struct Table {
+    all: Vec<NasClient>,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+impl Table {
+    fn new(all: Vec<NasClient>) -> Table {
+        let mut by_address = HashMap::with_capacity(all.len());
+        for (i, c) in all.iter().enumerate() {
+            if let Some(a) = c.address() {
+                // The oldest row wins, as in `db::nas::find_client`.
+                by_address.entry(a).or_insert(i);
+            }
+        }
+        Table { all, by_address }
+    }
+}
+
+struct Shared {
+    table: RwLock<Option<Arc<Table>>>,
+    stop: AtomicBool,
+    loaded: Mutex<bool>,
+    loaded_cv: Condvar,
+}
+
+/// What the directory knows about an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The table has not been read yet (database unavailable since startup).
+    NotLoaded,
+    Unknown,
+    Found(NasClient),
+}
+
+/// An in-memory copy of the `nas` table kept fresh by LISTEN/NOTIFY; dropping
+/// it stops and joins its thread.
+pub struct NasDirectory {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl NasDirectory {
+    /// Starts the directory for the module's settings (the same config file,
+    /// `NETILY_DATABASE_URL` override and timeout as the subscriber data).
+    pub fn for_settings(settings: &Settings) -> Result<(Self, Duration), String> {
+        let config = netily_core::config::Config::resolve(Some(&settings.config_file), None)
+            .map_err(|e| e.to_string())?;
+        let timeout = if settings.db_timeout.is_zero() {
+            Duration::from_secs(u64::from(config.connect_timeout.max(1)))
+        } else {
+            settings.db_timeout
+        };
+        let directory = NasDirectory::start(config.database_url, timeout)
+            .map_err(|e| format!("cannot start the RADIUS client thread: {e}"))?;
+        Ok((directory, timeout))
+    }
+
+    /// Waits up to `timeout` for the table, then registers every client in
+    /// it with the server (instantiate only).
+    pub fn register_at_start(&self, timeout: Duration) {
+        if self.wait_loaded(timeout) {
+            let all = self.all();
+            let added = register_all(&all);
+            log::info!(
+                "registered {added} of {} RADIUS client(s) from the nas table",
+                all.len()
+            );
+        } else {
+            log::error!(
+                "database unavailable: no RADIUS clients from the nas table at startup; \
+                 routers are served through the dynamic-clients server once it loads"
+            );
+        }
+    }
+
+    /// Starts the listener thread; the first load happens in the background.
+    pub fn start(database_url: String, connect_timeout: Duration) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            table: RwLock::new(None),
+            stop: AtomicBool::new(false),
+            loaded: Mutex::new(false),
+            loaded_cv: Condvar::new(),
+        });
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("netily-nas".into())
+            .spawn(move || listen_forever(&worker, &database_url, connect_timeout))?;
+        Ok(NasDirectory {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Blocks until the first load or until `timeout` passes.
+    pub fn wait_loaded(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut loaded = self
+            .shared
+            .loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while !*loaded {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            loaded = self
+                .shared
+                .loaded_cv
+                .wait_timeout(loaded, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    fn table(&self) -> Option<Arc<Table>> {
+        self.shared
+            .table
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Every client in the table (empty before the first load).
+    pub fn all(&self) -> Vec<NasClient> {
+        self.table().map(|t| t.all.clone()).unwrap_or_default()
+    }
+
+    /// The client sending from `address`; never touches the database.
+    pub fn lookup(&self, address: IpAddr) -> Lookup {
+        match self.table() {
+            None => Lookup::NotLoaded,
+            Some(t) => match t.by_address.get(&address).and_then(|&i| t.all.get(i)) {
+                Some(c) => Lookup::Found(c.clone()),
+                None => Lookup::Unknown,
+            },
+        }
+    }
+}
+
+impl Drop for NasDirectory {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                log::warn!("RADIUS client listener thread panicked");
+            }
+        }
+    }
+}
+
+fn listen_forever(shared: &Shared, url: &str, connect_timeout: Duration) {
+    let mut backoff = BACKOFF_MIN;
+    let mut last_error = String::new();
+    while !shared.stop.load(Ordering::Acquire) {
+        match serve_one_connection(shared, url, connect_timeout, &mut backoff) {
+            Ok(()) => return,
+            Err(e) => {
+                let text = e.to_string();
+                if text != last_error {
+                    log::warn!(
+                        "RADIUS clients: {text}; keeping the last known nas table and retrying"
+                    );
+                    last_error = text;
+                }
+            }
+        }
+        let deadline = Instant::now() + backoff;
+        while !shared.stop.load(Ordering::Acquire) && Instant::now() < deadline {
+            std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// LISTEN first, then load, so no change made during the load is missed.
+fn serve_one_connection(
+    shared: &Shared,
+    url: &str,
+    connect_timeout: Duration,
+    backoff: &mut Duration,
+) -> db::Result<()> {
+    let mut client = db::connect(url, connect_timeout)?;
+    db::listen::subscribe(&mut client)?;
+    reload(shared, &mut client)?;
+    *backoff = BACKOFF_MIN;
+    let mut last_probe = Instant::now();
+    while !shared.stop.load(Ordering::Acquire) {
+        let payloads = db::listen::next_changes(&mut client, POLL)?;
+        if payloads.is_empty() {
+            if last_probe.elapsed() >= PROBE_EVERY {
+                db::listen::probe(&mut client)?;
+                last_probe = Instant::now();
+            }
+            continue;
+        }
+        last_probe = Instant::now();
+        if payloads.iter().any(|p| touches_clients(p)) {
+            reload(shared, &mut client)?;
+        }
+    }
+    Ok(())
+}
+
+/// A `'<table> <key>'` change payload that can change the client list.
+fn touches_clients(payload: &str) -> bool {
+    let table = payload.split(' ').next().unwrap_or("");
+    matches!(table, "nas" | "routers")
+}
+
+fn reload(shared: &Shared, client: &mut db::Client) -> db::Result<()> {
+    let all = db::nas::load_clients(client)?;
+    let count = all.len();
+    *shared.table.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Table::new(all)));
+    let mut loaded = shared.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+    if !*loaded {
+        log::info!("RADIUS clients: {count} in the nas table");
+    } else {
+        log::debug!("RADIUS clients: nas table reloaded ({count})");
+    }
+    *loaded = true;
+    shared.loaded_cv.notify_all();
+    Ok(())
+}
+
+fn c_string(field: &str, value: &str) -> Result<CString, String> {
+    CString::new(value).map_err(|_| format!("{field} contains a NUL byte"))
+}
+
+/// Registers each client with the server's global client list; returns how
+/// many were added. A row FreeRADIUS cannot use (bad address, clash with a
+/// clients.conf entry) is skipped with a warning naming it, never its secret.
+///
+/// Call only from instantiate: the client list is not locked.
+pub fn register_all(clients: &[NasClient]) -> usize {
+    let mut added = 0;
+    for c in clients {
+        match register(c) {
+            Ok(()) => added += 1,
+            Err(why) => log::warn!(
+                "RADIUS client '{}' ({}) skipped: {why}",
+                c.shortname,
+                c.nasname
+            ),
+        }
+    }
+    added
+}
+
+fn register(c: &NasClient) -> Result<(), String> {
+    let identifier = c_string("nasname", c.nasname.trim())?;
+    let secret = c_string("secret", &c.secret)?;
+    let shortname = c_string("shortname", &c.shortname)?;
+    let kind = c_string("type", &c.kind)?;
+    if c.secret.is_empty() {
+        return Err("empty secret".into());
+    }
+    // SAFETY: all strings are NUL-terminated and outlive the calls;
+    // client_afrom_query copies them into a new talloc'd RADCLIENT (null ctx,
+    // as rlm_sql does). client_add takes ownership on success (or frees an
+    // exact duplicate itself and returns true); on failure it is still ours
+    // to free. Instantiate runs before any listener thread exists.
+    unsafe {
+        let client = sys::client_afrom_query(
+            ptr::null_mut(),
+            identifier.as_ptr(),
+            secret.as_ptr(),
+            shortname.as_ptr(),
+            kind.as_ptr(),
+            ptr::null(),
+            false,
+        );
+        if client.is_null() {
+            return Err(format!("'{}' is not an address or network", c.nasname));
+        }
+        if !sys::client_add(ptr::null_mut(), client) {
+            sys::client_free(client);
+            return Err("another client with this address is already defined \
+                        (clients.conf?); that one is used"
+                .into());
+        }
+    }
+    Ok(())
+}
+
+/// When FreeRADIUS runs this request only to define a dynamic client (the
+/// request's client is the enclosing `dynamic_clients` network), the source
+/// address asking to be a client; None for every ordinary request.
+///
+/// # Safety
+/// `raw` is the REQUEST FreeRADIUS passed to the current module call (or null).
+pub unsafe fn being_defined(raw: *mut sys::REQUEST) -> Option<Option<IpAddr>> {
+    // SAFETY: the caller's contract: raw is null or a live REQUEST whose
+    // client and packet are null or live for the call.
+    unsafe {
+        let request = raw.as_ref()?;
+        let client = request.client.as_ref()?;
+        if client.client_server.is_null() {
+            return None;
+        }
+        Some(request.packet.as_ref().and_then(|p| source(&p.src_ipaddr)))
+    }
+}
+
+fn source(a: &sys::fr_ipaddr_t) -> Option<IpAddr> {
+    // SAFETY: `af` says which union member FreeRADIUS filled in.
+    unsafe {
+        match a.af {
+            libc::AF_INET => Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                a.ipaddr.ip4addr.s_addr,
+            )))),
+            libc::AF_INET6 => Some(IpAddr::V6(Ipv6Addr::from(
+                a.ipaddr.ip6addr.__in6_u.__u6_addr8,
+            ))),
+            _ => None,
+        }
+    }
+}
+
+/// Answers the dynamic-clients virtual server's authorize: the control
+/// attributes FreeRADIUS builds the client from, or NOTFOUND for an address
+/// that is not a NAS.
+///
+/// # Safety
+/// `raw` is the REQUEST of the current module call, not otherwise in use.
+pub unsafe fn define(
+    directory: &NasDirectory,
+    raw: *mut sys::REQUEST,
+    address: Option<IpAddr>,
+) -> sys::rlm_rcode_t {
+    let Some(address) = address else {
+        log::warn!("dynamic client request without a usable source address");
+        return sys::RLM_MODULE_NOTFOUND;
+    };
+    let client = match directory.lookup(address) {
+        Lookup::Found(c) => c,
+        Lookup::Unknown => {
+            log::debug!("{address} is not in the nas table; not a RADIUS client");
+            return sys::RLM_MODULE_NOTFOUND;
+        }
+        Lookup::NotLoaded => {
+            log::error!(
+                "cannot tell whether {address} is a RADIUS client: the nas table has not loaded \
+                 (database unavailable)"
+            );
+            return sys::RLM_MODULE_FAIL;
+        }
+    };
+    let (address_attribute, address_text) = match address {
+        IpAddr::V4(a) => ("FreeRADIUS-Client-IP-Address", a.to_string()),
+        IpAddr::V6(a) => ("FreeRADIUS-Client-IPv6-Address", a.to_string()),
+    };
+    // SAFETY: the caller's contract.
+    let Some(mut request) = (unsafe { Request::from_raw(raw) }) else {
+        return sys::RLM_MODULE_FAIL;
+    };
+    let set = request
+        .set(
+            List::Control,
+            Mode::Replace,
+            address_attribute,
+            &address_text,
+        )
+        .and_then(|()| {
+            request.set(
+                List::Control,
+                Mode::Replace,
+                "FreeRADIUS-Client-Require-MA",
+                "no",
+            )
+        })
+        .map_err(|e| e.to_string());
+    let set = set.and_then(|()| {
+        // SAFETY: raw is the live request; see `set_text`.
+        unsafe {
+            set_text(raw, "FreeRADIUS-Client-Secret", &client.secret)?;
+            set_text(raw, "FreeRADIUS-Client-Shortname", &client.shortname)?;
+            set_text(raw, "FreeRADIUS-Client-NAS-Type", &client.kind)
+        }
+    });
+    match set {
+        Ok(()) => {
+            log::info!(
+                "RADIUS client '{}' ({address}) defined from the nas table",
+                client.shortname
+            );
+            sys::RLM_MODULE_OK
+        }
+        Err(e) => {
+            log::error!(
+                "cannot define RADIUS client '{}' ({address}): {e}",
+                client.shortname
+            );
+            sys::RLM_MODULE_FAIL
+        }
+    }
+}
+
+/// Sets a string control attribute to exactly `value`. (fr_pair_make would
+/// parse the value as a double-quoted string, turning `\n` into a newline and
+/// refusing a trailing backslash; a secret must arrive byte for byte.)
+///
+/// # Safety
+/// `raw` is the live REQUEST of the current module call.
+unsafe fn set_text(raw: *mut sys::REQUEST, name: &str, value: &str) -> Result<(), String> {
+    let c_name = c_string("attribute name", name)?;
+    // The error names the attribute, never the value (it may be a secret).
+    let c_value = c_string(name, value)?;
+    // SAFETY: raw is live (caller). fr_pair_make with a null value only
+    // allocates the pair (talloc child of the request, like pair_make_config);
+    // fr_pair_value_strcpy copies the bytes; the old instances are deleted
+    // and the new pair linked in exactly once, so the list owns it.
+    unsafe {
+        let vp = sys::fr_pair_make(
+            raw.cast(),
+            ptr::null_mut(),
+            c_name.as_ptr(),
+            ptr::null(),
+            sys::T_OP_SET,
+        );
+        if vp.is_null() {
+            return Err(format!("cannot create {name}: {}", last_error()));
+        }
+        sys::fr_pair_value_strcpy(vp, c_value.as_ptr());
+        let head = ptr::addr_of_mut!((*raw).config);
+        let da = (*vp).da;
+        sys::fr_pair_delete_by_num(head, (*da).attr, (*da).vendor, sys::TAG_ANY);
+        sys::fr_pair_add(head, vp);
+    }
+    Ok(())
+}
+
+fn last_error() -> String {
+    // SAFETY: fr_strerror returns a thread-local NUL-terminated buffer.
+    unsafe {
+        let p: *const c_char = sys::fr_strerror();
+        if p.is_null() {
+            String::from("unknown error")
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(nasname: &str, shortname: &str) -> NasClient {
+        NasClient {
+            nasname: nasname.into(),
+            shortname: shortname.into(),
+            kind: "other".into(),
+            secret: "secret".into(),
+        }
+    }
+
+    #[test]
+    fn only_nas_and_router_changes_reload() {
+        assert!(touches_clients("nas 10.0.0.1"));
+        assert!(touches_clients("nas *"));
+        assert!(touches_clients("routers 7"));
+        assert!(!touches_clients("customers alice"));
+        assert!(!touches_clients("radacct alice"));
+    }
+
+    #[test]
+    fn table_finds_single_addresses_oldest_first() {
+        let t = Table::new(vec![
+            client("10.0.0.1", "first"),
+            client("10.0.0.0/24", "network"),
+            client("10.0.0.1", "second"),
+        ]);
+        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(
+            t.by_address.get(&a).map(|&i| t.all[i].shortname.as_str()),
+            Some("first")
+        );
+        assert_eq!(t.by_address.len(), 1);
+    }
+}
