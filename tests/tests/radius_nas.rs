@@ -1,0 +1,258 @@
+//! Routers registered with the real `netadmin router add` are RADIUS clients
+//! of a real FreeRADIUS running rlm_netily, with no edit to clients.conf:
+//! registered at startup from the nas table, and added while radiusd runs
+//! through the dynamic-clients server. An address that is not in the table
+//! stays ignored. radclient sends from chosen loopback addresses
+//! (Packet-Src-IP-Address), so each address is a different NAS.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use netily_core::db;
+use netily_tests::freeradius::{self, Radiusd, RadiusdOptions, Reply};
+use netily_tests::postgres::PgCluster;
+
+const TOWER_1: &str = "127.0.0.21";
+const TOWER_2: &str = "127.0.0.22";
+const STRANGER: &str = "127.0.0.23";
+// Backslashes and quotes must reach FreeRADIUS byte for byte.
+const TOWER_1_SECRET: &str = r#"t1-s3cret\n"x"#;
+const TOWER_2_SECRET: &str = r"t2\secret\";
+
+/// The real netadmin binary, built once per test process.
+fn netadmin_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(freeradius::workspace())
+            .args(["build", "-p", "netadmin"])
+            .output()
+            .expect("run cargo build -p netadmin");
+        assert!(
+            out.status.success(),
+            "cargo build -p netadmin failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        freeradius::workspace().join("target/debug/netadmin")
+    })
+    .clone()
+}
+
+/// Runs `netadmin --config <config> args...`; panics with its output on failure.
+fn netadmin(config: &Path, args: &[&str]) -> String {
+    let out = Command::new(netadmin_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("NETILY_DATABASE_URL")
+        .output()
+        .expect("run netadmin");
+    assert!(
+        out.status.success(),
+        "netadmin {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One Access-Request from `source` with `secret`; `timeout` seconds for
+/// the answer (an ignored request gets none).
+fn auth_from(server: &Radiusd, source: &str, secret: &str, timeout: &str) -> Reply {
+    let mut child = Command::new("radclient")
+        .args(["-x", "-r", "1", "-t", timeout])
+        .arg(format!("127.0.0.1:{}", server.auth_port))
+        .args(["auth", secret])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run radclient");
+    let request = format!(
+        "User-Name = \"alice\", User-Password = \"alice-pass\", Packet-Src-IP-Address = {source}\n"
+    );
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request.as_bytes())
+        .expect("write radclient stdin");
+    let out = child.wait_with_output().expect("radclient");
+    freeradius::parse_radclient(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn write_config(dir: &Path, url: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("netily.conf");
+    std::fs::write(
+        &path,
+        format!("database_url = {url}\nconnect_timeout = 2\n"),
+    )
+    .unwrap();
+    path
+}
+
+fn start(config: &Path) -> Radiusd {
+    Radiusd::start_with(RadiusdOptions {
+        config_file: Some(config.to_path_buf()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn routers_from_netadmin_are_radius_clients() {
+    let mut cluster = PgCluster::start();
+    let url = cluster.create_database("netily_nas").unwrap();
+    let dir =
+        freeradius::workspace().join(format!("target/radius-tests/nas-{}", std::process::id()));
+    let config = write_config(&dir, &url);
+    netadmin(&config, &["migrate"]);
+    netadmin(&config, &["plan", "add", "home", "--rate", "5M/10M"]);
+    netadmin(
+        &config,
+        &[
+            "customer",
+            "add",
+            "alice",
+            "--password",
+            "alice-pass",
+            "--plan",
+            "home",
+        ],
+    );
+    netadmin(
+        &config,
+        &[
+            "router",
+            "add",
+            "tower-1",
+            "--ip",
+            TOWER_1,
+            "--secret",
+            TOWER_1_SECRET,
+        ],
+    );
+
+    // Registered at startup from the nas table.
+    let server = start(&config);
+    let log = server.log();
+    assert!(
+        log.contains("registered 1 of 1 RADIUS client(s) from the nas table"),
+        "{log}"
+    );
+    let reply = auth_from(&server, TOWER_1, TOWER_1_SECRET, "3");
+    assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+    assert_eq!(reply.values("Mikrotik-Rate-Limit"), ["5M/10M"]);
+
+    // An address that is in no table is ignored: no answer at all.
+    let reply = auth_from(&server, STRANGER, "guess", "1");
+    assert_eq!(reply.code, None, "{reply:?}");
+    assert!(
+        server
+            .log()
+            .contains(&format!("from unknown client {STRANGER}")),
+        "{}",
+        server.log()
+    );
+
+    // A router added while radiusd runs: served by its first request.
+    netadmin(
+        &config,
+        &[
+            "router",
+            "add",
+            "tower-2",
+            "--ip",
+            TOWER_2,
+            "--secret",
+            TOWER_2_SECRET,
+        ],
+    );
+    let added = Instant::now();
+    let reply = auth_from(&server, TOWER_2, TOWER_2_SECRET, "3");
+    assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+    println!(
+        "router added with netadmin served after {:?}",
+        added.elapsed()
+    );
+    assert!(
+        server.log().contains(&format!(
+            "RADIUS client 'tower-2' ({TOWER_2}) defined from the nas table"
+        )),
+        "{}",
+        server.log()
+    );
+    // The stranger is still ignored, and the old router still served.
+    assert_eq!(auth_from(&server, STRANGER, "guess", "1").code, None);
+    assert!(auth_from(&server, TOWER_1, TOWER_1_SECRET, "3").is("Access-Accept"));
+    // A wrong secret gets nowhere (the password decodes to garbage, and the
+    // answer does not verify with the NAS's secret).
+    let reply = auth_from(&server, TOWER_2, "not-the-secret", "3");
+    assert!(!reply.is("Access-Accept"), "{reply:?}");
+
+    // No secret ever reaches the log.
+    let log = server.log();
+    for secret in [TOWER_1_SECRET, TOWER_2_SECRET] {
+        assert!(!log.contains(secret), "secret in log:\n{log}");
+    }
+    drop(server);
+
+    // After a restart both are registered at startup.
+    let server = start(&config);
+    assert!(
+        server
+            .log()
+            .contains("registered 2 of 2 RADIUS client(s) from the nas table"),
+        "{}",
+        server.log()
+    );
+    assert!(auth_from(&server, TOWER_2, TOWER_2_SECRET, "3").is("Access-Accept"));
+    assert_eq!(auth_from(&server, STRANGER, "guess", "1").code, None);
+    drop(server);
+
+    // A radiusd started while the database is down knows no router; once
+    // the database is back the routers are served without a restart.
+    cluster.stop().unwrap();
+    let mut server = start(&config);
+    assert!(
+        server
+            .log()
+            .contains("no RADIUS clients from the nas table at startup"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(auth_from(&server, TOWER_1, TOWER_1_SECRET, "1").code, None);
+    cluster.start_again().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = auth_from(&server, TOWER_1, TOWER_1_SECRET, "1");
+        if reply.is("Access-Accept") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {reply:?}:\n{}",
+            server.log()
+        );
+        // FreeRADIUS defines at most one new client per second per network.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(server.is_running());
+
+    // The same lookup, straight from the database.
+    let mut conn = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let found = db::nas::find_client(&mut conn, TOWER_2.parse().unwrap())
+        .unwrap()
+        .expect("tower-2 in the nas table");
+    assert_eq!(found.shortname, "tower-2");
+    assert_eq!(found.secret, TOWER_2_SECRET);
+    assert!(db::nas::find_client(&mut conn, STRANGER.parse().unwrap())
+        .unwrap()
+        .is_none());
+    let _ = std::fs::remove_dir_all(dir);
+}
