@@ -5,6 +5,7 @@
 //! module, the OpenVPN plugin and netadmin all call into this crate, so a rule
 //! is written once and behaves identically everywhere.
 
+pub mod accounting;
 pub mod billing;
 pub mod config;
 pub mod db;

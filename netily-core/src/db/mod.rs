@@ -7,6 +7,7 @@
 
 mod error;
 
+pub mod accounting;
 pub mod auth_log;
 pub mod customers;
 pub mod dashboard;
@@ -17,6 +18,7 @@ pub mod nas;
 pub mod pki;
 pub mod plans;
 pub mod pool;
+pub mod post_auth;
 pub mod record;
 pub mod routers;
 pub mod seed;
