@@ -20,6 +20,7 @@
 #   BENCH_WINDOW [128] requests in flight when saturating
 #   BENCH_CONFIGS ["sql files netily"]   BENCH_PG_PORT [55442]
 #   BENCH_PORT [18142] (auth; acct is +1)   BENCH_DIR [.run/bench]
+#   BENCH_NETILY_MODULE [target/release/librlm_netily.so]
 #   BENCH_RESULTS  also write the results as JSON lines to this file
 #   BENCH_NICE [-10]  niceness of radiusd, PostgreSQL and radload ("" = leave
 #                     alone): other work on a shared machine then disturbs less
@@ -44,7 +45,7 @@ SQL_PASSWORD=radpass
 system_raddb=/etc/freeradius/3.0
 radload=$root/target/release/radload
 netadmin=$root/target/release/netadmin
-module=$root/target/release/librlm_netily.so
+module=${BENCH_NETILY_MODULE:-$root/target/release/librlm_netily.so}
 
 say() { echo "bench: $*" >&2; }
 die() { say "$*"; exit 1; }
