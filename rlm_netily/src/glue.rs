@@ -4,16 +4,23 @@
 //! subscriber records and `decision::decide` rules on them; the module turns
 //! the outcome into pairs and a return code.
 
+use std::cell::RefCell;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use netily_core::accounting::{self, AccountingPacket, Change};
 use netily_core::config::Config;
 use netily_core::db;
+use netily_core::db::accounting::{AccountingStore, Recorded};
+use netily_core::db::post_auth::{PostAuthRecord, ACCESS_ACCEPT, ACCESS_REJECT};
 use netily_core::decision::{self, AccessRequest, Decision};
 use netily_core::model::{Policy, UnixTime};
 use netily_core::snapshot::{Lookup, SubscriberSnapshot};
 
+use crate::request::Text;
 use crate::settings::Settings;
 use crate::values::{AccessValues, AccountingValues};
+use crate::writer::{AuthLogWriter, QUEUE_CAPACITY};
 
 /// One attribute to set. The first of a name replaces what the list holds;
 /// a later one of the same name in the same outcome is added after it.
@@ -55,10 +62,14 @@ pub enum Outcome {
 
 /// The per-instance link to netily-core: config, policy and the in-memory
 /// subscriber snapshot (kept fresh by LISTEN/NOTIFY), so authorize never waits
-/// on PostgreSQL and keeps answering from the last known state while it is down.
+/// on PostgreSQL and keeps answering from the last known state while it is down;
+/// the accounting store (bounded pool, prepared statements) and the
+/// authentication log writer (background thread, joined on drop).
 pub struct Core {
     policy: Policy,
     snapshot: SubscriberSnapshot,
+    accounting: AccountingStore,
+    auth_log: AuthLogWriter,
 }
 
 impl Core {
@@ -92,10 +103,21 @@ impl Core {
                 timeout.as_secs()
             );
         }
+        let accounting = AccountingStore::new(&config.database_url, config.pool_size, timeout)
+            .map_err(|e| e.to_string())?;
+        let auth_log = AuthLogWriter::start(config.database_url.clone(), timeout, QUEUE_CAPACITY)
+            .map_err(|e| format!("cannot start the authentication log thread: {e}"))?;
         Ok(Core {
             policy: config.policy(),
             snapshot,
+            accounting,
+            auth_log,
         })
+    }
+
+    /// The authentication log writer (for its counters).
+    pub fn auth_log(&self) -> &AuthLogWriter {
+        &self.auth_log
     }
 }
 
@@ -106,18 +128,60 @@ fn now() -> UnixTime {
         .unwrap_or(0)
 }
 
-/// The access decision for one Access-Request.
+/// What authorize decided, kept for post-auth of the same request.
+///
+/// Why a thread-local: FreeRADIUS 3 runs a request's authorize, authenticate
+/// and post-auth back to back on one thread, so the last decision made on this
+/// thread is this request's. post-auth takes it (so it is used once) and only
+/// when the User-Name matches; anything else (a proxied request finishing on
+/// another thread) falls back to the request's Module-Failure-Message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    /// Accepted by netily (pap/chap/mschap may still refuse the password).
+    Accept { why: String },
+    /// Refused by netily, with the operator-facing reason.
+    Reject { reason: String },
+    /// Not a Netily subscriber.
+    NotFound,
+    /// Netily could not decide.
+    Fail { why: String },
+}
+
+thread_local! {
+    static DECIDED: RefCell<Option<(String, Verdict)>> = const { RefCell::new(None) };
+}
+
+fn remember(decided: Option<(String, Verdict)>) {
+    // try_with: a thread being torn down has no slot; nothing to remember then.
+    let _ = DECIDED.try_with(|d| *d.borrow_mut() = decided);
+}
+
+fn recall(username: &str) -> Option<Verdict> {
+    DECIDED
+        .try_with(|d| d.borrow_mut().take())
+        .ok()
+        .flatten()
+        .filter(|(name, _)| name == username)
+        .map(|(_, v)| v)
+}
+
+/// The access decision for one Access-Request (remembered for post-auth).
 pub fn authorize(core: &Core, request: &AccessValues) -> Outcome {
+    let (outcome, verdict) = decide(core, request);
+    let username = request.username.as_ref().and_then(|u| u.as_ref().ok());
+    remember(username.cloned().zip(verdict));
+    outcome
+}
+
+fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
     let username = match &request.username {
         None => {
-            return Outcome::Invalid {
-                log: "Access-Request has no User-Name".into(),
-            }
+            let log = "Access-Request has no User-Name".to_owned();
+            return (Outcome::Invalid { log }, None);
         }
         Some(Err(bad)) => {
-            return Outcome::Invalid {
-                log: format!("User-Name {bad}"),
-            }
+            let log = format!("User-Name {bad}");
+            return (Outcome::Invalid { log }, None);
         }
         Some(Ok(name)) => name.as_str(),
     };
@@ -129,9 +193,9 @@ pub fn authorize(core: &Core, request: &AccessValues) -> Outcome {
 
     let record = match core.snapshot.lookup(username) {
         Lookup::NotLoaded => {
-            return Outcome::Fail {
-                log: "database unavailable: subscriber data not loaded yet".into(),
-            }
+            let log = "database unavailable: subscriber data not loaded yet".to_owned();
+            let verdict = Verdict::Fail { why: log.clone() };
+            return (Outcome::Fail { log }, Some(verdict));
         }
         Lookup::Unknown => None,
         Lookup::Found(record) => Some(record),
@@ -146,39 +210,233 @@ pub fn authorize(core: &Core, request: &AccessValues) -> Outcome {
             reply,
             walled_garden,
             why,
-        } => Outcome::Accept {
-            control: vec![Pair::new("Cleartext-Password", password)],
-            reply: reply
-                .into_iter()
-                .map(|a| Pair::new(a.name, a.value))
-                .collect(),
-            log: format!(
-                "accept{}: {}",
-                if walled_garden {
-                    " (walled garden)"
-                } else {
-                    ""
-                },
+        } => {
+            let why = format!(
+                "{}{}",
+                if walled_garden { "walled garden: " } else { "" },
                 why.join("; ")
-            ),
+            );
+            let outcome = Outcome::Accept {
+                control: vec![Pair::new("Cleartext-Password", password)],
+                reply: reply
+                    .into_iter()
+                    .map(|a| Pair::new(a.name, a.value))
+                    .collect(),
+                log: format!("accept: {why}"),
+            };
+            (outcome, Some(Verdict::Accept { why }))
+        }
+        Decision::Reject { reason } if reason.is_unknown_user() => {
+            (Outcome::NotFound, Some(Verdict::NotFound))
+        }
+        Decision::Reject { reason } => {
+            let outcome = Outcome::Reject {
+                reply: vec![Pair::new("Reply-Message", reason.reply_message())],
+                log: format!("reject ({}): {reason}", reason.code()),
+            };
+            let verdict = Verdict::Reject {
+                reason: reason.to_string(),
+            };
+            (outcome, Some(verdict))
+        }
+    }
+}
+
+/// Usable text, or None for an absent or malformed attribute.
+fn text(t: &Text) -> Option<String> {
+    t.as_ref().and_then(|r| r.as_ref().ok()).cloned()
+}
+
+/// The plain packet netily-core's accounting rules read.
+fn accounting_packet(v: &AccountingValues) -> AccountingPacket {
+    AccountingPacket {
+        status_type: v.status_type,
+        unique_session_id: text(&v.unique_session_id),
+        session_id: text(&v.session_id),
+        username: text(&v.username),
+        nas_ip: v.nas_ip.map(IpAddr::V4),
+        nas_port_id: text(&v.nas_port_id),
+        nas_port: v.nas_port,
+        nas_port_type: v.nas_port_type,
+        called_station_id: text(&v.called_station_id),
+        calling_station_id: text(&v.calling_station_id),
+        framed_ip: v.framed_ip.map(IpAddr::V4),
+        session_time: v.session_time,
+        input_octets: v.input_octets,
+        input_gigawords: v.input_gigawords,
+        output_octets: v.output_octets,
+        output_gigawords: v.output_gigawords,
+        terminate_cause: v.terminate_cause,
+        event_timestamp: v.event_timestamp,
+        delay_time: v.delay_time,
+        acct_authentic: v.acct_authentic,
+        service_type: v.service_type,
+        framed_protocol: v.framed_protocol,
+        connect_info: text(&v.connect_info),
+        class: text(&v.class),
+    }
+}
+
+/// Records one Accounting-Request in radacct. OK (an `Accept` with nothing
+/// to set) only once PostgreSQL has committed it; FAIL (database unavailable,
+/// answered within the configured bound) withholds the Accounting-Response,
+/// so the NAS retries. A packet that can never be recorded is NOOP.
+pub fn accounting(core: &Core, request: &AccountingValues) -> Outcome {
+    #[cfg(feature = "test-hooks")]
+    if text(&request.username).as_deref() == Some(crate::test_hooks::ACCEPT_USER) {
+        // The fixed test subscriber has no database behind it.
+        return Outcome::Noop;
+    }
+    let change = match accounting::change(&accounting_packet(request), now()) {
+        Ok(c) => c,
+        Err(bad) => {
+            // NOOP, not INVALID: invalid would withhold the response and the
+            // NAS would resend a packet that can never be stored (`detail`
+            // has a copy).
+            log::warn!("Accounting-Request not recorded in radacct: {bad}");
+            return Outcome::Noop;
+        }
+    };
+    match core.accounting.record(&change) {
+        Ok(Recorded::Ignored) => Outcome::Noop,
+        Ok(recorded) => Outcome::Accept {
+            control: Vec::new(),
+            reply: Vec::new(),
+            log: recorded_log(&change, recorded),
         },
-        Decision::Reject { reason } if reason.is_unknown_user() => Outcome::NotFound,
-        Decision::Reject { reason } => Outcome::Reject {
-            reply: vec![Pair::new("Reply-Message", reason.reply_message())],
-            log: format!("reject ({}): {reason}", reason.code()),
+        Err(e) => Outcome::Fail {
+            log: format!("accounting not recorded: {e}"),
         },
     }
 }
 
-/// Records one Accounting-Request. Not yet stored: NOOP means radiusd does
-/// not acknowledge it, so the NAS keeps it and retries.
-pub fn accounting(core: &Core, request: &AccountingValues) -> Outcome {
-    let _ = (core, request);
+fn recorded_log(change: &Change, recorded: Recorded) -> String {
+    match (change, recorded) {
+        (Change::Session(s), Recorded::AlreadyClosed) => format!(
+            "{} for session {} ignored: the session is already closed",
+            s.event.as_str(),
+            s.unique_id
+        ),
+        (Change::Session(s), _) => {
+            format!("{} recorded for session {}", s.event.as_str(), s.unique_id)
+        }
+        (Change::NasRestart(r), Recorded::NasSessionsClosed(n)) => format!(
+            "Accounting-{}: closed {n} open session(s) of NAS {}",
+            if r.on { "On" } else { "Off" },
+            r.nas_ip
+        ),
+        _ => "recorded".to_owned(),
+    }
+}
+
+/// The reason column of the authentication log: netily's own decision when
+/// it made this one, else the refusing module's message.
+fn post_auth_reason(
+    accepted: bool,
+    decided: Option<Verdict>,
+    module_failure: Option<&str>,
+) -> Option<String> {
+    let failure = || module_failure.map(str::to_owned);
+    match (accepted, decided) {
+        (true, Some(Verdict::Accept { why })) => Some(why).filter(|w| !w.is_empty()),
+        (true, _) => None,
+        (false, Some(Verdict::Reject { reason })) => Some(reason),
+        (false, Some(Verdict::NotFound)) => Some("Unknown user".to_owned()),
+        (false, Some(Verdict::Fail { why })) => Some(why),
+        // netily accepted but pap/chap/mschap refused the password (or netily
+        // did not run): the module's own message says why.
+        (false, Some(Verdict::Accept { .. }) | None) => failure(),
+    }
+}
+
+fn unix_now_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Records the result of an authentication (post-auth, accept or reject) in
+/// the authentication log, without waiting: the record is queued for the
+/// writer thread. Always NOOP: the log must never change the answer.
+pub fn post_auth(core: &Core, request: &AccessValues, accepted: bool) -> Outcome {
+    let (username, name_problem) = match &request.username {
+        Some(Ok(name)) => (name.clone(), None),
+        Some(Err(bad)) => (String::new(), Some(format!("User-Name {bad}"))),
+        None => (String::new(), Some("no User-Name".to_owned())),
+    };
+    let decided = recall(&username);
+    let module_failure = request
+        .module_failure
+        .as_ref()
+        .and_then(|t| t.as_deref().ok());
+    let reason = post_auth_reason(accepted, decided, module_failure).or(name_problem);
+    core.auth_log.push(PostAuthRecord {
+        username,
+        reply: if accepted {
+            ACCESS_ACCEPT
+        } else {
+            ACCESS_REJECT
+        },
+        called_station_id: text(&request.called_station_id),
+        calling_station_id: text(&request.calling_station_id),
+        nas_ip: request.nas_ip.map(IpAddr::V4),
+        authdate: unix_now_f64(),
+        reason,
+    });
     Outcome::Noop
 }
 
-/// Records the result of an authentication (post-auth, accept or reject).
-pub fn post_auth(core: &Core, request: &AccessValues, accepted: bool) -> Outcome {
-    let _ = (core, request, accepted);
-    Outcome::Noop
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reject_reason_prefers_netilys_decision() {
+        let reject = Verdict::Reject {
+            reason: "Account disabled by the operator".into(),
+        };
+        assert_eq!(
+            post_auth_reason(false, Some(reject), Some("pap: whatever")).as_deref(),
+            Some("Account disabled by the operator")
+        );
+        assert_eq!(
+            post_auth_reason(false, Some(Verdict::NotFound), None).as_deref(),
+            Some("Unknown user")
+        );
+    }
+
+    #[test]
+    fn a_wrong_password_takes_the_modules_message() {
+        let accept = Verdict::Accept {
+            why: "plan home rate 5M/10M".into(),
+        };
+        assert_eq!(
+            post_auth_reason(false, Some(accept), Some("pap: Password incorrect")).as_deref(),
+            Some("pap: Password incorrect")
+        );
+        assert_eq!(post_auth_reason(false, None, None), None);
+    }
+
+    #[test]
+    fn an_accept_records_why() {
+        let accept = Verdict::Accept {
+            why: "walled garden: invoice overdue".into(),
+        };
+        assert_eq!(
+            post_auth_reason(true, Some(accept), None).as_deref(),
+            Some("walled garden: invoice overdue")
+        );
+        assert_eq!(post_auth_reason(true, None, Some("x")), None);
+    }
+
+    #[test]
+    fn the_remembered_decision_is_used_once_and_only_for_its_user() {
+        remember(Some(("alice".into(), Verdict::NotFound)));
+        assert_eq!(recall("bob"), None, "another user's decision is not used");
+        assert_eq!(recall("alice"), None, "recall consumes the slot");
+        remember(Some(("alice".into(), Verdict::NotFound)));
+        assert_eq!(recall("alice"), Some(Verdict::NotFound));
+        assert_eq!(recall("alice"), None);
+    }
 }

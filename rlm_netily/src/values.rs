@@ -5,6 +5,17 @@ use std::net::Ipv4Addr;
 use crate::request::{Request, Text};
 use crate::sys;
 
+/// Attribute numbers bindgen does not export (fixed by RFC 2865 and the
+/// FreeRADIUS internal dictionary).
+const SERVICE_TYPE: u32 = 6;
+const FRAMED_PROTOCOL: u32 = 7;
+const CLASS: u32 = 25;
+const NAS_PORT_TYPE: u32 = 61;
+const CONNECT_INFO: u32 = 77;
+/// `Module-Failure-Message` (dictionary.freeradius.internal): why a module
+/// (pap, chap, mschap, ...) refused; FreeRADIUS adds it to the request list.
+const MODULE_FAILURE_MESSAGE: u32 = 1076;
+
 /// What an Access-Request carries that Netily looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessValues {
@@ -12,6 +23,9 @@ pub struct AccessValues {
     pub calling_station_id: Text,
     pub nas_ip: Option<Ipv4Addr>,
     pub nas_identifier: Text,
+    pub called_station_id: Text,
+    /// Only meaningful in post-auth: the first module failure of the request.
+    pub module_failure: Text,
 }
 
 impl AccessValues {
@@ -21,35 +35,42 @@ impl AccessValues {
             calling_station_id: request.text(sys::PW_CALLING_STATION_ID),
             nas_ip: request.ipv4(sys::PW_NAS_IP_ADDRESS),
             nas_identifier: request.text(sys::PW_NAS_IDENTIFIER),
+            called_station_id: request.text(sys::PW_CALLED_STATION_ID),
+            module_failure: request.text(MODULE_FAILURE_MESSAGE),
         }
     }
 }
 
-/// What an Accounting-Request carries that Netily records.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What an Accounting-Request carries that Netily records (raw: the
+/// gigawords arithmetic and every rule are netily-core's `accounting`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccountingValues {
     /// Acct-Status-Type: 1 Start, 2 Stop, 3 Interim-Update, 7 On, 8 Off.
     pub status_type: Option<u32>,
     pub username: Text,
     pub session_id: Text,
-    /// Set by the stock `acct_unique` policy when it runs before us.
+    /// Set by the stock `acct_unique` policy, which runs before us in preacct.
     pub unique_session_id: Text,
     pub nas_ip: Option<Ipv4Addr>,
+    pub nas_port_id: Text,
+    pub nas_port: Option<u32>,
+    pub nas_port_type: Option<u32>,
+    pub called_station_id: Text,
     pub calling_station_id: Text,
     pub framed_ip: Option<Ipv4Addr>,
     pub session_time: Option<u32>,
-    /// (Acct-Input-Gigawords << 32) + Acct-Input-Octets.
-    pub input_octets: Option<u64>,
-    pub output_octets: Option<u64>,
+    pub input_octets: Option<u32>,
+    pub input_gigawords: Option<u32>,
+    pub output_octets: Option<u32>,
+    pub output_gigawords: Option<u32>,
     pub terminate_cause: Option<u32>,
     pub event_timestamp: Option<u32>,
-}
-
-fn octets(low: Option<u32>, gigawords: Option<u32>) -> Option<u64> {
-    match (low, gigawords) {
-        (None, None) => None,
-        (l, g) => Some((u64::from(g.unwrap_or(0)) << 32) + u64::from(l.unwrap_or(0))),
-    }
+    pub delay_time: Option<u32>,
+    pub acct_authentic: Option<u32>,
+    pub service_type: Option<u32>,
+    pub framed_protocol: Option<u32>,
+    pub connect_info: Text,
+    pub class: Text,
 }
 
 impl AccountingValues {
@@ -60,31 +81,25 @@ impl AccountingValues {
             session_id: request.text(sys::PW_ACCT_SESSION_ID),
             unique_session_id: request.text(sys::PW_ACCT_UNIQUE_SESSION_ID),
             nas_ip: request.ipv4(sys::PW_NAS_IP_ADDRESS),
+            nas_port_id: request.text(sys::PW_NAS_PORT_ID),
+            nas_port: request.integer(sys::PW_NAS_PORT),
+            nas_port_type: request.integer(NAS_PORT_TYPE),
+            called_station_id: request.text(sys::PW_CALLED_STATION_ID),
             calling_station_id: request.text(sys::PW_CALLING_STATION_ID),
             framed_ip: request.ipv4(sys::PW_FRAMED_IP_ADDRESS),
             session_time: request.integer(sys::PW_ACCT_SESSION_TIME),
-            input_octets: octets(
-                request.integer(sys::PW_ACCT_INPUT_OCTETS),
-                request.integer(sys::PW_ACCT_INPUT_GIGAWORDS),
-            ),
-            output_octets: octets(
-                request.integer(sys::PW_ACCT_OUTPUT_OCTETS),
-                request.integer(sys::PW_ACCT_OUTPUT_GIGAWORDS),
-            ),
+            input_octets: request.integer(sys::PW_ACCT_INPUT_OCTETS),
+            input_gigawords: request.integer(sys::PW_ACCT_INPUT_GIGAWORDS),
+            output_octets: request.integer(sys::PW_ACCT_OUTPUT_OCTETS),
+            output_gigawords: request.integer(sys::PW_ACCT_OUTPUT_GIGAWORDS),
             terminate_cause: request.integer(sys::PW_ACCT_TERMINATE_CAUSE),
             event_timestamp: request.integer(sys::PW_EVENT_TIMESTAMP),
+            delay_time: request.integer(sys::PW_ACCT_DELAY_TIME),
+            acct_authentic: request.integer(sys::PW_ACCT_AUTHENTIC),
+            service_type: request.integer(SERVICE_TYPE),
+            framed_protocol: request.integer(FRAMED_PROTOCOL),
+            connect_info: request.text(CONNECT_INFO),
+            class: request.text(CLASS),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::octets;
-
-    #[test]
-    fn gigawords_are_the_high_32_bits() {
-        assert_eq!(octets(Some(5), Some(2)), Some((2u64 << 32) + 5));
-        assert_eq!(octets(Some(5), None), Some(5));
-        assert_eq!(octets(None, None), None);
     }
 }
