@@ -410,6 +410,31 @@ fn billing_changes_reach_the_very_next_request() {
     )
     .unwrap();
     assert_accept(&server, &server.auth(&gina("aa:bb:cc:00:00:02")).unwrap());
+
+    // The same through the NAS's own accounting: a Start opens the session
+    // (rlm_netily writes radacct), a Stop closes it.
+    let acct = |status: &str| {
+        format!(
+            "User-Name = \"gina\", Acct-Status-Type = {status}, Acct-Session-Id = \"8100002\", \
+             NAS-IP-Address = 127.0.0.1, NAS-Port = 7, Calling-Station-Id = \"aa:bb:cc:00:00:03\", \
+             Framed-IP-Address = 10.9.0.3, Acct-Session-Time = 0\n"
+        )
+    };
+    let reply = server.acct(&acct("Start")).unwrap();
+    assert!(
+        reply.is("Accounting-Response"),
+        "{reply:?}\n{}",
+        server.log()
+    );
+    let reply = server.auth(&gina("aa:bb:cc:00:00:02")).unwrap();
+    assert_reject(&server, &reply, Some("Simultaneous-use limit reached"));
+    let reply = server.acct(&acct("Stop")).unwrap();
+    assert!(
+        reply.is("Accounting-Response"),
+        "{reply:?}\n{}",
+        server.log()
+    );
+    assert_accept(&server, &server.auth(&gina("aa:bb:cc:00:00:02")).unwrap());
 }
 
 #[test]
