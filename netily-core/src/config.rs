@@ -35,6 +35,7 @@ const KEYS: &[&str] = &[
     "vpn_proto",
     "radius_server",
     "ca_key_seal",
+    "ca_key_seal_file",
 ];
 
 /// OpenVPN's port, used when `vpn_remote` names none.
@@ -67,6 +68,9 @@ pub struct Config {
     /// serialized, and `Debug` hides it.
     #[serde(skip)]
     pub ca_key_seal: Option<SealKey>,
+    /// A private (0600) file holding `ca_key_seal`, so this config can stay
+    /// readable by the freerad group while the key does not.
+    pub ca_key_seal_file: Option<std::path::PathBuf>,
 }
 
 /// `vpn_remote`: the VPN server as routers reach it.
@@ -173,6 +177,7 @@ impl Default for Config {
             vpn_proto: VpnProto::default(),
             radius_server: None,
             ca_key_seal: None,
+            ca_key_seal_file: None,
         }
     }
 }
@@ -188,6 +193,23 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
         Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Reads `ca_key_seal_file` (which must be private) unless the key is
+    /// given inline. Only netadmin calls this: the servers never need the
+    /// key, and radiusd (running as freerad) cannot read the file.
+    pub fn read_seal_file(&mut self) -> Result<(), ConfigError> {
+        let Some(file) = self.ca_key_seal_file.as_deref() else {
+            return Ok(());
+        };
+        if self.ca_key_seal.is_some() {
+            return Ok(());
+        }
+        check_private_file(file)?;
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", file.display())))?;
+        self.ca_key_seal = Some(seal_key(text.trim(), &file.display().to_string())?);
+        Ok(())
     }
 
     /// The config a program should run with: `explicit` (must exist) or the
@@ -304,14 +326,13 @@ impl Config {
                         Some(value.parse().map_err(|_| bad("expected an IPv4 address"))?)
                 }
                 "ca_key_seal" => {
-                    // Never echo the value: it is the key.
-                    if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        return Err(ConfigError(format!(
-                            "{origin}:{n}: ca_key_seal: expected 64 hexadecimal digits \
-                             (e.g. from `openssl rand -hex 32`)"
-                        )));
+                    c.ca_key_seal = Some(seal_key(value, &format!("{origin}:{n}"))?);
+                }
+                "ca_key_seal_file" => {
+                    if value.is_empty() {
+                        return Err(bad("expected the path of a 0600 file holding the key"));
                     }
-                    c.ca_key_seal = Some(SealKey(value.to_owned()));
+                    c.ca_key_seal_file = Some(value.into());
                 }
                 _ => {
                     return Err(ConfigError(format!(
@@ -341,6 +362,16 @@ impl Config {
             }),
         }
     }
+}
+
+/// `ca_key_seal`'s value: 64 hex digits. Never echoes the value: it is the key.
+fn seal_key(value: &str, at: &str) -> Result<SealKey, ConfigError> {
+    if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ConfigError(format!(
+            "{at}: ca_key_seal: expected 64 hexadecimal digits (e.g. from `openssl rand -hex 32`)"
+        )));
+    }
+    Ok(SealKey(value.to_owned()))
 }
 
 /// Refuses a file that group or others may read: for files that hold a key
@@ -512,6 +543,39 @@ mod tests {
         assert!(e.0.contains("chmod 600") && e.0.contains("n.conf"), "{e}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         check_private_file(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn seal_key_from_a_private_file_keeps_the_config_shareable() {
+        let dir = std::env::temp_dir().join(format!("netily-seal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = "ab".repeat(32);
+        let seal = dir.join("seal");
+        std::fs::write(&seal, format!("{key}\n")).unwrap();
+        let conf = dir.join("n.conf");
+        std::fs::write(&conf, format!("ca_key_seal_file = {}\n", seal.display())).unwrap();
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o640)).unwrap();
+
+        // The servers load it without touching the key file.
+        std::fs::set_permissions(&seal, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut c = Config::load(&conf).unwrap();
+        assert!(c.ca_key_seal.is_none());
+        let e = c.read_seal_file().unwrap_err();
+        assert!(e.0.contains("chmod 600") && e.0.contains("seal"), "{e}");
+
+        std::fs::set_permissions(&seal, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut c = Config::load(&conf).unwrap();
+        c.read_seal_file().unwrap();
+        assert_eq!(c.ca_key_seal.as_ref().map(SealKey::hex), Some(key.as_str()));
+
+        std::fs::write(&seal, "not-a-key").unwrap();
+        let mut c = Config::load(&conf).unwrap();
+        let e = c.read_seal_file().unwrap_err();
+        assert!(
+            e.0.contains("expected 64") && !e.0.contains("not-a-key"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -93,9 +93,13 @@ pub fn now() -> UnixTime {
 
 pub fn run(cli: Cli) -> Outcome {
     let config_path = Config::resolve_path(cli.config.as_deref());
-    let config = Config::resolve(cli.config.as_deref(), cli.database_url.as_deref())?;
+    let mut config = Config::resolve(cli.config.as_deref(), cli.database_url.as_deref())?;
+    config.read_seal_file()?;
     // A file holding the CA's sealing key must be private, whatever the command.
-    if let (Some(path), Some(_)) = (&config_path, &config.ca_key_seal) {
+    // (A key read from ca_key_seal_file was checked there instead.)
+    if let (Some(path), Some(_), None) =
+        (&config_path, &config.ca_key_seal, &config.ca_key_seal_file)
+    {
         config::check_private_file(path)?;
     }
     let ctx = Ctx {
