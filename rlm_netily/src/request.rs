@@ -165,6 +165,11 @@ impl<'a> Request<'a> {
     }
 
     /// Sets `name = value` in `list` with replace or append semantics.
+    ///
+    /// A string attribute gets `value` byte for byte: fr_pair_make would parse
+    /// it as a double-quoted string (`\n`, octal escapes, a trailing `\`
+    /// refused), so a password like `pass\` could never be set. Other types
+    /// (integers, addresses, dates, octets) are parsed from their text.
     pub fn set(
         &mut self,
         list: List,
@@ -177,12 +182,15 @@ impl<'a> Request<'a> {
             message,
         };
         let c_name = CString::new(name).map_err(|_| err("attribute name contains NUL".into()))?;
+        // The message never shows the value: it may be a password.
         let c_value = CString::new(value).map_err(|_| err("value contains NUL".into()))?;
         let request = self.raw.as_ptr();
         // SAFETY: request is live for this call. The talloc parents match what
         // FreeRADIUS's pair_make_reply/pair_make_config use (the reply packet,
-        // the request). fr_pair_make with a null list only allocates and parses;
-        // we then delete the old instances and link the new pair in, exactly
+        // the request). fr_pair_make with a null list only allocates (and, given
+        // a value, parses); fr_pair_value_strcpy copies the bytes into the pair.
+        // A pair we drop is not in any list, so fr_pair_list_free frees just it.
+        // We then delete the old instances and link the new pair in, exactly
         // once, so it is owned by the list.
         unsafe {
             let (ctx, head): (*mut std::ffi::c_void, *mut *mut sys::VALUE_PAIR) = match list {
@@ -195,15 +203,21 @@ impl<'a> Request<'a> {
                 }
                 List::Control => (request.cast(), ptr::addr_of_mut!((*request).config)),
             };
-            let vp = sys::fr_pair_make(
-                ctx,
-                ptr::null_mut(),
-                c_name.as_ptr(),
-                c_value.as_ptr(),
-                sys::T_OP_SET,
-            );
-            if vp.is_null() {
-                return Err(err(last_error()));
+            let make = |text: *const c_char| {
+                let vp =
+                    sys::fr_pair_make(ctx, ptr::null_mut(), c_name.as_ptr(), text, sys::T_OP_SET);
+                if vp.is_null() {
+                    Err(err(last_error()))
+                } else {
+                    Ok(vp)
+                }
+            };
+            let mut vp = make(ptr::null())?;
+            if (*(*vp).da).type_ == sys::PW_TYPE_STRING {
+                sys::fr_pair_value_strcpy(vp, c_value.as_ptr());
+            } else {
+                sys::fr_pair_list_free(&mut vp);
+                vp = make(c_value.as_ptr())?;
             }
             if mode == Mode::Replace {
                 let da = (*vp).da;

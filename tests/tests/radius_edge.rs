@@ -1,0 +1,236 @@
+//! Edge cases of rlm_netily against a real PostgreSQL, the real `netadmin`
+//! binary and a real FreeRADIUS (`-f -l stdout`, no debugging):
+//!
+//! - Passwords and reply values holding backslashes and quotes reach pap and
+//!   the NAS byte for byte (no escape interpretation on the way).
+//! - A normal (non-debug) server log says why a login was rejected and that a
+//!   User-Name was malformed, with the name escaped and cut short, and never
+//!   a password.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use netily_tests::freeradius::{self, Radiusd, RadiusdOptions, Reply};
+use netily_tests::postgres::PgCluster;
+
+fn netadmin_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(freeradius::workspace())
+            .args(["build", "-p", "netadmin"])
+            .output()
+            .expect("run cargo build -p netadmin");
+        assert!(
+            out.status.success(),
+            "cargo build -p netadmin failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        freeradius::workspace().join("target/debug/netadmin")
+    })
+    .clone()
+}
+
+/// A database with the schema and one plan, and a config file pointing at it.
+struct Isp {
+    cluster: PgCluster,
+    url: String,
+    dir: PathBuf,
+    config: PathBuf,
+}
+
+impl Isp {
+    fn new(name: &str) -> Isp {
+        let cluster = PgCluster::start();
+        let url = cluster.create_database(name).unwrap();
+        let dir = freeradius::workspace()
+            .join(format!("target/radius-tests/{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("netily.conf");
+        std::fs::write(
+            &config,
+            format!("database_url = {url}\nconnect_timeout = 2\n"),
+        )
+        .unwrap();
+        let isp = Isp {
+            cluster,
+            url,
+            dir,
+            config,
+        };
+        isp.netadmin(&["migrate"]);
+        isp.netadmin(&["plan", "add", "gold", "--rate", "5M/10M"]);
+        isp
+    }
+
+    fn netadmin(&self, args: &[&str]) -> String {
+        let out = Command::new(netadmin_bin())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("NETILY_DATABASE_URL")
+            .output()
+            .expect("run netadmin");
+        assert!(
+            out.status.success(),
+            "netadmin {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn customer(&self, user: &str, password: &str) {
+        self.netadmin(&[
+            "customer",
+            "add",
+            user,
+            "--password",
+            password,
+            "--plan",
+            "gold",
+        ]);
+    }
+
+    fn radiusd(&self) -> Radiusd {
+        let server = Radiusd::start_with(RadiusdOptions {
+            config_file: Some(self.config.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(
+            server.log().contains("rlm_netily: loaded"),
+            "{}",
+            server.log()
+        );
+        server
+    }
+
+    fn sql(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    }
+}
+
+impl Drop for Isp {
+    fn drop(&mut self) {
+        let _ = self.cluster.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A value inside radclient's double quotes. radclient undoes escapes twice
+/// (its tokenizer, then the value parser: `"a\\nb"` arrives as a newline),
+/// so a literal value is escaped twice.
+fn quoted(value: &str) -> String {
+    let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    // A real newline stays one: `\n` in either pass gives a newline.
+    format!("\"{}\"", escape(&escape(value)).replace('\n', "\\n"))
+}
+
+fn pap(user: &str, password: &str) -> String {
+    format!(
+        "User-Name = {}, User-Password = {}\n",
+        quoted(user),
+        quoted(password)
+    )
+}
+
+/// CHAP-Password is an octets attribute: radclient reads a quoted value for
+/// it without undoing escapes, so the exact bytes go as hex.
+fn chap(user: &str, password: &str) -> String {
+    let hex: String = password.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("User-Name = {}, CHAP-Password = 0x{hex}\n", quoted(user))
+}
+
+/// Undoes radclient's printing of a string value (`\\`, `\"`, `\n`, ...).
+fn unescape(printed: &str) -> String {
+    let mut out = String::new();
+    let mut chars = printed.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn values(reply: &Reply, name: &str) -> Vec<String> {
+    reply.values(name).into_iter().map(unescape).collect()
+}
+
+#[test]
+fn passwords_and_reply_values_are_byte_exact() {
+    let isp = Isp::new("edge_bytes");
+    // Literal backslashes and quotes, as the operator typed them.
+    let users = [
+        ("trailing", r"pass\"),
+        ("newline", r"a\nb"),
+        ("quotes", r#"q"uote'"#),
+        ("octal", r"x\101\\y"),
+    ];
+    for (user, password) in users {
+        isp.customer(user, password);
+    }
+    // Per-subscriber reply overrides straight in the stock radreply table.
+    isp.sql()
+        .batch_execute(
+            r#"INSERT INTO radreply (username, attribute, op, value) VALUES
+                 ('trailing', 'Mikrotik-Address-List', ':=', 'list\one'),
+                 ('trailing', 'Mikrotik-Address-List', '+=', 'trail\'),
+                 ('trailing', 'Reply-Message', ':=', 'tab\t "q" \101 end')"#,
+        )
+        .unwrap();
+    let server = isp.radiusd();
+
+    for (user, password) in users {
+        for (method, request) in [("PAP", pap(user, password)), ("CHAP", chap(user, password))] {
+            let reply = server.auth(&request).unwrap();
+            assert!(
+                reply.is("Access-Accept"),
+                "{method} {user} with {password:?}: {reply:?}\n{}",
+                server.log()
+            );
+        }
+        // What escape processing would have produced must not work.
+        let mangled = password.replace(r"\n", "\n").replace(r"\101", "A");
+        let wrong = if mangled == password {
+            format!("{password}x")
+        } else {
+            mangled
+        };
+        let reply = server.auth(&pap(user, &wrong)).unwrap();
+        assert!(
+            reply.is("Access-Reject"),
+            "{user} with {wrong:?}: {reply:?}"
+        );
+    }
+
+    let reply = server.auth(&pap("trailing", r"pass\")).unwrap();
+    assert_eq!(
+        values(&reply, "Mikrotik-Address-List"),
+        [r"list\one", r"trail\"],
+        "{reply:?}"
+    );
+    assert_eq!(
+        values(&reply, "Reply-Message"),
+        [r#"tab\t "q" \101 end"#],
+        "{reply:?}"
+    );
+    // The plan's own reply is still there.
+    assert_eq!(
+        values(&reply, "Mikrotik-Rate-Limit"),
+        ["5M/10M"],
+        "{reply:?}"
+    );
+    assert!(!server.log().contains("cannot set"), "{}", server.log());
+}
