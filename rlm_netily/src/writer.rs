@@ -19,7 +19,7 @@ use netily_core::db::{self, post_auth, post_auth::PostAuthRecord};
 /// Records waiting at most (about 2 MB at ~200 bytes each).
 pub const QUEUE_CAPACITY: usize = 10_000;
 /// Records per INSERT at most.
-const BATCH_MAX: usize = 500;
+const BATCH_MAX: usize = 2_000;
 /// How long the thread waits for a record before checking whether to stop.
 const POLL: Duration = Duration::from_millis(200);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);

@@ -251,6 +251,32 @@ fn the_store_fails_fast_while_the_database_is_down_and_recovers() {
             started.elapsed()
         );
     }
+    // Many request threads at once: none waits long (no pile-up).
+    let store = std::sync::Arc::new(store);
+    let workers: Vec<_> = (0..32)
+        .map(|_| {
+            let store = std::sync::Arc::clone(&store);
+            let interim = interim.clone();
+            std::thread::spawn(move || {
+                let mut slowest = Duration::ZERO;
+                let until = Instant::now() + Duration::from_secs(3);
+                while Instant::now() < until {
+                    let started = Instant::now();
+                    assert!(store.record(&interim).is_err());
+                    slowest = slowest.max(started.elapsed());
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                slowest
+            })
+        })
+        .collect();
+    let slowest = workers
+        .into_iter()
+        .map(|w| w.join().unwrap())
+        .max()
+        .unwrap();
+    eprintln!("slowest answer during the outage: {slowest:?}");
+    assert!(slowest < Duration::from_millis(500), "{slowest:?}");
     // The error names the database without a password.
     let text = store.record(&interim).unwrap_err().to_string();
     assert!(!text.contains(":netily@"), "{text}");
@@ -587,5 +613,76 @@ fn radius_accounting_and_auth_log_end_to_end() {
         "the login during the outage was logged after it"
     );
     assert!(server.is_running());
+
+    // Shutdown detaches the module: its writer threads stop and are joined
+    // (a thread left waiting would hold radiusd up).
+    assert_eq!(
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.is_running() {
+        assert!(
+            Instant::now() < deadline,
+            "radiusd did not exit:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        server.log().contains("Exiting normally"),
+        "{}",
+        server.log()
+    );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Store throughput on this machine: `cargo test -p netily-tests --release
+/// --test radius_accounting store_throughput -- --ignored --nocapture`.
+/// 32 threads (radiusd's pool) record Start, Interim, Stop sessions for
+/// 2,000 subscribers through one store of 8 connections.
+#[test]
+#[ignore = "measurement, not a check"]
+fn store_throughput() {
+    let tdb = TestDb::new();
+    let mut conn = tdb.connect();
+    db::migrate(&mut conn).unwrap();
+    if let Ok(sql) = std::env::var("NETILY_BENCH_SQL") {
+        conn.batch_execute(&sql).unwrap();
+    }
+    let store =
+        std::sync::Arc::new(AccountingStore::new(&tdb.url(), 8, Duration::from_secs(2)).unwrap());
+    let seconds = 5;
+    let started = Instant::now();
+    let threads: Vec<_> = (0..32)
+        .map(|t| {
+            let store = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                let mut i = 0u64;
+                while started.elapsed() < Duration::from_secs(seconds) {
+                    let id = format!("t{t}-{i}");
+                    i += 1;
+                    let mut p = packet(1, &id, NAS);
+                    p.username = Some(format!("synth{:07}", 1 + (t as u64 * 7919 + i) % 2_000));
+                    for (status, secs) in [(1, 0), (3, 60), (2, 120)] {
+                        p.status_type = Some(status);
+                        if status != 1 {
+                            counters(&mut p, secs, (0, secs * 1000), (0, secs * 2000));
+                        }
+                        store.record(&change(&p, T0 + i64::from(secs))).unwrap();
+                        n += 1;
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "store: {total} packets in {secs:.1}s = {:.0}/s",
+        total as f64 / secs
+    );
 }

@@ -9,19 +9,21 @@
 //! octet delta to the subscriber's cycle: a duplicate changes nothing, so it
 //! adds nothing.
 //!
-//! [`AccountingStore`] is the server side: a bounded pool whose connections
-//! carry both statements prepared, so a packet costs one round trip (bind +
-//! execute). When the database is unreachable it fails fast: a checkout
-//! waits at most the configured bound, and after a failure the store answers
-//! "unavailable" at once for a short while instead of making every request
-//! thread wait again.
+//! [`AccountingStore`] is the server side: a few writer threads with the
+//! statements prepared on their connections commit queued packets in
+//! batches (group commit). When the database is unreachable it fails fast:
+//! a request waits at most the configured bound, and after a failure the
+//! store answers "unavailable" at once for a short while instead of making
+//! every request thread wait again.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Statement};
 
@@ -157,24 +159,16 @@ pub fn record_change(conn: &mut impl GenericClient, change: &Change) -> Result<R
     }
 }
 
-/// A pooled connection with the accounting statements prepared on it.
-pub struct PreparedConnection {
+/// A connection with the accounting statements prepared on it.
+struct PreparedConnection {
     client: Client,
     upsert_session: Statement,
     close_nas: Statement,
 }
 
-/// r2d2 manager that prepares the statements once per connection.
-pub struct PreparedManager {
-    config: postgres::Config,
-}
-
-impl r2d2::ManageConnection for PreparedManager {
-    type Connection = PreparedConnection;
-    type Error = postgres::Error;
-
-    fn connect(&self) -> std::result::Result<PreparedConnection, postgres::Error> {
-        let mut client = self.config.connect(NoTls)?;
+impl PreparedConnection {
+    fn open(config: &postgres::Config) -> std::result::Result<Self, postgres::Error> {
+        let mut client = config.connect(NoTls)?;
         let upsert_session = client.prepare(UPSERT_SESSION)?;
         let close_nas = client.prepare(CLOSE_NAS_SESSIONS)?;
         Ok(PreparedConnection {
@@ -184,27 +178,36 @@ impl r2d2::ManageConnection for PreparedManager {
         })
     }
 
-    fn is_valid(&self, conn: &mut PreparedConnection) -> std::result::Result<(), postgres::Error> {
-        conn.client.simple_query("").map(|_| ())
-    }
-
-    fn has_broken(&self, conn: &mut PreparedConnection) -> bool {
-        conn.client.is_closed()
+    /// One change on this connection (inside whatever transaction is open).
+    fn apply(&mut self, change: &Change) -> std::result::Result<Recorded, postgres::Error> {
+        let client = &mut self.client;
+        match change {
+            Change::Session(s) => {
+                session_params(s, |p| client.execute(&self.upsert_session, p)).map(session_outcome)
+            }
+            Change::NasRestart(r) => nas_params(r, |p| client.execute(&self.close_nas, p))
+                .map(Recorded::NasSessionsClosed),
+            Change::Ignore { .. } => Ok(Recorded::Ignored),
+        }
     }
 }
 
 /// After a failure to reach the database, answer "unavailable" at once for
 /// this long: request threads must not queue up behind a dead database.
 const FAIL_FAST_FOR: Duration = Duration::from_secs(1);
-/// A request waiting for a connection checks this often whether the
-/// database has been found unreachable meanwhile (then it gives up at once).
-const CHECK_EVERY: Duration = Duration::from_millis(100);
-/// Statements retried on another connection when the database closed the
-/// first one (pooled connections left over from before a restart).
-const RETRIES_ON_CLOSED: usize = 3;
+/// Packets committed together at most.
+const BATCH_MAX: usize = 128;
+/// Packets waiting at most; beyond that the database is too slow and a new
+/// packet fails at once (the NAS retransmits it).
+const QUEUE_MAX: usize = 4_096;
+/// Writer threads (and connections) at most: commits of packets that open
+/// or close a session serialize in PostgreSQL anyway (their NOTIFY), so more
+/// writers would only make smaller batches.
+const WRITERS_MAX: u32 = 4;
+/// How often an idle writer checks whether to stop.
+const POLL: Duration = Duration::from_millis(200);
 
-/// Whether the database is reachable, as the last attempts tell; shared
-/// with the pool's background connector, whose failures also count.
+/// Whether the database is reachable, as the last attempts tell.
 #[derive(Debug)]
 struct Health {
     url: String,
@@ -219,7 +222,7 @@ impl Health {
     }
 
     /// Records a failure to reach the database; returns the error to report.
-    fn trip(&self, detail: String) -> Error {
+    fn trip(&self, detail: &str) -> Error {
         *self.failing_until.lock() = Some(Instant::now() + FAIL_FAST_FOR);
         if !self.down.swap(true, Ordering::AcqRel) {
             log::error!(
@@ -227,49 +230,75 @@ impl Health {
                 self.url
             );
         }
-        Error::Connect {
-            url: self.url.clone(),
-            detail,
-        }
+        self.error(detail)
     }
 
     fn up(&self) {
+        *self.failing_until.lock() = None;
         if self.down.swap(false, Ordering::AcqRel) {
             log::info!("accounting: database {} is back", self.url);
         }
     }
 
-    fn fail_fast(&self) -> Error {
+    fn error(&self, detail: &str) -> Error {
         Error::Connect {
             url: self.url.clone(),
-            detail: "unavailable (it failed moments ago)".into(),
+            detail: detail.to_owned(),
         }
     }
 }
 
-/// The pool's connection errors trip the breaker (instead of a log line
-/// per attempt).
-#[derive(Debug)]
-struct TripOnConnectError(Arc<Health>);
+/// Where a writer puts one packet's result for the request thread waiting on it.
+#[derive(Default)]
+struct Slot {
+    result: Mutex<Option<Result<Recorded>>>,
+    filled: Condvar,
+}
 
-impl r2d2::HandleError<postgres::Error> for TripOnConnectError {
-    fn handle_error(&self, error: postgres::Error) {
-        self.0.trip(error.to_string());
+impl Slot {
+    fn fill(&self, r: Result<Recorded>) {
+        *self.result.lock() = Some(r);
+        self.filled.notify_one();
     }
 }
 
-/// The server's accounting writer: a bounded pool of prepared connections.
+struct Job {
+    change: Change,
+    slot: Arc<Slot>,
+}
+
+struct Shared {
+    queue: Mutex<VecDeque<Job>>,
+    queued: Condvar,
+    stop: AtomicBool,
+    health: Health,
+    config: postgres::Config,
+}
+
+/// The server's accounting writer.
+///
+/// Request threads queue their packet and wait (at most the configured
+/// bound) for its result; a few writer threads, each with its own
+/// connection and prepared statements, take whatever is queued and commit it
+/// in one transaction: one upsert per packet, one commit (one WAL flush, one
+/// NOTIFY lock) per batch. That is PostgreSQL's group commit done in the
+/// application, where it also covers NOTIFY, whose commit lock otherwise
+/// serializes every session Start and Stop. A packet is acknowledged only
+/// after its batch committed. Replaying a batch is harmless (the statements
+/// are idempotent), so a batch whose commit is in doubt is simply retried,
+/// and a request that gave up waiting can be committed later without harm:
+/// the NAS's retransmit then finds it done.
 pub struct AccountingStore {
-    pool: r2d2::Pool<PreparedManager>,
-    checkout: Duration,
-    health: Arc<Health>,
+    shared: Arc<Shared>,
+    wait: Duration,
+    writers: Vec<JoinHandle<()>>,
 }
 
 impl AccountingStore {
-    /// A store of at most `pool_size` connections. Never blocks and never
-    /// fails on an unreachable database: connections are made in the
-    /// background and on demand. `timeout` bounds a connect, a checkout
-    /// and (as statement_timeout) a statement.
+    /// A store with up to `pool_size` (at most 4) writer connections. Never
+    /// blocks and never fails on an unreachable database: writers connect
+    /// in the background. `timeout` bounds a connect, a request's wait and
+    /// (as statement_timeout) a statement.
     pub fn new(url: &str, pool_size: u32, timeout: Duration) -> Result<AccountingStore> {
         let mut config: postgres::Config =
             url.parse().map_err(|e: postgres::Error| Error::Connect {
@@ -286,75 +315,219 @@ impl AccountingStore {
             _ => statement_timeout,
         };
         config.options(&options);
-        let health = Arc::new(Health {
-            url: redact_url(url),
-            failing_until: Mutex::new(None),
-            down: AtomicBool::new(false),
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(VecDeque::new()),
+            queued: Condvar::new(),
+            stop: AtomicBool::new(false),
+            health: Health {
+                url: redact_url(url),
+                failing_until: Mutex::new(None),
+                down: AtomicBool::new(false),
+            },
+            config,
         });
-        let pool = r2d2::Pool::builder()
-            .max_size(pool_size.max(1))
-            .min_idle(Some(1))
-            // A checkout must not cost a round trip; a dead connection shows
-            // as closed (has_broken) or fails its statement, and is replaced.
-            .test_on_check_out(false)
-            .connection_timeout(timeout)
-            .error_handler(Box::new(TripOnConnectError(Arc::clone(&health))))
-            .build_unchecked(PreparedManager { config });
-        Ok(AccountingStore {
-            pool,
-            checkout: timeout,
-            health,
-        })
-    }
-
-    /// A connection within the bound, or an error as soon as the database
-    /// is known to be unreachable.
-    fn checkout(&self) -> Result<r2d2::PooledConnection<PreparedManager>> {
-        let deadline = Instant::now() + self.checkout;
-        loop {
-            if self.health.failing() {
-                return Err(self.health.fail_fast());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.pool.get_timeout(left.min(CHECK_EVERY)) {
-                Ok(c) => return Ok(c),
-                Err(e) if left <= CHECK_EVERY => return Err(self.health.trip(e.to_string())),
-                Err(_) => {}
-            }
+        let mut store = AccountingStore {
+            shared,
+            wait: timeout,
+            writers: Vec::new(),
+        };
+        for n in 0..pool_size.clamp(1, WRITERS_MAX) {
+            let shared = Arc::clone(&store.shared);
+            let writer = std::thread::Builder::new()
+                .name(format!("netily-acct-{n}"))
+                .spawn(move || write_forever(&shared))
+                .map_err(|e| Error::Query {
+                    what: "starting the accounting writer".into(),
+                    detail: e.to_string(),
+                })?;
+            store.writers.push(writer);
         }
+        Ok(store)
     }
 
-    /// Records one change; Ok only once PostgreSQL has committed it.
+    /// Records one change; Ok only once PostgreSQL has committed it. Waits
+    /// at most the store's bound, and not at all while the database is
+    /// known to be unreachable.
     pub fn record(&self, change: &Change) -> Result<Recorded> {
         if let Change::Ignore { .. } = change {
             return Ok(Recorded::Ignored);
         }
-        // A connection the database closed (restart) fails its first
-        // statement; a few retries on other connections ride that out.
-        for attempt in 0..=RETRIES_ON_CLOSED {
-            let mut conn = self.checkout()?;
-            let c = &mut *conn;
-            let result = match change {
-                Change::Session(s) => session_params(s, |p| c.client.execute(&c.upsert_session, p))
-                    .map(session_outcome),
-                Change::NasRestart(r) => nas_params(r, |p| c.client.execute(&c.close_nas, p))
-                    .map(Recorded::NasSessionsClosed),
-                Change::Ignore { .. } => Ok(Recorded::Ignored),
-            };
-            match result {
-                Ok(r) => {
-                    self.health.up();
-                    return Ok(r);
-                }
-                Err(e) if e.is_closed() && attempt < RETRIES_ON_CLOSED => continue,
-                Err(e) if e.is_closed() || e.as_db_error().is_none() => {
-                    return Err(self.health.trip(e.to_string()));
-                }
-                Err(e) => return Err(q("recording accounting in radacct")(e)),
+        let health = &self.shared.health;
+        if health.failing() {
+            return Err(health.error("unavailable (it failed moments ago)"));
+        }
+        let slot = Arc::new(Slot::default());
+        {
+            let mut queue = self.shared.queue.lock();
+            if queue.len() >= QUEUE_MAX {
+                return Err(health.error("too slow: the accounting queue is full"));
+            }
+            queue.push_back(Job {
+                change: change.clone(),
+                slot: Arc::clone(&slot),
+            });
+        }
+        self.shared.queued.notify_one();
+        let deadline = Instant::now() + self.wait;
+        let mut result = slot.result.lock();
+        loop {
+            if let Some(r) = result.take() {
+                return r;
+            }
+            if slot.filled.wait_until(&mut result, deadline).timed_out() {
+                return match result.take() {
+                    Some(r) => r,
+                    None => {
+                        Err(health.error(&format!("no answer within {} ms", self.wait.as_millis())))
+                    }
+                };
             }
         }
-        Err(self
-            .health
-            .trip("the database closed the connection".into()))
+    }
+}
+
+impl Drop for AccountingStore {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.queued.notify_all();
+        for w in self.writers.drain(..) {
+            if w.join().is_err() {
+                log::error!("accounting writer thread panicked");
+            }
+        }
+    }
+}
+
+/// Takes up to BATCH_MAX queued jobs, waiting while there are none; None
+/// when the store is dropped.
+fn next_batch(shared: &Shared) -> Option<Vec<Job>> {
+    let mut queue = shared.queue.lock();
+    while queue.is_empty() {
+        if shared.stop.load(Ordering::Acquire) {
+            return None;
+        }
+        shared.queued.wait_for(&mut queue, POLL);
+    }
+    let n = queue.len().min(BATCH_MAX);
+    Some(queue.drain(..n).collect())
+}
+
+/// Fails every queued job (the database is unreachable).
+fn fail_queued(shared: &Shared, detail: &str) {
+    let jobs: Vec<Job> = shared.queue.lock().drain(..).collect();
+    for j in jobs {
+        j.slot.fill(Err(shared.health.error(detail)));
+    }
+}
+
+fn write_forever(shared: &Shared) {
+    let mut conn: Option<PreparedConnection> = None;
+    while let Some(batch) = next_batch(shared) {
+        if conn.is_none() {
+            // While the database is known unreachable, answer at once: a
+            // connect attempt per batch would hold request threads. The
+            // fail-fast window paces the reconnect attempts.
+            if shared.health.failing() {
+                for j in batch {
+                    j.slot.fill(Err(shared.health.error("unavailable")));
+                }
+                continue;
+            }
+            match PreparedConnection::open(&shared.config) {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    let err = connect_detail(&e);
+                    shared.health.trip(&err);
+                    for j in batch {
+                        j.slot.fill(Err(shared.health.error(&err)));
+                    }
+                    fail_queued(shared, &err);
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let mut outcome = commit_batch(c, &batch);
+        if matches!(&outcome, Err(e) if e.is_closed()) {
+            // A connection from before a database restart: replay the batch
+            // (idempotent) once on a fresh one.
+            outcome = PreparedConnection::open(&shared.config).and_then(|fresh| {
+                let c = conn.insert(fresh);
+                commit_batch(c, &batch)
+            });
+        }
+        match outcome {
+            Ok(results) => {
+                shared.health.up();
+                for (j, r) in batch.into_iter().zip(results) {
+                    j.slot.fill(r);
+                }
+            }
+            Err(e) => {
+                // The connection is gone (or the commit is in doubt): drop
+                // it; the batch is refused and the NASes retransmit.
+                conn = None;
+                let err = connect_detail(&e);
+                shared.health.trip(&err);
+                for j in batch {
+                    j.slot.fill(Err(shared.health.error(&err)));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the batch. A statement that fails on its data (not
+/// the connection) aborts the transaction; the batch is then replayed one
+/// packet per transaction, so only the bad packet fails. Err only when the
+/// connection failed.
+fn commit_batch(
+    c: &mut PreparedConnection,
+    batch: &[Job],
+) -> std::result::Result<Vec<Result<Recorded>>, postgres::Error> {
+    if batch.len() == 1 {
+        return one_by_one(c, batch);
+    }
+    c.client.batch_execute("BEGIN")?;
+    let mut results = Vec::with_capacity(batch.len());
+    for j in batch {
+        match c.apply(&j.change) {
+            Ok(r) => results.push(Ok(r)),
+            Err(e) if e.as_db_error().is_some() => {
+                c.client.batch_execute("ROLLBACK")?;
+                return one_by_one(c, batch);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    c.client.batch_execute("COMMIT")?;
+    Ok(results)
+}
+
+fn one_by_one(
+    c: &mut PreparedConnection,
+    batch: &[Job],
+) -> std::result::Result<Vec<Result<Recorded>>, postgres::Error> {
+    let mut results = Vec::with_capacity(batch.len());
+    for j in batch {
+        match c.apply(&j.change) {
+            Ok(r) => results.push(Ok(r)),
+            Err(e) if e.as_db_error().is_some() => {
+                results.push(Err(q("recording accounting in radacct")(e)));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(results)
+}
+
+/// The cause of a connection failure ("Connection refused"), not just the
+/// driver's "error connecting to server".
+fn connect_detail(e: &postgres::Error) -> String {
+    use std::error::Error as _;
+    match (e.as_db_error(), e.source()) {
+        (Some(db), _) => db.message().to_owned(),
+        (None, Some(src)) => src.to_string(),
+        (None, None) => e.to_string(),
     }
 }
