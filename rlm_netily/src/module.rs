@@ -383,16 +383,20 @@ fn apply(request: &mut Request<'_>, outcome: Outcome) -> sys::rlm_rcode_t {
             sys::RLM_MODULE_OK
         }
         Outcome::Reject { reply, log } => {
-            request.log(Level::Info, &log);
+            auth_line(request, &log);
             if let Err(code) = set_all(request, List::Reply, &reply) {
                 return code;
             }
             sys::RLM_MODULE_REJECT
         }
-        Outcome::NotFound => sys::RLM_MODULE_NOTFOUND,
+        Outcome::NotFound => {
+            // Usually rejected by the next module, which says nothing why.
+            auth_line(request, "not a subscriber (left to the next module)");
+            sys::RLM_MODULE_NOTFOUND
+        }
         Outcome::Noop => sys::RLM_MODULE_NOOP,
         Outcome::Invalid { log } => {
-            request.log(Level::Warn, &log);
+            auth_line(request, &format!("invalid request: {log}"));
             sys::RLM_MODULE_INVALID
         }
         Outcome::Fail { log } => {
@@ -400,4 +404,26 @@ fn apply(request: &mut Request<'_>, outcome: Outcome) -> sys::rlm_rcode_t {
             sys::RLM_MODULE_FAIL
         }
     }
+}
+
+/// One line in the normal server log (Auth level, not only with -X) saying
+/// what happened to whom, in the shape of the server's own auth lines:
+/// `(7) rlm_netily: reject (...): ...: [bob] (from client nas1 cli 00:11:..)`.
+/// Request values are escaped and cut short; passwords are never read here.
+fn auth_line(request: &Request<'_>, what: &str) {
+    let shown = |b: &[u8]| crate::log::safe_value(b, crate::log::SHOWN_CHARS);
+    let user = request
+        .bytes(sys::PW_USER_NAME)
+        .map_or_else(|| "(no User-Name)".to_owned(), shown);
+    let client = request
+        .client_name()
+        .map_or_else(|| "unknown".to_owned(), shown);
+    let cli = request
+        .bytes(sys::PW_CALLING_STATION_ID)
+        .map(|b| format!(" cli {}", shown(b)))
+        .unwrap_or_default();
+    crate::log::auth(&format!(
+        "({}) rlm_netily: {what}: [{user}] (from client {client}{cli})",
+        request.number()
+    ));
 }

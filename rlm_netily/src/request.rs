@@ -121,6 +121,48 @@ impl<'a> Request<'a> {
         Some(pair_text(vp))
     }
 
+    /// The raw bytes of a string/octets attribute, unchecked: only for
+    /// showing a malformed value (escaped) in the log.
+    pub fn bytes(&self, attr: u32) -> Option<&[u8]> {
+        let vp = self.find(attr)?;
+        // SAFETY: as in `pair_text`: for string and octets the union holds a
+        // pointer to vp_length bytes owned by the pair, which outlives &self.
+        unsafe {
+            match (*vp.da).type_ {
+                sys::PW_TYPE_STRING | sys::PW_TYPE_OCTETS => {
+                    let p = vp.data.octets;
+                    if p.is_null() || vp.length == 0 {
+                        Some(&[])
+                    } else {
+                        Some(std::slice::from_raw_parts(p, vp.length))
+                    }
+                }
+                _ => None,
+            }
+        }
+    }
+
+    /// The server's request number, as `radiusd -X` and the auth log show it.
+    pub fn number(&self) -> u32 {
+        // SAFETY: request is live for this call; a plain integer read.
+        unsafe { (*self.raw.as_ptr()).number }
+    }
+
+    /// The short name of the RADIUS client (NAS) that sent the request.
+    pub fn client_name(&self) -> Option<&[u8]> {
+        // SAFETY: request is live; client is null or the live RADCLIENT the
+        // packet came from (clients outlive their requests), whose shortname
+        // is null or a NUL-terminated string.
+        unsafe {
+            let client = (*self.raw.as_ptr()).client.as_ref()?;
+            if client.shortname.is_null() {
+                None
+            } else {
+                Some(CStr::from_ptr(client.shortname).to_bytes())
+            }
+        }
+    }
+
     /// An integer attribute.
     pub fn integer(&self, attr: u32) -> Option<u32> {
         let vp = self.find(attr)?;

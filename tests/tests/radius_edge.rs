@@ -234,3 +234,65 @@ fn passwords_and_reply_values_are_byte_exact() {
     );
     assert!(!server.log().contains("cannot set"), "{}", server.log());
 }
+
+/// Every line of the log that mentions `needle`.
+fn lines_with<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
+    log.lines().filter(|l| l.contains(needle)).collect()
+}
+
+#[test]
+fn rejects_and_malformed_names_are_logged_without_debugging() {
+    let isp = Isp::new("edge_log");
+    isp.customer("bob", "bob-secret-pw");
+    isp.netadmin(&["customer", "suspend", "bob"]);
+    let server = isp.radiusd();
+
+    let reply = server.auth(&pap("bob", "bob-secret-pw")).unwrap();
+    assert!(reply.is("Access-Reject"), "{reply:?}");
+    // Not UTF-8 (radclient turns the octal escapes into raw bytes).
+    let reply = server
+        .auth("User-Name = \"\\377\\376alice\", User-Password = \"x\"\n")
+        .unwrap();
+    assert!(reply.is("Access-Reject"), "{reply:?}");
+    // An escape sequence that would repaint a terminal, and a very long name.
+    let reply = server
+        .auth("User-Name = \"evil\\033[2J%s\", User-Password = \"x\"\n")
+        .unwrap();
+    assert!(reply.is("Access-Reject"), "{reply:?}");
+    let long = "A".repeat(253);
+    let reply = server.auth(&pap(&long, "x")).unwrap();
+    assert!(reply.is("Access-Reject"), "{reply:?}");
+
+    let log = server.log();
+    // The server runs without -X: these are normal log lines.
+    let bob = lines_with(&log, "[bob]");
+    assert!(
+        bob.iter()
+            .any(|l| l.contains("Auth:") && l.contains("rlm_netily") && l.contains("reject (")),
+        "no reject reason for bob in:\n{log}"
+    );
+    let bad = lines_with(&log, r"[\xff\xfealice]");
+    assert!(
+        bad.iter()
+            .any(|l| l.contains("Auth:") && l.contains("User-Name is not valid UTF-8")),
+        "no escaped line for the non-UTF-8 name in:\n{log}"
+    );
+    assert!(
+        log.contains(r"[evil\x1b[2J%s]"),
+        "no escaped line for the terminal escape in:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("[{}...(253 bytes)]", "A".repeat(64))),
+        "the long name is not cut in:\n{log}"
+    );
+    // Nothing raw, and never a password.
+    assert!(!log.contains('\u{1b}'), "raw ESC in the log:\n{log}");
+    assert!(
+        !log.contains("\u{fffd}"),
+        "raw invalid UTF-8 in the log:\n{log}"
+    );
+    assert!(
+        !log.contains("bob-secret-pw"),
+        "password in the log:\n{log}"
+    );
+}
