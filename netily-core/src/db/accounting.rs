@@ -409,7 +409,21 @@ fn next_batch(shared: &Shared) -> Option<Vec<Job>> {
         shared.queued.wait_for(&mut queue, POLL);
     }
     let n = queue.len().min(BATCH_MAX);
-    Some(queue.drain(..n).collect())
+    let mut batch: Vec<Job> = queue.drain(..n).collect();
+    drop(queue);
+    // Every writer takes its row locks (radacct, and the usage row the
+    // trigger updates) in one order, so concurrent batches wait for each
+    // other instead of deadlocking. Stable: a session's packets keep their
+    // order.
+    batch.sort_by(|a, b| lock_order(&a.change).cmp(&lock_order(&b.change)));
+    Some(batch)
+}
+
+fn lock_order(change: &Change) -> (u8, Option<&str>, &str) {
+    match change {
+        Change::NasRestart(_) | Change::Ignore { .. } => (0, None, ""),
+        Change::Session(s) => (1, s.username.as_deref(), s.unique_id.as_str()),
+    }
 }
 
 /// Fails every queued job (the database is unreachable).
