@@ -5,9 +5,10 @@
 #
 # Puts the module at $PREFIX/lib/netily/rlm_netily.so, links it into
 # FreeRADIUS's stock libdir (/usr/lib/freeradius) so no radiusd.conf edit is
-# needed, and copies mods-available/netily and sites-available/netily into
-# /etc/freeradius/3.0 unless they exist. It enables nothing: an enabled module
-# needs a valid /etc/netily/netily.conf, so the operator links it when ready.
+# needed, and copies mods-available/netily, sites-available/netily and
+# sites-available/netily-dynamic-clients into /etc/freeradius/3.0 unless they
+# exist. It enables nothing: an enabled module needs a valid
+# /etc/netily/netily.conf, so the operator links it when ready.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +25,7 @@ install -d "$DESTDIR$libdir"
 ln -sfn "$PREFIX/lib/netily/rlm_netily.so" "$DESTDIR$libdir/rlm_netily.so"
 echo "installed $DESTDIR$PREFIX/lib/netily/rlm_netily.so (linked from $libdir)"
 
-for f in mods-available/netily sites-available/netily; do
+for f in mods-available/netily sites-available/netily sites-available/netily-dynamic-clients; do
     dest="$DESTDIR$raddb/$f"
     if [ -e "$dest" ]; then
         echo "kept existing $dest"
@@ -48,5 +49,8 @@ To serve subscribers with FreeRADIUS:
   ln -s ../mods-available/netily $raddb/mods-enabled/netily
   ln -s ../sites-available/netily $raddb/sites-enabled/netily
   (disable $raddb/sites-enabled/default if it listens on the same ports)
-  freeradius -XC   # check, then restart freeradius
+  optional, to accept routers added with \`netadmin router add\` without a
+  restart or a clients.conf entry (narrow its ipaddr to your routers' networks):
+  ln -s ../sites-available/netily-dynamic-clients $raddb/sites-enabled/netily-dynamic-clients
+  then: freeradius -XC   # check, then restart freeradius
 TODO

@@ -296,3 +296,52 @@ fn rejects_and_malformed_names_are_logged_without_debugging() {
         "password in the log:\n{log}"
     );
 }
+
+#[test]
+fn install_script_copies_both_sites_and_enables_nothing() {
+    let root = freeradius::workspace().join(format!(
+        "target/radius-tests/install-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let module = root.join("librlm_netily.so");
+    std::fs::write(&module, b"not really a module").unwrap();
+    let destdir = root.join("dest");
+    let out = Command::new("sh")
+        .arg(freeradius::workspace().join("scripts/freeradius-install.sh"))
+        .env("DESTDIR", &destdir)
+        .env("NETILY_MODULE", &module)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raddb = destdir.join("etc/freeradius/3.0");
+    for f in [
+        "mods-available/netily",
+        "sites-available/netily",
+        "sites-available/netily-dynamic-clients",
+    ] {
+        let installed = std::fs::read(raddb.join(f)).unwrap_or_default();
+        let source = std::fs::read(freeradius::workspace().join("raddb").join(f)).unwrap();
+        assert_eq!(
+            installed, source,
+            "{f} not installed as in raddb/\n{stdout}"
+        );
+    }
+    assert!(!raddb.join("sites-enabled").exists(), "{stdout}");
+    assert!(!raddb.join("mods-enabled").exists(), "{stdout}");
+    // How to enable each one is printed.
+    for link in [
+        "ln -s ../mods-available/netily /etc/freeradius/3.0/mods-enabled/netily",
+        "ln -s ../sites-available/netily /etc/freeradius/3.0/sites-enabled/netily",
+        "ln -s ../sites-available/netily-dynamic-clients /etc/freeradius/3.0/sites-enabled/netily-dynamic-clients",
+    ] {
+        assert!(stdout.contains(link), "missing `{link}` in:\n{stdout}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
