@@ -318,11 +318,14 @@ fn apply(shared: &Shared, client: &mut Client, changes: Changes) -> db::Result<(
             plans.push(plan);
         }
     }
-    let mut reloaded = Vec::with_capacity(changes.usernames.len());
-    for name in changes.usernames {
-        let rec = db::load_subscriber(client, &name)?;
-        reloaded.push((name, rec));
-    }
+    // One round trip for the whole batch: a burst of session starts must not
+    // cost a query each.
+    let names: Vec<String> = changes.usernames.into_iter().collect();
+    let reloaded = if names.is_empty() {
+        Vec::new()
+    } else {
+        db::load_subscribers(client, &names)?
+    };
     {
         let mut records = shared.records.write();
         for plan in &plans {

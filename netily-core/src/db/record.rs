@@ -95,6 +95,33 @@ pub fn load_subscriber(
     .transpose()
 }
 
+/// Several subscribers' records in one round trip (a change batch): each
+/// username with its record, or None where it is unknown.
+pub fn load_subscribers(
+    conn: &mut impl GenericClient,
+    usernames: &[String],
+) -> Result<Vec<(String, Option<SubscriberRecord>)>> {
+    let rows = conn
+        .query_typed(
+            "SELECT u, netily_subscriber_record(u)::text FROM unnest($1::text[]) AS u",
+            &[(&usernames, Type::TEXT_ARRAY)],
+        )
+        .map_err(q("loading subscriber records"))?;
+    rows.iter()
+        .map(|row| {
+            let name: String = row.try_get(0).map_err(q("loading subscriber records"))?;
+            let json: Option<String> = row.try_get(1).map_err(q("loading subscriber records"))?;
+            let record = json
+                .map(|text| {
+                    serde_json::from_str(&text)
+                        .map_err(|e| Error::corrupt(format!("record of subscriber '{name}'"), e))
+                })
+                .transpose()?;
+            Ok((name, record))
+        })
+        .collect()
+}
+
 const NO_PARAMS: [&(dyn postgres::types::ToSql + Sync); 0] = [];
 
 /// Every subscriber's record, for an in-memory snapshot. Six streamed,
