@@ -481,6 +481,7 @@ fn registered_router_connects_revoked_and_foreign_are_refused() {
     let mut lab = Lab::new("a");
     let (tower_id, tower) = lab.add_router("tower-1", 1);
     let (_, spare) = lab.add_router("tower-2", 2);
+    let (_, doomed) = lab.add_router("tower-3", 3);
     lab.start_server();
 
     // A registered router connects and gets network + vpn_id + 1.
@@ -576,6 +577,41 @@ fn registered_router_connects_revoked_and_foreign_are_refused() {
     println!(
         "revoked router refused at a handshake started {started_after:?} after the revocation"
     );
+
+    // tower-3 connects, is removed (what `netadmin router remove` does), and
+    // is refused at its next handshake.
+    let h4 = lab.add_host();
+    let c5 = lab.start_client(h4, "tower-3", &ca_pem, &doomed);
+    assert!(
+        lab.clients[c5].wait_ready(Duration::from_secs(15)),
+        "tower-3 did not connect"
+    );
+    lab.clients[c5].terminate();
+    let mut c = lab.db();
+    let mut tx = c.transaction().unwrap_or_else(|e| panic!("{e}"));
+    let revoked = db::remove_router(&mut tx, "tower-3").unwrap_or_else(|e| panic!("{e}"));
+    tx.commit().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        revoked,
+        vec![doomed.serial.to_hex()],
+        "certificates revoked"
+    );
+    let removed_at = Instant::now();
+    sleep(Duration::from_millis(1500));
+    let started_after = removed_at.elapsed();
+    let c6 = lab.start_client(h4, "tower-3", &ca_pem, &doomed);
+    assert!(
+        !lab.clients[c6].wait_ready(Duration::from_secs(6)),
+        "removed router admitted"
+    );
+    let log = lab.server_log();
+    let refusal = "refused CN=tower-3 from 172.30.4.2:";
+    assert!(log.contains(refusal), "no refusal in server log:\n{log}");
+    assert!(log.contains(&format!(
+        "serial {}: not an active certificate",
+        doomed.serial.to_colon_hex()
+    )));
+    println!("removed router refused at a handshake started {started_after:?} after the removal");
 
     // Server stop: CLIENT_DISCONNECT closes tower-1's record with its bytes.
     let log = lab.stop_server();
