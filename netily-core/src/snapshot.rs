@@ -213,7 +213,11 @@ fn listen_forever(shared: &Shared, url: &str, connect_timeout: Duration) {
         match serve_one_connection(shared, url, connect_timeout) {
             Ok(()) => return, // asked to stop
             Err(e) => {
-                shared.live.store(false, Ordering::Release);
+                // A connection that was serving live starts over from the
+                // shortest wait; repeated failures back off.
+                if shared.live.swap(false, Ordering::AcqRel) {
+                    backoff = BACKOFF_MIN;
+                }
                 let text = e.to_string();
                 if text != last_error {
                     warn!("subscriber snapshot: {text}; serving the last known state and retrying");
@@ -223,9 +227,6 @@ fn listen_forever(shared: &Shared, url: &str, connect_timeout: Duration) {
         }
         sleep_unless_stopped(shared, backoff);
         backoff = (backoff * 2).min(BACKOFF_MAX);
-        if shared.live.load(Ordering::Acquire) {
-            backoff = BACKOFF_MIN;
-        }
     }
 }
 
@@ -242,7 +243,6 @@ fn serve_one_connection(shared: &Shared, url: &str, connect_timeout: Duration) -
     let mut client = db::connect(url, connect_timeout)?;
     db::listen::subscribe(&mut client)?;
     full_reload(shared, &mut client)?;
-    shared.live.store(true, Ordering::Release);
     info!("subscriber snapshot live");
 
     let mut last_probe = Instant::now();
@@ -345,6 +345,9 @@ fn full_reload(shared: &Shared, client: &mut Client) -> db::Result<()> {
     let fresh = Records::from_all(all);
     let count = fresh.by_name.len();
     *shared.records.write() = fresh;
+    // Only ever called on a subscribed connection: from here changes arrive
+    // live. Set before `loaded`, so a caller woken by the load sees both.
+    shared.live.store(true, Ordering::Release);
     shared.loaded.store(true, Ordering::Release);
     mark_in_sync(shared);
     info!(
