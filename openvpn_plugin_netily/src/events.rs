@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 use netily_core::model::UnixTime;
@@ -14,14 +13,14 @@ use netily_core::vpn_store::{ConnectionClosed, ConnectionOpened};
 use parking_lot::Mutex;
 
 use crate::env::Env;
-use crate::recorder::Record;
+use crate::recorder::{Queue, Record};
 use crate::routers::{Admitted, Routers};
 
 /// A connected router, by `trusted_ip:trusted_port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub router_id: i64,
-    pub router_name: String,
+    pub router_name: Arc<str>,
     pub vpn_address: Ipv4Addr,
 }
 
@@ -32,7 +31,10 @@ pub struct Core {
     pub plan: VpnPlan,
     pub routers: Arc<Routers>,
     pub sessions: Sessions,
-    pub records: Sender<Record>,
+    pub records: Queue,
+    /// Also put each connection's line in OpenVPN's log (verb 4 and up).
+    /// Otherwise only the recorder logs it, to syslog, off OpenVPN's thread.
+    pub verbose: bool,
 }
 
 /// The certificate serial OpenVPN verified, from `tls_serial_0` (decimal) or
@@ -82,8 +84,13 @@ impl Core {
     }
 
     /// CLIENT_CONNECT_V2: the router's address from the plan, as the ccd line
-    /// OpenVPN applies; the connection record is queued.
-    pub fn client_connect(&self, env: &Env, now: UnixTime) -> Result<(String, String), String> {
+    /// OpenVPN applies, and the line for OpenVPN's log when verbose; the
+    /// connection record is queued.
+    pub fn client_connect(
+        &self,
+        env: &Env,
+        now: UnixTime,
+    ) -> Result<(String, Option<String>), String> {
         let serial = serial_of(env).map_err(|e| format!("refused {}: {e}", who(env)))?;
         let admitted = self.routers.lookup(&serial).ok_or_else(|| {
             format!(
@@ -114,41 +121,43 @@ impl Core {
                 vpn_address: address,
             },
         );
-        // A send fails only once the recorder has stopped (at close).
-        let _ = self.records.send(Record::Opened(ConnectionOpened {
-            router_id: admitted.router_id,
-            certificate_id: admitted.certificate_id,
-            vpn_address: address,
-            real_address: real_address.clone(),
-            at,
-        }));
+        let record = Record::Opened {
+            opened: ConnectionOpened {
+                router_id: admitted.router_id,
+                certificate_id: admitted.certificate_id,
+                vpn_address: address,
+                real_address,
+                at,
+            },
+            router_name: admitted.router_name,
+        };
+        let note = if self.verbose { record.note() } else { None };
+        self.records.push(record);
         let line = format!("ifconfig-push {address} {}", self.plan.netmask());
-        let note = format!(
-            "router {} (id {}) connected from {real_address}, address {address}",
-            admitted.router_name, admitted.router_id
-        );
         Ok((line, note))
     }
 
-    /// CLIENT_DISCONNECT: final counters are queued. Unknown clients (refused
-    /// at connect) are ignored.
+    /// CLIENT_DISCONNECT: final counters are queued; the line for OpenVPN's
+    /// log when verbose. Unknown clients (refused at connect) are ignored.
     pub fn client_disconnect(&self, env: &Env, now: UnixTime) -> Option<String> {
         let real_address = env.real_address()?;
         let session = self.sessions.lock().remove(&real_address)?;
         let bytes_in = env.counter("bytes_received");
         let bytes_out = env.counter("bytes_sent");
-        let _ = self.records.send(Record::Closed(ConnectionClosed {
-            router_id: session.router_id,
-            real_address: real_address.clone(),
-            bytes_in,
-            bytes_out,
-            at: now,
-        }));
-        Some(format!(
-            "router {} disconnected from {real_address} after {}s, {bytes_in} bytes in, {bytes_out} bytes out",
-            session.router_name,
-            env.counter("time_duration")
-        ))
+        let record = Record::Closed {
+            closed: ConnectionClosed {
+                router_id: session.router_id,
+                real_address,
+                bytes_in,
+                bytes_out,
+                at: now,
+            },
+            router_name: session.router_name,
+            seconds: env.counter("time_duration"),
+        };
+        let note = if self.verbose { record.note() } else { None };
+        self.records.push(record);
+        note
     }
 }
 
@@ -156,10 +165,9 @@ impl Core {
 mod tests {
     use super::*;
     use netily_core::vpn_store::AuthorizedCertificate;
-    use std::sync::mpsc::{channel, Receiver};
 
-    fn core() -> (Core, Receiver<Record>) {
-        let (tx, rx) = channel();
+    fn core() -> (Core, Queue) {
+        let records = Queue::default();
         let routers = Arc::new(Routers::default());
         routers.replace(vec![
             AuthorizedCertificate {
@@ -181,12 +189,13 @@ mod tests {
             plan: "10.8.0.0/24".parse().unwrap(),
             routers,
             sessions: Arc::default(),
-            records: tx,
+            records: records.clone(),
+            verbose: true,
         };
-        (core, rx)
+        (core, records)
     }
 
-    fn env(serial: &str) -> Env {
+    fn env(serial: &str) -> Env<'_> {
         Env::from_pairs(&[
             ("tls_serial_0", serial),
             ("common_name", "tower-7"),
@@ -195,6 +204,7 @@ mod tests {
             ("time_unix", "1795834740"),
             ("bytes_received", "100"),
             ("bytes_sent", "200"),
+            ("time_duration", "60"),
         ])
     }
 
@@ -227,20 +237,48 @@ mod tests {
     #[test]
     fn connect_pushes_network_plus_id_plus_one_and_queues_the_record() {
         let (c, rx) = core();
-        let (line, _) = c.client_connect(&env("256"), 0).unwrap();
+        let (line, note) = c.client_connect(&env("256"), 0).unwrap();
         assert_eq!(line, "ifconfig-push 10.8.0.8 255.255.255.0");
-        match rx.try_recv().unwrap() {
-            Record::Opened(o) => {
+        assert_eq!(
+            note.as_deref(),
+            Some("router tower-7 (id 5) connected from 172.31.1.2:40000, address 10.8.0.8")
+        );
+        match rx.drain().as_slice() {
+            [Record::Opened {
+                opened: o,
+                router_name,
+            }] => {
                 assert_eq!((o.router_id, o.certificate_id), (5, 11));
                 assert_eq!(o.real_address, "172.31.1.2:40000");
                 assert_eq!(o.at, 1795834740);
+                assert_eq!(&**router_name, "tower-7");
             }
             other => panic!("unexpected {other:?}"),
         }
         let note = c.client_disconnect(&env("256"), 1795834800).unwrap();
-        assert!(note.contains("100 bytes in, 200 bytes out"));
-        assert!(matches!(rx.try_recv().unwrap(), Record::Closed(c) if c.bytes_in == 100));
+        assert_eq!(
+            note,
+            "router tower-7 disconnected from 172.31.1.2:40000 after 60s, 100 bytes in, 200 bytes out"
+        );
+        assert!(matches!(
+            rx.drain().as_slice(),
+            [Record::Closed { closed, seconds: 60, .. }] if closed.bytes_in == 100
+        ));
         assert_eq!(c.client_disconnect(&env("256"), 0), None, "only once");
+        assert!(rx.drain().is_empty());
+    }
+
+    #[test]
+    fn below_verb_4_the_lines_are_left_to_the_recorder() {
+        let (mut c, rx) = core();
+        c.verbose = false;
+        let (line, note) = c.client_connect(&env("256"), 0).unwrap();
+        assert_eq!(line, "ifconfig-push 10.8.0.8 255.255.255.0");
+        assert_eq!(note, None);
+        assert_eq!(c.client_disconnect(&env("256"), 0), None);
+        let notes: Vec<_> = rx.drain().iter().filter_map(Record::note).collect();
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[1].contains("disconnected"), "{notes:?}");
     }
 
     #[test]
@@ -251,6 +289,6 @@ mod tests {
             e.contains("router too-far: router id 300 does not fit"),
             "{e}"
         );
-        assert!(rx.try_recv().is_err());
+        assert!(rx.drain().is_empty());
     }
 }

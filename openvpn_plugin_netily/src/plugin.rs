@@ -68,7 +68,9 @@ pub unsafe extern "C" fn openvpn_plugin_open_v3(
                 return ERROR;
             }
         };
-        let plugin = match Plugin::start(parsed, host_log) {
+        // SAFETY: envp is a NULL-terminated "name=value" array valid during open.
+        let verb = unsafe { Env::from_envp(args.envp) }.counter("verb");
+        let plugin = match Plugin::start(parsed, host_log, verb) {
             Ok(p) => p,
             Err(e) => {
                 host_log_of(args).error(&format!("cannot start: {e}"));
@@ -151,7 +153,6 @@ fn client_connect(
     env: &Env,
     retptr: *mut sys::openvpn_plugin_args_func_return,
 ) -> c_int {
-    let started = Instant::now();
     match plugin.core.client_connect(env, now()) {
         Ok((line, note)) => {
             if retptr.is_null() {
@@ -164,9 +165,10 @@ fn client_connect(
             // SAFETY: list_head is OpenVPN's writable list pointer (or NULL).
             match unsafe { config_list(list_head, &line) } {
                 true => {
-                    plugin
-                        .log
-                        .note(&format!("{note} ({} us)", started.elapsed().as_micros()));
+                    // Only at verb 4+: the recorder logs it to syslog anyway.
+                    if let Some(note) = note {
+                        plugin.log.note(&note);
+                    }
                     SUCCESS
                 }
                 false => {
@@ -244,15 +246,20 @@ unsafe fn config_list(head: *mut *mut sys::openvpn_plugin_string_list, line: &st
     if head.is_null() {
         return false;
     }
-    let Ok(value) = std::ffi::CString::new(line) else {
+    if line.as_bytes().contains(&0) {
         return false;
-    };
-    // SAFETY: plain C allocations, checked for NULL below and handed to OpenVPN.
+    }
+    // SAFETY: plain C allocations, checked for NULL below and handed to OpenVPN;
+    // value gets line's bytes (no NUL inside, checked above) and a final NUL.
     unsafe {
         let node = libc::malloc(std::mem::size_of::<sys::openvpn_plugin_string_list>())
             as *mut sys::openvpn_plugin_string_list;
         let name = libc::strdup(c"config".as_ptr());
-        let value = libc::strdup(value.as_ptr());
+        let value = libc::malloc(line.len() + 1) as *mut c_char;
+        if !value.is_null() {
+            std::ptr::copy_nonoverlapping(line.as_ptr(), value as *mut u8, line.len());
+            value.add(line.len()).write(0);
+        }
         if node.is_null() || name.is_null() || value.is_null() {
             libc::free(node as *mut c_void);
             libc::free(name as *mut c_void);

@@ -7,6 +7,7 @@
 //! serving; before the first load, nobody is admitted (fail closed).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,28 +17,31 @@ use parking_lot::RwLock;
 
 use crate::state::{connect_db, Stop};
 
-/// What the plugin needs to know about an admitted certificate.
+/// What the plugin needs to know about an admitted certificate. Cloned on
+/// OpenVPN's thread at every lookup, so the name is shared, not copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
     pub router_id: i64,
     pub certificate_id: i64,
-    pub router_name: String,
+    pub router_name: Arc<str>,
     pub vpn_id: i64,
 }
 
 #[derive(Default)]
 pub struct Routers {
     by_serial: RwLock<Arc<HashMap<Serial, Admitted>>>,
-    loaded: RwLock<bool>,
+    loaded: AtomicBool,
 }
 
 impl Routers {
+    /// A read lock held for one hash lookup; the refresher holds the write
+    /// lock only for a pointer swap.
     pub fn lookup(&self, serial: &Serial) -> Option<Admitted> {
         self.by_serial.read().get(serial).cloned()
     }
 
     pub fn is_loaded(&self) -> bool {
-        *self.loaded.read()
+        self.loaded.load(Ordering::Acquire)
     }
 
     #[cfg(test)]
@@ -54,15 +58,22 @@ impl Routers {
                     Admitted {
                         router_id: c.router_id,
                         certificate_id: c.certificate_id,
-                        router_name: c.router_name,
+                        router_name: c.router_name.into(),
                         vpn_id: c.vpn_id,
                     },
                 )
             })
             .collect();
-        // Built outside the lock: readers wait only for a pointer swap.
-        *self.by_serial.write() = Arc::new(map);
-        *self.loaded.write() = true;
+        // Most reloads find nothing new: then OpenVPN's thread never meets a
+        // writer at all.
+        let unchanged = self.is_loaded() && **self.by_serial.read() == map;
+        if !unchanged {
+            // Built outside the lock, and the old set is dropped after it is
+            // released: readers wait only for a pointer swap.
+            let old = std::mem::replace(&mut *self.by_serial.write(), Arc::new(map));
+            drop(old);
+        }
+        self.loaded.store(true, Ordering::Release);
     }
 
     /// One load from the database; Err is the (password-free) reason.
@@ -141,5 +152,11 @@ mod tests {
         r.replace(vec![cert(&s2, 2)]);
         assert_eq!(r.lookup(&s1), None, "revoked = gone from the next set");
         assert_eq!(r.len(), 1);
+        let before = r.by_serial.read().clone();
+        r.replace(vec![cert(&s2, 2)]);
+        assert!(
+            Arc::ptr_eq(&before, &r.by_serial.read()),
+            "an unchanged set is not swapped"
+        );
     }
 }

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,9 +14,9 @@ use parking_lot::{Condvar, Mutex};
 use crate::args::Args;
 use crate::events::{Core, Sessions};
 use crate::log::HostLog;
-use crate::recorder::{self, Record};
+use crate::recorder::{self, Queue, Record};
 use crate::routers::{self, Routers};
-use crate::status::{parse_status, Beat, HeartbeatTracker};
+use crate::status::{parse_status, Beat, HeartbeatTracker, StatusClient};
 use crate::timing::Timings;
 use netily_core::vpn_store::ConnectionHeartbeat;
 
@@ -71,17 +70,24 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// OpenVPN verbosity from which each connection's line also goes to
+/// OpenVPN's log (on its thread); below it only syslog gets it.
+const VERBOSE_FROM: i64 = 4;
+
 pub struct Plugin {
     pub log: HostLog,
     pub core: Core,
     pub timings: Mutex<Timings>,
     stop: Arc<Stop>,
     workers: Vec<JoinHandle<()>>,
+    /// Stopped after the workers, since they feed it.
+    recorder_stop: Arc<Stop>,
     recorder: Option<JoinHandle<()>>,
 }
 
 impl Plugin {
-    pub fn start(args: Args, log: HostLog) -> Result<Plugin, String> {
+    /// `verb` is OpenVPN's verbosity (its `verb` variable at open).
+    pub fn start(args: Args, log: HostLog, verb: i64) -> Result<Plugin, String> {
         crate::log::init_background_logger();
         let config = match &args.config {
             Some(path) => Config::load(path),
@@ -98,8 +104,13 @@ impl Plugin {
             .and_then(|mut c| routers.reload(&mut c).map_err(|e| e.to_string()))
         {
             Ok(n) => log.note(&format!(
-                "{n} router certificates admitted; VPN network {}",
-                config.vpn_network
+                "{n} router certificates admitted; VPN network {}; connections logged to syslog{}",
+                config.vpn_network,
+                if verb >= VERBOSE_FROM {
+                    format!(" and here (verb {verb})")
+                } else {
+                    format!(" (and here from verb {VERBOSE_FROM}; verb is {verb})")
+                }
             )),
             Err(e) => log.warn(&format!(
                 "router certificates not loaded yet, refusing routers until they are: {e}"
@@ -108,7 +119,8 @@ impl Plugin {
 
         let stop = Arc::new(Stop::default());
         let sessions: Sessions = Arc::new(Mutex::new(HashMap::new()));
-        let (records, queue) = channel::<Record>();
+        let records = Queue::default();
+        let recorder_stop = Arc::new(Stop::default());
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.to_string())
@@ -116,10 +128,14 @@ impl Plugin {
                 .map_err(|e| format!("cannot start thread {name}: {e}"))
         };
 
-        let url = config.database_url.clone();
+        let (q, url, s) = (
+            records.clone(),
+            config.database_url.clone(),
+            recorder_stop.clone(),
+        );
         let recorder = spawn(
             "netily-recorder",
-            Box::new(move || recorder::run(queue, url)),
+            Box::new(move || recorder::run(q, url, s)),
         )?;
 
         let mut workers = Vec::new();
@@ -135,8 +151,7 @@ impl Plugin {
         ) {
             Ok(h) => workers.push(h),
             Err(e) => {
-                stop.stop();
-                drop(records);
+                recorder_stop.stop();
                 let _ = recorder.join();
                 return Err(e);
             }
@@ -160,10 +175,12 @@ impl Plugin {
                 routers,
                 sessions,
                 records,
+                verbose: verb >= VERBOSE_FROM,
             },
             timings: Mutex::new(Timings::default()),
             stop,
             workers,
+            recorder_stop,
             recorder: Some(recorder),
         })
     }
@@ -174,15 +191,14 @@ impl Plugin {
         for h in self.workers.drain(..) {
             let _ = h.join();
         }
-        // Dropping the last sender ends the recorder after a final flush.
+        // The recorder ends after a final flush of what is queued.
+        self.recorder_stop.stop();
         let Plugin {
             log,
-            core,
             timings,
             recorder,
             ..
         } = self;
-        drop(core);
         if let Some(h) = recorder {
             let _ = h.join();
         }
@@ -197,7 +213,7 @@ fn watch_status(
     every: Duration,
     stale_after: i64,
     sessions: Sessions,
-    records: Sender<Record>,
+    records: Queue,
     stop: Arc<Stop>,
 ) {
     let mut tracker = HeartbeatTracker::default();
@@ -212,19 +228,28 @@ fn watch_status(
             continue;
         };
         let now = now();
-        for beat in tracker.update(clients, now, stale_after) {
-            let (client, moving_at) = match beat {
-                Beat::Moving(c) => (c, Some(now)),
-                Beat::Stale(c) => (c, None),
-            };
-            let Some(router_id) = sessions
-                .lock()
-                .get(&client.real_address)
-                .map(|s| s.router_id)
-            else {
-                continue;
-            };
-            let _ = records.send(Record::Heartbeat(ConnectionHeartbeat {
+        let beats = tracker.update(clients, now, stale_after);
+        if beats.is_empty() {
+            continue;
+        }
+        // One short hold for the whole round: OpenVPN's thread takes this
+        // lock at every connect and disconnect.
+        let known: Vec<(i64, StatusClient, Option<i64>)> = {
+            let sessions = sessions.lock();
+            beats
+                .into_iter()
+                .filter_map(|beat| {
+                    let (client, moving_at) = match beat {
+                        Beat::Moving(c) => (c, Some(now)),
+                        Beat::Stale(c) => (c, None),
+                    };
+                    let router_id = sessions.get(&client.real_address)?.router_id;
+                    Some((router_id, client, moving_at))
+                })
+                .collect()
+        };
+        for (router_id, client, moving_at) in known {
+            records.push(Record::Heartbeat(ConnectionHeartbeat {
                 router_id,
                 real_address: client.real_address,
                 bytes_in: client.bytes_received,
