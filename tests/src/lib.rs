@@ -6,6 +6,8 @@
 //! - [`postgres`]: a private PostgreSQL 15 cluster ([`postgres::PgCluster`])
 //!   and fresh databases in it ([`postgres::TestDb`]).
 //! - [`freeradius`]: a private FreeRADIUS running rlm_netily, and radclient.
+//! - [`netadmin`]: the real operator CLI, built once per test process.
 
 pub mod freeradius;
+pub mod netadmin;
 pub mod postgres;

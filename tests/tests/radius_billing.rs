@@ -18,11 +18,11 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use netily_core::billing::format_utc;
 use netily_tests::freeradius::{self, Radiusd, RadiusdOptions, Reply};
+use netily_tests::netadmin::netadmin_bin;
 use netily_tests::postgres::PgCluster;
 
 /// The plan every accepted subscriber starts on: rate with burst and priority.
@@ -31,25 +31,6 @@ const SILVER_RATE: &str = "2M/4M";
 const DAY: i64 = 86_400;
 
 // ---- the real netadmin ----
-
-fn netadmin_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .current_dir(freeradius::workspace())
-            .args(["build", "-p", "netadmin"])
-            .output()
-            .expect("run cargo build -p netadmin");
-        assert!(
-            out.status.success(),
-            "cargo build -p netadmin failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        freeradius::workspace().join("target/debug/netadmin")
-    })
-    .clone()
-}
 
 /// A database with the schema, a config file for netadmin and the module,
 /// and the plans the scenarios use.

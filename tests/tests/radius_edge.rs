@@ -9,29 +9,10 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use netily_tests::freeradius::{self, Radiusd, RadiusdOptions, Reply};
+use netily_tests::netadmin::netadmin_bin;
 use netily_tests::postgres::PgCluster;
-
-fn netadmin_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .current_dir(freeradius::workspace())
-            .args(["build", "-p", "netadmin"])
-            .output()
-            .expect("run cargo build -p netadmin");
-        assert!(
-            out.status.success(),
-            "cargo build -p netadmin failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        freeradius::workspace().join("target/debug/netadmin")
-    })
-    .clone()
-}
 
 /// A database with the schema and one plan, and a config file pointing at it.
 struct Isp {

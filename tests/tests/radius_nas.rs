@@ -8,11 +8,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use netily_core::db;
 use netily_tests::freeradius::{self, Radiusd, RadiusdOptions, Reply};
+use netily_tests::netadmin::netadmin_bin;
 use netily_tests::postgres::PgCluster;
 
 const TOWER_1: &str = "127.0.0.21";
@@ -21,26 +21,6 @@ const STRANGER: &str = "127.0.0.23";
 // Backslashes and quotes must reach FreeRADIUS byte for byte.
 const TOWER_1_SECRET: &str = r#"t1-s3cret\n"x"#;
 const TOWER_2_SECRET: &str = r"t2\secret\";
-
-/// The real netadmin binary, built once per test process.
-fn netadmin_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .current_dir(freeradius::workspace())
-            .args(["build", "-p", "netadmin"])
-            .output()
-            .expect("run cargo build -p netadmin");
-        assert!(
-            out.status.success(),
-            "cargo build -p netadmin failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        freeradius::workspace().join("target/debug/netadmin")
-    })
-    .clone()
-}
 
 /// Runs `netadmin --config <config> args...`; panics with its output on failure.
 fn netadmin(config: &Path, args: &[&str]) -> String {

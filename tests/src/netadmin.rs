@@ -1,0 +1,29 @@
+//! The real `netadmin` binary, for end-to-end tests that drive the ISP's data
+//! the way an operator does.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::freeradius::workspace;
+
+/// Builds netadmin (debug) once per test process and returns its path.
+/// Panics with cargo's output when the build fails: the test cannot run.
+pub fn netadmin_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(workspace())
+            .args(["build", "-p", "netadmin"])
+            .output()
+            .expect("run cargo build -p netadmin");
+        assert!(
+            out.status.success(),
+            "cargo build -p netadmin failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        workspace().join("target/debug/netadmin")
+    })
+    .clone()
+}
