@@ -25,7 +25,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use postgres::Client;
 
 use crate::db;
-use crate::model::{Plan, SubscriberRecord};
+use crate::model::{OpenSession, Plan, SubscriberRecord};
 
 /// How long the listener waits for a notification before checking whether
 /// it should stop or probe the connection.
@@ -99,6 +99,31 @@ impl Records {
                 }
                 self.by_name.insert(username.to_owned(), Arc::new(rec));
             }
+        }
+    }
+
+    /// Applies a session open or close to the subscriber's open sessions.
+    /// Idempotent, so a change the last reload already saw is harmless.
+    fn apply_session(&mut self, delta: &SessionDelta) {
+        let (username, id) = match delta {
+            SessionDelta::Opened { username, session } => (username, &session.acct_unique_id),
+            SessionDelta::Closed {
+                username,
+                acct_unique_id,
+            } => (username, acct_unique_id),
+        };
+        // Sessions of usernames that are no subscriber's matter to nobody.
+        let Some(rec) = self.by_name.get_mut(username.as_str()) else {
+            return;
+        };
+        let rec = Arc::make_mut(rec);
+        rec.open_sessions.retain(|s| &s.acct_unique_id != id);
+        if let SessionDelta::Opened { session, .. } = delta {
+            // The order a reload gives: by start time, then as they came.
+            let at = rec
+                .open_sessions
+                .partition_point(|s| s.started_at <= session.started_at);
+            rec.open_sessions.insert(at, session.clone());
         }
     }
 
@@ -261,23 +286,70 @@ fn serve_one_connection(shared: &Shared, url: &str, connect_timeout: Duration) -
     Ok(())
 }
 
+/// A session opened or closed, as migration 0010's payloads tell.
+#[derive(Debug, Clone, PartialEq)]
+enum SessionDelta {
+    Opened {
+        username: String,
+        session: OpenSession,
+    },
+    Closed {
+        username: String,
+        acct_unique_id: String,
+    },
+}
+
 /// What a batch of notifications asks for.
 #[derive(Debug, Default, PartialEq)]
 struct Changes {
     everything: bool,
     usernames: HashSet<String>,
     plans: HashSet<i64>,
+    /// In commit order; applied after the reloads of the same batch.
+    sessions: Vec<SessionDelta>,
 }
 
 impl Changes {
     fn is_empty(&self) -> bool {
-        !self.everything && self.usernames.is_empty() && self.plans.is_empty()
+        !self.everything
+            && self.usernames.is_empty()
+            && self.plans.is_empty()
+            && self.sessions.is_empty()
     }
 
-    /// Reads one `'<table> <key>'` payload (see migration 0004).
+    /// Reads one session payload; a malformed one costs a full reload.
+    fn note_session(&mut self, opened: bool, json: &str) {
+        let delta = if opened {
+            serde_json::from_str::<OpenedPayload>(json)
+                .ok()
+                .map(|o| SessionDelta::Opened {
+                    username: o.username,
+                    session: o.session,
+                })
+        } else {
+            serde_json::from_str::<ClosedPayload>(json)
+                .ok()
+                .map(|c| SessionDelta::Closed {
+                    username: c.username,
+                    acct_unique_id: c.acct_unique_id,
+                })
+        };
+        match delta {
+            Some(d) => self.sessions.push(d),
+            None => {
+                warn!("unreadable session change notification; reloading every subscriber");
+                self.everything = true;
+            }
+        }
+    }
+
+    /// Reads one `'<table> <key>'` payload (migration 0004) or session
+    /// payload (migration 0010).
     fn note(&mut self, payload: &str) {
         let (table, key) = payload.split_once(' ').unwrap_or((payload, "*"));
         match (table, key) {
+            ("session+", json) => self.note_session(true, json),
+            ("session-", json) => self.note_session(false, json),
             ("nas" | "certificates" | "routers", _) => {}
             (_, "*") => self.everything = true,
             ("plans", id) => match id.parse() {
@@ -297,6 +369,19 @@ impl Changes {
             self.everything = true;
         }
     }
+}
+
+#[derive(serde::Deserialize)]
+struct OpenedPayload {
+    username: String,
+    #[serde(flatten)]
+    session: OpenSession,
+}
+
+#[derive(serde::Deserialize)]
+struct ClosedPayload {
+    username: String,
+    acct_unique_id: String,
 }
 
 /// Waits up to `POLL` for notifications and folds them into one batch.
@@ -333,6 +418,11 @@ fn apply(shared: &Shared, client: &mut Client, changes: Changes) -> db::Result<(
         }
         for (name, rec) in reloaded {
             records.put(&name, rec);
+        }
+        // Every delta here was committed before the reload above read, so
+        // applying them on top (idempotently, in order) is exact.
+        for delta in &changes.sessions {
+            records.apply_session(delta);
         }
     }
     mark_in_sync(shared);
@@ -395,6 +485,84 @@ mod tests {
         let mut ignored = Changes::default();
         ignored.note("certificates 12");
         assert!(ignored.is_empty());
+    }
+
+    fn opened(id: &str, at: i64) -> String {
+        format!(
+            r#"session+ {{"username":"alice","acct_unique_id":"{id}","nas_ip":"10.0.0.1","calling_station_id":null,"started_at":{at}}}"#
+        )
+    }
+
+    /// Alice with no open session, in the shape the database loads.
+    fn alice() -> Records {
+        let rec: SubscriberRecord = serde_json::from_str(
+            r#"{"subscriber": {"id": 1, "username": "alice", "password": "pw", "full_name": "Alice",
+                               "status": "active", "mac_binding": null, "static_ip": null},
+                "plan": null, "subscription": null, "unpaid_invoices": [], "cycle_usage_bytes": 0,
+                "open_sessions": [], "group_replies": [], "user_replies": []}"#,
+        )
+        .expect("a valid record");
+        Records::from_all(vec![rec])
+    }
+
+    fn apply_all(records: &mut Records, c: &Changes) {
+        for d in &c.sessions {
+            records.apply_session(d);
+        }
+    }
+
+    #[test]
+    fn session_payloads_open_and_close_in_memory() {
+        let mut c = Changes::default();
+        c.note(&opened("s2", 200));
+        c.note(&opened("s1", 100));
+        c.note(&opened("s3", 200));
+        c.note(r#"session- {"username":"alice","acct_unique_id":"s2"}"#);
+        c.note(&opened("s9", 50).replace("alice", "nobody"));
+        assert!(!c.everything && c.usernames.is_empty());
+        assert_eq!(c.sessions.len(), 5);
+
+        let mut records = alice();
+        apply_all(&mut records, &c);
+        let ids: Vec<_> = records.by_name["alice"]
+            .open_sessions
+            .iter()
+            .map(|s| s.acct_unique_id.as_str())
+            .collect();
+        // Ordered by start time, then arrival, as a reload orders them.
+        assert_eq!(ids, ["s1", "s3"]);
+        assert!(!records.by_name.contains_key("nobody"));
+
+        // Applying the same changes again changes nothing (a reload that
+        // already saw them, a duplicate notification).
+        let before = records.by_name["alice"].clone();
+        apply_all(&mut records, &c);
+        assert_eq!(records.by_name["alice"], before);
+    }
+
+    #[test]
+    fn a_reopened_session_is_replaced_not_doubled() {
+        let mut c = Changes::default();
+        c.note(&opened("s1", 100));
+        c.note(&opened("s1", 100).replace("null", r#""aa-bb""#));
+        let mut records = alice();
+        apply_all(&mut records, &c);
+        let open = &records.by_name["alice"].open_sessions;
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].calling_station_id.as_deref(), Some("aa-bb"));
+    }
+
+    #[test]
+    fn an_unreadable_session_payload_reloads_everything() {
+        for bad in [
+            "session+ {",
+            r#"session+ {"username":"alice"}"#,
+            "session- []",
+        ] {
+            let mut c = Changes::default();
+            c.note(bad);
+            assert!(c.everything, "{bad}");
+        }
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use netily_core::accounting::{self, AccountingPacket, Change};
 use netily_core::db::accounting::{AccountingStore, Recorded};
 use netily_core::db::{self, NewCustomer, NewPlan};
-use netily_core::model::SubscriberStatus;
-use netily_core::snapshot::SubscriberSnapshot;
+use netily_core::model::{SubscriberRecord, SubscriberStatus};
+use netily_core::snapshot::{Lookup, SubscriberSnapshot};
 use netily_tests::freeradius::{self, Radiusd, RadiusdOptions};
 use netily_tests::postgres::{PgCluster, TestDb};
 
@@ -226,6 +226,84 @@ fn the_store_applies_the_accounting_rules_idempotently() {
     assert!(
         session_row(&mut conn, "s5").0,
         "the other NAS's session stays open"
+    );
+}
+
+/// Polls the snapshot until `ok` holds for alice's record.
+fn until_alice(snap: &SubscriberSnapshot, what: &str, ok: impl Fn(&SubscriberRecord) -> bool) {
+    let t = Instant::now();
+    loop {
+        if let Lookup::Found(r) = snap.lookup("alice") {
+            if ok(&r) {
+                return;
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "{what}: not in the snapshot after 1 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The server's writer does the triggers' work itself, once per batch
+/// (usage, cap crossings, session notifications): a snapshot on another
+/// connection must see the same as with any other writer.
+#[test]
+fn the_store_keeps_every_snapshot_current() {
+    let tdb = TestDb::new();
+    let mut conn = tdb.connect();
+    seed(&mut conn);
+    conn.batch_execute("UPDATE plans SET data_cap_bytes = 10000, fair_use_rate = '1M/1M'")
+        .unwrap();
+    let snap = SubscriberSnapshot::start(tdb.url(), Duration::from_secs(5)).unwrap();
+    assert!(snap.wait_loaded(Duration::from_secs(30)));
+    let store = AccountingStore::new(&tdb.url(), 2, Duration::from_secs(2)).unwrap();
+    let matches_db = |conn: &mut postgres::Client| {
+        let from_db = db::load_subscriber(conn, "alice").unwrap();
+        match snap.lookup("alice") {
+            Lookup::Found(r) => assert_eq!(Some((*r).clone()), from_db),
+            other => panic!("alice: {other:?}"),
+        }
+    };
+
+    // Two sessions open, from two NASes.
+    store.record(&change(&packet(1, "c1", NAS), T0)).unwrap();
+    store
+        .record(&change(&packet(1, "c2", OTHER_NAS), T0 + 1))
+        .unwrap();
+    until_alice(&snap, "two sessions open", |r| r.open_sessions.len() == 2);
+    matches_db(&mut conn);
+
+    // An interim below the cap changes no login's answer; one past it does.
+    let mut below = packet(3, "c1", NAS);
+    counters(&mut below, 60, (0, 4_000), (0, 4_000));
+    store.record(&change(&below, T0 + 60)).unwrap();
+    let mut past = packet(3, "c1", NAS);
+    counters(&mut past, 120, (0, 6_000), (0, 6_000));
+    store.record(&change(&past, T0 + 120)).unwrap();
+    assert_eq!(usage_bytes(&mut conn, "alice"), 12_000);
+    until_alice(&snap, "usage past the cap", |r| {
+        r.cycle_usage_bytes == 12_000
+    });
+
+    // A Stop and an Accounting-On close them.
+    let mut stop = packet(2, "c1", NAS);
+    counters(&mut stop, 180, (0, 6_000), (0, 6_000));
+    store.record(&change(&stop, T0 + 180)).unwrap();
+    until_alice(&snap, "one session closed", |r| r.open_sessions.len() == 1);
+    assert_eq!(
+        store
+            .record(&change(&packet(7, "ignored", OTHER_NAS), T0 + 200))
+            .unwrap(),
+        Recorded::NasSessionsClosed(1)
+    );
+    until_alice(&snap, "all sessions closed", |r| r.open_sessions.is_empty());
+    matches_db(&mut conn);
+    assert_eq!(
+        usage_bytes(&mut conn, "alice"),
+        12_000,
+        "a Stop with the same totals adds nothing"
     );
 }
 

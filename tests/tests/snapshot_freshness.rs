@@ -110,25 +110,69 @@ fn changes_reach_the_snapshot_within_a_second() {
         });
     }
 
-    // A session opens and closes (simultaneous use depends on it).
-    c.execute(
+    // Sessions open, change and close (simultaneous use and MAC binding
+    // depend on them). The snapshot applies these from the notifications
+    // alone, with no query, and must end exactly where a reload would.
+    let sql = |c: &mut postgres::Client, s: &str| {
+        c.batch_execute(s).unwrap();
+    };
+    let matches_db = |c: &mut postgres::Client, user: &str| {
+        let from_db = db::load_subscriber(c, user).unwrap();
+        assert_eq!(
+            record(&snap, user),
+            from_db,
+            "{user}: snapshot differs from the database"
+        );
+    };
+    sql(
+        &mut c,
         "INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress,
                               acctstarttime, callingstationid)
-         VALUES ('s1', 'u-snap-1', 'bob', '127.0.0.1', now(), 'AA:AA:AA:AA:AA:AA')",
-        &[],
-    )
-    .unwrap();
+         VALUES ('s1', 'u-snap-1', 'bob', '127.0.0.1', now(), 'AA:AA:AA:AA:AA:AA'),
+                ('s2', 'u-snap-2', 'bob', '127.0.0.2', now() - interval '1 hour', NULL)",
+    );
+    until(&snap, "bob", FRESH_WITHIN, |r| {
+        r.is_some_and(|r| r.open_sessions.len() == 2)
+    });
+    matches_db(&mut c, "bob");
+    // A Calling-Station-Id learned late (Interim before Start).
+    sql(
+        &mut c,
+        "UPDATE radacct SET callingstationid = 'BB:BB:BB:BB:BB:BB' WHERE acctuniqueid = 'u-snap-2'",
+    );
+    until(&snap, "bob", FRESH_WITHIN, |r| {
+        r.is_some_and(|r| {
+            r.open_sessions
+                .iter()
+                .any(|s| s.calling_station_id.as_deref() == Some("BB:BB:BB:BB:BB:BB"))
+        })
+    });
+    matches_db(&mut c, "bob");
+    // An open session moved to another user.
+    sql(
+        &mut c,
+        "UPDATE radacct SET username = 'carol' WHERE acctuniqueid = 'u-snap-1'",
+    );
+    until(&snap, "carol", FRESH_WITHIN, |r| {
+        r.is_some_and(|r| r.open_sessions.len() == 1)
+    });
     until(&snap, "bob", FRESH_WITHIN, |r| {
         r.is_some_and(|r| r.open_sessions.len() == 1)
     });
-    c.execute(
-        "UPDATE radacct SET acctstoptime = now() WHERE acctuniqueid = 'u-snap-1'",
-        &[],
-    )
-    .unwrap();
-    until(&snap, "bob", FRESH_WITHIN, |r| {
-        r.is_some_and(|r| r.open_sessions.is_empty())
-    });
+    matches_db(&mut c, "bob");
+    matches_db(&mut c, "carol");
+    // One stops, the other is deleted while open.
+    sql(
+        &mut c,
+        "UPDATE radacct SET acctstoptime = now() WHERE acctuniqueid = 'u-snap-2';
+         DELETE FROM radacct WHERE acctuniqueid = 'u-snap-1'",
+    );
+    for user in ["bob", "carol"] {
+        until(&snap, user, FRESH_WITHIN, |r| {
+            r.is_some_and(|r| r.open_sessions.is_empty())
+        });
+        matches_db(&mut c, user);
+    }
 
     // A subscriber removed is unknown.
     db::remove_customer(&mut c, "judy").unwrap();

@@ -1,22 +1,23 @@
-//! Accounting into radacct: one statement per packet.
+//! Accounting into radacct, many packets per statement.
 //!
-//! A Start, Interim-Update or Stop is one `INSERT ... ON CONFLICT
-//! (acctuniqueid) DO UPDATE ... WHERE acctstoptime IS NULL`: the rules of
-//! `crate::accounting` are conditions in SQL, so the database applies them
-//! atomically and a retransmit can never double-count (counters only move
-//! up, a closed session stays closed). Accounting-On/Off is one UPDATE of the
-//! NAS's open sessions. The usage trigger (migration 0005) adds each row's
-//! octet delta to the subscriber's cycle: a duplicate changes nothing, so it
-//! adds nothing.
+//! Starts, Interim-Updates or Stops are one `INSERT ... SELECT FROM unnest
+//! ... ON CONFLICT (acctuniqueid) DO UPDATE ... WHERE acctstoptime IS NULL`:
+//! the rules of `crate::accounting` are conditions in SQL, so the database
+//! applies them atomically and a retransmit can never double-count (counters
+//! only move up, a closed session stays closed). Accounting-On/Off is one
+//! UPDATE of the NAS's open sessions. The radacct triggers (migration 0010)
+//! add each row's octet delta to the subscriber's cycle (a duplicate changes
+//! nothing, so it adds nothing) and tell the snapshots which sessions opened
+//! or closed.
 //!
 //! [`AccountingStore`] is the server side: a few writer threads with the
 //! statements prepared on their connections commit queued packets in
-//! batches (group commit). When the database is unreachable it fails fast:
+//! batches (group commit), a handful of statements per batch. When the database is unreachable it fails fast:
 //! a request waits at most the configured bound, and after a failure the
 //! store answers "unavailable" at once for a short while instead of making
 //! every request thread wait again.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,72 +25,160 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use postgres::types::ToSql;
-use postgres::{Client, GenericClient, NoTls, Statement};
+use postgres::{Client, NoTls, Statement};
 
 use super::error::{q, Error, Result};
 use super::pool::redact_url;
-use crate::accounting::{Change, NasRestart, SessionChange};
+use crate::accounting::{Change, SessionChange};
 
-/// Start/Interim/Stop as one upsert. $1 is the event ('start', 'interim',
-/// 'stop'); see [`session_params`] for the rest.
-const UPSERT_SESSION: &str = "
-INSERT INTO radacct AS r (
-    acctsessionid, acctuniqueid, username, nasipaddress, nasportid, nasporttype,
-    acctstarttime, acctupdatetime, acctstoptime, acctsessiontime, acctauthentic,
-    connectinfo_start, connectinfo_stop, acctinputoctets, acctoutputoctets,
-    calledstationid, callingstationid, acctterminatecause, servicetype, framedprotocol,
-    framedipaddress, class)
-VALUES (
-    $3::text, $2::text, $4::text, $5::inet, $6::text, $7::text,
-    to_timestamp($9::bigint), to_timestamp($8::bigint),
-    CASE WHEN $1::text = 'stop' THEN to_timestamp($8::bigint) END,
-    coalesce($10::bigint, 0), $17::text,
-    CASE WHEN $1::text <> 'stop' THEN $20::text END,
-    CASE WHEN $1::text = 'stop' THEN $20::text END,
-    coalesce($11::bigint, 0), coalesce($12::bigint, 0),
-    $14::text, $15::text, $13::text, $18::text, $19::text,
-    $16::inet, $21::text)
-ON CONFLICT (acctuniqueid) DO UPDATE SET
-    acctstarttime = CASE WHEN $1::text = 'start' THEN EXCLUDED.acctstarttime
-                         ELSE r.acctstarttime END,
-    acctupdatetime = greatest(r.acctupdatetime, EXCLUDED.acctupdatetime),
-    acctstoptime = EXCLUDED.acctstoptime,
-    acctinterval = CASE WHEN $1::text = 'interim'
-                         AND EXCLUDED.acctupdatetime > coalesce(r.acctupdatetime, r.acctstarttime)
-                        THEN $8::bigint - floor(extract(epoch FROM coalesce(r.acctupdatetime, r.acctstarttime)))::bigint
-                        ELSE r.acctinterval END,
-    acctsessiontime = greatest(r.acctsessiontime, $10::bigint,
-                               CASE WHEN $1::text = 'stop'
-                                    THEN $8::bigint - floor(extract(epoch FROM r.acctstarttime))::bigint END),
-    acctinputoctets = greatest(r.acctinputoctets, $11::bigint),
-    acctoutputoctets = greatest(r.acctoutputoctets, $12::bigint),
-    acctterminatecause = coalesce(EXCLUDED.acctterminatecause, r.acctterminatecause),
-    connectinfo_start = coalesce(r.connectinfo_start, EXCLUDED.connectinfo_start),
-    connectinfo_stop = coalesce(EXCLUDED.connectinfo_stop, r.connectinfo_stop),
-    username = coalesce(r.username, EXCLUDED.username),
-    nasportid = coalesce(EXCLUDED.nasportid, r.nasportid),
-    nasporttype = coalesce(EXCLUDED.nasporttype, r.nasporttype),
-    calledstationid = coalesce(EXCLUDED.calledstationid, r.calledstationid),
-    callingstationid = coalesce(EXCLUDED.callingstationid, r.callingstationid),
-    framedipaddress = coalesce(EXCLUDED.framedipaddress, r.framedipaddress),
-    acctauthentic = coalesce(EXCLUDED.acctauthentic, r.acctauthentic),
-    servicetype = coalesce(EXCLUDED.servicetype, r.servicetype),
-    framedprotocol = coalesce(EXCLUDED.framedprotocol, r.framedprotocol),
-    class = coalesce(EXCLUDED.class, r.class)
-WHERE r.acctstoptime IS NULL";
+/// Start, Interim-Update and Stop packets of many sessions, each session at
+/// most once, as one statement. $1.. are arrays with one element per packet
+/// (see [`SessionColumns`]); $1 is the event ('start', 'interim', 'stop').
+/// Returns the acctuniqueid of every row it created or changed; one missing
+/// was already closed.
+///
+/// The statement also does, once for the whole batch, what the radacct
+/// triggers do for other writers (migration 0010; this connection sets
+/// netily.accounting_writer so they skip it): it adds what the counters grew
+/// by to each subscriber's cycle usage, and notifies the sessions that opened
+/// or closed and the caps crossed, with the triggers' payloads. What a
+/// counter grew by is measured against the row as this statement found it;
+/// a subscriber's packets are never in two writers' batches at once (see
+/// [`Queue`]), so no
+/// other writer of this server changes the row in between.
+const RECORD_SESSIONS: &str = "
+WITH input AS MATERIALIZED (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::inet[], $6::text[],
+                         $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
+                         $12::bigint[], $13::text[], $14::text[], $15::text[], $16::inet[],
+                         $17::text[], $18::text[], $19::text[], $20::text[], $21::text[])
+           WITH ORDINALITY AS x(ev, uid, sid, uname, nas, portid, porttype, ev_at, started,
+                                stime, inoct, outoct, cause, called, calling, fip, authentic,
+                                stype, fproto, ci, cls, ord)
+), before AS MATERIALIZED (
+    SELECT r.acctuniqueid AS uid, r.username, r.nasipaddress AS nas, r.callingstationid AS calling,
+           r.acctstarttime AS started, r.acctstoptime IS NULL AS is_open,
+           coalesce(r.acctinputoctets, 0) + coalesce(r.acctoutputoctets, 0) AS bytes
+      FROM radacct r
+     WHERE r.acctuniqueid = ANY ($2::text[])
+), changed AS (
+    INSERT INTO radacct AS r (
+        acctsessionid, acctuniqueid, username, nasipaddress, nasportid, nasporttype,
+        acctstarttime, acctupdatetime, acctstoptime, acctsessiontime, acctauthentic,
+        connectinfo_start, connectinfo_stop, acctinputoctets, acctoutputoctets,
+        calledstationid, callingstationid, acctterminatecause, servicetype, framedprotocol,
+        framedipaddress, class)
+    SELECT sid, uid, uname, nas, portid, porttype,
+           to_timestamp(started), to_timestamp(ev_at),
+           CASE WHEN ev = 'stop' THEN to_timestamp(ev_at) END,
+           coalesce(stime, 0), authentic,
+           CASE WHEN ev <> 'stop' THEN ci END,
+           CASE WHEN ev = 'stop' THEN ci END,
+           coalesce(inoct, 0), coalesce(outoct, 0),
+           called, calling, cause, stype, fproto, fip, cls
+      FROM input
+     ORDER BY ord
+    ON CONFLICT (acctuniqueid) DO UPDATE SET
+        -- EXCLUDED is the row the insert would have made: the packet's
+        -- values; only its event has to be looked up.
+        acctstarttime = CASE WHEN (SELECT i.ev FROM input i WHERE i.uid = EXCLUDED.acctuniqueid) = 'start'
+                             THEN EXCLUDED.acctstarttime ELSE r.acctstarttime END,
+        acctupdatetime = greatest(r.acctupdatetime, EXCLUDED.acctupdatetime),
+        acctstoptime = EXCLUDED.acctstoptime,
+        acctinterval = CASE WHEN (SELECT i.ev FROM input i WHERE i.uid = EXCLUDED.acctuniqueid) = 'interim'
+                             AND EXCLUDED.acctupdatetime > coalesce(r.acctupdatetime, r.acctstarttime)
+                            THEN floor(extract(epoch FROM EXCLUDED.acctupdatetime))::bigint
+                                 - floor(extract(epoch FROM coalesce(r.acctupdatetime, r.acctstarttime)))::bigint
+                            ELSE r.acctinterval END,
+        acctsessiontime = greatest(r.acctsessiontime, EXCLUDED.acctsessiontime,
+                                   CASE WHEN EXCLUDED.acctstoptime IS NOT NULL
+                                        THEN floor(extract(epoch FROM EXCLUDED.acctstoptime))::bigint
+                                             - floor(extract(epoch FROM r.acctstarttime))::bigint END),
+        -- A counter the packet lacks was stored as 0: greatest() keeps the total.
+        acctinputoctets = greatest(r.acctinputoctets, EXCLUDED.acctinputoctets),
+        acctoutputoctets = greatest(r.acctoutputoctets, EXCLUDED.acctoutputoctets),
+        acctterminatecause = coalesce(EXCLUDED.acctterminatecause, r.acctterminatecause),
+        connectinfo_start = coalesce(r.connectinfo_start, EXCLUDED.connectinfo_start),
+        connectinfo_stop = coalesce(EXCLUDED.connectinfo_stop, r.connectinfo_stop),
+        username = coalesce(r.username, EXCLUDED.username),
+        nasportid = coalesce(EXCLUDED.nasportid, r.nasportid),
+        nasporttype = coalesce(EXCLUDED.nasporttype, r.nasporttype),
+        calledstationid = coalesce(EXCLUDED.calledstationid, r.calledstationid),
+        callingstationid = coalesce(EXCLUDED.callingstationid, r.callingstationid),
+        framedipaddress = coalesce(EXCLUDED.framedipaddress, r.framedipaddress),
+        acctauthentic = coalesce(EXCLUDED.acctauthentic, r.acctauthentic),
+        servicetype = coalesce(EXCLUDED.servicetype, r.servicetype),
+        framedprotocol = coalesce(EXCLUDED.framedprotocol, r.framedprotocol),
+        class = coalesce(EXCLUDED.class, r.class)
+    WHERE r.acctstoptime IS NULL
+    RETURNING r.acctuniqueid AS uid, r.username, r.nasipaddress AS nas,
+              r.callingstationid AS calling, r.acctstarttime AS started,
+              r.acctstoptime IS NULL AS is_open,
+              coalesce(r.acctinputoctets, 0) + coalesce(r.acctoutputoctets, 0) AS bytes
+), grown AS (
+    -- OFFSET 0 keeps the lookups per subscriber (index probes): a cached
+    -- plan cannot know the batch is small and would hash whole tables.
+    SELECT k.customer_id, k.cycle_start, k.cap, d.username, d.bytes
+      FROM (SELECT n.username, sum(greatest(n.bytes - coalesce(b.bytes, 0), 0))::bigint AS bytes
+              FROM changed n LEFT JOIN before b ON b.uid = n.uid
+             WHERE n.username IS NOT NULL
+             GROUP BY n.username) d,
+           LATERAL (SELECT c.id AS customer_id, s.cycle_start, p.data_cap_bytes AS cap
+                      FROM customers c
+                      JOIN subscriptions s ON s.customer_id = c.id AND s.active
+                      LEFT JOIN plans p ON p.id = s.plan_id
+                     WHERE c.username = d.username
+                    OFFSET 0) k
+), used AS (
+    INSERT INTO usage AS u (customer_id, cycle_start, bytes)
+    SELECT customer_id, cycle_start, bytes FROM grown WHERE bytes > 0 ORDER BY customer_id
+    ON CONFLICT (customer_id, cycle_start) DO UPDATE SET bytes = u.bytes + EXCLUDED.bytes
+    RETURNING u.customer_id, u.cycle_start, u.bytes
+), notes AS (
+    SELECT netily_session_closed(b.username, b.uid) AS payload
+      FROM changed n JOIN before b ON b.uid = n.uid
+     WHERE b.is_open AND b.username IS NOT NULL
+       AND (NOT n.is_open OR n.username IS DISTINCT FROM b.username)
+    UNION ALL
+    SELECT netily_session_opened(n.username, n.uid, n.nas, n.calling, n.started)
+      FROM changed n LEFT JOIN before b ON b.uid = n.uid
+     WHERE n.is_open AND n.username IS NOT NULL
+       AND (b.uid IS NULL OR NOT b.is_open
+            OR (b.username, b.nas, b.calling, b.started)
+               IS DISTINCT FROM (n.username, n.nas, n.calling, n.started))
+    UNION ALL
+    SELECT 'usage ' || g.username
+      FROM used x
+      JOIN grown g ON g.customer_id = x.customer_id AND g.cycle_start = x.cycle_start
+     WHERE x.bytes >= g.cap AND x.bytes - g.bytes < g.cap
+), sent AS (
+    SELECT count(pg_notify('netily_changed', payload)) FROM notes
+     WHERE octet_length(payload) < 8000
+)
+SELECT n.uid FROM changed n, sent";
 
-/// Accounting-On/Off: every session of the NAS that began before it restarted.
+/// Accounting-On/Off: every session of the NAS that began before it
+/// restarted. Notifies the closed sessions itself, as [`RECORD_SESSIONS`]
+/// does; returns how many it closed.
 const CLOSE_NAS_SESSIONS: &str = "
-UPDATE radacct
-   SET acctstoptime = to_timestamp($2::bigint),
-       acctupdatetime = to_timestamp($2::bigint),
-       acctsessiontime = greatest(acctsessiontime,
-                                  $2::bigint - floor(extract(epoch FROM acctstarttime))::bigint),
-       acctterminatecause = $3::text
- WHERE acctstoptime IS NULL
-   AND nasipaddress = $1::inet
-   AND acctstarttime <= to_timestamp($2::bigint)";
+WITH closed AS (
+    UPDATE radacct
+       SET acctstoptime = to_timestamp($2::bigint),
+           acctupdatetime = to_timestamp($2::bigint),
+           acctsessiontime = greatest(acctsessiontime,
+                                      $2::bigint - floor(extract(epoch FROM acctstarttime))::bigint),
+           acctterminatecause = $3::text
+     WHERE acctstoptime IS NULL
+       AND nasipaddress = $1::inet
+       AND acctstarttime <= to_timestamp($2::bigint)
+    RETURNING username, acctuniqueid
+), sent AS (
+    SELECT count(pg_notify('netily_changed', payload))
+      FROM (SELECT netily_session_closed(username, acctuniqueid) AS payload
+              FROM closed WHERE username IS NOT NULL) x
+     WHERE octet_length(payload) < 8000
+)
+SELECT count(*)::bigint FROM closed, sent";
 
 /// What recording one packet did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,90 +194,186 @@ pub enum Recorded {
     Ignored,
 }
 
-/// Runs the session upsert through `exec` with its parameters in order.
-fn session_params<R>(s: &SessionChange, exec: impl FnOnce(&[&(dyn ToSql + Sync)]) -> R) -> R {
-    let framed_ip: Option<IpAddr> = s.framed_ip;
-    exec(&[
-        &s.event.as_str(),
-        &s.unique_id,
-        &s.session_id,
-        &s.username,
-        &s.nas_ip,
-        &s.nas_port_id,
-        &s.nas_port_type,
-        &s.event_at,
-        &s.started_at,
-        &s.session_time,
-        &s.input_octets,
-        &s.output_octets,
-        &s.terminate_cause,
-        &s.called_station_id,
-        &s.calling_station_id,
-        &framed_ip,
-        &s.acct_authentic,
-        &s.service_type,
-        &s.framed_protocol,
-        &s.connect_info,
-        &s.class,
-    ])
+/// The packets' values as the arrays [`RECORD_SESSIONS`] takes ($1..$21).
+#[derive(Default)]
+struct SessionColumns<'a> {
+    event: Vec<&'static str>,
+    unique_id: Vec<&'a str>,
+    session_id: Vec<&'a str>,
+    username: Vec<Option<&'a str>>,
+    nas_ip: Vec<IpAddr>,
+    nas_port_id: Vec<Option<&'a str>>,
+    nas_port_type: Vec<Option<&'a str>>,
+    event_at: Vec<i64>,
+    started_at: Vec<i64>,
+    session_time: Vec<Option<i64>>,
+    input_octets: Vec<Option<i64>>,
+    output_octets: Vec<Option<i64>>,
+    terminate_cause: Vec<Option<&'a str>>,
+    called_station_id: Vec<Option<&'a str>>,
+    calling_station_id: Vec<Option<&'a str>>,
+    framed_ip: Vec<Option<IpAddr>>,
+    acct_authentic: Vec<Option<&'a str>>,
+    service_type: Vec<Option<&'a str>>,
+    framed_protocol: Vec<Option<&'a str>>,
+    connect_info: Vec<Option<&'a str>>,
+    class: Vec<Option<&'a str>>,
 }
 
-fn nas_params<R>(r: &NasRestart, exec: impl FnOnce(&[&(dyn ToSql + Sync)]) -> R) -> R {
-    exec(&[&r.nas_ip, &r.at, &r.terminate_cause])
-}
-
-fn session_outcome(rows: u64) -> Recorded {
-    if rows == 0 {
-        Recorded::AlreadyClosed
-    } else {
-        Recorded::Session
+impl<'a> SessionColumns<'a> {
+    fn of(sessions: &[&'a SessionChange]) -> Self {
+        let mut c = SessionColumns::default();
+        for s in sessions {
+            c.event.push(s.event.as_str());
+            c.unique_id.push(&s.unique_id);
+            c.session_id.push(&s.session_id);
+            c.username.push(s.username.as_deref());
+            c.nas_ip.push(s.nas_ip);
+            c.nas_port_id.push(s.nas_port_id.as_deref());
+            c.nas_port_type.push(s.nas_port_type.as_deref());
+            c.event_at.push(s.event_at);
+            c.started_at.push(s.started_at);
+            c.session_time.push(s.session_time);
+            c.input_octets.push(s.input_octets);
+            c.output_octets.push(s.output_octets);
+            c.terminate_cause.push(s.terminate_cause.as_deref());
+            c.called_station_id.push(s.called_station_id.as_deref());
+            c.calling_station_id.push(s.calling_station_id.as_deref());
+            c.framed_ip.push(s.framed_ip);
+            c.acct_authentic.push(s.acct_authentic.as_deref());
+            c.service_type.push(s.service_type.as_deref());
+            c.framed_protocol.push(s.framed_protocol.as_deref());
+            c.connect_info.push(s.connect_info.as_deref());
+            c.class.push(s.class.as_deref());
+        }
+        c
     }
 }
 
-/// Applies one change on any client (netadmin, tests, a detail replay):
-/// the same statements the server uses, prepared on the fly.
-pub fn record_change(conn: &mut impl GenericClient, change: &Change) -> Result<Recorded> {
-    match change {
-        Change::Session(s) => session_params(s, |p| conn.execute(UPSERT_SESSION, p))
-            .map(session_outcome)
-            .map_err(q("recording a session in radacct")),
-        Change::NasRestart(r) => nas_params(r, |p| conn.execute(CLOSE_NAS_SESSIONS, p))
-            .map(Recorded::NasSessionsClosed)
-            .map_err(q("closing a NAS's sessions in radacct")),
-        Change::Ignore { .. } => Ok(Recorded::Ignored),
+/// Runs [`RECORD_SESSIONS`] for sessions that each appear at most once;
+/// returns the unique ids of the rows it created or changed.
+fn record_sessions(
+    conn: &mut Client,
+    statement: &Statement,
+    sessions: &[&SessionChange],
+) -> std::result::Result<HashSet<String>, postgres::Error> {
+    let c = SessionColumns::of(sessions);
+    let rows = conn.query(
+        statement,
+        &[
+            &c.event,
+            &c.unique_id,
+            &c.session_id,
+            &c.username,
+            &c.nas_ip,
+            &c.nas_port_id,
+            &c.nas_port_type,
+            &c.event_at,
+            &c.started_at,
+            &c.session_time,
+            &c.input_octets,
+            &c.output_octets,
+            &c.terminate_cause,
+            &c.called_station_id,
+            &c.calling_station_id,
+            &c.framed_ip,
+            &c.acct_authentic,
+            &c.service_type,
+            &c.framed_protocol,
+            &c.connect_info,
+            &c.class,
+        ],
+    )?;
+    rows.iter().map(|r| r.try_get(0)).collect()
+}
+
+fn session_outcome(changed: &HashSet<String>, s: &SessionChange) -> Recorded {
+    if changed.contains(&s.unique_id) {
+        Recorded::Session
+    } else {
+        Recorded::AlreadyClosed
     }
 }
 
 /// A connection with the accounting statements prepared on it.
 struct PreparedConnection {
     client: Client,
-    upsert_session: Statement,
+    record_sessions: Statement,
     close_nas: Statement,
 }
 
 impl PreparedConnection {
     fn open(config: &postgres::Config) -> std::result::Result<Self, postgres::Error> {
         let mut client = config.connect(NoTls)?;
-        let upsert_session = client.prepare(UPSERT_SESSION)?;
+        let record_sessions = client.prepare(RECORD_SESSIONS)?;
         let close_nas = client.prepare(CLOSE_NAS_SESSIONS)?;
         Ok(PreparedConnection {
             client,
-            upsert_session,
+            record_sessions,
             close_nas,
         })
     }
 
-    /// One change on this connection (inside whatever transaction is open).
-    fn apply(&mut self, change: &Change) -> std::result::Result<Recorded, postgres::Error> {
-        let client = &mut self.client;
-        match change {
-            Change::Session(s) => {
-                session_params(s, |p| client.execute(&self.upsert_session, p)).map(session_outcome)
+    /// Applies `jobs` in order (inside whatever transaction is open), a
+    /// few statements for the lot; one result per job.
+    fn apply(&mut self, jobs: &[Job]) -> std::result::Result<Vec<Recorded>, postgres::Error> {
+        let mut results = vec![Recorded::Ignored; jobs.len()];
+        // A NAS restart closes sessions up to its time: sessions before it
+        // in the batch go first, those after it afterwards.
+        let mut from = 0;
+        while from < jobs.len() {
+            let run = jobs[from..]
+                .iter()
+                .take_while(|j| matches!(j.change, Change::Session(_)))
+                .count();
+            if run > 0 {
+                self.apply_sessions(&jobs[from..from + run], &mut results[from..from + run])?;
+                from += run;
+                continue;
             }
-            Change::NasRestart(r) => nas_params(r, |p| client.execute(&self.close_nas, p))
-                .map(Recorded::NasSessionsClosed),
-            Change::Ignore { .. } => Ok(Recorded::Ignored),
+            results[from] = match &jobs[from].change {
+                Change::NasRestart(r) => {
+                    let row = self
+                        .client
+                        .query_one(&self.close_nas, &[&r.nas_ip, &r.at, &r.terminate_cause])?;
+                    let closed: i64 = row.try_get(0)?;
+                    Recorded::NasSessionsClosed(u64::try_from(closed).unwrap_or(0))
+                }
+                Change::Session(_) | Change::Ignore { .. } => Recorded::Ignored,
+            };
+            from += 1;
         }
+        Ok(results)
+    }
+
+    /// Session packets in order: the n-th packet of each session goes in
+    /// round n, since an upsert touches a row once per statement. Usually
+    /// there is one round: one statement for the whole batch.
+    fn apply_sessions(
+        &mut self,
+        jobs: &[Job],
+        results: &mut [Recorded],
+    ) -> std::result::Result<(), postgres::Error> {
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(jobs.len());
+        let mut rounds: Vec<Vec<(usize, &SessionChange)>> = Vec::new();
+        for (i, j) in jobs.iter().enumerate() {
+            if let Change::Session(s) = &j.change {
+                let n = seen.entry(s.unique_id.as_str()).or_insert(0);
+                if rounds.len() <= *n {
+                    rounds.push(Vec::new());
+                }
+                rounds[*n].push((i, s));
+                *n += 1;
+            }
+        }
+        for round in rounds {
+            let (idx, sessions): (Vec<usize>, Vec<&SessionChange>) = round.into_iter().unzip();
+            let changed = record_sessions(&mut self.client, &self.record_sessions, &sessions)?;
+            for (i, s) in idx.into_iter().zip(sessions) {
+                results[i] = session_outcome(&changed, s);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -196,9 +381,9 @@ impl PreparedConnection {
 /// this long: request threads must not queue up behind a dead database.
 const FAIL_FAST_FOR: Duration = Duration::from_secs(1);
 /// Packets committed together at most.
-const BATCH_MAX: usize = 128;
-/// Packets waiting at most; beyond that the database is too slow and a new
-/// packet fails at once (the NAS retransmits it).
+const BATCH_MAX: usize = 512;
+/// Packets waiting at most (all writers together); beyond that the database
+/// is too slow and a new packet fails at once (the NAS retransmits it).
 const QUEUE_MAX: usize = 4_096;
 /// Writer threads (and connections) at most: commits of packets that open
 /// or close a session serialize in PostgreSQL anyway (their NOTIFY), so more
@@ -267,9 +452,23 @@ struct Job {
     slot: Arc<Slot>,
 }
 
+/// The packets waiting, which every writer takes from.
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// Subscribers (sessions without a username: their id) in a batch that
+    /// a writer is committing. Their later packets wait for that commit, so
+    /// a subscriber's rows (its sessions in radacct, its usage) are only
+    /// ever written by one batch at a time: the counters a batch reads are
+    /// the ones it updates, and writers do not wait on each other's rows.
+    busy: HashSet<String>,
+}
+
 struct Shared {
-    queue: Mutex<VecDeque<Job>>,
+    queue: Mutex<Queue>,
+    /// Signalled when a packet is queued or a batch's subscribers are free.
     queued: Condvar,
+    writers: usize,
     stop: AtomicBool,
     health: Health,
     config: postgres::Config,
@@ -279,9 +478,9 @@ struct Shared {
 ///
 /// Request threads queue their packet and wait (at most the configured
 /// bound) for its result; a few writer threads, each with its own
-/// connection and prepared statements, take whatever is queued and commit it
-/// in one transaction: one upsert per packet, one commit (one WAL flush, one
-/// NOTIFY lock) per batch. That is PostgreSQL's group commit done in the
+/// connection and prepared statements, take whatever is queued in their lane
+/// and commit it in one transaction: one upsert statement per packet kind,
+/// one commit (one WAL flush, one NOTIFY lock) per batch. That is PostgreSQL's group commit done in the
 /// application, where it also covers NOTIFY, whose commit lock otherwise
 /// serializes every session Start and Stop. A packet is acknowledged only
 /// after its batch committed. Replaying a batch is harmless (the statements
@@ -309,15 +508,21 @@ impl AccountingStore {
         if config.get_application_name().is_none() {
             config.application_name("netily-accounting");
         }
-        let statement_timeout = format!("-c statement_timeout={}", timeout.as_millis().max(1));
+        // netily.accounting_writer: RECORD_SESSIONS does the radacct
+        // triggers' work itself (migration 0010).
+        let statement_timeout = format!(
+            "-c statement_timeout={} -c netily.accounting_writer=on -c plan_cache_mode=force_generic_plan",
+            timeout.as_millis().max(1)
+        );
         let options = match config.get_options() {
             Some(o) if !o.is_empty() => format!("{o} {statement_timeout}"),
             _ => statement_timeout,
         };
         config.options(&options);
         let shared = Arc::new(Shared {
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue::default()),
             queued: Condvar::new(),
+            writers: pool_size.clamp(1, WRITERS_MAX) as usize,
             stop: AtomicBool::new(false),
             health: Health {
                 url: redact_url(url),
@@ -331,7 +536,7 @@ impl AccountingStore {
             wait: timeout,
             writers: Vec::new(),
         };
-        for n in 0..pool_size.clamp(1, WRITERS_MAX) {
+        for n in 0..store.shared.writers {
             let shared = Arc::clone(&store.shared);
             let writer = std::thread::Builder::new()
                 .name(format!("netily-acct-{n}"))
@@ -359,10 +564,10 @@ impl AccountingStore {
         let slot = Arc::new(Slot::default());
         {
             let mut queue = self.shared.queue.lock();
-            if queue.len() >= QUEUE_MAX {
+            if queue.jobs.len() >= QUEUE_MAX {
                 return Err(health.error("too slow: the accounting queue is full"));
             }
-            queue.push_back(Job {
+            queue.jobs.push_back(Job {
                 change: change.clone(),
                 slot: Arc::clone(&slot),
             });
@@ -398,25 +603,66 @@ impl Drop for AccountingStore {
     }
 }
 
-/// Takes up to BATCH_MAX queued jobs, waiting while there are none; None
-/// when the store is dropped.
-fn next_batch(shared: &Shared) -> Option<Vec<Job>> {
+/// A batch, and the subscribers it holds busy.
+struct Batch {
+    jobs: Vec<Job>,
+    keys: Vec<String>,
+}
+
+/// Takes up to BATCH_MAX queued jobs whose subscribers no other batch holds,
+/// waiting while there are none; None when the store is dropped.
+fn next_batch(shared: &Shared) -> Option<Batch> {
     let mut queue = shared.queue.lock();
-    while queue.is_empty() {
-        if shared.stop.load(Ordering::Acquire) {
+    loop {
+        let batch = take_free(&mut queue);
+        if !batch.jobs.is_empty() {
+            drop(queue);
+            return Some(batch);
+        }
+        if shared.stop.load(Ordering::Acquire) && queue.jobs.is_empty() {
             return None;
         }
         shared.queued.wait_for(&mut queue, POLL);
     }
-    let n = queue.len().min(BATCH_MAX);
-    let mut batch: Vec<Job> = queue.drain(..n).collect();
+}
+
+fn take_free(queue: &mut Queue) -> Batch {
+    let mut jobs = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
+    let mut left = VecDeque::with_capacity(queue.jobs.len());
+    while let Some(job) = queue.jobs.pop_front() {
+        let key = key_of(&job.change);
+        let held = key.is_some_and(|k| queue.busy.contains(k));
+        if held || jobs.len() >= BATCH_MAX {
+            left.push_back(job);
+            continue;
+        }
+        if let Some(k) = key {
+            // Taken: from now on the subscriber's later packets wait.
+            queue.busy.insert(k.to_owned());
+            keys.push(k.to_owned());
+        }
+        jobs.push(job);
+    }
+    queue.jobs = left;
+    // Rows locked in one order (a NAS restart, which closes sessions of
+    // many subscribers, first), so batches that meet wait instead of
+    // deadlocking. Stable: a session's packets keep their order.
+    jobs.sort_by(|a, b| lock_order(&a.change).cmp(&lock_order(&b.change)));
+    Batch { jobs, keys }
+}
+
+/// Frees a committed batch's subscribers for the other writers.
+fn release(shared: &Shared, keys: &[String]) {
+    if keys.is_empty() {
+        return;
+    }
+    let mut queue = shared.queue.lock();
+    for k in keys {
+        queue.busy.remove(k);
+    }
     drop(queue);
-    // Every writer takes its row locks (radacct, and the usage row the
-    // trigger updates) in one order, so concurrent batches wait for each
-    // other instead of deadlocking. Stable: a session's packets keep their
-    // order.
-    batch.sort_by(|a, b| lock_order(&a.change).cmp(&lock_order(&b.change)));
-    Some(batch)
+    shared.queued.notify_all();
 }
 
 fn lock_order(change: &Change) -> (u8, Option<&str>, &str) {
@@ -426,9 +672,18 @@ fn lock_order(change: &Change) -> (u8, Option<&str>, &str) {
     }
 }
 
+/// Whose rows a packet writes: the subscriber's, else (no username) the
+/// session's; a NAS restart belongs to nobody.
+fn key_of(change: &Change) -> Option<&str> {
+    match change {
+        Change::Session(s) => Some(s.username.as_deref().unwrap_or(&s.unique_id)),
+        Change::NasRestart(_) | Change::Ignore { .. } => None,
+    }
+}
+
 /// Fails every queued job (the database is unreachable).
 fn fail_queued(shared: &Shared, detail: &str) {
-    let jobs: Vec<Job> = shared.queue.lock().drain(..).collect();
+    let jobs: Vec<Job> = shared.queue.lock().jobs.drain(..).collect();
     for j in jobs {
         j.slot.fill(Err(shared.health.error(detail)));
     }
@@ -436,56 +691,62 @@ fn fail_queued(shared: &Shared, detail: &str) {
 
 fn write_forever(shared: &Shared) {
     let mut conn: Option<PreparedConnection> = None;
-    while let Some(batch) = next_batch(shared) {
-        if conn.is_none() {
-            // While the database is known unreachable, answer at once: a
-            // connect attempt per batch would hold request threads. The
-            // fail-fast window paces the reconnect attempts.
-            if shared.health.failing() {
-                for j in batch {
-                    j.slot.fill(Err(shared.health.error("unavailable")));
-                }
-                continue;
+    while let Some(Batch { jobs, keys }) = next_batch(shared) {
+        write_batch(shared, &mut conn, jobs);
+        release(shared, &keys);
+    }
+}
+
+/// Commits one batch and answers its requests.
+fn write_batch(shared: &Shared, conn: &mut Option<PreparedConnection>, batch: Vec<Job>) {
+    if conn.is_none() {
+        // While the database is known unreachable, answer at once: a
+        // connect attempt per batch would hold request threads. The
+        // fail-fast window paces the reconnect attempts.
+        if shared.health.failing() {
+            for j in batch {
+                j.slot.fill(Err(shared.health.error("unavailable")));
             }
-            match PreparedConnection::open(&shared.config) {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    let err = connect_detail(&e);
-                    shared.health.trip(&err);
-                    for j in batch {
-                        j.slot.fill(Err(shared.health.error(&err)));
-                    }
-                    fail_queued(shared, &err);
-                    continue;
-                }
-            }
+            return;
         }
-        let Some(c) = conn.as_mut() else { continue };
-        let mut outcome = commit_batch(c, &batch);
-        if matches!(&outcome, Err(e) if e.is_closed()) {
-            // A connection from before a database restart: replay the batch
-            // (idempotent) once on a fresh one.
-            outcome = PreparedConnection::open(&shared.config).and_then(|fresh| {
-                let c = conn.insert(fresh);
-                commit_batch(c, &batch)
-            });
-        }
-        match outcome {
-            Ok(results) => {
-                shared.health.up();
-                for (j, r) in batch.into_iter().zip(results) {
-                    j.slot.fill(r);
-                }
-            }
+        match PreparedConnection::open(&shared.config) {
+            Ok(c) => *conn = Some(c),
             Err(e) => {
-                // The connection is gone (or the commit is in doubt): drop
-                // it; the batch is refused and the NASes retransmit.
-                conn = None;
                 let err = connect_detail(&e);
                 shared.health.trip(&err);
                 for j in batch {
                     j.slot.fill(Err(shared.health.error(&err)));
                 }
+                fail_queued(shared, &err);
+                return;
+            }
+        }
+    }
+    let Some(c) = conn.as_mut() else { return };
+    let mut outcome = commit_batch(c, &batch);
+    if matches!(&outcome, Err(e) if e.is_closed()) {
+        // A connection from before a database restart: replay the batch
+        // (idempotent) once on a fresh one.
+        outcome = PreparedConnection::open(&shared.config).and_then(|fresh| {
+            let c = conn.insert(fresh);
+            commit_batch(c, &batch)
+        });
+    }
+    match outcome {
+        Ok(results) => {
+            shared.health.up();
+            for (j, r) in batch.into_iter().zip(results) {
+                j.slot.fill(r);
+            }
+        }
+        Err(e) => {
+            // The connection is gone (or the commit is in doubt): drop
+            // it; the batch is refused and the NASes retransmit.
+            *conn = None;
+            let err = connect_detail(&e);
+            shared.health.trip(&err);
+            for j in batch {
+                j.slot.fill(Err(shared.health.error(&err)));
             }
         }
     }
@@ -499,23 +760,39 @@ fn commit_batch(
     c: &mut PreparedConnection,
     batch: &[Job],
 ) -> std::result::Result<Vec<Result<Recorded>>, postgres::Error> {
-    if batch.len() == 1 {
-        return one_by_one(c, batch);
+    if batch.len() == 1 || is_one_statement(batch) {
+        // One statement is its own transaction: no BEGIN/COMMIT round trips.
+        return match c.apply(batch) {
+            Ok(results) => Ok(results.into_iter().map(Ok).collect()),
+            Err(e) if e.as_db_error().is_some() && batch.len() > 1 => one_by_one(c, batch),
+            Err(e) if e.as_db_error().is_some() => {
+                Ok(vec![Err(q("recording accounting in radacct")(e))])
+            }
+            Err(e) => Err(e),
+        };
     }
     c.client.batch_execute("BEGIN")?;
-    let mut results = Vec::with_capacity(batch.len());
-    for j in batch {
-        match c.apply(&j.change) {
-            Ok(r) => results.push(Ok(r)),
-            Err(e) if e.as_db_error().is_some() => {
-                c.client.batch_execute("ROLLBACK")?;
-                return one_by_one(c, batch);
-            }
-            Err(e) => return Err(e),
+    match c.apply(batch) {
+        Ok(results) => {
+            c.client.batch_execute("COMMIT")?;
+            Ok(results.into_iter().map(Ok).collect())
         }
+        Err(e) if e.as_db_error().is_some() => {
+            c.client.batch_execute("ROLLBACK")?;
+            one_by_one(c, batch)
+        }
+        Err(e) => Err(e),
     }
-    c.client.batch_execute("COMMIT")?;
-    Ok(results)
+}
+
+/// True when the batch is session packets only, each session once: one
+/// [`RECORD_SESSIONS`] statement.
+fn is_one_statement(batch: &[Job]) -> bool {
+    let mut seen = HashSet::with_capacity(batch.len());
+    batch.iter().all(|j| match &j.change {
+        Change::Session(s) => seen.insert(s.unique_id.as_str()),
+        Change::NasRestart(_) | Change::Ignore { .. } => false,
+    })
 }
 
 fn one_by_one(
@@ -524,8 +801,8 @@ fn one_by_one(
 ) -> std::result::Result<Vec<Result<Recorded>>, postgres::Error> {
     let mut results = Vec::with_capacity(batch.len());
     for j in batch {
-        match c.apply(&j.change) {
-            Ok(r) => results.push(Ok(r)),
+        match c.apply(std::slice::from_ref(j)) {
+            Ok(r) => results.push(Ok(r.into_iter().next().unwrap_or(Recorded::Ignored))),
             Err(e) if e.as_db_error().is_some() => {
                 results.push(Err(q("recording accounting in radacct")(e)));
             }

@@ -62,6 +62,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "postauth_nas",
         sql: include_str!("../../migrations/0009_postauth_nas.sql"),
     },
+    Migration {
+        version: 10,
+        name: "accounting_triggers",
+        sql: include_str!("../../migrations/0010_accounting_triggers.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "lean_indexes",
+        sql: include_str!("../../migrations/0011_lean_indexes.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).
