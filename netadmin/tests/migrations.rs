@@ -262,7 +262,7 @@ fn netily_tables_and_hot_path_indexes_exist() {
         "radacct_open_user_idx",
         "radacct_bulk_close",
         "radacct_acctuniqueid_key",
-        "radpostauth_authdate_idx",
+        "radpostauth_authdate_brin",
         "radpostauth_username_authdate_idx",
         "subscriptions_one_active",
         "radcheck_username",

@@ -72,6 +72,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "lean_indexes",
         sql: include_str!("../../migrations/0011_lean_indexes.sql"),
     },
+    Migration {
+        version: 12,
+        name: "postauth_brin",
+        sql: include_str!("../../migrations/0012_postauth_brin.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).
