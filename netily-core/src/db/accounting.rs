@@ -377,6 +377,15 @@ impl PreparedConnection {
     }
 }
 
+/// How the writer's statements are planned: once per connection (planning
+/// the batch statement costs more than running it), and never with a
+/// sequential scan. Every lookup the writer makes has its index; a plan
+/// made while radacct was still small (a new install, a cached plan made
+/// before autovacuum's first ANALYZE) would otherwise read the whole table
+/// for every batch. Measured: 3.7k packets/s against 8k+ on a bench run
+/// that started from an empty radacct.
+const WRITER_PLANS: &str = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off";
+
 /// After a failure to reach the database, answer "unavailable" at once for
 /// this long: request threads must not queue up behind a dead database.
 const FAIL_FAST_FOR: Duration = Duration::from_secs(1);
@@ -389,6 +398,15 @@ const QUEUE_MAX: usize = 4_096;
 /// or close a session serialize in PostgreSQL anyway (their NOTIFY), so more
 /// writers would only make smaller batches.
 const WRITERS_MAX: u32 = 4;
+/// Writers: the pool size, at most [`WRITERS_MAX`] and at most one per CPU.
+/// More writers than cores only make batches smaller, and a batch's fixed
+/// cost is most of a small batch's (measured on 2 cores at 128 requests in
+/// flight: 2 writers 9.0k packets/s, 4 writers 8.4k, 1 writer 8.2k).
+fn writer_count(pool_size: u32) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (pool_size.clamp(1, WRITERS_MAX) as usize).min(cpus.max(1))
+}
+
 /// How often an idle writer checks whether to stop.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -494,9 +512,9 @@ pub struct AccountingStore {
 }
 
 impl AccountingStore {
-    /// A store with up to `pool_size` (at most 4) writer connections. Never
-    /// blocks and never fails on an unreachable database: writers connect
-    /// in the background. `timeout` bounds a connect, a request's wait and
+    /// A store with up to `pool_size` writer connections (at most 4, and one
+    /// per CPU; see [`writer_count`]). Never blocks and never fails on an
+    /// unreachable database: writers connect in the background. `timeout` bounds a connect, a request's wait and
     /// (as statement_timeout) a statement.
     pub fn new(url: &str, pool_size: u32, timeout: Duration) -> Result<AccountingStore> {
         let mut config: postgres::Config =
@@ -511,7 +529,7 @@ impl AccountingStore {
         // netily.accounting_writer: RECORD_SESSIONS does the radacct
         // triggers' work itself (migration 0010).
         let statement_timeout = format!(
-            "-c statement_timeout={} -c netily.accounting_writer=on -c plan_cache_mode=force_generic_plan",
+            "-c statement_timeout={} -c netily.accounting_writer=on {WRITER_PLANS}",
             timeout.as_millis().max(1)
         );
         let options = match config.get_options() {
@@ -522,7 +540,7 @@ impl AccountingStore {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             queued: Condvar::new(),
-            writers: pool_size.clamp(1, WRITERS_MAX) as usize,
+            writers: writer_count(pool_size),
             stop: AtomicBool::new(false),
             health: Health {
                 url: redact_url(url),
