@@ -18,10 +18,11 @@
 # Environment (defaults in brackets):
 #   BENCH_SUBSCRIBERS [100000]  BENCH_SECONDS [15] per measurement  BENCH_WARMUP [3]
 #   BENCH_WINDOW [128] requests in flight when saturating
-#   BENCH_THREADS [128] radiusd thread pool (start = max = spare) for every
-#                 config: a module that waits on a database (rlm_sql's
-#                 queries, Netily's accounting commits) serves at most one
-#                 request per thread, and the stock 32 caps that
+#   BENCH_THREADS ["32 128"] radiusd thread pools (start = max = spare) to
+#                 run every config with; each figure is the config's best.
+#                 A module that waits on a database (rlm_sql's queries,
+#                 Netily's accounting commits) serves at most one request per
+#                 thread, so the stock 32 caps it; rlm_sql does best with 32
 #   BENCH_CONFIGS ["sql files netily"]   BENCH_PG_PORT [55442]
 #   BENCH_PORT [18142] (auth; acct is +1)   BENCH_DIR [.run/bench]
 #   BENCH_NETILY_MODULE [target/release/librlm_netily.so]
@@ -36,7 +37,8 @@ N=${BENCH_SUBSCRIBERS:-100000}
 SECS=${BENCH_SECONDS:-15}
 WARM=${BENCH_WARMUP:-3}
 WINDOW=${BENCH_WINDOW:-128}
-THREADS=${BENCH_THREADS:-128}
+THREAD_POOLS=${BENCH_THREADS:-32 128}
+max_threads=$(tr ' ' '\n' <<<"$THREAD_POOLS" | sort -n | tail -n 1)
 CONFIGS=${BENCH_CONFIGS:-sql files netily}
 PGPORT=${BENCH_PG_PORT:-55442}
 AUTH_PORT=${BENCH_PORT:-18142}
@@ -83,7 +85,8 @@ fi
 # ------------------------------------------------------------- database
 export NETILY_PG_DIR=$dir/pg NETILY_PG_PORT=$PGPORT
 "$root/scripts/pg.sh" destroy >/dev/null 2>&1 || true
-"$root/scripts/pg.sh" start
+# rlm_sql opens a connection per radiusd thread.
+NETILY_PG_OPTS="-c max_connections=$((max_threads + 100)) ${NETILY_PG_OPTS:-}" "$root/scripts/pg.sh" start
 pg_real=$(readlink -f "$dir/pg")
 pg_pid=$(cat "$pg_real/postgres.pid")
 if [ -n "$NICE" ]; then
@@ -168,9 +171,10 @@ refused=$(awk -F'\t' '$5 == "t"' "$dir/mirror.tsv" | wc -l)
 say "$(wc -l <"$dir/subscribers.tsv") subscribers, $refused refused (suspended or overdue)"
 
 # ---------------------------------------------------------- freeradius
-# A private raddb whose only site is `bench`; $1 names the config.
+# A private raddb whose only site is `bench`; $1 names the config, $2 is the
+# thread pool.
 make_raddb() {
-    local name=$1 base=$dir/$1 raddb authz postauth postauth_reject acct
+    local name=$1 threads=$2 base=$dir/$1 raddb authz postauth postauth_reject acct
     rm -rf "$base"
     mkdir -p "$base/lib" "$base/run" "$base/log/radacct"
     cp -a "$system_raddb" "$base/raddb"
@@ -182,9 +186,9 @@ make_raddb() {
         -e "s|^logdir = .*|logdir = $base/log|" \
         -e "s/^\([[:space:]]*\)\(user\|group\) = /\1#\2 = /" \
         -e "s|^\([[:space:]]*reject_delay\) = .*|\1 = 0|" \
-        -e "s|^\([[:space:]]*start_servers\) = .*|\1 = $THREADS|" \
-        -e "s|^\([[:space:]]*max_servers\) = .*|\1 = $THREADS|" \
-        -e "s|^\([[:space:]]*max_spare_servers\) = .*|\1 = $THREADS|" \
+        -e "s|^\([[:space:]]*start_servers\) = .*|\1 = $threads|" \
+        -e "s|^\([[:space:]]*max_servers\) = .*|\1 = $threads|" \
+        -e "s|^\([[:space:]]*max_spare_servers\) = .*|\1 = $threads|" \
         "$raddb/radiusd.conf"
     case $name in
     sql)
@@ -303,19 +307,17 @@ load() { # port, then radload options
 results=$dir/results.jsonl
 : >"$results"
 
-for cfg in $CONFIGS; do
-    if [ "$cfg" = netily ] && [ -n "$netily_skip" ]; then
-        jq -nc --arg c "$cfg" --arg r "$netily_skip" '{config: $c, skipped: $r}' >>"$results"
-        say "rlm_netily: not measured ($netily_skip)"
-        continue
-    fi
-    say "--- $cfg: starting freeradius"
-    make_raddb "$cfg"
+# One config with one thread pool: $1 config, $2 threads; a JSON line in
+# $results either way.
+measure() {
+    local cfg=$1 threads=$2
+    say "--- $cfg, $threads threads: starting freeradius"
+    make_raddb "$cfg" "$threads"
     start_error=
     if ! start_radiusd "$cfg"; then
-        jq -nc --arg c "$cfg" --arg r "radiusd did not start: $start_error" '{config: $c, skipped: $r}' >>"$results"
+        jq -nc --arg c "$cfg" --argjson t "$threads" --arg r "radiusd did not start: $start_error" '{config: $c, threads: $t, skipped: $r}' >>"$results"
         say "$cfg: not measured (radiusd did not start: $start_error)"
-        continue
+        return 0
     fi
     # Ready = answers a request (a module with a cache may need a moment).
     ok=
@@ -327,10 +329,10 @@ for cfg in $CONFIGS; do
         sleep 0.5
     done
     if [ -z "$ok" ]; then
-        jq -nc --arg c "$cfg" --arg r "no Access-Accept within 30 s of start" '{config: $c, skipped: $r}' >>"$results"
+        jq -nc --arg c "$cfg" --argjson t "$threads" --arg r "no Access-Accept within 30 s of start" '{config: $c, threads: $t, skipped: $r}' >>"$results"
         say "$cfg: not measured (no Access-Accept within 30 s)"
         stop_radiusd
-        continue
+        return 0
     fi
     say "$cfg: warm-up ${WARM}s"
     load "$AUTH_PORT" --duration "$WARM" --window "$WINDOW" >/dev/null
@@ -348,75 +350,86 @@ for cfg in $CONFIGS; do
     alive=true
     kill -0 "$radiusd_pid" 2>/dev/null || alive=false
     stop_radiusd
-    jq -nc --arg c "$cfg" --argjson peak "$peak" --argjson half "$half" --argjson acct "$acct" \
+    jq -nc --arg c "$cfg" --argjson t "$threads" --argjson peak "$peak" --argjson half "$half" --argjson acct "$acct" \
         --argjson errors "$errors" --argjson alive "$alive" --argjson dropped "$dropped" \
-        '{config: $c, auth: $peak, half: $half, acct: $acct, log_errors: $errors, alive: $alive,
+        '{config: $c, threads: $t, auth: $peak, half: $half, acct: $acct, log_errors: $errors, alive: $alive,
           auth_log_drop_warnings: $dropped}' >>"$results"
+}
+
+for cfg in $CONFIGS; do
+    if [ "$cfg" = netily ] && [ -n "$netily_skip" ]; then
+        jq -nc --arg c "$cfg" --arg r "$netily_skip" '{config: $c, skipped: $r}' >>"$results"
+        say "rlm_netily: not measured ($netily_skip)"
+        continue
+    fi
+    for threads in $THREAD_POOLS; do
+        measure "$cfg" "$threads"
+    done
 done
 
 # ---------------------------------------------------------------- report
 [ -z "${BENCH_RESULTS:-}" ] || cp "$results" "$BENCH_RESULTS"
 elapsed=$(($(date +%s) - started))
 echo
-echo "Netily benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $N subscribers ($refused refused), ${SECS}s per figure, window $WINDOW, $THREADS radiusd threads; run took ${elapsed}s"
+echo "Netily benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $N subscribers ($refused refused), ${SECS}s per figure, window $WINDOW, radiusd thread pools: $THREAD_POOLS; run took ${elapsed}s"
 echo "Load average before the run: $loadavg_start; after: $(cut -d' ' -f1-3 /proc/loadavg) (a busy machine lowers every figure)"
-jq -rs -f /dev/stdin "$results" <<'JQ'
+# Every run is a row. Ratios and goals compare each run with the best
+# figure rlm_sql and rlm_files reached in any of their runs (they get every
+# advantage); the goals are judged for each Netily run on its own.
+NPROC=$(nproc) jq -rs -f /dev/stdin "$results" <<'JQ'
 def r0: if . == null then "-" else (. | floor | tostring) end;
 def r2: if . == null then "-" else ((. * 100 | round) / 100 | tostring) end;
-# .half.timeouts are requests lost in radiusd's full socket buffer (see udp drops in the JSON).
 def x(a; b): if a == null or b == null or b == 0 then "-" else ((a / b * 100 | round) / 100 | tostring) + "x" end;
-def ok(c): if c then "yes" else "NO" end;
+def met(c): if c then "met" else "NOT met" end;
 # Accounting counts only when (nearly) every packet was answered.
-def acct_tp: if .acct == null then null
-             elif .acct.acct_responses < 0.99 * .acct.sent then null
-             else .acct.throughput end;
-(map({(.config): .}) | add) as $by
-| ["config", "auth/s", "vs sql", "vs files", "p50 ms", "p99 ms", "(at /s)", "acct/s", "vs sql", "accept", "reject", "timeout", "radload CPU", "radiusd CPU", "postgres CPU", "other CPU auth/half/acct"],
-  (.[] | . as $c |
-   if .skipped then [.config, "not measured: " + .skipped] else
-   [.config, (.auth.throughput | r0),
-    x(.auth.throughput; $by.sql.auth.throughput), x(.auth.throughput; $by.files.auth.throughput),
+def acct_tp: if .acct == null or .acct.acct_responses < 0.99 * .acct.sent then null else .acct.throughput end;
+def best_of(cfg; f): [.[] | select(.config == cfg and .auth != null) | f | select(. != null)] | max;
+def threads: if .threads == null then "" else "@" + (.threads | tostring) end;
+best_of("sql"; .auth.throughput) as $sql_auth
+| best_of("sql"; acct_tp) as $sql_acct
+| best_of("files"; .auth.throughput) as $files_auth
+| (["run", "auth/s", "vs sql", "vs files", "p50 ms", "p99 ms", "(at /s)", "acct/s", "vs sql", "accept", "reject", "timeout", "radload CPU", "radiusd CPU", "postgres CPU", "other CPU auth/half/acct"]
+   | @tsv),
+  (sort_by(.config, .threads)[] |
+   if .skipped then [.config + threads, "not measured: " + .skipped] | @tsv else
+   [.config + threads, (.auth.throughput | r0),
+    x(.auth.throughput; $sql_auth), x(.auth.throughput; $files_auth),
     (.half.latency_ms.p50 | r2), (.half.latency_ms.p99 | r2), (.half.target_rate | r0),
     ((acct_tp | r0) + (if acct_tp == null then " (" + (.acct.acct_responses | tostring) + "/" + (.acct.sent | tostring) + " answered)" else "" end)),
-    x(acct_tp; ($by.sql | acct_tp)),
+    x(acct_tp; $sql_acct),
     (.auth.accepts | tostring), (.auth.rejects | tostring), ((.auth.timeouts + .half.timeouts) | tostring),
     (.auth.cpu_cores.radload | r2), (.auth.cpu_cores.watched.radiusd | r2), (.auth.cpu_cores.watched.postgres | r2),
     ([.auth, .half, .acct] | map(.cpu_cores | (.machine_busy - .radload - .watched.radiusd - .watched.postgres)
-       | if . < 0 then 0 else . end | r2) | join("/"))]
-   end)
-| @tsv
-JQ
-echo
-NPROC=$(nproc) jq -rs -f /dev/stdin "$results" <<'JQ'
-(map({(.config): .}) | add) as $by
-| def ok(c): if c then "met" else "NOT met" end;
-  def acct_tp(e): if e.acct == null or e.acct.acct_responses < 0.99 * e.acct.sent then null else e.acct.throughput end;
-  ($by.netily // {}) as $n
-| if ($n.auth == null) then "Goals: rlm_netily not measured" + (if $n.skipped then " (" + $n.skipped + ")" else "" end)
-  else
-    "Goals for rlm_netily:",
-    "  authorize >= 3x rlm_sql: " + (if $by.sql.auth then ok($n.auth.throughput >= 3 * $by.sql.auth.throughput) + " (" + (($n.auth.throughput / $by.sql.auth.throughput * 100 | round) / 100 | tostring) + "x)" else "no rlm_sql figure" end),
-    "  authorize >= 0.8x rlm_files: " + (if $by.files.auth then ok($n.auth.throughput >= 0.8 * $by.files.auth.throughput) + " (" + (($n.auth.throughput / $by.files.auth.throughput * 100 | round) / 100 | tostring) + "x)" else "no rlm_files figure" end),
-    "  accounting >= 2x rlm_sql: " + (if acct_tp($n) == null then "NOT met (only " + ($n.acct.acct_responses | tostring) + " of " + ($n.acct.sent | tostring) + " Accounting-Requests answered)"
-        elif acct_tp($by.sql) == null then "no rlm_sql figure"
-        else ok(acct_tp($n) >= 2 * acct_tp($by.sql)) + " (" + ((acct_tp($n) / acct_tp($by.sql) * 100 | round) / 100 | tostring) + "x)" end),
-    "  p99 < 5 ms at half peak: " + ok($n.half.latency_ms.p99 < 5) + " (" + ($n.half.latency_ms.p99 | tostring) + " ms at " + ($n.half.target_rate | floor | tostring) + "/s)",
-    "  authentication log complete (no record dropped): " + (if ($n.auth_log_drop_warnings // 0) == 0 then "yes" else "NO (" + ($n.auth_log_drop_warnings | tostring) + " drop warnings in the log)" end)
-  end,
+       | if . < 0 then 0 else . end | r2) | join("/"))] | @tsv
+   end),
+  "",
+  (if ([.[] | select(.config == "netily" and .auth != null)] | length) == 0
+   then "Goals: rlm_netily not measured" + ([.[] | select(.config == "netily") | " (" + .skipped + ")"] | first // "")
+   else
+   (.[] | select(.config == "netily" and .auth != null) | . as $n |
+    "Goals for rlm_netily\(threads) (radiusd threads):",
+    "  authorize >= 3x rlm_sql: " + (if $sql_auth then met($n.auth.throughput >= 3 * $sql_auth) + " (" + x($n.auth.throughput; $sql_auth) + ")" else "no rlm_sql figure" end),
+    "  authorize >= 0.8x rlm_files: " + (if $files_auth then met($n.auth.throughput >= 0.8 * $files_auth) + " (" + x($n.auth.throughput; $files_auth) + ")" else "no rlm_files figure" end),
+    "  accounting >= 2x rlm_sql: " + (if ($n | acct_tp) == null then "NOT met (only " + ($n.acct.acct_responses | tostring) + " of " + ($n.acct.sent | tostring) + " Accounting-Requests answered)"
+        elif $sql_acct == null then "no rlm_sql figure"
+        else met(($n | acct_tp) >= 2 * $sql_acct) + " (" + x($n | acct_tp; $sql_acct) + ")" end),
+    "  p99 < 5 ms at half peak: " + met($n.half.latency_ms.p99 < 5) + " (" + ($n.half.latency_ms.p99 | tostring) + " ms at " + ($n.half.target_rate | floor | tostring) + "/s)",
+    "  authentication log complete (no record dropped): " + (if ($n.auth_log_drop_warnings // 0) == 0 then "yes" else "NO (" + ($n.auth_log_drop_warnings | tostring) + " drop warnings in the log)" end))
+   end),
   "",
   "Generator check (saturating Access-Request runs): radload CPU < 0.5 core means it was not the bottleneck:",
   (.[] | select(.auth) |
-   "  \(.config): radload \((.auth.cpu_cores.radload * 100 | round) / 100) core, radiusd \((.auth.cpu_cores.watched.radiusd * 100 | round) / 100), postgres \((.auth.cpu_cores.watched.postgres * 100 | round) / 100) of \($ENV.NPROC) cores -> " +
+   "  \(.config + threads): radload \(.auth.cpu_cores.radload | r2) core, radiusd \(.auth.cpu_cores.watched.radiusd | r2), postgres \(.auth.cpu_cores.watched.postgres | r2) of \($ENV.NPROC) cores -> " +
    (if .auth.cpu_cores.radload < 0.5 then "generator not the bottleneck" else "GENERATOR MAY BE THE BOTTLENECK" end)),
   "Other CPU = whole-machine busy time not used by radload, radiusd or postgres (other work on the machine, kernel"
   + " network time); high values mean the figures are pessimistic. Steal (hypervisor) during the runs: "
-  + ([.[] | select(.auth) | "\(.config) \((.auth.cpu_cores.machine_steal * 100 | round) / 100)"] | join(", ")) + " cores.",
-  (.[] | select(.auth) | select(.alive | not) | "  WARNING: radiusd for \(.config) had died by the end of the run"),
-  (.[] | select(.auth) | select(.log_errors > 0) | "  note: \(.config) radiusd log has \(.log_errors) error line(s): see .run/bench/\(.config)/radiusd.log"),
-  ([.[] | select(.auth) | {c: .config, r: (.auth.rejects / (.auth.accepts + .auth.rejects))}] as $mix
+  + ([.[] | select(.auth) | "\(.config + threads) \(.auth.cpu_cores.machine_steal | r2)"] | join(", ")) + " cores.",
+  (.[] | select(.auth) | select(.alive | not) | "  WARNING: radiusd for \(.config + threads) had died by the end of the run"),
+  (.[] | select(.auth) | select(.log_errors > 0) | "  note: \(.config + threads) radiusd log has \(.log_errors) error line(s)"),
+  ([.[] | select(.auth) | {c: (.config + threads), r: (.auth.rejects / (.auth.accepts + .auth.rejects))}] as $mix
    | if ($mix | length) > 1 and (($mix | map(.r) | max) - ($mix | map(.r) | min)) > 0.01
-     then "  WARNING: reject share differs between configs: " + ($mix | map("\(.c) \((.r * 1000 | round) / 10)%") | join(", "))
+     then "  WARNING: reject share differs between runs: " + ($mix | map("\(.c) \((.r * 1000 | round) / 10)%") | join(", "))
      else empty end),
-  (.[] | select(.auth) | select((.auth.accepts_with_rate_limit) < (.auth.accepts)) | "  note: \(.config): \(.auth.accepts - .auth.accepts_with_rate_limit) Access-Accepts without Mikrotik-Rate-Limit")
+  (.[] | select(.auth) | select((.auth.accepts_with_rate_limit) < (.auth.accepts)) | "  note: \(.config + threads): \(.auth.accepts - .auth.accepts_with_rate_limit) Access-Accepts without Mikrotik-Rate-Limit")
 JQ
 echo "Details: $results"
