@@ -570,12 +570,14 @@ pub fn decide(
             ));
             &plan.rate
         }
-        (false, _) => {
-            why.push(format!("plan {} rate {}", plan.name, plan.rate));
-            &plan.rate
-        }
+        (false, _) => &plan.rate,
     };
-    reply.replace(RATE_LIMIT, rate.to_string());
+    // Rendered once: this runs for every login.
+    let rate_text = rate.to_string();
+    if !cap_reached {
+        why.push(format!("plan {} rate {rate_text}", plan.name));
+    }
+    reply.replace(RATE_LIMIT, rate_text);
     if let Some(t) = session_timeout(plan.session_timeout, secs_left, expires_at, &mut why) {
         reply.replace(SESSION_TIMEOUT, t.to_string());
     }
