@@ -338,8 +338,14 @@ unsafe extern "C" fn mod_post_auth(
     // SAFETY: arguments straight from FreeRADIUS.
     unsafe {
         method("post-auth", instance, request, |core, request| {
+            let accepted = match request.reply_code() {
+                Some(sys::PW_CODE_ACCESS_ACCEPT) => true,
+                // A challenge (an EAP round trip) is a step, not a decision:
+                // the log records the Accept or Reject that ends it.
+                Some(sys::PW_CODE_ACCESS_CHALLENGE) => return sys::RLM_MODULE_NOOP,
+                _ => false,
+            };
             let values = AccessValues::read(request);
-            let accepted = request.reply_code() == Some(sys::PW_CODE_ACCESS_ACCEPT);
             apply(request, glue::post_auth(core, &values, accepted))
         })
     }
