@@ -287,13 +287,27 @@ impl Reply {
     }
 }
 
-/// Runs `radclient -x` once: no retry, 5 s timeout (a reject arrives after
-/// the server's 1 s reject_delay).
+/// Runs `radclient -x` once as the stock `localhost` client: no retry, 5 s
+/// timeout (a reject arrives after the server's 1 s reject_delay).
 pub fn radclient(port: u16, kind: &str, attributes: &str) -> Result<Reply, RadiusError> {
+    radclient_as(port, kind, SECRET, 5, attributes)
+}
+
+/// Runs `radclient -x` once with a NAS's `secret`, waiting `timeout_secs`
+/// for the answer (an ignored request gets none, so a short wait keeps such
+/// checks quick).
+pub fn radclient_as(
+    port: u16,
+    kind: &str,
+    secret: &str,
+    timeout_secs: u32,
+    attributes: &str,
+) -> Result<Reply, RadiusError> {
     let mut child = Command::new("radclient")
-        .args(["-x", "-r", "1", "-t", "5"])
+        .args(["-x", "-r", "1", "-t"])
+        .arg(timeout_secs.to_string())
         .arg(format!("127.0.0.1:{port}"))
-        .args([kind, SECRET])
+        .args([kind, secret])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -7,7 +7,10 @@
 //!   and fresh databases in it ([`postgres::TestDb`]).
 //! - [`freeradius`]: a private FreeRADIUS running rlm_netily, and radclient.
 //! - [`netadmin`]: the real operator CLI, built once per test process.
+//! - [`isp`]: one ISP's database and config file, driven with netadmin and
+//!   served by radiusd ([`isp::Isp`]).
 
 pub mod freeradius;
+pub mod isp;
 pub mod netadmin;
 pub mod postgres;

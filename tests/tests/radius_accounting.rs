@@ -7,15 +7,15 @@
 //! database outage in the middle.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use netily_core::accounting::{self, AccountingPacket, Change};
 use netily_core::db::accounting::{AccountingStore, Recorded};
-use netily_core::db::{self, NewCustomer, NewPlan};
-use netily_core::model::{SubscriberRecord, SubscriberStatus};
+use netily_core::db::{self, NewPlan};
+use netily_core::model::SubscriberRecord;
 use netily_core::snapshot::{Lookup, SubscriberSnapshot};
-use netily_tests::freeradius::{self, Radiusd, RadiusdOptions};
+use netily_tests::freeradius::{self, Radiusd};
+use netily_tests::isp::{seed_alice_and_bob, Isp};
 use netily_tests::postgres::{PgCluster, TestDb};
 
 const NAS: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 9, 0, 1));
@@ -24,25 +24,7 @@ const T0: i64 = 1_800_000_000;
 
 /// A plan, a paying subscriber `alice` and a disabled `bob`.
 fn seed(conn: &mut postgres::Client) {
-    db::migrate(conn).unwrap();
-    db::add_plan(conn, &NewPlan::new("home-10m", "5M/10M".parse().unwrap())).unwrap();
-    for (user, password) in [("alice", "alice-secret"), ("bob", "bob-secret")] {
-        db::add_customer(
-            conn,
-            &NewCustomer {
-                username: user.into(),
-                password: password.into(),
-                full_name: format!("{user} subscriber"),
-                phone: None,
-                email: None,
-                mac_binding: None,
-                static_ip: None,
-            },
-        )
-        .unwrap();
-        db::set_plan(conn, user, "home-10m", None, None).unwrap();
-    }
-    db::set_customer_status(conn, "bob", SubscriberStatus::Suspended).unwrap();
+    seed_alice_and_bob(conn, &NewPlan::new("home-10m", "5M/10M".parse().unwrap()));
 }
 
 fn packet(status: u32, unique: &str, nas: IpAddr) -> AccountingPacket {
@@ -378,17 +360,6 @@ fn the_store_fails_fast_while_the_database_is_down_and_recovers() {
 
 // ---------------------------------------------------------------- end to end
 
-fn config_for(dir: &std::path::Path, url: &str) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join("netily.conf");
-    std::fs::write(
-        &path,
-        format!("database_url = {url}\nconnect_timeout = 2\n"),
-    )
-    .unwrap();
-    path
-}
-
 fn acct_packet(status: &str, session: &str, extra: &str) -> String {
     format!(
         "Acct-Status-Type = {status}, User-Name = \"alice\", Acct-Session-Id = \"{session}\", \
@@ -467,19 +438,10 @@ fn eventually_rows(url: &str, sql: &str, want: i64) -> i64 {
 
 #[test]
 fn radius_accounting_and_auth_log_end_to_end() {
-    let mut cluster = PgCluster::start();
-    let url = cluster.create_database("netily_acct_e2e").unwrap();
-    let mut conn = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut isp = Isp::new("netily_acct_e2e");
+    let mut conn = isp.sql();
     seed(&mut conn);
-    let dir = freeradius::workspace().join(format!(
-        "target/radius-tests/acct-conf-{}",
-        std::process::id()
-    ));
-    let mut server = Radiusd::start_with(RadiusdOptions {
-        config_file: Some(config_for(&dir, &url)),
-        ..Default::default()
-    })
-    .unwrap();
+    let mut server = isp.start_radiusd();
 
     // Start, Interim with Gigawords, Stop: every packet twice, one row.
     send_twice(&server, &acct_packet("Start", "e2e-1", ""));
@@ -583,7 +545,7 @@ fn radius_accounting_and_auth_log_end_to_end() {
         .unwrap()
         .is("Access-Reject"));
     assert_eq!(
-        eventually_rows(&url, "SELECT count(*) FROM radpostauth", 3),
+        eventually_rows(isp.url(), "SELECT count(*) FROM radpostauth", 3),
         3
     );
     let rows = conn
@@ -629,7 +591,7 @@ fn radius_accounting_and_auth_log_end_to_end() {
     // response), logins go on from the snapshot, request threads do not
     // pile up behind the dead database.
     drop(conn);
-    cluster.stop().unwrap();
+    isp.cluster().stop().unwrap();
     let interim = acct_packet(
         "Interim-Update",
         "e2e-5",
@@ -669,7 +631,7 @@ fn radius_accounting_and_auth_log_end_to_end() {
 
     // Back: the retransmitted Interim is recorded once; the reject logged
     // during the outage reaches radpostauth.
-    cluster.start_again().unwrap();
+    isp.cluster().start_again().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let reply = server.acct(&interim).unwrap();
@@ -683,11 +645,11 @@ fn radius_accounting_and_auth_log_end_to_end() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let mut conn = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut conn = isp.sql();
     let row = e2e_row(&mut conn, "e2e-5");
     assert_eq!((row.0, row.1, row.2, row.3), (1, true, 42, 43));
     assert_eq!(
-        eventually_rows(&url, "SELECT count(*) FROM radpostauth", 4),
+        eventually_rows(isp.url(), "SELECT count(*) FROM radpostauth", 4),
         4,
         "the login during the outage was logged after it"
     );
@@ -714,7 +676,6 @@ fn radius_accounting_and_auth_log_end_to_end() {
         "{}",
         server.log()
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Store throughput on this machine: `cargo test -p netily-tests --release

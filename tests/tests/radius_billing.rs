@@ -16,110 +16,31 @@
 //! MS-CHAPv2 responses are computed here (RFC 2759) with libcrypto's MD4,
 //! SHA1 and DES, since radclient only speaks MS-CHAPv1.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use netily_core::billing::format_utc;
-use netily_tests::freeradius::{self, Radiusd, RadiusdOptions, Reply};
-use netily_tests::netadmin::netadmin_bin;
-use netily_tests::postgres::PgCluster;
+use netily_tests::freeradius::{Radiusd, Reply};
+use netily_tests::isp::Isp;
 
 /// The plan every accepted subscriber starts on: rate with burst and priority.
 const GOLD_RATE: &str = "5M/10M 10M/20M 4M/8M 10/10 8";
 const SILVER_RATE: &str = "2M/4M";
 const DAY: i64 = 86_400;
 
-// ---- the real netadmin ----
+// ---- the ISP ----
 
-/// A database with the schema, a config file for netadmin and the module,
-/// and the plans the scenarios use.
-struct Isp {
-    cluster: PgCluster,
-    url: String,
-    dir: PathBuf,
-    config: PathBuf,
+/// The ISP with the schema and the plans the scenarios use.
+fn isp_with_plans(name: &str, extra_config: &str) -> Isp {
+    let isp = Isp::with_config(name, extra_config);
+    isp.netadmin(&["migrate"]);
+    isp.netadmin(&["plan", "add", "gold", "--rate", GOLD_RATE]);
+    isp.netadmin(&["plan", "add", "silver", "--rate", SILVER_RATE]);
+    isp
 }
 
-impl Isp {
-    fn new(name: &str, extra_config: &str) -> Isp {
-        let cluster = PgCluster::start();
-        let url = cluster.create_database(name).unwrap();
-        let dir = freeradius::workspace()
-            .join(format!("target/radius-tests/{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("netily.conf");
-        std::fs::write(
-            &config,
-            format!("database_url = {url}\nconnect_timeout = 2\n{extra_config}"),
-        )
-        .unwrap();
-        let isp = Isp {
-            cluster,
-            url,
-            dir,
-            config,
-        };
-        isp.netadmin(&["migrate"]);
-        isp.netadmin(&["plan", "add", "gold", "--rate", GOLD_RATE]);
-        isp.netadmin(&["plan", "add", "silver", "--rate", SILVER_RATE]);
-        isp
-    }
-
-    /// Runs `netadmin --config <ours> args...`; panics with its output on failure.
-    fn netadmin(&self, args: &[&str]) -> String {
-        let out = Command::new(netadmin_bin())
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("NETILY_DATABASE_URL")
-            .output()
-            .expect("run netadmin");
-        assert!(
-            out.status.success(),
-            "netadmin {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn customer(&self, user: &str, plan: &str) {
-        self.netadmin(&[
-            "customer",
-            "add",
-            user,
-            "--password",
-            &password(user),
-            "--plan",
-            plan,
-        ]);
-    }
-
-    fn radiusd(&self) -> Radiusd {
-        let server = Radiusd::start_with(RadiusdOptions {
-            config_file: Some(self.config.clone()),
-            ..Default::default()
-        })
-        .unwrap();
-        assert!(
-            server.log().contains("rlm_netily: loaded"),
-            "{}",
-            server.log()
-        );
-        server
-    }
-
-    fn sql(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
-    }
-}
-
-impl Drop for Isp {
-    fn drop(&mut self) {
-        let _ = self.cluster.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// A subscriber on `plan` with the password [`password`] gives it.
+fn customer(isp: &Isp, user: &str, plan: &str) {
+    isp.customer(user, &password(user), plan);
 }
 
 fn password(user: &str) -> String {
@@ -191,9 +112,9 @@ fn assert_reject(server: &Radiusd, reply: &Reply, message: Option<&str>) {
 
 #[test]
 fn pap_chap_and_mschapv2_get_the_plans_exact_rate() {
-    let isp = Isp::new("billing_auth", "");
-    isp.customer("alice", "gold");
-    isp.customer("bob", "gold");
+    let isp = isp_with_plans("billing_auth", "");
+    customer(&isp, "alice", "gold");
+    customer(&isp, "bob", "gold");
     isp.netadmin(&["customer", "suspend", "bob"]);
     let server = isp.radiusd();
     let pw = password("alice");
@@ -240,12 +161,12 @@ fn pap_chap_and_mschapv2_get_the_plans_exact_rate() {
 
 #[test]
 fn billing_changes_reach_the_very_next_request() {
-    let isp = Isp::new("billing_changes", "");
+    let isp = isp_with_plans("billing_changes", "");
     let server = isp.radiusd();
     let t = now();
 
     // Overdue 8 days (grace is 7): rejected with the reason.
-    isp.customer("carol", "gold");
+    customer(&isp, "carol", "gold");
     isp.netadmin(&[
         "invoice",
         "add",
@@ -264,7 +185,7 @@ fn billing_changes_reach_the_very_next_request() {
     assert_reject(&server, &reply, Some("Account suspended: invoice overdue"));
 
     // Overdue 6 days: still inside the grace period.
-    isp.customer("dave", "gold");
+    customer(&isp, "dave", "gold");
     isp.netadmin(&[
         "invoice",
         "add",
@@ -304,7 +225,7 @@ fn billing_changes_reach_the_very_next_request() {
     );
 
     // An expired subscription is rejected.
-    isp.customer("erin", "gold");
+    customer(&isp, "erin", "gold");
     isp.netadmin(&[
         "customer",
         "set-plan",
@@ -329,7 +250,7 @@ fn billing_changes_reach_the_very_next_request() {
         "--session-timeout",
         "86400",
     ]);
-    isp.customer("frank", "daily");
+    customer(&isp, "frank", "daily");
     let reply = server.auth(&pap("frank", &password("frank"))).unwrap();
     assert_accept(&server, &reply);
     assert_eq!(single(&reply, "Session-Timeout"), "86400");
@@ -362,7 +283,7 @@ fn billing_changes_reach_the_very_next_request() {
         "--simultaneous-use",
         "1",
     ]);
-    isp.customer("gina", "single");
+    customer(&isp, "gina", "single");
     let gina = |mac: &str| {
         format!(
             "User-Name = \"gina\", User-Password = \"{}\", Calling-Station-Id = \"{mac}\"\n",
@@ -420,12 +341,12 @@ fn billing_changes_reach_the_very_next_request() {
 
 #[test]
 fn walled_garden_takes_in_overdue_subscribers() {
-    let isp = Isp::new(
+    let isp = isp_with_plans(
         "billing_garden",
         "walled_garden = on\nwalled_garden_address_list = unpaid\nwalled_garden_rate = 128k/128k\n",
     );
     let t = now();
-    isp.customer("hank", "gold");
+    customer(&isp, "hank", "gold");
     isp.netadmin(&[
         "invoice",
         "add",
@@ -439,7 +360,7 @@ fn walled_garden_takes_in_overdue_subscribers() {
         "--number",
         "INV-HANK-1",
     ]);
-    isp.customer("ivy", "gold");
+    customer(&isp, "ivy", "gold");
     isp.netadmin(&[
         "invoice",
         "add",
@@ -485,8 +406,8 @@ fn walled_garden_takes_in_overdue_subscribers() {
 
 #[test]
 fn hostile_user_names_get_a_clean_reject() {
-    let isp = Isp::new("billing_hostile", "");
-    isp.customer("alice", "gold");
+    let isp = isp_with_plans("billing_hostile", "");
+    customer(&isp, "alice", "gold");
     let mut server = isp.radiusd();
     let long = "A".repeat(253);
     let names = [

@@ -4,50 +4,12 @@
 //! with the password it got. Operator changes arrive without a restart, and a
 //! database outage neither stops radiusd nor (once loaded) the service.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use netily_core::db::{self, NewCustomer, NewPlan};
+use netily_core::db::{self, NewPlan};
 use netily_core::model::SubscriberStatus;
-use netily_tests::freeradius::{self, Radiusd, RadiusdOptions};
-use netily_tests::postgres::PgCluster;
-
-/// A plan, a paying subscriber and a disabled one.
-fn seed(url: &str) {
-    let mut conn = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    db::migrate(&mut conn).unwrap();
-    let mut plan = NewPlan::new("home-10m", "5M/10M".parse().unwrap());
-    plan.session_timeout = Some(7200);
-    db::add_plan(&mut conn, &plan).unwrap();
-    for (user, password) in [("alice", "alice-secret"), ("bob", "bob-secret")] {
-        db::add_customer(
-            &mut conn,
-            &NewCustomer {
-                username: user.into(),
-                password: password.into(),
-                full_name: format!("{user} subscriber"),
-                phone: None,
-                email: None,
-                mac_binding: None,
-                static_ip: None,
-            },
-        )
-        .unwrap();
-        db::set_plan(&mut conn, user, "home-10m", None, None).unwrap();
-    }
-    db::set_customer_status(&mut conn, "bob", SubscriberStatus::Suspended).unwrap();
-}
-
-fn config_for(server_dir: &std::path::Path, url: &str) -> PathBuf {
-    std::fs::create_dir_all(server_dir).unwrap();
-    let path = server_dir.join("netily.conf");
-    std::fs::write(
-        &path,
-        format!("database_url = {url}\nconnect_timeout = 2\n"),
-    )
-    .unwrap();
-    path
-}
+use netily_tests::freeradius::{self, Radiusd};
+use netily_tests::isp::{seed_alice_and_bob, Isp};
 
 fn pap(user: &str, password: &str) -> String {
     format!("User-Name = \"{user}\", User-Password = \"{password}\"\n")
@@ -55,16 +17,12 @@ fn pap(user: &str, password: &str) -> String {
 
 #[test]
 fn subscribers_are_decided_from_the_database() {
-    let mut cluster = PgCluster::start();
-    let url = cluster.create_database("netily_radius").unwrap();
-    seed(&url);
-    let dir =
-        freeradius::workspace().join(format!("target/radius-tests/conf-{}", std::process::id()));
-    let mut server = Radiusd::start_with(RadiusdOptions {
-        config_file: Some(config_for(&dir, &url)),
-        ..Default::default()
-    })
-    .unwrap();
+    let mut isp = Isp::new("netily_radius");
+    // A plan, a paying subscriber and a disabled one.
+    let mut plan = NewPlan::new("home-10m", "5M/10M".parse().unwrap());
+    plan.session_timeout = Some(7200);
+    seed_alice_and_bob(&mut isp.sql(), &plan);
+    let mut server = isp.start_radiusd();
     assert!(
         server.log().contains("rlm_netily: loaded 2 subscriber(s)"),
         "{}",
@@ -101,7 +59,7 @@ fn subscribers_are_decided_from_the_database() {
     assert!(reply.values("Reply-Message").is_empty(), "{reply:?}");
 
     // An operator change reaches radiusd without a restart (LISTEN/NOTIFY).
-    let mut conn = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut conn = isp.sql();
     db::set_customer_status(&mut conn, "alice", SubscriberStatus::Suspended).unwrap();
     let reply = eventually(&server, &pap("alice", "alice-secret"), "Access-Reject");
     assert_eq!(
@@ -114,7 +72,7 @@ fn subscribers_are_decided_from_the_database() {
     drop(conn);
 
     // The database goes away: radiusd keeps answering from the last known state.
-    cluster.stop().unwrap();
+    isp.cluster().stop().unwrap();
     let reply = server.auth(&pap("alice", "alice-secret")).unwrap();
     assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
     let reply = server.auth(&pap("bob", "bob-secret")).unwrap();
@@ -122,11 +80,7 @@ fn subscribers_are_decided_from_the_database() {
     assert!(server.is_running(), "{}", server.log());
 
     // A radiusd started while the database is down fails closed, quickly ...
-    let cold = Radiusd::start_with(RadiusdOptions {
-        config_file: Some(config_for(&dir, &url)),
-        ..Default::default()
-    })
-    .unwrap();
+    let cold = isp.start_radiusd();
     assert!(
         cold.log().contains("database unavailable"),
         "{}",
@@ -142,10 +96,9 @@ fn subscribers_are_decided_from_the_database() {
     );
 
     // ... and serves once the database is back, without a restart.
-    cluster.start_again().unwrap();
+    isp.cluster().start_again().unwrap();
     eventually(&cold, &pap("alice", "alice-secret"), "Access-Accept");
     eventually(&server, &pap("alice", "alice-secret"), "Access-Accept");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Asks until the reply has `code` (changes propagate asynchronously).

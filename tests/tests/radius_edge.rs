@@ -7,98 +7,17 @@
 //!   User-Name was malformed, with the name escaped and cut short, and never
 //!   a password.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use netily_tests::freeradius::{self, Radiusd, RadiusdOptions, Reply};
-use netily_tests::netadmin::netadmin_bin;
-use netily_tests::postgres::PgCluster;
+use netily_tests::freeradius::{self, Reply};
+use netily_tests::isp::Isp;
 
-/// A database with the schema and one plan, and a config file pointing at it.
-struct Isp {
-    cluster: PgCluster,
-    url: String,
-    dir: PathBuf,
-    config: PathBuf,
-}
-
-impl Isp {
-    fn new(name: &str) -> Isp {
-        let cluster = PgCluster::start();
-        let url = cluster.create_database(name).unwrap();
-        let dir = freeradius::workspace()
-            .join(format!("target/radius-tests/{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("netily.conf");
-        std::fs::write(
-            &config,
-            format!("database_url = {url}\nconnect_timeout = 2\n"),
-        )
-        .unwrap();
-        let isp = Isp {
-            cluster,
-            url,
-            dir,
-            config,
-        };
-        isp.netadmin(&["migrate"]);
-        isp.netadmin(&["plan", "add", "gold", "--rate", "5M/10M"]);
-        isp
-    }
-
-    fn netadmin(&self, args: &[&str]) -> String {
-        let out = Command::new(netadmin_bin())
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("NETILY_DATABASE_URL")
-            .output()
-            .expect("run netadmin");
-        assert!(
-            out.status.success(),
-            "netadmin {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn customer(&self, user: &str, password: &str) {
-        self.netadmin(&[
-            "customer",
-            "add",
-            user,
-            "--password",
-            password,
-            "--plan",
-            "gold",
-        ]);
-    }
-
-    fn radiusd(&self) -> Radiusd {
-        let server = Radiusd::start_with(RadiusdOptions {
-            config_file: Some(self.config.clone()),
-            ..Default::default()
-        })
-        .unwrap();
-        assert!(
-            server.log().contains("rlm_netily: loaded"),
-            "{}",
-            server.log()
-        );
-        server
-    }
-
-    fn sql(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
-    }
-}
-
-impl Drop for Isp {
-    fn drop(&mut self) {
-        let _ = self.cluster.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// The ISP with the schema and one plan, `gold`.
+fn isp_with_gold(name: &str) -> Isp {
+    let isp = Isp::new(name);
+    isp.netadmin(&["migrate"]);
+    isp.netadmin(&["plan", "add", "gold", "--rate", "5M/10M"]);
+    isp
 }
 
 /// A value inside radclient's double quotes. radclient undoes escapes twice
@@ -151,7 +70,7 @@ fn values(reply: &Reply, name: &str) -> Vec<String> {
 
 #[test]
 fn passwords_and_reply_values_are_byte_exact() {
-    let isp = Isp::new("edge_bytes");
+    let isp = isp_with_gold("edge_bytes");
     // Literal backslashes and quotes, as the operator typed them.
     let users = [
         ("trailing", r"pass\"),
@@ -160,7 +79,7 @@ fn passwords_and_reply_values_are_byte_exact() {
         ("octal", r"x\101\\y"),
     ];
     for (user, password) in users {
-        isp.customer(user, password);
+        isp.customer(user, password, "gold");
     }
     // Per-subscriber reply overrides straight in the stock radreply table.
     isp.sql()
@@ -223,8 +142,8 @@ fn lines_with<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
 
 #[test]
 fn rejects_and_malformed_names_are_logged_without_debugging() {
-    let isp = Isp::new("edge_log");
-    isp.customer("bob", "bob-secret-pw");
+    let isp = isp_with_gold("edge_log");
+    isp.customer("bob", "bob-secret-pw", "gold");
     isp.netadmin(&["customer", "suspend", "bob"]);
     let server = isp.radiusd();
 

@@ -5,15 +5,11 @@
 //! stays ignored. radclient sends from chosen loopback addresses
 //! (Packet-Src-IP-Address), so each address is a different NAS.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use netily_core::db;
-use netily_tests::freeradius::{self, Radiusd, RadiusdOptions, Reply};
-use netily_tests::netadmin::netadmin_bin;
-use netily_tests::postgres::PgCluster;
+use netily_tests::freeradius::{self, Radiusd, Reply};
+use netily_tests::isp::Isp;
 
 const TOWER_1: &str = "127.0.0.21";
 const TOWER_2: &str = "127.0.0.22";
@@ -22,115 +18,45 @@ const STRANGER: &str = "127.0.0.23";
 const TOWER_1_SECRET: &str = r#"t1-s3cret\n"x"#;
 const TOWER_2_SECRET: &str = r"t2\secret\";
 
-/// Runs `netadmin --config <config> args...`; panics with its output on failure.
-fn netadmin(config: &Path, args: &[&str]) -> String {
-    let out = Command::new(netadmin_bin())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("NETILY_DATABASE_URL")
-        .output()
-        .expect("run netadmin");
-    assert!(
-        out.status.success(),
-        "netadmin {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// One Access-Request from `source` with `secret`; `timeout` seconds for
 /// the answer (an ignored request gets none).
-fn auth_from(server: &Radiusd, source: &str, secret: &str, timeout: &str) -> Reply {
-    let mut child = Command::new("radclient")
-        .args(["-x", "-r", "1", "-t", timeout])
-        .arg(format!("127.0.0.1:{}", server.auth_port))
-        .args(["auth", secret])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run radclient");
+fn auth_from(server: &Radiusd, source: &str, secret: &str, timeout: u32) -> Reply {
     let request = format!(
         "User-Name = \"alice\", User-Password = \"alice-pass\", Packet-Src-IP-Address = {source}\n"
     );
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(request.as_bytes())
-        .expect("write radclient stdin");
-    let out = child.wait_with_output().expect("radclient");
-    freeradius::parse_radclient(&String::from_utf8_lossy(&out.stdout))
-}
-
-fn write_config(dir: &Path, url: &str) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join("netily.conf");
-    std::fs::write(
-        &path,
-        format!("database_url = {url}\nconnect_timeout = 2\n"),
-    )
-    .unwrap();
-    path
-}
-
-fn start(config: &Path) -> Radiusd {
-    Radiusd::start_with(RadiusdOptions {
-        config_file: Some(config.to_path_buf()),
-        ..Default::default()
-    })
-    .unwrap()
+    freeradius::radclient_as(server.auth_port, "auth", secret, timeout, &request)
+        .expect("run radclient")
 }
 
 #[test]
 fn routers_from_netadmin_are_radius_clients() {
-    let mut cluster = PgCluster::start();
-    let url = cluster.create_database("netily_nas").unwrap();
-    let dir =
-        freeradius::workspace().join(format!("target/radius-tests/nas-{}", std::process::id()));
-    let config = write_config(&dir, &url);
-    netadmin(&config, &["migrate"]);
-    netadmin(&config, &["plan", "add", "home", "--rate", "5M/10M"]);
-    netadmin(
-        &config,
-        &[
-            "customer",
-            "add",
-            "alice",
-            "--password",
-            "alice-pass",
-            "--plan",
-            "home",
-        ],
-    );
-    netadmin(
-        &config,
-        &[
-            "router",
-            "add",
-            "tower-1",
-            "--ip",
-            TOWER_1,
-            "--secret",
-            TOWER_1_SECRET,
-        ],
-    );
+    let mut isp = Isp::new("netily_nas");
+    isp.netadmin(&["migrate"]);
+    isp.netadmin(&["plan", "add", "home", "--rate", "5M/10M"]);
+    isp.customer("alice", "alice-pass", "home");
+    isp.netadmin(&[
+        "router",
+        "add",
+        "tower-1",
+        "--ip",
+        TOWER_1,
+        "--secret",
+        TOWER_1_SECRET,
+    ]);
 
     // Registered at startup from the nas table.
-    let server = start(&config);
+    let server = isp.start_radiusd();
     let log = server.log();
     assert!(
         log.contains("registered 1 of 1 RADIUS client(s) from the nas table"),
         "{log}"
     );
-    let reply = auth_from(&server, TOWER_1, TOWER_1_SECRET, "3");
+    let reply = auth_from(&server, TOWER_1, TOWER_1_SECRET, 3);
     assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
     assert_eq!(reply.values("Mikrotik-Rate-Limit"), ["5M/10M"]);
 
     // An address that is in no table is ignored: no answer at all.
-    let reply = auth_from(&server, STRANGER, "guess", "1");
+    let reply = auth_from(&server, STRANGER, "guess", 1);
     assert_eq!(reply.code, None, "{reply:?}");
     assert!(
         server
@@ -141,20 +67,17 @@ fn routers_from_netadmin_are_radius_clients() {
     );
 
     // A router added while radiusd runs: served by its first request.
-    netadmin(
-        &config,
-        &[
-            "router",
-            "add",
-            "tower-2",
-            "--ip",
-            TOWER_2,
-            "--secret",
-            TOWER_2_SECRET,
-        ],
-    );
+    isp.netadmin(&[
+        "router",
+        "add",
+        "tower-2",
+        "--ip",
+        TOWER_2,
+        "--secret",
+        TOWER_2_SECRET,
+    ]);
     let added = Instant::now();
-    let reply = auth_from(&server, TOWER_2, TOWER_2_SECRET, "3");
+    let reply = auth_from(&server, TOWER_2, TOWER_2_SECRET, 3);
     assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
     println!(
         "router added with netadmin served after {:?}",
@@ -168,11 +91,11 @@ fn routers_from_netadmin_are_radius_clients() {
         server.log()
     );
     // The stranger is still ignored, and the old router still served.
-    assert_eq!(auth_from(&server, STRANGER, "guess", "1").code, None);
-    assert!(auth_from(&server, TOWER_1, TOWER_1_SECRET, "3").is("Access-Accept"));
+    assert_eq!(auth_from(&server, STRANGER, "guess", 1).code, None);
+    assert!(auth_from(&server, TOWER_1, TOWER_1_SECRET, 3).is("Access-Accept"));
     // A wrong secret gets nowhere (the password decodes to garbage, and the
     // answer does not verify with the NAS's secret).
-    let reply = auth_from(&server, TOWER_2, "not-the-secret", "3");
+    let reply = auth_from(&server, TOWER_2, "not-the-secret", 3);
     assert!(!reply.is("Access-Accept"), "{reply:?}");
 
     // No secret ever reaches the log.
@@ -183,7 +106,7 @@ fn routers_from_netadmin_are_radius_clients() {
     drop(server);
 
     // After a restart both are registered at startup.
-    let server = start(&config);
+    let server = isp.start_radiusd();
     assert!(
         server
             .log()
@@ -191,14 +114,14 @@ fn routers_from_netadmin_are_radius_clients() {
         "{}",
         server.log()
     );
-    assert!(auth_from(&server, TOWER_2, TOWER_2_SECRET, "3").is("Access-Accept"));
-    assert_eq!(auth_from(&server, STRANGER, "guess", "1").code, None);
+    assert!(auth_from(&server, TOWER_2, TOWER_2_SECRET, 3).is("Access-Accept"));
+    assert_eq!(auth_from(&server, STRANGER, "guess", 1).code, None);
     drop(server);
 
     // A radiusd started while the database is down knows no router; once
     // the database is back the routers are served without a restart.
-    cluster.stop().unwrap();
-    let mut server = start(&config);
+    isp.cluster().stop().unwrap();
+    let mut server = isp.start_radiusd();
     assert!(
         server
             .log()
@@ -206,11 +129,11 @@ fn routers_from_netadmin_are_radius_clients() {
         "{}",
         server.log()
     );
-    assert_eq!(auth_from(&server, TOWER_1, TOWER_1_SECRET, "1").code, None);
-    cluster.start_again().unwrap();
+    assert_eq!(auth_from(&server, TOWER_1, TOWER_1_SECRET, 1).code, None);
+    isp.cluster().start_again().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let reply = auth_from(&server, TOWER_1, TOWER_1_SECRET, "1");
+        let reply = auth_from(&server, TOWER_1, TOWER_1_SECRET, 1);
         if reply.is("Access-Accept") {
             break;
         }
@@ -225,7 +148,7 @@ fn routers_from_netadmin_are_radius_clients() {
     assert!(server.is_running());
 
     // The same lookup, straight from the database.
-    let mut conn = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut conn = isp.sql();
     let found = db::nas::find_client(&mut conn, TOWER_2.parse().unwrap())
         .unwrap()
         .expect("tower-2 in the nas table");
@@ -234,5 +157,4 @@ fn routers_from_netadmin_are_radius_clients() {
     assert!(db::nas::find_client(&mut conn, STRANGER.parse().unwrap())
         .unwrap()
         .is_none());
-    let _ = std::fs::remove_dir_all(dir);
 }
