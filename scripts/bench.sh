@@ -29,6 +29,9 @@
 #   BENCH_RESULTS  also write the results as JSON lines to this file
 #   BENCH_NICE [-10]  niceness of radiusd, PostgreSQL and radload ("" = leave
 #                     alone): other work on a shared machine then disturbs less
+#   BENCH_KEEP [unset]  1 = leave the benchmark PostgreSQL running at the end
+#                     (for profiling; stop it with NETILY_PG_DIR=.run/bench/pg
+#                     NETILY_PG_PORT=55442 scripts/pg.sh stop)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,6 +66,7 @@ cleanup() {
         kill "$radiusd_pid" 2>/dev/null || true
         wait "$radiusd_pid" 2>/dev/null || true
     fi
+    [ "${BENCH_KEEP:-}" = 1 ] && return 0
     NETILY_PG_DIR=$dir/pg NETILY_PG_PORT=$PGPORT "$root/scripts/pg.sh" stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT

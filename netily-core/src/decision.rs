@@ -23,6 +23,7 @@
 //! itself does not check the password: it hands the known-good password back
 //! and FreeRADIUS authenticates (PAP, CHAP, MS-CHAPv2).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::ser::SerializeStruct;
@@ -55,12 +56,14 @@ pub struct AccessRequest<'a> {
 /// than once only when an override used `+=`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReplyAttribute {
-    pub name: String,
+    /// Borrowed for Netily's own attributes (no allocation per login),
+    /// owned for names from radreply/radgroupreply.
+    pub name: Cow<'static, str>,
     pub value: String,
 }
 
 impl ReplyAttribute {
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
         ReplyAttribute {
             name: name.into(),
             value: value.into(),
@@ -326,17 +329,18 @@ impl Reply {
     }
 
     /// `:=`: replace every value of `name` with this one.
-    fn replace(&mut self, name: &str, value: String) {
+    fn replace(&mut self, name: impl Into<Cow<'static, str>>, value: String) {
+        let name = name.into();
         match self
             .attrs
             .iter()
-            .position(|a| a.name.eq_ignore_ascii_case(name))
+            .position(|a| a.name.eq_ignore_ascii_case(&name))
         {
             Some(i) => {
-                self.attrs[i] = ReplyAttribute::new(name, value);
+                self.attrs[i] = ReplyAttribute::new(name.clone(), value);
                 let mut seen = 0usize;
                 self.attrs.retain(|a| {
-                    if a.name.eq_ignore_ascii_case(name) {
+                    if a.name.eq_ignore_ascii_case(&name) {
                         seen += 1;
                         seen == 1
                     } else {
@@ -387,12 +391,12 @@ impl Reply {
                 }
             }
             match op {
-                ":=" => self.replace(name, value),
+                ":=" => self.replace(name.to_owned(), value),
                 "=" if self.has(name) => {
                     why.push(format!("{source} reply {name} = not applied: already set"));
                     continue;
                 }
-                _ => self.attrs.push(ReplyAttribute::new(name, value)),
+                _ => self.attrs.push(ReplyAttribute::new(name.to_owned(), value)),
             }
             why.push(format!("{source} reply {name} {op} applied"));
         }
@@ -573,7 +577,7 @@ pub fn decide(
         (false, _) => &plan.rate,
     };
     // Rendered once: this runs for every login.
-    let rate_text = rate.to_string();
+    let rate_text = rate.render();
     if !cap_reached {
         why.push(format!("plan {} rate {rate_text}", plan.name));
     }
@@ -1194,7 +1198,7 @@ mod tests {
         assert!(!garden);
         let got: Vec<(&str, &str)> = reply
             .iter()
-            .map(|a| (a.name.as_str(), a.value.as_str()))
+            .map(|a| (a.name.as_ref(), a.value.as_str()))
             .collect();
         assert_eq!(
             got,

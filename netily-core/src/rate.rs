@@ -111,6 +111,16 @@ fn err(msg: impl Into<String>) -> RateError {
 }
 
 impl RateLimit {
+    /// The Mikrotik-Rate-Limit text, in one allocation (what `to_string`
+    /// gives, without growing the string piece by piece).
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut text = String::with_capacity(64);
+        // Writing into a String cannot fail.
+        let _ = write!(text, "{self}");
+        text
+    }
+
     /// A plain rate limit without burst, priority or minimum (bits/s).
     pub fn simple(rx_bps: u64, tx_bps: u64) -> Result<Self, RateError> {
         Self::new(Directions::new(rx_bps, tx_bps), None, None, None)
@@ -262,17 +272,35 @@ fn check_whole_kbps(field: &str, d: Directions) -> Result<(), RateError> {
 /// Renders bits/s in the largest unit (M or k) that represents it exactly.
 /// `G` is accepted on input but never rendered: RouterOS documents k and M only.
 pub fn render_rate(bps: u64) -> String {
-    let (mega, mega_rest) = (bps / 1_000_000, bps % 1_000_000);
-    let (kilo, kilo_rest) = (bps / 1000, bps % 1000);
-    if bps == 0 {
-        "0".to_string()
-    } else if mega_rest == 0 {
-        format!("{mega}M")
-    } else if kilo_rest == 0 {
-        format!("{kilo}k")
-    } else {
-        // Unreachable for validated values (whole kbps); kept exact anyway.
-        format!("{bps}")
+    Bps(bps).to_string()
+}
+
+/// Bits/s as RouterOS writes them, formatted in place (no allocation: a
+/// plan's rate is rendered on every login).
+struct Bps(u64);
+
+impl fmt::Display for Bps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bps = self.0;
+        if bps == 0 {
+            f.write_str("0")
+        } else if bps.is_multiple_of(1_000_000) {
+            write!(f, "{}M", bps / 1_000_000)
+        } else if bps.is_multiple_of(1000) {
+            write!(f, "{}k", bps / 1000)
+        } else {
+            // Unreachable for validated values (whole kbps); kept exact anyway.
+            write!(f, "{bps}")
+        }
+    }
+}
+
+/// `rx/tx`, as in every position of a rate limit.
+struct PairText(Directions);
+
+impl fmt::Display for PairText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", Bps(self.0.rx), Bps(self.0.tx))
     }
 }
 
@@ -460,8 +488,8 @@ impl FromStr for RateLimit {
 
 impl fmt::Display for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pair = |d: Directions| format!("{}/{}", render_rate(d.rx), render_rate(d.tx));
-        f.write_str(&pair(self.rate))?;
+        let pair = PairText;
+        write!(f, "{}", pair(self.rate))?;
         if self.burst.is_none() && self.priority.is_none() {
             return Ok(());
         }

@@ -4,6 +4,7 @@
 //! subscriber records and `decision::decide` rules on them; the module turns
 //! the outcome into pairs and a return code.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,19 +20,20 @@ use netily_core::snapshot::{Lookup, SubscriberSnapshot};
 
 use crate::request::Text;
 use crate::settings::Settings;
-use crate::values::{AccessValues, AccountingValues};
+use crate::values::{AccessValues, AccountingValues, PostAuthValues};
 use crate::writer::{AuthLogWriter, QUEUE_CAPACITY};
 
 /// One attribute to set. The first of a name replaces what the list holds;
 /// a later one of the same name in the same outcome is added after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pair {
-    pub name: String,
+    /// Borrowed for Netily's own attributes: no allocation per login.
+    pub name: Cow<'static, str>,
     pub value: String,
 }
 
 impl Pair {
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Pair {
+    pub fn new(name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Pair {
         Pair {
             name: name.into(),
             value: value.into(),
@@ -42,12 +44,15 @@ impl Pair {
 /// What a module call should do to the request, and which code to return.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Known subscriber allowed in: `control` feeds pap/chap/mschap, `reply` the NAS.
+    /// Known subscriber allowed in: `control` feeds pap/chap/mschap, `reply`
+    /// the NAS; `why` is logged (as `accept: why`) only when debugging.
     Accept {
         control: Vec<Pair>,
         reply: Vec<Pair>,
-        log: String,
+        why: String,
     },
+    /// Done (an accounting packet recorded); `log` says what was done.
+    Done { log: String },
     /// Known subscriber refused; `reply` carries the Reply-Message.
     Reject { reply: Vec<Pair>, log: String },
     /// Not a Netily subscriber: let other modules decide.
@@ -211,20 +216,20 @@ fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
             walled_garden,
             why,
         } => {
-            let why = format!(
-                "{}{}",
-                if walled_garden { "walled garden: " } else { "" },
-                why.join("; ")
-            );
+            let why = explain(walled_garden, why);
+            let verdict = Verdict::Accept { why: why.clone() };
             let outcome = Outcome::Accept {
                 control: vec![Pair::new("Cleartext-Password", password)],
                 reply: reply
                     .into_iter()
-                    .map(|a| Pair::new(a.name, a.value))
+                    .map(|a| Pair {
+                        name: a.name,
+                        value: a.value,
+                    })
                     .collect(),
-                log: format!("accept: {why}"),
+                why,
             };
-            (outcome, Some(Verdict::Accept { why }))
+            (outcome, Some(verdict))
         }
         Decision::Reject { reason } if reason.is_unknown_user() => {
             (Outcome::NotFound, Some(Verdict::NotFound))
@@ -239,6 +244,15 @@ fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
             };
             (outcome, Some(verdict))
         }
+    }
+}
+
+/// The decision's lines as one text; the usual single line is moved, not copied.
+fn explain(walled_garden: bool, mut why: Vec<String>) -> String {
+    let garden = if walled_garden { "walled garden: " } else { "" };
+    match (garden, why.len()) {
+        ("", 1) => why.pop().unwrap_or_default(),
+        _ => format!("{garden}{}", why.join("; ")),
     }
 }
 
@@ -299,9 +313,7 @@ pub fn accounting(core: &Core, request: &AccountingValues) -> Outcome {
     };
     match core.accounting.record(&change) {
         Ok(Recorded::Ignored) => Outcome::Noop,
-        Ok(recorded) => Outcome::Accept {
-            control: Vec::new(),
-            reply: Vec::new(),
+        Ok(recorded) => Outcome::Done {
             log: recorded_log(&change, recorded),
         },
         Err(e) => Outcome::Fail {
@@ -359,9 +371,11 @@ fn unix_now_f64() -> f64 {
 /// Records the result of an authentication (post-auth, accept or reject) in
 /// the authentication log, without waiting: the record is queued for the
 /// writer thread. Always NOOP: the log must never change the answer.
-pub fn post_auth(core: &Core, request: &AccessValues, accepted: bool) -> Outcome {
-    let (username, name_problem) = match &request.username {
-        Some(Ok(name)) => (name.clone(), None),
+pub fn post_auth(core: &Core, request: PostAuthValues, accepted: bool) -> Outcome {
+    // Owned values are moved into the record: no copies per login.
+    let usable = |t: Text| t.and_then(Result::ok);
+    let (username, name_problem) = match request.access.username {
+        Some(Ok(name)) => (name, None),
         Some(Err(bad)) => (String::new(), Some(format!("User-Name {bad}"))),
         None => (String::new(), Some("no User-Name".to_owned())),
     };
@@ -378,8 +392,8 @@ pub fn post_auth(core: &Core, request: &AccessValues, accepted: bool) -> Outcome
         } else {
             ACCESS_REJECT
         },
-        called_station_id: text(&request.called_station_id),
-        calling_station_id: text(&request.calling_station_id),
+        called_station_id: usable(request.called_station_id),
+        calling_station_id: usable(request.access.calling_station_id),
         nas_ip: request.nas_ip.map(IpAddr::V4),
         authdate: unix_now_f64(),
         reason,

@@ -17,7 +17,7 @@ use crate::glue::{self, Core, Outcome, Pair};
 use crate::request::{List, Mode, Request};
 use crate::settings::Settings;
 use crate::sys;
-use crate::values::{AccessValues, AccountingValues};
+use crate::values::{AccessValues, AccountingValues, PostAuthValues};
 
 /// Per-instance data. FreeRADIUS allocates `inst_size` zeroed bytes, fills the
 /// config fields from the CONF_PARSER table below, and frees it after detach.
@@ -345,8 +345,8 @@ unsafe extern "C" fn mod_post_auth(
                 Some(sys::PW_CODE_ACCESS_CHALLENGE) => return sys::RLM_MODULE_NOOP,
                 _ => false,
             };
-            let values = AccessValues::read(request);
-            apply(request, glue::post_auth(core, &values, accepted))
+            let values = PostAuthValues::read(request);
+            apply(request, glue::post_auth(core, values, accepted))
         })
     }
 }
@@ -377,9 +377,11 @@ fn apply(request: &mut Request<'_>, outcome: Outcome) -> sys::rlm_rcode_t {
         Outcome::Accept {
             control,
             reply,
-            log,
+            why,
         } => {
-            request.log(Level::Info, &log);
+            if request.debugging(Level::Info) {
+                request.log(Level::Info, &format!("accept: {why}"));
+            }
             if let Err(code) = set_all(request, List::Control, &control) {
                 return code;
             }
@@ -399,6 +401,10 @@ fn apply(request: &mut Request<'_>, outcome: Outcome) -> sys::rlm_rcode_t {
             // Usually rejected by the next module, which says nothing why.
             auth_line(request, "not a subscriber (left to the next module)");
             sys::RLM_MODULE_NOTFOUND
+        }
+        Outcome::Done { log } => {
+            request.log(Level::Info, &log);
+            sys::RLM_MODULE_OK
         }
         Outcome::Noop => sys::RLM_MODULE_NOOP,
         Outcome::Invalid { log } => {

@@ -4,6 +4,7 @@
 //! Nothing here knows what an attribute means to an ISP; it only moves values
 //! between C pairs and Rust types.
 
+use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::fmt;
 use std::marker::PhantomData;
@@ -223,17 +224,17 @@ impl<'a> Request<'a> {
             attribute: name.to_string(),
             message,
         };
-        let c_name = CString::new(name).map_err(|_| err("attribute name contains NUL".into()))?;
         // The message never shows the value: it may be a password.
-        let c_value = CString::new(value).map_err(|_| err("value contains NUL".into()))?;
+        if value.contains('\0') {
+            return Err(err("value contains NUL".into()));
+        }
         let request = self.raw.as_ptr();
         // SAFETY: request is live for this call. The talloc parents match what
         // FreeRADIUS's pair_make_reply/pair_make_config use (the reply packet,
-        // the request). fr_pair_make with a null list only allocates (and, given
-        // a value, parses); fr_pair_value_strcpy copies the bytes into the pair.
-        // A pair we drop is not in any list, so fr_pair_list_free frees just it.
-        // We then delete the old instances and link the new pair in, exactly
-        // once, so it is owned by the list.
+        // the request). A new pair is in no list until fr_pair_add links it in,
+        // exactly once, so it is then owned by the list; one we give up on is
+        // freed alone by fr_pair_list_free. `value` has no NUL (checked), and
+        // bstrncpy copies exactly value.len() bytes.
         unsafe {
             let (ctx, head): (*mut std::ffi::c_void, *mut *mut sys::VALUE_PAIR) = match list {
                 List::Reply => {
@@ -245,22 +246,29 @@ impl<'a> Request<'a> {
                 }
                 List::Control => (request.cast(), ptr::addr_of_mut!((*request).config)),
             };
-            let make = |text: *const c_char| {
-                let vp =
-                    sys::fr_pair_make(ctx, ptr::null_mut(), c_name.as_ptr(), text, sys::T_OP_SET);
-                if vp.is_null() {
-                    Err(err(last_error()))
-                } else {
-                    Ok(vp)
+            let vp = match dictionary_attribute(name).map_err(err)? {
+                Some(da) => {
+                    let mut vp = sys::fr_pair_afrom_da(ctx, da.as_ptr());
+                    if vp.is_null() {
+                        return Err(err(last_error()));
+                    }
+                    (*vp).op = sys::T_OP_SET;
+                    if (*da.as_ptr()).type_ == sys::PW_TYPE_STRING {
+                        sys::fr_pair_value_bstrncpy(vp, value.as_ptr().cast(), value.len());
+                    } else {
+                        let c_value =
+                            CString::new(value).map_err(|_| err("value contains NUL".into()))?;
+                        if sys::fr_pair_value_from_str(vp, c_value.as_ptr(), value.len()) < 0 {
+                            sys::fr_pair_list_free(&mut vp);
+                            return Err(err(last_error()));
+                        }
+                    }
+                    vp
                 }
+                // Not a plain dictionary name (`Attr-26.x.y`, a tagged
+                // `Name:1`): fr_pair_make knows those forms.
+                None => make_by_name(ctx, name, value).map_err(err)?,
             };
-            let mut vp = make(ptr::null())?;
-            if (*(*vp).da).type_ == sys::PW_TYPE_STRING {
-                sys::fr_pair_value_strcpy(vp, c_value.as_ptr());
-            } else {
-                sys::fr_pair_list_free(&mut vp);
-                vp = make(c_value.as_ptr())?;
-            }
             if mode == Mode::Replace {
                 let da = (*vp).da;
                 sys::fr_pair_delete_by_num(head, (*da).attr, (*da).vendor, sys::TAG_ANY);
@@ -270,20 +278,113 @@ impl<'a> Request<'a> {
         Ok(())
     }
 
+    /// True when a line at `level` would show in this request's debug log,
+    /// so callers build the text only then.
+    pub fn debugging(&self, level: log::Level) -> bool {
+        let (kind, lvl) = debug_level(level);
+        // SAFETY: request is live; the call only reads log settings.
+        unsafe { sys::radlog_debug_enabled(kind, lvl, self.raw.as_ptr()) }
+    }
+
     /// Logs a line against this request (shown in `radiusd -X` with the
     /// request number). Debug text is only built by callers when wanted.
     pub fn log(&self, level: log::Level, text: &str) {
-        let (kind, lvl) = match level {
-            log::Level::Error => (sys::L_DBG_ERR, sys::L_DBG_LVL_1),
-            log::Level::Warn => (sys::L_DBG_WARN, sys::L_DBG_LVL_1),
-            log::Level::Info => (sys::L_DBG, sys::L_DBG_LVL_1),
-            log::Level::Debug | log::Level::Trace => (sys::L_DBG, sys::L_DBG_LVL_2),
-        };
+        if !self.debugging(level) {
+            return;
+        }
+        let (kind, lvl) = debug_level(level);
         let line = c_text(text);
         // SAFETY: request is live; "%s" with one NUL-terminated argument.
         unsafe {
             sys::radlog_request(kind, lvl, self.raw.as_ptr(), c"%s".as_ptr(), line.as_ptr());
         }
+    }
+}
+
+fn debug_level(level: log::Level) -> (sys::log_type_t, sys::log_lvl_t) {
+    match level {
+        log::Level::Error => (sys::L_DBG_ERR, sys::L_DBG_LVL_1),
+        log::Level::Warn => (sys::L_DBG_WARN, sys::L_DBG_LVL_1),
+        log::Level::Info => (sys::L_DBG, sys::L_DBG_LVL_1),
+        log::Level::Debug | log::Level::Trace => (sys::L_DBG, sys::L_DBG_LVL_2),
+    }
+}
+
+/// Most names a thread remembers (Netily sets about ten; overrides from
+/// radreply may add a few): bounded whatever the database holds.
+const REMEMBERED_NAMES: usize = 64;
+
+thread_local! {
+    /// Dictionary entries by exact name, so a login does not hash and
+    /// compare attribute names in the dictionary for every pair it sets.
+    /// Per thread: no lock on the request path. Entries live as long as
+    /// the process (FreeRADIUS 3 never reloads its dictionaries).
+    static DICTIONARY: RefCell<Vec<(Box<str>, NonNull<sys::DICT_ATTR>)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// The dictionary entry named `name`, or None when the name is not a plain
+/// dictionary name.
+fn dictionary_attribute(name: &str) -> Result<Option<NonNull<sys::DICT_ATTR>>, String> {
+    let remembered = DICTIONARY
+        .try_with(|d| {
+            d.borrow()
+                .iter()
+                .find(|(n, _)| &**n == name)
+                .map(|(_, da)| *da)
+        })
+        .ok()
+        .flatten();
+    if remembered.is_some() {
+        return Ok(remembered);
+    }
+    let c_name = CString::new(name).map_err(|_| "attribute name contains NUL".to_owned())?;
+    // SAFETY: a NUL-terminated name; dict_attrbyname only reads the
+    // dictionary and returns null or an entry that lives for the process.
+    let found = NonNull::new(unsafe { sys::dict_attrbyname(c_name.as_ptr()) }.cast_mut());
+    if let Some(da) = found {
+        let _ = DICTIONARY.try_with(|d| {
+            let mut d = d.borrow_mut();
+            if d.len() < REMEMBERED_NAMES {
+                d.push((name.into(), da));
+            }
+        });
+    }
+    Ok(found)
+}
+
+/// A new pair by name through fr_pair_make (for names the dictionary does
+/// not hold as such). The caller links it into a list or frees it.
+///
+/// # Safety
+/// `ctx` must be a live talloc context of the current request.
+unsafe fn make_by_name(
+    ctx: *mut std::ffi::c_void,
+    name: &str,
+    value: &str,
+) -> Result<*mut sys::VALUE_PAIR, String> {
+    let c_name = CString::new(name).map_err(|_| "attribute name contains NUL".to_owned())?;
+    let c_value = CString::new(value).map_err(|_| "value contains NUL".to_owned())?;
+    // SAFETY: (caller) ctx is live; both strings are NUL-terminated.
+    // fr_pair_make with a null list only allocates (and, given a value,
+    // parses); fr_pair_value_strcpy copies the bytes into the pair.
+    unsafe {
+        let make = |text: *const c_char| {
+            let vp = sys::fr_pair_make(ctx, ptr::null_mut(), c_name.as_ptr(), text, sys::T_OP_SET);
+            if vp.is_null() {
+                Err(last_error())
+            } else {
+                Ok(vp)
+            }
+        };
+        let mut vp = make(ptr::null())?;
+        if (*(*vp).da).type_ == sys::PW_TYPE_STRING {
+            sys::fr_pair_value_strcpy(vp, c_value.as_ptr());
+        } else {
+            sys::fr_pair_list_free(&mut vp);
+            vp = make(c_value.as_ptr())?;
+        }
+        Ok(vp)
     }
 }
 

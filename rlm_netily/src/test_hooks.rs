@@ -27,7 +27,7 @@ pub fn authorize(request: &AccessValues) -> Option<Outcome> {
                 Pair::new("Mikrotik-Address-List", "netily-a"),
                 Pair::new("Mikrotik-Address-List", "netily-b"),
             ],
-            log: "test hook: fixed accept".into(),
+            why: "test hook: fixed accept".into(),
         }),
         _ => None,
     }

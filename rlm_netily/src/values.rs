@@ -16,16 +16,12 @@ const CONNECT_INFO: u32 = 77;
 /// (pap, chap, mschap, ...) refused; FreeRADIUS adds it to the request list.
 const MODULE_FAILURE_MESSAGE: u32 = 1076;
 
-/// What an Access-Request carries that Netily looks at.
+/// What authorize looks at in an Access-Request (only these: it runs for
+/// every login, and every text read is an allocation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessValues {
     pub username: Text,
     pub calling_station_id: Text,
-    pub nas_ip: Option<Ipv4Addr>,
-    pub nas_identifier: Text,
-    pub called_station_id: Text,
-    /// Only meaningful in post-auth: the first module failure of the request.
-    pub module_failure: Text,
 }
 
 impl AccessValues {
@@ -33,8 +29,25 @@ impl AccessValues {
         AccessValues {
             username: request.text(sys::PW_USER_NAME),
             calling_station_id: request.text(sys::PW_CALLING_STATION_ID),
+        }
+    }
+}
+
+/// What the authentication log records about an Access-Request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostAuthValues {
+    pub access: AccessValues,
+    pub nas_ip: Option<Ipv4Addr>,
+    pub called_station_id: Text,
+    /// The first module failure of the request (why pap/chap/mschap refused).
+    pub module_failure: Text,
+}
+
+impl PostAuthValues {
+    pub fn read(request: &Request<'_>) -> PostAuthValues {
+        PostAuthValues {
+            access: AccessValues::read(request),
             nas_ip: request.ipv4(sys::PW_NAS_IP_ADDRESS),
-            nas_identifier: request.text(sys::PW_NAS_IDENTIFIER),
             called_station_id: request.text(sys::PW_CALLED_STATION_ID),
             module_failure: request.text(MODULE_FAILURE_MESSAGE),
         }

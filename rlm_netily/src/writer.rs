@@ -1,6 +1,6 @@
 //! The authentication log writer: request threads hand post-auth records to
 //! a bounded queue and return at once; one background thread stores them in
-//! batches (one multi-row INSERT each).
+//! batches (one COPY each).
 //!
 //! Why: post-auth runs on the request thread before the reply is sent, so a
 //! slow or absent database must not delay a login. Memory stays bounded: when
@@ -19,10 +19,10 @@ use netily_core::db::{self, post_auth, post_auth::PostAuthRecord};
 /// Records waiting at most (about 10 MB at ~200 bytes each): a few seconds
 /// of a busy server's logins.
 pub const QUEUE_CAPACITY: usize = 50_000;
-/// Records per INSERT at most.
+/// Records per COPY at most.
 const BATCH_MAX: usize = 10_000;
 /// How long a batch may wait for more records after its first. Nobody waits
-/// on the log, and one INSERT of a thousand rows costs PostgreSQL far less
+/// on the log, and one statement of a thousand rows costs PostgreSQL far less
 /// than a hundred of ten (on the benchmark, the log's share of the database
 /// fell from half a core to a tenth).
 const LINGER: Duration = Duration::from_millis(50);
@@ -156,13 +156,7 @@ impl Drop for AuthLogWriter {
     }
 }
 
-/// A live connection with the batch insert prepared on it.
-struct Connection {
-    client: db::Client,
-    insert: db::post_auth::PreparedInsert,
-}
-
-fn connect(url: &str, timeout: Duration) -> db::Result<Connection> {
+fn connect(url: &str, timeout: Duration) -> db::Result<db::Client> {
     let mut client = db::connect(url, timeout)?;
     // A stuck statement must not hold the thread (and detach) forever.
     let ms = timeout.as_millis().max(1);
@@ -172,8 +166,7 @@ fn connect(url: &str, timeout: Duration) -> db::Result<Connection> {
             what: "setting statement_timeout".into(),
             detail: e.to_string(),
         })?;
-    let insert = post_auth::prepare_insert(&mut client)?;
-    Ok(Connection { client, insert })
+    Ok(client)
 }
 
 fn sleep_unless_stopped(shared: &Shared, total: Duration) {
@@ -184,7 +177,7 @@ fn sleep_unless_stopped(shared: &Shared, total: Duration) {
 }
 
 fn run(shared: &Shared, queue: &Receiver<PostAuthRecord>, url: &str, timeout: Duration) {
-    let mut conn: Option<Connection> = None;
+    let mut conn: Option<db::Client> = None;
     let mut batch: Vec<PostAuthRecord> = Vec::with_capacity(BATCH_MAX);
     let mut backoff = BACKOFF_MIN;
     let write_warning = RateLimited::new();
@@ -249,7 +242,7 @@ fn run(shared: &Shared, queue: &Receiver<PostAuthRecord>, url: &str, timeout: Du
 }
 
 fn write(
-    conn: &mut Option<Connection>,
+    conn: &mut Option<db::Client>,
     url: &str,
     timeout: Duration,
     batch: &[PostAuthRecord],
@@ -258,7 +251,7 @@ fn write(
         *conn = Some(connect(url, timeout)?);
     }
     match conn {
-        Some(c) => post_auth::insert_batch(&mut c.client, &c.insert, batch),
+        Some(c) => post_auth::insert_batch(c, batch),
         None => Ok(0),
     }
 }

@@ -87,7 +87,9 @@ fn passwords_and_reply_values_are_byte_exact() {
             r#"INSERT INTO radreply (username, attribute, op, value) VALUES
                  ('trailing', 'Mikrotik-Address-List', ':=', 'list\one'),
                  ('trailing', 'Mikrotik-Address-List', '+=', 'trail\'),
-                 ('trailing', 'Reply-Message', ':=', 'tab\t "q" \101 end')"#,
+                 ('trailing', 'Reply-Message', ':=', 'tab\t "q" \101 end'),
+                 ('trailing', 'Idle-Timeout', ':=', '77'),
+                 ('trailing', 'Attr-26.14988.99', ':=', '0x4142')"#,
         )
         .unwrap();
     let server = isp.radiusd();
@@ -124,6 +126,14 @@ fn passwords_and_reply_values_are_byte_exact() {
     assert_eq!(
         values(&reply, "Reply-Message"),
         [r#"tab\t "q" \101 end"#],
+        "{reply:?}"
+    );
+    // An integer is parsed from its text; a name the dictionary does not
+    // hold (a raw vendor attribute) still reaches the NAS.
+    assert_eq!(values(&reply, "Idle-Timeout"), ["77"], "{reply:?}");
+    assert_eq!(
+        values(&reply, "Attr-26.14988.99"),
+        ["0x4142"],
         "{reply:?}"
     );
     // The plan's own reply is still there.

@@ -2,13 +2,17 @@
 //!
 //! The RADIUS server records every Accept and Reject without waiting on the
 //! database: its request threads queue records and one writer stores them
-//! many at a time with [`insert_batch`], a single multi-row INSERT over
-//! arrays (one statement, one round trip, whatever the batch size). The
+//! many at a time with [`insert_batch`], a single binary COPY (one
+//! statement, one round trip, whatever the batch size). The
 //! password column (`pass`) is never written.
 
 use std::net::IpAddr;
 
-use postgres::{GenericClient, Statement};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::Type;
+use postgres::GenericClient;
 
 use super::error::{q, Result};
 
@@ -31,53 +35,66 @@ pub struct PostAuthRecord {
     pub reason: Option<String>,
 }
 
-const INSERT_BATCH: &str = "
-INSERT INTO radpostauth (username, reply, calledstationid, callingstationid, nasipaddress,
-                         authdate, reason)
-SELECT u, r, cd, cg, n, to_timestamp(t), why
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::inet[], $6::float8[],
-              $7::text[]) AS x(u, r, cd, cg, n, t, why)";
+/// Binary COPY: PostgreSQL then stores a batch with its multi-row heap
+/// insert (one WAL record and one buffer lock per page, not per row), which
+/// on the benchmark costs the database a fraction of an INSERT over arrays.
+const COPY_BATCH: &str = "
+COPY radpostauth (username, reply, calledstationid, callingstationid, nasipaddress,
+                  authdate, reason)
+FROM STDIN (FORMAT binary)";
 
-/// The batch insert, prepared on one connection.
-pub struct PreparedInsert(Statement);
+const COLUMNS: [Type; 7] = [
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INET,
+    Type::TIMESTAMPTZ,
+    Type::TEXT,
+];
 
-/// Prepares the batch insert (once per connection).
-pub fn prepare_insert(conn: &mut impl GenericClient) -> Result<PreparedInsert> {
-    conn.prepare(INSERT_BATCH)
-        .map(PreparedInsert)
-        .map_err(q("preparing the authentication log insert"))
+/// When, as PostgreSQL's timestamp codec takes it (a time before the epoch or
+/// not a number is the epoch: the column is NOT NULL and the row must not be lost).
+fn authdate(unix_seconds: f64) -> SystemTime {
+    Duration::try_from_secs_f64(unix_seconds).map_or(UNIX_EPOCH, |d| UNIX_EPOCH + d)
 }
 
-/// Stores `records` in one statement; `statement` is from [`prepare_insert`]
-/// on the same connection. Returns how many rows were written.
-pub fn insert_batch(
-    conn: &mut impl GenericClient,
-    statement: &PreparedInsert,
-    records: &[PostAuthRecord],
-) -> Result<u64> {
+/// Stores `records` with one COPY (one round trip, all or nothing).
+/// Returns how many rows were written.
+pub fn insert_batch(conn: &mut impl GenericClient, records: &[PostAuthRecord]) -> Result<u64> {
     if records.is_empty() {
         return Ok(0);
     }
-    let n = records.len();
-    let mut usernames = Vec::with_capacity(n);
-    let mut replies = Vec::with_capacity(n);
-    let mut called = Vec::with_capacity(n);
-    let mut calling = Vec::with_capacity(n);
-    let mut nas = Vec::with_capacity(n);
-    let mut at = Vec::with_capacity(n);
-    let mut reasons = Vec::with_capacity(n);
+    let what = "writing the authentication log";
+    let sink = conn.copy_in(COPY_BATCH).map_err(q(what))?;
+    let mut rows = BinaryCopyInWriter::new(sink, &COLUMNS);
     for r in records {
-        usernames.push(r.username.as_str());
-        replies.push(r.reply);
-        called.push(r.called_station_id.as_deref());
-        calling.push(r.calling_station_id.as_deref());
-        nas.push(r.nas_ip);
-        at.push(r.authdate);
-        reasons.push(r.reason.as_deref());
+        rows.write(&[
+            &r.username,
+            &r.reply,
+            &r.called_station_id,
+            &r.calling_station_id,
+            &r.nas_ip,
+            &authdate(r.authdate),
+            &r.reason,
+        ])
+        .map_err(q(what))?;
     }
-    conn.execute(
-        &statement.0,
-        &[&usernames, &replies, &called, &calling, &nas, &at, &reasons],
-    )
-    .map_err(q("writing the authentication log"))
+    rows.finish().map_err(q(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authdate_keeps_sub_second_precision_and_never_fails() {
+        let t = authdate(1_700_000_000.25);
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).ok(),
+            Some(Duration::from_millis(1_700_000_000_250))
+        );
+        assert_eq!(authdate(-5.0), UNIX_EPOCH);
+        assert_eq!(authdate(f64::NAN), UNIX_EPOCH);
+    }
 }
