@@ -23,6 +23,10 @@
 #                 A module that waits on a database (rlm_sql's queries,
 #                 Netily's accounting commits) serves at most one request per
 #                 thread, so the stock 32 caps it; rlm_sql does best with 32
+#   BENCH_ROUNDS [2] rounds; each round runs every config at every thread
+#                 pool, one right after the other. This machine kind's speed
+#                 drifts by 20-30% within minutes, so every ratio compares
+#                 runs of the same round (paired), never across rounds
 #   BENCH_CONFIGS ["sql files netily"]   BENCH_PG_PORT [55442]
 #   BENCH_PORT [18142] (auth; acct is +1)   BENCH_DIR [.run/bench]
 #   BENCH_NETILY_MODULE [target/release/librlm_netily.so]
@@ -41,6 +45,7 @@ SECS=${BENCH_SECONDS:-15}
 WARM=${BENCH_WARMUP:-3}
 WINDOW=${BENCH_WINDOW:-128}
 THREAD_POOLS=${BENCH_THREADS:-32 128}
+ROUNDS=${BENCH_ROUNDS:-2}
 max_threads=$(tr ' ' '\n' <<<"$THREAD_POOLS" | sort -n | tail -n 1)
 CONFIGS=${BENCH_CONFIGS:-sql files netily}
 PGPORT=${BENCH_PG_PORT:-55442}
@@ -89,8 +94,13 @@ fi
 # ------------------------------------------------------------- database
 export NETILY_PG_DIR=$dir/pg NETILY_PG_PORT=$PGPORT
 "$root/scripts/pg.sh" destroy >/dev/null 2>&1 || true
-# rlm_sql opens a connection per radiusd thread.
-NETILY_PG_OPTS="-c max_connections=$((max_threads + 100)) ${NETILY_PG_OPTS:-}" "$root/scripts/pg.sh" start
+# rlm_sql opens a connection per radiusd thread. Sized as a production
+# server would be (PostgreSQL's defaults fit a 1 GB machine): with 128 MB of
+# shared buffers and 1 GB of WAL between checkpoints, a few minutes of logins
+# evict index pages and rewrite them whole into the WAL after every
+# checkpoint, a cost for rlm_sql and Netily alike.
+pg_sizing="-c shared_buffers=1GB -c wal_buffers=64MB -c max_wal_size=8GB -c checkpoint_timeout=30min"
+NETILY_PG_OPTS="-c max_connections=$((max_threads + 100)) $pg_sizing ${NETILY_PG_OPTS:-}" "$root/scripts/pg.sh" start
 pg_real=$(readlink -f "$dir/pg")
 pg_pid=$(cat "$pg_real/postgres.pid")
 if [ -n "$NICE" ]; then
@@ -314,12 +324,12 @@ results=$dir/results.jsonl
 # One config with one thread pool: $1 config, $2 threads; a JSON line in
 # $results either way.
 measure() {
-    local cfg=$1 threads=$2
-    say "--- $cfg, $threads threads: starting freeradius"
+    local cfg=$1 threads=$2 round=$3
+    say "--- round $round: $cfg, $threads threads: starting freeradius"
     make_raddb "$cfg" "$threads"
     start_error=
     if ! start_radiusd "$cfg"; then
-        jq -nc --arg c "$cfg" --argjson t "$threads" --arg r "radiusd did not start: $start_error" '{config: $c, threads: $t, skipped: $r}' >>"$results"
+        jq -nc --arg c "$cfg" --argjson t "$threads" --argjson n "$round" --arg r "radiusd did not start: $start_error" '{config: $c, threads: $t, round: $n, skipped: $r}' >>"$results"
         say "$cfg: not measured (radiusd did not start: $start_error)"
         return 0
     fi
@@ -333,7 +343,7 @@ measure() {
         sleep 0.5
     done
     if [ -z "$ok" ]; then
-        jq -nc --arg c "$cfg" --argjson t "$threads" --arg r "no Access-Accept within 30 s of start" '{config: $c, threads: $t, skipped: $r}' >>"$results"
+        jq -nc --arg c "$cfg" --argjson t "$threads" --argjson n "$round" --arg r "no Access-Accept within 30 s of start" '{config: $c, threads: $t, round: $n, skipped: $r}' >>"$results"
         say "$cfg: not measured (no Access-Accept within 30 s)"
         stop_radiusd
         return 0
@@ -354,20 +364,22 @@ measure() {
     alive=true
     kill -0 "$radiusd_pid" 2>/dev/null || alive=false
     stop_radiusd
-    jq -nc --arg c "$cfg" --argjson t "$threads" --argjson peak "$peak" --argjson half "$half" --argjson acct "$acct" \
+    jq -nc --arg c "$cfg" --argjson t "$threads" --argjson n "$round" --argjson peak "$peak" --argjson half "$half" --argjson acct "$acct" \
         --argjson errors "$errors" --argjson alive "$alive" --argjson dropped "$dropped" \
-        '{config: $c, threads: $t, auth: $peak, half: $half, acct: $acct, log_errors: $errors, alive: $alive,
+        '{config: $c, threads: $t, round: $n, auth: $peak, half: $half, acct: $acct, log_errors: $errors, alive: $alive,
           auth_log_drop_warnings: $dropped}' >>"$results"
 }
 
-for cfg in $CONFIGS; do
-    if [ "$cfg" = netily ] && [ -n "$netily_skip" ]; then
-        jq -nc --arg c "$cfg" --arg r "$netily_skip" '{config: $c, skipped: $r}' >>"$results"
-        say "rlm_netily: not measured ($netily_skip)"
-        continue
-    fi
+if [ -n "$netily_skip" ]; then
+    jq -nc --arg r "$netily_skip" '{config: "netily", skipped: $r}' >>"$results"
+    say "rlm_netily: not measured ($netily_skip)"
+fi
+for round in $(seq 1 "$ROUNDS"); do
     for threads in $THREAD_POOLS; do
-        measure "$cfg" "$threads"
+        for cfg in $CONFIGS; do
+            [ "$cfg" = netily ] && [ -n "$netily_skip" ] && continue
+            measure "$cfg" "$threads" "$round"
+        done
     done
 done
 
@@ -375,11 +387,12 @@ done
 [ -z "${BENCH_RESULTS:-}" ] || cp "$results" "$BENCH_RESULTS"
 elapsed=$(($(date +%s) - started))
 echo
-echo "Netily benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $N subscribers ($refused refused), ${SECS}s per figure, window $WINDOW, radiusd thread pools: $THREAD_POOLS; run took ${elapsed}s"
+echo "Netily benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $N subscribers ($refused refused), ${SECS}s per figure, window $WINDOW, radiusd thread pools: $THREAD_POOLS, $ROUNDS round(s); run took ${elapsed}s"
 echo "Load average before the run: $loadavg_start; after: $(cut -d' ' -f1-3 /proc/loadavg) (a busy machine lowers every figure)"
 # Every run is a row. Ratios and goals compare each run with the best
-# figure rlm_sql and rlm_files reached in any of their runs (they get every
-# advantage); the goals are judged for each Netily run on its own.
+# figure rlm_sql and rlm_files reached in the same round (at any thread
+# pool: they get every advantage but the machine's drift); the goals are
+# judged for each Netily run on its own.
 NPROC=$(nproc) jq -rs -f /dev/stdin "$results" <<'JQ'
 def r0: if . == null then "-" else (. | floor | tostring) end;
 def r2: if . == null then "-" else ((. * 100 | round) / 100 | tostring) end;
@@ -387,53 +400,61 @@ def x(a; b): if a == null or b == null or b == 0 then "-" else ((a / b * 100 | r
 def met(c): if c then "met" else "NOT met" end;
 # Accounting counts only when (nearly) every packet was answered.
 def acct_tp: if .acct == null or .acct.acct_responses < 0.99 * .acct.sent then null else .acct.throughput end;
-def best_of(cfg; f): [.[] | select(.config == cfg and .auth != null) | f | select(. != null)] | max;
-def threads: if .threads == null then "" else "@" + (.threads | tostring) end;
-best_of("sql"; .auth.throughput) as $sql_auth
-| best_of("sql"; acct_tp) as $sql_acct
-| best_of("files"; .auth.throughput) as $files_auth
+def name: .config + (if .threads == null then "" else "@" + (.threads | tostring) end)
+  + (if .round == null then "" else " r" + (.round | tostring) end);
+. as $all
+| def best(cfg; f; $round): [$all[] | select(.config == cfg and .auth != null and .round == $round) | f | select(. != null)] | max;
+  def sql_auth: best("sql"; .auth.throughput; .round);
+  def sql_acct: best("sql"; acct_tp; .round);
+  def files_auth: best("files"; .auth.throughput; .round);
+  [$all[] | select(.config == "netily" and .auth != null)] as $netily
 | (["run", "auth/s", "vs sql", "vs files", "p50 ms", "p99 ms", "(at /s)", "acct/s", "vs sql", "accept", "reject", "timeout", "radload CPU", "radiusd CPU", "postgres CPU", "other CPU auth/half/acct"]
    | @tsv),
-  (sort_by(.config, .threads)[] |
-   if .skipped then [.config + threads, "not measured: " + .skipped] | @tsv else
-   [.config + threads, (.auth.throughput | r0),
-    x(.auth.throughput; $sql_auth), x(.auth.throughput; $files_auth),
+  (sort_by(.round, .threads, .config)[] |
+   if .skipped then [name, "not measured: " + .skipped] | @tsv else
+   [name, (.auth.throughput | r0),
+    x(.auth.throughput; sql_auth), x(.auth.throughput; files_auth),
     (.half.latency_ms.p50 | r2), (.half.latency_ms.p99 | r2), (.half.target_rate | r0),
     ((acct_tp | r0) + (if acct_tp == null then " (" + (.acct.acct_responses | tostring) + "/" + (.acct.sent | tostring) + " answered)" else "" end)),
-    x(acct_tp; $sql_acct),
+    x(acct_tp; sql_acct),
     (.auth.accepts | tostring), (.auth.rejects | tostring), ((.auth.timeouts + .half.timeouts) | tostring),
     (.auth.cpu_cores.radload | r2), (.auth.cpu_cores.watched.radiusd | r2), (.auth.cpu_cores.watched.postgres | r2),
     ([.auth, .half, .acct] | map(.cpu_cores | (.machine_busy - .radload - .watched.radiusd - .watched.postgres)
        | if . < 0 then 0 else . end | r2) | join("/"))] | @tsv
    end),
   "",
-  (if ([.[] | select(.config == "netily" and .auth != null)] | length) == 0
-   then "Goals: rlm_netily not measured" + ([.[] | select(.config == "netily") | " (" + .skipped + ")"] | first // "")
+  (if ($netily | length) == 0
+   then "Goals: rlm_netily not measured" + ([$all[] | select(.config == "netily") | " (" + .skipped + ")"] | first // "")
    else
-   (.[] | select(.config == "netily" and .auth != null) | . as $n |
-    "Goals for rlm_netily\(threads) (radiusd threads):",
-    "  authorize >= 3x rlm_sql: " + (if $sql_auth then met($n.auth.throughput >= 3 * $sql_auth) + " (" + x($n.auth.throughput; $sql_auth) + ")" else "no rlm_sql figure" end),
-    "  authorize >= 0.8x rlm_files: " + (if $files_auth then met($n.auth.throughput >= 0.8 * $files_auth) + " (" + x($n.auth.throughput; $files_auth) + ")" else "no rlm_files figure" end),
+   ($netily[] | . as $n |
+    "Goals for \(name) (rlm_netily@radiusd threads, round):",
+    "  authorize >= 3x rlm_sql: " + (if sql_auth then met($n.auth.throughput >= 3 * sql_auth) + " (" + x($n.auth.throughput; sql_auth) + ")" else "no rlm_sql figure" end),
+    "  authorize >= 0.8x rlm_files: " + (if files_auth then met($n.auth.throughput >= 0.8 * files_auth) + " (" + x($n.auth.throughput; files_auth) + ")" else "no rlm_files figure" end),
     "  accounting >= 2x rlm_sql: " + (if ($n | acct_tp) == null then "NOT met (only " + ($n.acct.acct_responses | tostring) + " of " + ($n.acct.sent | tostring) + " Accounting-Requests answered)"
-        elif $sql_acct == null then "no rlm_sql figure"
-        else met(($n | acct_tp) >= 2 * $sql_acct) + " (" + x($n | acct_tp; $sql_acct) + ")" end),
+        elif sql_acct == null then "no rlm_sql figure"
+        else met(($n | acct_tp) >= 2 * sql_acct) + " (" + x($n | acct_tp; sql_acct) + ")" end),
     "  p99 < 5 ms at half peak: " + met($n.half.latency_ms.p99 < 5) + " (" + ($n.half.latency_ms.p99 | tostring) + " ms at " + ($n.half.target_rate | floor | tostring) + "/s)",
-    "  authentication log complete (no record dropped): " + (if ($n.auth_log_drop_warnings // 0) == 0 then "yes" else "NO (" + ($n.auth_log_drop_warnings | tostring) + " drop warnings in the log)" end))
+    "  authentication log complete (no record dropped): " + (if ($n.auth_log_drop_warnings // 0) == 0 then "yes" else "NO (" + ($n.auth_log_drop_warnings | tostring) + " drop warnings in the log)" end)),
+   "",
+   "Best rlm_netily run per round (the operator picks the thread pool once):",
+   ($netily | group_by(.round)[] | max_by(.auth.throughput) as $b | $b |
+    "  round \(.round): \(name) auth \(.auth.throughput | r0)/s = \(x(.auth.throughput; files_auth)) rlm_files, \(x(.auth.throughput; sql_auth)) rlm_sql;"
+    + " accounting best \([$netily[] | select(.round == $b.round) | acct_tp] | max | r0)/s = \(x([$netily[] | select(.round == $b.round) | acct_tp] | max; sql_acct)) rlm_sql")
    end),
   "",
   "Generator check (saturating Access-Request runs): radload CPU < 0.5 core means it was not the bottleneck:",
-  (.[] | select(.auth) |
-   "  \(.config + threads): radload \(.auth.cpu_cores.radload | r2) core, radiusd \(.auth.cpu_cores.watched.radiusd | r2), postgres \(.auth.cpu_cores.watched.postgres | r2) of \($ENV.NPROC) cores -> " +
+  ($all[] | select(.auth) |
+   "  \(name): radload \(.auth.cpu_cores.radload | r2) core, radiusd \(.auth.cpu_cores.watched.radiusd | r2), postgres \(.auth.cpu_cores.watched.postgres | r2) of \($ENV.NPROC) cores -> " +
    (if .auth.cpu_cores.radload < 0.5 then "generator not the bottleneck" else "GENERATOR MAY BE THE BOTTLENECK" end)),
   "Other CPU = whole-machine busy time not used by radload, radiusd or postgres (other work on the machine, kernel"
   + " network time); high values mean the figures are pessimistic. Steal (hypervisor) during the runs: "
-  + ([.[] | select(.auth) | "\(.config + threads) \(.auth.cpu_cores.machine_steal | r2)"] | join(", ")) + " cores.",
-  (.[] | select(.auth) | select(.alive | not) | "  WARNING: radiusd for \(.config + threads) had died by the end of the run"),
-  (.[] | select(.auth) | select(.log_errors > 0) | "  note: \(.config + threads) radiusd log has \(.log_errors) error line(s)"),
-  ([.[] | select(.auth) | {c: (.config + threads), r: (.auth.rejects / (.auth.accepts + .auth.rejects))}] as $mix
+  + ([$all[] | select(.auth) | "\(name) \(.auth.cpu_cores.machine_steal | r2)"] | join(", ")) + " cores.",
+  ($all[] | select(.auth) | select(.alive | not) | "  WARNING: radiusd for \(name) had died by the end of the run"),
+  ($all[] | select(.auth) | select(.log_errors > 0) | "  note: \(name) radiusd log has \(.log_errors) error line(s)"),
+  ([$all[] | select(.auth) | {c: name, r: (.auth.rejects / (.auth.accepts + .auth.rejects))}] as $mix
    | if ($mix | length) > 1 and (($mix | map(.r) | max) - ($mix | map(.r) | min)) > 0.01
      then "  WARNING: reject share differs between runs: " + ($mix | map("\(.c) \((.r * 1000 | round) / 10)%") | join(", "))
      else empty end),
-  (.[] | select(.auth) | select((.auth.accepts_with_rate_limit) < (.auth.accepts)) | "  note: \(.config + threads): \(.auth.accepts - .auth.accepts_with_rate_limit) Access-Accepts without Mikrotik-Rate-Limit")
+  ($all[] | select(.auth) | select((.auth.accepts_with_rate_limit) < (.auth.accepts)) | "  note: \(name): \(.auth.accepts - .auth.accepts_with_rate_limit) Access-Accepts without Mikrotik-Rate-Limit")
 JQ
 echo "Details: $results"
