@@ -21,7 +21,8 @@ fn sessions_auth_log_and_dashboard() {
              VALUES ('alice', 'alice-pass', 'Access-Accept', 'AA:00:00:00:00:01', now() - interval '1 hour', NULL),
                     ('carol', 'carol-pass', 'Access-Reject', 'AA:00:00:00:00:03', now() - interval '2 hours',
                      'Account suspended: invoice INV-1003 overdue 8 days'),
-                    ('dave', 'x', 'Access-Reject', NULL, now() - interval '30 hours', 'disabled');",
+                    ('dave', 'x', 'Access-Reject', NULL, now() - interval '30 hours', 'disabled'),
+                    ('alice', NULL, 'Access-Accept', NULL, now() - interval '40 days', 'old login');",
         )
         .unwrap();
 
@@ -41,7 +42,7 @@ fn sessions_auth_log_and_dashboard() {
     );
 
     let log = env.json(&["auth-log"]);
-    assert_eq!(log.as_array().unwrap().len(), 3);
+    assert_eq!(log.as_array().unwrap().len(), 4);
     assert!(
         !log.to_string().contains("alice-pass"),
         "passwords never read back"
@@ -53,6 +54,36 @@ fn sessions_auth_log_and_dashboard() {
         carol.contains("Access-Reject") && carol.contains("INV-1003"),
         "{carol}"
     );
+    // One subscriber's log looks further back until it has enough rows:
+    // the recent accept alone when one is asked for, the 40-day-old one too
+    // when more are.
+    let reasons = |rows: serde_json::Value| -> Vec<serde_json::Value> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["reason"].clone())
+            .collect()
+    };
+    assert_eq!(
+        reasons(env.json(&["auth-log", "--user", "alice", "--limit", "1"])),
+        [serde_json::Value::Null]
+    );
+    assert_eq!(
+        reasons(env.json(&["auth-log", "--user", "alice"])),
+        [serde_json::Value::Null, "old login".into()]
+    );
+    assert_eq!(
+        env.json(&["auth-log", "--user", "carol", "--rejects"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(env
+        .json(&["auth-log", "--user", "alice", "--rejects"])
+        .as_array()
+        .unwrap()
+        .is_empty());
 
     // Demo: alice bob grace heidi ivan judy active; carol overdue; frank expired.
     let d = env.json(&["dashboard"]);

@@ -263,7 +263,7 @@ fn netily_tables_and_hot_path_indexes_exist() {
         "radacct_bulk_close",
         "radacct_acctuniqueid_key",
         "radpostauth_authdate_brin",
-        "radpostauth_username_authdate_idx",
+        "radpostauth_rejects_idx",
         "subscriptions_one_active",
         "radcheck_username",
         "radreply_username",

@@ -77,6 +77,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "postauth_brin",
         sql: include_str!("../../migrations/0012_postauth_brin.sql"),
     },
+    Migration {
+        version: 13,
+        name: "postauth_rejects_index",
+        sql: include_str!("../../migrations/0013_postauth_rejects_index.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).
