@@ -576,8 +576,8 @@ pub fn decide(
         }
         (false, _) => &plan.rate,
     };
-    // Rendered once: this runs for every login.
-    let rate_text = rate.render();
+    // Rendered when the plan was loaded: this runs for every login.
+    let rate_text = rate.as_str().to_owned();
     if !cap_reached {
         why.push(format!("plan {} rate {rate_text}", plan.name));
     }

@@ -92,6 +92,8 @@ pub struct RateLimit {
     burst: Option<Burst>,
     priority: Option<u8>,
     min: Option<Directions>,
+    /// The canonical text, rendered once: it is sent on every login.
+    text: Box<str>,
 }
 
 /// Why a rate limit was refused; the message names the field and what is allowed.
@@ -111,14 +113,10 @@ fn err(msg: impl Into<String>) -> RateError {
 }
 
 impl RateLimit {
-    /// The Mikrotik-Rate-Limit text, in one allocation (what `to_string`
-    /// gives, without growing the string piece by piece).
-    pub fn render(&self) -> String {
-        use std::fmt::Write as _;
-        let mut text = String::with_capacity(64);
-        // Writing into a String cannot fail.
-        let _ = write!(text, "{self}");
-        text
+    /// The Mikrotik-Rate-Limit text (what `to_string` gives, without
+    /// formatting it again).
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 
     /// A plain rate limit without burst, priority or minimum (bits/s).
@@ -142,13 +140,15 @@ impl RateLimit {
             (None, Some(_)) => Some(DEFAULT_PRIORITY),
             (p, _) => p,
         };
-        let r = RateLimit {
+        let mut r = RateLimit {
             rate,
             burst,
             priority,
             min,
+            text: Box::default(),
         };
         r.validate()?;
+        r.text = Canonical(&r).to_string().into_boxed_str();
         Ok(r)
     }
 
@@ -488,12 +488,23 @@ impl FromStr for RateLimit {
 
 impl fmt::Display for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Renders a rate limit's fields as RouterOS writes them (once, at
+/// construction; `Display` then shows the stored text).
+struct Canonical<'a>(&'a RateLimit);
+
+impl fmt::Display for Canonical<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.0;
         let pair = PairText;
-        write!(f, "{}", pair(self.rate))?;
-        if self.burst.is_none() && self.priority.is_none() {
+        write!(f, "{}", pair(r.rate))?;
+        if r.burst.is_none() && r.priority.is_none() {
             return Ok(());
         }
-        match &self.burst {
+        match &r.burst {
             Some(b) => write!(
                 f,
                 " {} {} {}/{}",
@@ -506,10 +517,10 @@ impl fmt::Display for RateLimit {
             // keep the priority in its position.
             None => f.write_str(" 0/0 0/0 0/0")?,
         }
-        if let Some(p) = self.priority {
+        if let Some(p) = r.priority {
             write!(f, " {p}")?;
         }
-        if let Some(m) = self.min {
+        if let Some(m) = r.min {
             write!(f, " {}", pair(m))?;
         }
         Ok(())
