@@ -22,7 +22,7 @@
 //! Secrets are never logged, not even at debug level.
 
 use std::collections::HashMap;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::CString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -402,30 +402,18 @@ pub unsafe fn define(
     let Some(mut request) = (unsafe { Request::from_raw(raw) }) else {
         return sys::RLM_MODULE_FAIL;
     };
-    let set = request
-        .set(
-            List::Control,
-            Mode::Replace,
-            address_attribute,
-            &address_text,
-        )
-        .and_then(|()| {
-            request.set(
-                List::Control,
-                Mode::Replace,
-                "FreeRADIUS-Client-Require-MA",
-                "no",
-            )
-        })
-        .map_err(|e| e.to_string());
-    let set = set.and_then(|()| {
-        // SAFETY: raw is the live request; see `set_text`.
-        unsafe {
-            set_text(raw, "FreeRADIUS-Client-Secret", &client.secret)?;
-            set_text(raw, "FreeRADIUS-Client-Shortname", &client.shortname)?;
-            set_text(raw, "FreeRADIUS-Client-NAS-Type", &client.kind)
-        }
-    });
+    // Strings are set byte for byte (a secret may hold `\` or quotes), and
+    // an error names the attribute, never the value.
+    let set = [
+        (address_attribute, address_text.as_str()),
+        ("FreeRADIUS-Client-Require-MA", "no"),
+        ("FreeRADIUS-Client-Secret", client.secret.as_str()),
+        ("FreeRADIUS-Client-Shortname", client.shortname.as_str()),
+        ("FreeRADIUS-Client-NAS-Type", client.kind.as_str()),
+    ]
+    .into_iter()
+    .try_for_each(|(name, value)| request.set(List::Control, Mode::Replace, name, value))
+    .map_err(|e| e.to_string());
     match set {
         Ok(()) => {
             log::info!(
@@ -440,52 +428,6 @@ pub unsafe fn define(
                 client.shortname
             );
             sys::RLM_MODULE_FAIL
-        }
-    }
-}
-
-/// Sets a string control attribute to exactly `value`. (fr_pair_make would
-/// parse the value as a double-quoted string, turning `\n` into a newline and
-/// refusing a trailing backslash; a secret must arrive byte for byte.)
-///
-/// # Safety
-/// `raw` is the live REQUEST of the current module call.
-unsafe fn set_text(raw: *mut sys::REQUEST, name: &str, value: &str) -> Result<(), String> {
-    let c_name = c_string("attribute name", name)?;
-    // The error names the attribute, never the value (it may be a secret).
-    let c_value = c_string(name, value)?;
-    // SAFETY: raw is live (caller). fr_pair_make with a null value only
-    // allocates the pair (talloc child of the request, like pair_make_config);
-    // fr_pair_value_strcpy copies the bytes; the old instances are deleted
-    // and the new pair linked in exactly once, so the list owns it.
-    unsafe {
-        let vp = sys::fr_pair_make(
-            raw.cast(),
-            ptr::null_mut(),
-            c_name.as_ptr(),
-            ptr::null(),
-            sys::T_OP_SET,
-        );
-        if vp.is_null() {
-            return Err(format!("cannot create {name}: {}", last_error()));
-        }
-        sys::fr_pair_value_strcpy(vp, c_value.as_ptr());
-        let head = ptr::addr_of_mut!((*raw).config);
-        let da = (*vp).da;
-        sys::fr_pair_delete_by_num(head, (*da).attr, (*da).vendor, sys::TAG_ANY);
-        sys::fr_pair_add(head, vp);
-    }
-    Ok(())
-}
-
-fn last_error() -> String {
-    // SAFETY: fr_strerror returns a thread-local NUL-terminated buffer.
-    unsafe {
-        let p: *const c_char = sys::fr_strerror();
-        if p.is_null() {
-            String::from("unknown error")
-        } else {
-            CStr::from_ptr(p).to_string_lossy().into_owned()
         }
     }
 }

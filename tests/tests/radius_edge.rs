@@ -131,11 +131,7 @@ fn passwords_and_reply_values_are_byte_exact() {
     // An integer is parsed from its text; a name the dictionary does not
     // hold (a raw vendor attribute) still reaches the NAS.
     assert_eq!(values(&reply, "Idle-Timeout"), ["77"], "{reply:?}");
-    assert_eq!(
-        values(&reply, "Attr-26.14988.99"),
-        ["0x4142"],
-        "{reply:?}"
-    );
+    assert_eq!(values(&reply, "Attr-26.14988.99"), ["0x4142"], "{reply:?}");
     // The plan's own reply is still there.
     assert_eq!(
         values(&reply, "Mikrotik-Rate-Limit"),
