@@ -277,6 +277,15 @@ fn netily_tables_and_hot_path_indexes_exist() {
             .get(0);
         assert_eq!(n, 1, "index {idx}");
     }
+    // Room on radacct's pages for HOT Interim-Updates (migration 0014).
+    let options: Vec<String> = sql
+        .query_one(
+            "SELECT coalesce(reloptions, '{}') FROM pg_class WHERE relname = 'radacct'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(options, ["fillfactor=50"]);
     // At most one active subscription per subscriber, enforced by the database.
     sql.batch_execute(
         "INSERT INTO plans (name, rate) VALUES ('p', '1M/1M');

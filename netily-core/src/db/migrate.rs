@@ -82,6 +82,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "postauth_rejects_index",
         sql: include_str!("../../migrations/0013_postauth_rejects_index.sql"),
     },
+    Migration {
+        version: 14,
+        name: "radacct_fillfactor",
+        sql: include_str!("../../migrations/0014_radacct_fillfactor.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).
