@@ -209,6 +209,34 @@ fn the_store_applies_the_accounting_rules_idempotently() {
         session_row(&mut conn, "s5").0,
         "the other NAS's session stays open"
     );
+
+    // Reordered on the way: an Interim, then its Start. The Start dates the
+    // session; the next Interim-Update records the time since the last one.
+    let mut early = packet(3, "s9", OTHER_NAS);
+    counters(&mut early, 100, (0, 10), (0, 10));
+    store.record(&change(&early, T0 + 3_000)).unwrap();
+    store
+        .record(&change(&packet(1, "s9", OTHER_NAS), T0 + 2_950))
+        .unwrap();
+    let mut next = packet(3, "s9", OTHER_NAS);
+    counters(&mut next, 400, (0, 20), (0, 20));
+    store.record(&change(&next, T0 + 3_300)).unwrap();
+    let (started, interval): (i64, Option<i64>) = {
+        let r = conn
+            .query_one(
+                "SELECT floor(extract(epoch FROM acctstarttime))::bigint, acctinterval
+                   FROM radacct WHERE acctuniqueid = 's9'",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(
+        started,
+        T0 + 2_950,
+        "the Start's time, not the Interim's guess"
+    );
+    assert_eq!(interval, Some(300));
 }
 
 /// Polls the snapshot until `ok` holds for alice's record.

@@ -29,7 +29,7 @@ use postgres::{Client, NoTls, Statement};
 
 use super::error::{q, Error, Result};
 use super::pool::redact_url;
-use crate::accounting::{Change, SessionChange};
+use crate::accounting::{Change, SessionChange, SessionEvent};
 
 /// Start, Interim-Update and Stop packets of many sessions, each session at
 /// most once, as one statement. $1.. are arrays with one element per packet
@@ -80,12 +80,13 @@ WITH input AS MATERIALIZED (
      ORDER BY ord
     ON CONFLICT (acctuniqueid) DO UPDATE SET
         -- EXCLUDED is the row the insert would have made: the packet's
-        -- values; only its event has to be looked up.
-        acctstarttime = CASE WHEN (SELECT i.ev FROM input i WHERE i.uid = EXCLUDED.acctuniqueid) = 'start'
+        -- values; its event comes from the Start and Interim id lists
+        -- ($22, $23; an array test, not a scan of the input per row).
+        acctstarttime = CASE WHEN EXCLUDED.acctuniqueid = ANY ($22::text[])
                              THEN EXCLUDED.acctstarttime ELSE r.acctstarttime END,
         acctupdatetime = greatest(r.acctupdatetime, EXCLUDED.acctupdatetime),
         acctstoptime = EXCLUDED.acctstoptime,
-        acctinterval = CASE WHEN (SELECT i.ev FROM input i WHERE i.uid = EXCLUDED.acctuniqueid) = 'interim'
+        acctinterval = CASE WHEN EXCLUDED.acctuniqueid = ANY ($23::text[])
                              AND EXCLUDED.acctupdatetime > coalesce(r.acctupdatetime, r.acctstarttime)
                             THEN floor(extract(epoch FROM EXCLUDED.acctupdatetime))::bigint
                                  - floor(extract(epoch FROM coalesce(r.acctupdatetime, r.acctstarttime)))::bigint
@@ -194,7 +195,8 @@ pub enum Recorded {
     Ignored,
 }
 
-/// The packets' values as the arrays [`RECORD_SESSIONS`] takes ($1..$21).
+/// The packets' values as the arrays [`RECORD_SESSIONS`] takes ($1..$21),
+/// and the unique ids of its Starts ($22) and Interim-Updates ($23).
 #[derive(Default)]
 struct SessionColumns<'a> {
     event: Vec<&'static str>,
@@ -218,6 +220,8 @@ struct SessionColumns<'a> {
     framed_protocol: Vec<Option<&'a str>>,
     connect_info: Vec<Option<&'a str>>,
     class: Vec<Option<&'a str>>,
+    starts: Vec<&'a str>,
+    interims: Vec<&'a str>,
 }
 
 impl<'a> SessionColumns<'a> {
@@ -245,6 +249,11 @@ impl<'a> SessionColumns<'a> {
             c.framed_protocol.push(s.framed_protocol.as_deref());
             c.connect_info.push(s.connect_info.as_deref());
             c.class.push(s.class.as_deref());
+            match s.event {
+                SessionEvent::Start => c.starts.push(&s.unique_id),
+                SessionEvent::Interim => c.interims.push(&s.unique_id),
+                SessionEvent::Stop => {}
+            }
         }
         c
     }
@@ -282,6 +291,8 @@ fn record_sessions(
             &c.framed_protocol,
             &c.connect_info,
             &c.class,
+            &c.starts,
+            &c.interims,
         ],
     )?;
     rows.iter().map(|r| r.try_get(0)).collect()
