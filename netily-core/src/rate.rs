@@ -275,8 +275,8 @@ pub fn render_rate(bps: u64) -> String {
     Bps(bps).to_string()
 }
 
-/// Bits/s as RouterOS writes them, formatted in place (no allocation: a
-/// plan's rate is rendered on every login).
+/// Bits/s as RouterOS writes them, formatted straight into the caller's
+/// output (no string per number).
 struct Bps(u64);
 
 impl fmt::Display for Bps {

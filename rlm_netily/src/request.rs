@@ -231,7 +231,8 @@ impl<'a> Request<'a> {
         let request = self.raw.as_ptr();
         // SAFETY: request is live for this call. The talloc parents match what
         // FreeRADIUS's pair_make_reply/pair_make_config use (the reply packet,
-        // the request). A new pair is in no list until fr_pair_add links it in,
+        // the request). fr_pair_afrom_da and fr_pair_make with a null list and
+        // value only allocate. A new pair is in no list until fr_pair_add links it in,
         // exactly once, so it is then owned by the list; one we give up on is
         // freed alone by fr_pair_list_free. `value` has no NUL (checked), and
         // bstrncpy copies exactly value.len() bytes.
@@ -246,29 +247,37 @@ impl<'a> Request<'a> {
                 }
                 List::Control => (request.cast(), ptr::addr_of_mut!((*request).config)),
             };
-            let vp = match dictionary_attribute(name).map_err(err)? {
-                Some(da) => {
-                    let mut vp = sys::fr_pair_afrom_da(ctx, da.as_ptr());
-                    if vp.is_null() {
-                        return Err(err(last_error()));
-                    }
-                    (*vp).op = sys::T_OP_SET;
-                    if (*da.as_ptr()).type_ == sys::PW_TYPE_STRING {
-                        sys::fr_pair_value_bstrncpy(vp, value.as_ptr().cast(), value.len());
-                    } else {
-                        let c_value =
-                            CString::new(value).map_err(|_| err("value contains NUL".into()))?;
-                        if sys::fr_pair_value_from_str(vp, c_value.as_ptr(), value.len()) < 0 {
-                            sys::fr_pair_list_free(&mut vp);
-                            return Err(err(last_error()));
-                        }
-                    }
-                    vp
-                }
+            let mut vp = match dictionary_attribute(name).map_err(err)? {
+                Some(da) => sys::fr_pair_afrom_da(ctx, da.as_ptr()),
                 // Not a plain dictionary name (`Attr-26.x.y`, a tagged
-                // `Name:1`): fr_pair_make knows those forms.
-                None => make_by_name(ctx, name, value).map_err(err)?,
+                // `Name:1`): fr_pair_make knows those forms, and with no
+                // value it only allocates the pair.
+                None => {
+                    let c_name = CString::new(name)
+                        .map_err(|_| err("attribute name contains NUL".into()))?;
+                    sys::fr_pair_make(
+                        ctx,
+                        ptr::null_mut(),
+                        c_name.as_ptr(),
+                        ptr::null(),
+                        sys::T_OP_SET,
+                    )
+                }
             };
+            if vp.is_null() {
+                return Err(err(last_error()));
+            }
+            (*vp).op = sys::T_OP_SET;
+            if (*(*vp).da).type_ == sys::PW_TYPE_STRING {
+                sys::fr_pair_value_bstrncpy(vp, value.as_ptr().cast(), value.len());
+            } else {
+                // Checked above: `value` has no NUL.
+                let c_value = CString::new(value).map_err(|_| err("value contains NUL".into()))?;
+                if sys::fr_pair_value_from_str(vp, c_value.as_ptr(), value.len()) < 0 {
+                    sys::fr_pair_list_free(&mut vp);
+                    return Err(err(last_error()));
+                }
+            }
             if mode == Mode::Replace {
                 let da = (*vp).da;
                 sys::fr_pair_delete_by_num(head, (*da).attr, (*da).vendor, sys::TAG_ANY);
@@ -351,41 +360,6 @@ fn dictionary_attribute(name: &str) -> Result<Option<NonNull<sys::DICT_ATTR>>, S
         });
     }
     Ok(found)
-}
-
-/// A new pair by name through fr_pair_make (for names the dictionary does
-/// not hold as such). The caller links it into a list or frees it.
-///
-/// # Safety
-/// `ctx` must be a live talloc context of the current request.
-unsafe fn make_by_name(
-    ctx: *mut std::ffi::c_void,
-    name: &str,
-    value: &str,
-) -> Result<*mut sys::VALUE_PAIR, String> {
-    let c_name = CString::new(name).map_err(|_| "attribute name contains NUL".to_owned())?;
-    let c_value = CString::new(value).map_err(|_| "value contains NUL".to_owned())?;
-    // SAFETY: (caller) ctx is live; both strings are NUL-terminated.
-    // fr_pair_make with a null list only allocates (and, given a value,
-    // parses); fr_pair_value_strcpy copies the bytes into the pair.
-    unsafe {
-        let make = |text: *const c_char| {
-            let vp = sys::fr_pair_make(ctx, ptr::null_mut(), c_name.as_ptr(), text, sys::T_OP_SET);
-            if vp.is_null() {
-                Err(last_error())
-            } else {
-                Ok(vp)
-            }
-        };
-        let mut vp = make(ptr::null())?;
-        if (*(*vp).da).type_ == sys::PW_TYPE_STRING {
-            sys::fr_pair_value_strcpy(vp, c_value.as_ptr());
-        } else {
-            sys::fr_pair_list_free(&mut vp);
-            vp = make(c_value.as_ptr())?;
-        }
-        Ok(vp)
-    }
 }
 
 /// Text from a string/octets pair, checked for size, NULs and UTF-8.
