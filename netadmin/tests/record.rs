@@ -141,41 +141,47 @@ fn pool_from_config() {
 /// families, microseconds kept.
 #[test]
 fn the_auth_log_batch_reads_back_exactly() {
-    use netily_core::db::post_auth::{insert_batch, PostAuthRecord, ACCESS_ACCEPT, ACCESS_REJECT};
+    use netily_core::db::post_auth::{insert_batch, PostAuthBatch, PostAuthRecord};
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use std::time::{Duration, UNIX_EPOCH};
 
     let env = Env::migrated();
     let mut c = env.sql();
+    let at = |micros| UNIX_EPOCH + Duration::from_micros(micros);
     let records = [
         PostAuthRecord {
-            username: "alice".into(),
-            reply: ACCESS_ACCEPT,
-            called_station_id: Some("hotspot-1".into()),
-            calling_station_id: Some("AA:BB:CC:DD:EE:01".into()),
+            username: "alice",
+            accepted: true,
+            called_station_id: Some("hotspot-1"),
+            calling_station_id: Some("AA:BB:CC:DD:EE:01"),
             nas_ip: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))),
-            authdate: 1_700_000_000.123_456,
-            reason: Some("plan home rate 5M/10M — ünïcode".into()),
+            authdate: at(1_700_000_000_123_456),
+            reason: Some("plan home rate 5M/10M — ünïcode"),
         },
         PostAuthRecord {
-            username: "bob".into(),
-            reply: ACCESS_REJECT,
+            username: "bob",
+            accepted: false,
             called_station_id: None,
             calling_station_id: None,
             nas_ip: Some(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1))),
-            authdate: 1_700_000_001.0,
+            authdate: at(1_700_000_001_000_000),
             reason: None,
         },
         PostAuthRecord {
-            username: String::new(),
-            reply: ACCESS_REJECT,
+            username: "",
+            accepted: false,
             called_station_id: None,
             calling_station_id: None,
             nas_ip: None,
-            authdate: 1_700_000_002.0,
-            reason: Some("no User-Name".into()),
+            authdate: at(1_700_000_002_000_000),
+            reason: Some("no User-Name"),
         },
     ];
-    assert_eq!(insert_batch(&mut c, &records).unwrap(), 3);
+    let mut batch = PostAuthBatch::new();
+    for r in &records {
+        batch.push(r);
+    }
+    assert_eq!(insert_batch(&mut c, &batch).unwrap(), 3);
     let rows = c
         .query(
             "SELECT username, reply, calledstationid, callingstationid, host(nasipaddress),
@@ -243,5 +249,5 @@ fn the_auth_log_batch_reads_back_exactly() {
     ];
     assert_eq!(got, want);
     // An empty batch writes nothing and needs no round trip.
-    assert_eq!(insert_batch(&mut c, &[]).unwrap(), 0);
+    assert_eq!(insert_batch(&mut c, &PostAuthBatch::new()).unwrap(), 0);
 }

@@ -13,7 +13,7 @@ use netily_core::accounting::{self, AccountingPacket, Change};
 use netily_core::config::Config;
 use netily_core::db;
 use netily_core::db::accounting::{AccountingStore, Recorded};
-use netily_core::db::post_auth::{PostAuthRecord, ACCESS_ACCEPT, ACCESS_REJECT};
+use netily_core::db::post_auth::PostAuthRecord;
 use netily_core::decision::{self, AccessRequest, Decision};
 use netily_core::model::{Policy, UnixTime};
 use netily_core::snapshot::{Lookup, SubscriberSnapshot};
@@ -21,7 +21,7 @@ use netily_core::snapshot::{Lookup, SubscriberSnapshot};
 use crate::request::Text;
 use crate::settings::Settings;
 use crate::values::{AccessValues, AccountingValues, PostAuthValues};
-use crate::writer::{AuthLogWriter, QUEUE_CAPACITY};
+use crate::writer::{AuthLogWriter, PENDING_BYTES};
 
 /// One attribute to set. The first of a name replaces what the list holds;
 /// a later one of the same name in the same outcome is added after it.
@@ -110,7 +110,7 @@ impl Core {
         }
         let accounting = AccountingStore::new(&config.database_url, config.pool_size, timeout)
             .map_err(|e| e.to_string())?;
-        let auth_log = AuthLogWriter::start(config.database_url.clone(), timeout, QUEUE_CAPACITY)
+        let auth_log = AuthLogWriter::start(config.database_url.clone(), timeout, PENDING_BYTES)
             .map_err(|e| format!("cannot start the authentication log thread: {e}"))?;
         Ok(Core {
             policy: config.policy(),
@@ -153,28 +153,38 @@ enum Verdict {
 }
 
 thread_local! {
-    static DECIDED: RefCell<Option<(String, Verdict)>> = const { RefCell::new(None) };
+    /// The User-Name (its buffer reused from login to login) and its verdict.
+    static DECIDED: RefCell<(String, Option<Verdict>)> = const { RefCell::new((String::new(), None)) };
 }
 
-fn remember(decided: Option<(String, Verdict)>) {
+fn remember(username: Option<&str>, verdict: Option<Verdict>) {
     // try_with: a thread being torn down has no slot; nothing to remember then.
-    let _ = DECIDED.try_with(|d| *d.borrow_mut() = decided);
+    let _ = DECIDED.try_with(|d| {
+        let (name, decided) = &mut *d.borrow_mut();
+        name.clear();
+        *decided = None;
+        if let (Some(u), Some(v)) = (username, verdict) {
+            name.push_str(u);
+            *decided = Some(v);
+        }
+    });
 }
 
 fn recall(username: &str) -> Option<Verdict> {
     DECIDED
-        .try_with(|d| d.borrow_mut().take())
+        .try_with(|d| {
+            let (name, decided) = &mut *d.borrow_mut();
+            decided.take().filter(|_| name == username)
+        })
         .ok()
         .flatten()
-        .filter(|(name, _)| name == username)
-        .map(|(_, v)| v)
 }
 
 /// The access decision for one Access-Request (remembered for post-auth).
 pub fn authorize(core: &Core, request: &AccessValues) -> Outcome {
     let (outcome, verdict) = decide(core, request);
     let username = request.username.as_ref().and_then(|u| u.as_ref().ok());
-    remember(username.cloned().zip(verdict));
+    remember(username.copied(), verdict);
     outcome
 }
 
@@ -188,13 +198,14 @@ fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
             let log = format!("User-Name {bad}");
             return (Outcome::Invalid { log }, None);
         }
-        Some(Ok(name)) => name.as_str(),
+        Some(Ok(name)) => *name,
     };
     // A malformed Calling-Station-Id is treated as absent (MAC binding then refuses).
     let calling_station_id = request
         .calling_station_id
         .as_ref()
-        .and_then(|t| t.as_deref().ok());
+        .and_then(|t| t.as_ref().ok())
+        .copied();
 
     let record = match core.snapshot.lookup(username) {
         Lookup::NotLoaded => {
@@ -257,8 +268,13 @@ fn explain(walled_garden: bool, mut why: Vec<String>) -> String {
 }
 
 /// Usable text, or None for an absent or malformed attribute.
-fn text(t: &Text) -> Option<String> {
-    t.as_ref().and_then(|r| r.as_ref().ok()).cloned()
+fn usable<'r>(t: &Text<'r>) -> Option<&'r str> {
+    t.as_ref().and_then(|r| r.as_ref().ok()).copied()
+}
+
+/// Usable text as an owned string.
+fn text(t: &Text<'_>) -> Option<String> {
+    usable(t).map(str::to_owned)
 }
 
 /// The plain packet netily-core's accounting rules read.
@@ -361,42 +377,26 @@ fn post_auth_reason(
     }
 }
 
-fn unix_now_f64() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// Records the result of an authentication (post-auth, accept or reject) in
-/// the authentication log, without waiting: the record is queued for the
-/// writer thread. Always NOOP: the log must never change the answer.
-pub fn post_auth(core: &Core, request: PostAuthValues, accepted: bool) -> Outcome {
-    // Owned values are moved into the record: no copies per login.
-    let usable = |t: Text| t.and_then(Result::ok);
-    let (username, name_problem) = match request.access.username {
-        Some(Ok(name)) => (name, None),
-        Some(Err(bad)) => (String::new(), Some(format!("User-Name {bad}"))),
-        None => (String::new(), Some("no User-Name".to_owned())),
+/// the authentication log, without waiting: the record is appended to the
+/// writer's batch. Always NOOP: the log must never change the answer.
+pub fn post_auth(core: &Core, request: &PostAuthValues<'_>, accepted: bool) -> Outcome {
+    let (username, name_problem) = match &request.access.username {
+        Some(Ok(name)) => (*name, None),
+        Some(Err(bad)) => ("", Some(format!("User-Name {bad}"))),
+        None => ("", Some("no User-Name".to_owned())),
     };
-    let decided = recall(&username);
-    let module_failure = request
-        .module_failure
-        .as_ref()
-        .and_then(|t| t.as_deref().ok());
-    let reason = post_auth_reason(accepted, decided, module_failure).or(name_problem);
-    core.auth_log.push(PostAuthRecord {
+    let decided = recall(username);
+    let reason =
+        post_auth_reason(accepted, decided, usable(&request.module_failure)).or(name_problem);
+    core.auth_log.push(&PostAuthRecord {
         username,
-        reply: if accepted {
-            ACCESS_ACCEPT
-        } else {
-            ACCESS_REJECT
-        },
-        called_station_id: usable(request.called_station_id),
-        calling_station_id: usable(request.access.calling_station_id),
+        accepted,
+        called_station_id: usable(&request.called_station_id),
+        calling_station_id: usable(&request.access.calling_station_id),
         nas_ip: request.nas_ip.map(IpAddr::V4),
-        authdate: unix_now_f64(),
-        reason,
+        authdate: SystemTime::now(),
+        reason: reason.as_deref(),
     });
     Outcome::Noop
 }
@@ -446,11 +446,15 @@ mod tests {
 
     #[test]
     fn the_remembered_decision_is_used_once_and_only_for_its_user() {
-        remember(Some(("alice".into(), Verdict::NotFound)));
+        remember(Some("alice"), Some(Verdict::NotFound));
         assert_eq!(recall("bob"), None, "another user's decision is not used");
         assert_eq!(recall("alice"), None, "recall consumes the slot");
-        remember(Some(("alice".into(), Verdict::NotFound)));
+        remember(Some("alice"), Some(Verdict::NotFound));
         assert_eq!(recall("alice"), Some(Verdict::NotFound));
+        assert_eq!(recall("alice"), None);
+        // A request without a decision clears the last one.
+        remember(Some("alice"), Some(Verdict::NotFound));
+        remember(Some("alice"), None);
         assert_eq!(recall("alice"), None);
     }
 }

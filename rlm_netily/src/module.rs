@@ -346,7 +346,7 @@ unsafe extern "C" fn mod_post_auth(
                 _ => false,
             };
             let values = PostAuthValues::read(request);
-            apply(request, glue::post_auth(core, values, accepted))
+            apply(request, glue::post_auth(core, &values, accepted))
         })
     }
 }

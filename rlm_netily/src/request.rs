@@ -40,8 +40,9 @@ impl fmt::Display for BadText {
     }
 }
 
-/// A text attribute as the NAS sent it: absent, usable, or malformed.
-pub type Text = Option<Result<String, BadText>>;
+/// A text attribute as the NAS sent it: absent, usable, or malformed;
+/// borrowed from the request's pair.
+pub type Text<'a> = Option<Result<&'a str, BadText>>;
 
 /// Why a reply/control attribute could not be set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +117,9 @@ impl<'a> Request<'a> {
         unsafe { sys::fr_pair_find_by_num(vps, attr, 0, sys::TAG_ANY).as_ref() }
     }
 
-    /// A string (or octets) attribute as owned, checked text.
-    pub fn text(&self, attr: u32) -> Text {
+    /// A string (or octets) attribute as checked text, borrowed from the
+    /// pair (request pairs are not changed while &self is held).
+    pub fn text(&self, attr: u32) -> Text<'_> {
         let vp = self.find(attr)?;
         Some(pair_text(vp))
     }
@@ -363,7 +365,7 @@ fn dictionary_attribute(name: &str) -> Result<Option<NonNull<sys::DICT_ATTR>>, S
 }
 
 /// Text from a string/octets pair, checked for size, NULs and UTF-8.
-fn pair_text(vp: &sys::VALUE_PAIR) -> Result<String, BadText> {
+fn pair_text(vp: &sys::VALUE_PAIR) -> Result<&str, BadText> {
     // SAFETY: da is set on every listed pair. For string and octets types the
     // union holds a pointer to vp_length bytes owned by the pair.
     let bytes: &[u8] = unsafe {
@@ -384,7 +386,7 @@ fn pair_text(vp: &sys::VALUE_PAIR) -> Result<String, BadText> {
     if bytes.contains(&0) {
         return Err(BadText::ContainsNul);
     }
-    String::from_utf8(bytes.to_vec()).map_err(|_| BadText::NotUtf8)
+    std::str::from_utf8(bytes).map_err(|_| BadText::NotUtf8)
 }
 
 /// FreeRADIUS's thread-local error text for the last failed library call.

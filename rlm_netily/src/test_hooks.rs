@@ -15,8 +15,8 @@ pub const ACCEPT_PASSWORD: &str = "netily-test-password";
     clippy::panic,
     reason = "test hook: proves the panic guard at the FFI boundary"
 )]
-pub fn authorize(request: &AccessValues) -> Option<Outcome> {
-    match request.username.as_ref()?.as_deref().ok()? {
+pub fn authorize(request: &AccessValues<'_>) -> Option<Outcome> {
+    match *request.username.as_ref()?.as_ref().ok()? {
         PANIC_USER => panic!("test hook: panic requested by User-Name {PANIC_USER}"),
         ACCEPT_USER => Some(Outcome::Accept {
             control: vec![Pair::new("Cleartext-Password", ACCEPT_PASSWORD)],

@@ -1,4 +1,5 @@
-//! The request values the glue consumes: owned, plain Rust, no pointers.
+//! The request values the glue consumes: plain Rust, no pointers; text is
+//! borrowed from the request for the length of one module call.
 
 use std::net::Ipv4Addr;
 
@@ -17,15 +18,15 @@ const CONNECT_INFO: u32 = 77;
 const MODULE_FAILURE_MESSAGE: u32 = 1076;
 
 /// What authorize looks at in an Access-Request (only these: it runs for
-/// every login, and every text read is an allocation).
+/// every login).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessValues {
-    pub username: Text,
-    pub calling_station_id: Text,
+pub struct AccessValues<'r> {
+    pub username: Text<'r>,
+    pub calling_station_id: Text<'r>,
 }
 
-impl AccessValues {
-    pub fn read(request: &Request<'_>) -> AccessValues {
+impl<'r> AccessValues<'r> {
+    pub fn read(request: &'r Request<'_>) -> AccessValues<'r> {
         AccessValues {
             username: request.text(sys::PW_USER_NAME),
             calling_station_id: request.text(sys::PW_CALLING_STATION_ID),
@@ -35,16 +36,16 @@ impl AccessValues {
 
 /// What the authentication log records about an Access-Request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostAuthValues {
-    pub access: AccessValues,
+pub struct PostAuthValues<'r> {
+    pub access: AccessValues<'r>,
     pub nas_ip: Option<Ipv4Addr>,
-    pub called_station_id: Text,
+    pub called_station_id: Text<'r>,
     /// The first module failure of the request (why pap/chap/mschap refused).
-    pub module_failure: Text,
+    pub module_failure: Text<'r>,
 }
 
-impl PostAuthValues {
-    pub fn read(request: &Request<'_>) -> PostAuthValues {
+impl<'r> PostAuthValues<'r> {
+    pub fn read(request: &'r Request<'_>) -> PostAuthValues<'r> {
         PostAuthValues {
             access: AccessValues::read(request),
             nas_ip: request.ipv4(sys::PW_NAS_IP_ADDRESS),
@@ -57,19 +58,19 @@ impl PostAuthValues {
 /// What an Accounting-Request carries that Netily records (raw: the
 /// gigawords arithmetic and every rule are netily-core's `accounting`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AccountingValues {
+pub struct AccountingValues<'r> {
     /// Acct-Status-Type: 1 Start, 2 Stop, 3 Interim-Update, 7 On, 8 Off.
     pub status_type: Option<u32>,
-    pub username: Text,
-    pub session_id: Text,
+    pub username: Text<'r>,
+    pub session_id: Text<'r>,
     /// Set by the stock `acct_unique` policy, which runs before us in preacct.
-    pub unique_session_id: Text,
+    pub unique_session_id: Text<'r>,
     pub nas_ip: Option<Ipv4Addr>,
-    pub nas_port_id: Text,
+    pub nas_port_id: Text<'r>,
     pub nas_port: Option<u32>,
     pub nas_port_type: Option<u32>,
-    pub called_station_id: Text,
-    pub calling_station_id: Text,
+    pub called_station_id: Text<'r>,
+    pub calling_station_id: Text<'r>,
     pub framed_ip: Option<Ipv4Addr>,
     pub session_time: Option<u32>,
     pub input_octets: Option<u32>,
@@ -82,12 +83,12 @@ pub struct AccountingValues {
     pub acct_authentic: Option<u32>,
     pub service_type: Option<u32>,
     pub framed_protocol: Option<u32>,
-    pub connect_info: Text,
-    pub class: Text,
+    pub connect_info: Text<'r>,
+    pub class: Text<'r>,
 }
 
-impl AccountingValues {
-    pub fn read(request: &Request<'_>) -> AccountingValues {
+impl<'r> AccountingValues<'r> {
+    pub fn read(request: &'r Request<'_>) -> AccountingValues<'r> {
         AccountingValues {
             status_type: request.integer(sys::PW_ACCT_STATUS_TYPE),
             username: request.text(sys::PW_USER_NAME),

@@ -1,14 +1,16 @@
 //! Writing the authentication log (radpostauth) in batches.
 //!
 //! The RADIUS server records every Accept and Reject without waiting on the
-//! database: its request threads queue records and one writer stores them
-//! many at a time with [`insert_batch`], a single binary COPY (one
-//! statement, one round trip, whatever the batch size). The
-//! password column (`pass`) is never written.
-
-use std::net::IpAddr;
+//! database: its request threads append records to a [`PostAuthBatch`], the
+//! rows already in PostgreSQL's binary COPY format, and one writer stores a
+//! whole batch at a time with [`insert_batch`] (one statement, one round
+//! trip, whatever its size). A record is encoded where it is made, from the
+//! request's own values: no allocation per login, and nothing for another
+//! thread to free. The password column (`pass`) is never written.
 
 use std::io::Write;
+use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use postgres::GenericClient;
 
@@ -18,71 +20,48 @@ use super::error::{q, Error, Result};
 pub const ACCESS_ACCEPT: &str = "Access-Accept";
 pub const ACCESS_REJECT: &str = "Access-Reject";
 
-/// One authentication result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PostAuthRecord {
-    pub username: String,
-    /// [`ACCESS_ACCEPT`] or [`ACCESS_REJECT`].
-    pub reply: &'static str,
-    pub called_station_id: Option<String>,
-    pub calling_station_id: Option<String>,
+/// One authentication result, borrowing the request's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostAuthRecord<'a> {
+    pub username: &'a str,
+    pub accepted: bool,
+    pub called_station_id: Option<&'a str>,
+    pub calling_station_id: Option<&'a str>,
     pub nas_ip: Option<IpAddr>,
-    /// When the server decided, seconds since the epoch (sub-second precision).
-    pub authdate: f64,
+    /// When the server decided.
+    pub authdate: SystemTime,
     /// Why (the decision's reason, or the failing module's message).
-    pub reason: Option<String>,
+    pub reason: Option<&'a str>,
 }
 
-/// Binary COPY: PostgreSQL then stores a batch with its multi-row heap
-/// insert (one WAL record and one buffer lock per page, not per row).
-const COPY_BATCH: &str = "
-COPY radpostauth (username, reply, calledstationid, callingstationid, nasipaddress,
-                  authdate, reason)
-FROM STDIN (FORMAT binary)";
-
-/// Stores `records` with one COPY (one round trip, all or nothing).
-/// Returns how many rows were written.
-pub fn insert_batch(conn: &mut impl GenericClient, records: &[PostAuthRecord]) -> Result<u64> {
-    if records.is_empty() {
-        return Ok(0);
-    }
-    let what = "writing the authentication log";
-    // One buffer, one write: the client's row-by-row binary writer goes
-    // through its runtime for every row.
-    let data = encode(records);
-    let mut sink = conn.copy_in(COPY_BATCH).map_err(q(what))?;
-    sink.write_all(&data).map_err(|e| Error::Query {
-        what: what.into(),
-        detail: e.to_string(),
-    })?;
-    sink.finish().map_err(q(what))
+/// Records waiting to be written, encoded as binary COPY rows (columns as in
+/// [`COPY_BATCH`]). Cleared batches keep their buffer.
+#[derive(Debug, Default)]
+pub struct PostAuthBatch {
+    rows: Vec<u8>,
+    count: u64,
 }
 
-/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC).
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
-/// `records` in PostgreSQL's binary COPY format, columns as in [`COPY_BATCH`].
-fn encode(records: &[PostAuthRecord]) -> Vec<u8> {
-    fn text(out: &mut Vec<u8>, value: Option<&str>) {
-        match value {
-            // Text values come from RADIUS attributes (at most a few KB).
-            Some(v) => {
-                out.extend_from_slice(&i32::try_from(v.len()).unwrap_or(i32::MAX).to_be_bytes());
-                out.extend_from_slice(v.as_bytes());
-            }
-            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
-        }
+impl PostAuthBatch {
+    pub fn new() -> PostAuthBatch {
+        PostAuthBatch::default()
     }
-    let mut out = Vec::with_capacity(19 + records.len() * 160);
-    out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-    out.extend_from_slice(&0i32.to_be_bytes()); // flags
-    out.extend_from_slice(&0i32.to_be_bytes()); // header extension length
-    for r in records {
+
+    /// Appends one record.
+    pub fn push(&mut self, r: &PostAuthRecord<'_>) {
+        let out = &mut self.rows;
         out.extend_from_slice(&7i16.to_be_bytes());
-        text(&mut out, Some(&r.username));
-        text(&mut out, Some(r.reply));
-        text(&mut out, r.called_station_id.as_deref());
-        text(&mut out, r.calling_station_id.as_deref());
+        text(out, Some(r.username));
+        text(
+            out,
+            Some(if r.accepted {
+                ACCESS_ACCEPT
+            } else {
+                ACCESS_REJECT
+            }),
+        );
+        text(out, r.called_station_id);
+        text(out, r.calling_station_id);
         // inet: family (PGSQL_AF_INET 2 / PGSQL_AF_INET6 3), prefix bits,
         // is_cidr, address length, address.
         match r.nas_ip {
@@ -99,47 +78,119 @@ fn encode(records: &[PostAuthRecord]) -> Vec<u8> {
             None => out.extend_from_slice(&(-1i32).to_be_bytes()),
         }
         out.extend_from_slice(&8i32.to_be_bytes());
-        out.extend_from_slice(&(authdate_micros(r.authdate) - PG_EPOCH_MICROS).to_be_bytes());
-        text(&mut out, r.reason.as_deref());
+        out.extend_from_slice(&(unix_micros(r.authdate) - PG_EPOCH_MICROS).to_be_bytes());
+        text(out, r.reason);
+        self.count += 1;
     }
-    out.extend_from_slice(&(-1i16).to_be_bytes());
-    out
+
+    /// Records in the batch.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes the encoded records take (for bounding memory).
+    pub fn encoded_bytes(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Forgets the records, keeping the buffer for the next batch.
+    pub fn clear(&mut self) {
+        self.rows.clear();
+        self.count = 0;
+    }
 }
 
-/// Microseconds since the Unix epoch (a time before it or not a number is the
-/// epoch: the column is NOT NULL and the row must not be lost).
-fn authdate_micros(unix_seconds: f64) -> i64 {
-    let micros = (unix_seconds * 1e6).round();
-    if micros.is_finite() && micros > 0.0 && micros < 1e17 {
-        // In range: checked just above.
-        micros as i64
-    } else {
-        0
+/// Binary COPY: PostgreSQL then stores a batch with its multi-row heap
+/// insert (one WAL record and one buffer lock per page, not per row).
+const COPY_BATCH: &str = "
+COPY radpostauth (username, reply, calledstationid, callingstationid, nasipaddress,
+                  authdate, reason)
+FROM STDIN (FORMAT binary)";
+
+/// The binary COPY header: signature, flags, header extension length.
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// The binary COPY trailer: a field count of -1.
+const COPY_TRAILER: &[u8] = &[0xff, 0xff];
+
+/// Stores the batch with one COPY (one round trip, all or nothing).
+/// Returns how many rows were written.
+pub fn insert_batch(conn: &mut impl GenericClient, batch: &PostAuthBatch) -> Result<u64> {
+    if batch.is_empty() {
+        return Ok(0);
     }
+    let what = "writing the authentication log";
+    let io = |e: std::io::Error| Error::Query {
+        what: what.into(),
+        detail: e.to_string(),
+    };
+    let mut sink = conn.copy_in(COPY_BATCH).map_err(q(what))?;
+    sink.write_all(COPY_HEADER).map_err(io)?;
+    sink.write_all(&batch.rows).map_err(io)?;
+    sink.write_all(COPY_TRAILER).map_err(io)?;
+    sink.finish().map_err(q(what))
+}
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC).
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// A text field: length and bytes, or -1 for NULL.
+fn text(out: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        // Text values come from RADIUS attributes (at most a few KB).
+        Some(v) => {
+            out.extend_from_slice(&i32::try_from(v.len()).unwrap_or(i32::MAX).to_be_bytes());
+            out.extend_from_slice(v.as_bytes());
+        }
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+    }
+}
+
+/// Microseconds since the Unix epoch (a clock before it is the epoch: the
+/// column is NOT NULL and the row must not be lost).
+fn unix_micros(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX - PG_EPOCH_MICROS))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::time::Duration;
 
-    fn record() -> PostAuthRecord {
+    fn at(micros: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_micros(micros)
+    }
+
+    fn record() -> PostAuthRecord<'static> {
         PostAuthRecord {
-            username: "alice".into(),
-            reply: ACCESS_ACCEPT,
+            username: "alice",
+            accepted: true,
             called_station_id: None,
-            calling_station_id: Some("AA:BB".into()),
+            calling_station_id: Some("AA:BB"),
             nas_ip: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
-            authdate: 946_684_800.25,
+            authdate: at(946_684_800_250_000),
             reason: None,
         }
     }
 
+    fn encoded(records: &[PostAuthRecord<'_>]) -> Vec<u8> {
+        let mut batch = PostAuthBatch::new();
+        for r in records {
+            batch.push(r);
+        }
+        assert_eq!(batch.len(), records.len() as u64);
+        batch.rows
+    }
+
     #[test]
     fn a_row_in_binary_copy_format() {
-        let data = encode(&[record()]);
-        let mut want: Vec<u8> = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0".to_vec();
-        want.extend_from_slice(&[0, 7]);
+        let mut want: Vec<u8> = vec![0, 7];
         want.extend_from_slice(&[0, 0, 0, 5]);
         want.extend_from_slice(b"alice");
         want.extend_from_slice(&[0, 0, 0, 13]);
@@ -152,23 +203,44 @@ mod tests {
         want.extend_from_slice(&[0, 0, 0, 8]);
         want.extend_from_slice(&250_000i64.to_be_bytes());
         want.extend_from_slice(&[0xff; 4]);
-        want.extend_from_slice(&[0xff, 0xff]);
-        assert_eq!(data, want);
+        assert_eq!(encoded(&[record()]), want);
+        assert_eq!(COPY_HEADER.len(), 19);
+    }
+
+    #[test]
+    fn rows_follow_each_other_and_clear_keeps_the_buffer() {
+        let mut reject = record();
+        reject.accepted = false;
+        reject.reason = Some("Unknown user");
+        let one = encoded(&[record()]);
+        let two = encoded(&[reject]);
+        assert!(two.windows(13).any(|w| w == b"Access-Reject"));
+        assert_eq!(encoded(&[record(), reject]), [one.clone(), two].concat());
+
+        let mut batch = PostAuthBatch::new();
+        batch.push(&record());
+        let capacity = batch.rows.capacity();
+        batch.clear();
+        assert!(batch.is_empty() && batch.encoded_bytes() == 0);
+        assert_eq!(batch.rows.capacity(), capacity);
+        batch.push(&record());
+        assert_eq!(batch.rows, one);
     }
 
     #[test]
     fn ipv6_and_bad_times() {
         let mut r = record();
         r.nas_ip = Some(IpAddr::V6(Ipv6Addr::LOCALHOST));
-        let data = encode(&[r]);
-        let at = data
+        let data = encoded(&[r]);
+        let at6 = data
             .windows(4)
             .position(|w| w == [3, 128, 0, 16])
             .unwrap_or(0);
-        assert!(at > 0 && data[at - 4..at] == [0, 0, 0, 20], "{data:?}");
-        assert_eq!(authdate_micros(1_700_000_000.5), 1_700_000_000_500_000);
-        assert_eq!(authdate_micros(-5.0), 0);
-        assert_eq!(authdate_micros(f64::NAN), 0);
-        assert_eq!(authdate_micros(f64::INFINITY), 0);
+        assert!(at6 > 0 && data[at6 - 4..at6] == [0, 0, 0, 20], "{data:?}");
+        assert_eq!(
+            unix_micros(at(1_700_000_000_500_000)),
+            1_700_000_000_500_000
+        );
+        assert_eq!(unix_micros(UNIX_EPOCH - Duration::from_secs(5)), 0);
     }
 }
