@@ -286,6 +286,20 @@ fn netily_tables_and_hot_path_indexes_exist() {
         .unwrap()
         .get(0);
     assert_eq!(options, ["fillfactor=50"]);
+    // A small statistics sample for the authentication log (migration 0015).
+    let targets: Vec<(String, i32)> = sql
+        .query(
+            "SELECT attname::text, attstattarget::int FROM pg_attribute
+              WHERE attrelid = 'radpostauth'::regclass AND attnum > 0 AND NOT attisdropped
+              ORDER BY attnum",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(targets.len(), 10, "{targets:?}");
+    assert!(targets.iter().all(|(_, t)| *t == 10), "{targets:?}");
     // At most one active subscription per subscriber, enforced by the database.
     sql.batch_execute(
         "INSERT INTO plans (name, rate) VALUES ('p', '1M/1M');

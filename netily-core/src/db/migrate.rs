@@ -87,6 +87,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "radacct_fillfactor",
         sql: include_str!("../../migrations/0014_radacct_fillfactor.sql"),
     },
+    Migration {
+        version: 15,
+        name: "postauth_statistics",
+        sql: include_str!("../../migrations/0015_postauth_statistics.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).
