@@ -269,6 +269,7 @@ mod tests {
     use std::time::SystemTime;
 
     #[test]
+    #[allow(clippy::unwrap_used, reason = "a test: failing to start fails it")]
     fn a_full_log_drops_counts_and_still_shuts_down_promptly() {
         // Nothing listens on port 1: every write fails, as with the database down.
         let url = "postgresql://netily@127.0.0.1:1/netily".to_owned();
