@@ -11,7 +11,7 @@
 //! 50 ms cost PostgreSQL and radiusd a fifth more CPU for the same rows; one
 //! a second made each COPY a burst of PostgreSQL work long enough to hold
 //! back radiusd's socket reader (p99 at half peak over 5 ms, with packets
-//! dropped, in 8 of 12 runs; at 250 ms, 0 of 4, throughput within noise).
+//! dropped, in 8 of 12 runs; at 250 ms, 1 of 8, throughput within noise).
 //!
 //! Memory stays bounded: when the waiting records reach [`PENDING_BYTES`]
 //! (database down or far behind) a record is dropped and counted, with a
