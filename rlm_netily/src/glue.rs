@@ -183,8 +183,7 @@ fn recall(username: &str) -> Option<Verdict> {
 /// The access decision for one Access-Request (remembered for post-auth).
 pub fn authorize(core: &Core, request: &AccessValues) -> Outcome {
     let (outcome, verdict) = decide(core, request);
-    let username = request.username.as_ref().and_then(|u| u.as_ref().ok());
-    remember(username.copied(), verdict);
+    remember(usable(&request.username), verdict);
     outcome
 }
 
@@ -201,11 +200,7 @@ fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
         Some(Ok(name)) => *name,
     };
     // A malformed Calling-Station-Id is treated as absent (MAC binding then refuses).
-    let calling_station_id = request
-        .calling_station_id
-        .as_ref()
-        .and_then(|t| t.as_ref().ok())
-        .copied();
+    let calling_station_id = usable(&request.calling_station_id);
 
     let record = match core.snapshot.lookup(username) {
         Lookup::NotLoaded => {
@@ -268,7 +263,7 @@ fn explain(walled_garden: bool, mut why: Vec<String>) -> String {
 }
 
 /// Usable text, or None for an absent or malformed attribute.
-fn usable<'r>(t: &Text<'r>) -> Option<&'r str> {
+pub(crate) fn usable<'r>(t: &Text<'r>) -> Option<&'r str> {
     t.as_ref().and_then(|r| r.as_ref().ok()).copied()
 }
 

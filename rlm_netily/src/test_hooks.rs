@@ -2,7 +2,7 @@
 //! they let the end-to-end tests prove the FFI plumbing and the panic guard
 //! against a real radiusd without a database.
 
-use crate::glue::{Outcome, Pair};
+use crate::glue::{usable, Outcome, Pair};
 use crate::values::AccessValues;
 
 /// Panics inside authorize: the guard must turn it into `fail`.
@@ -16,7 +16,7 @@ pub const ACCEPT_PASSWORD: &str = "netily-test-password";
     reason = "test hook: proves the panic guard at the FFI boundary"
 )]
 pub fn authorize(request: &AccessValues<'_>) -> Option<Outcome> {
-    match *request.username.as_ref()?.as_ref().ok()? {
+    match usable(&request.username)? {
         PANIC_USER => panic!("test hook: panic requested by User-Name {PANIC_USER}"),
         ACCEPT_USER => Some(Outcome::Accept {
             control: vec![Pair::new("Cleartext-Password", ACCEPT_PASSWORD)],
