@@ -256,13 +256,11 @@ fn write(
     timeout: Duration,
     batch: &PostAuthBatch,
 ) -> db::Result<u64> {
-    if conn.is_none() {
-        *conn = Some(connect(url, timeout)?);
-    }
-    match conn {
-        Some(c) => post_auth::insert_batch(c, batch),
-        None => Ok(0),
-    }
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(connect(url, timeout)?),
+    };
+    post_auth::insert_batch(c, batch)
 }
 
 #[cfg(test)]
