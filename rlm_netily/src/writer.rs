@@ -13,7 +13,8 @@
 //! back radiusd's socket reader (p99 at half peak over 5 ms, with packets
 //! dropped, in 8 of 12 runs; at 250 ms, 1 of 8, throughput within noise).
 //!
-//! Memory stays bounded: when the waiting records reach [`PENDING_BYTES`]
+//! Memory stays bounded (the batch being written or retried, plus one
+//! waiting batch): when the waiting records reach [`PENDING_BYTES`]
 //! (database down or far behind) a record is dropped and counted, with a
 //! warning at most every [`WARN_EVERY`]. The thread is stopped and joined,
 //! after a last write, when the writer is dropped (module detach, HUP).
