@@ -240,3 +240,34 @@ fn customer_bad_input_writes_nothing() {
     assert_eq!(env.count("SELECT count(*) FROM customers"), 1);
     assert_eq!(env.count("SELECT count(*) FROM subscriptions"), 0);
 }
+
+#[test]
+fn customer_search_matches_percent_underscore_and_backslash_literally() {
+    let env = setup();
+    for (user, name) in [
+        ("alice", "Alice Mwangi"),
+        ("bob", "Bob Otieno"),
+        ("pct", "Promo 100% off"),
+        ("under_score", "Under Score"),
+        ("back", "Back\\slash Ltd"),
+    ] {
+        env.ok(&["customer", "add", user, "--password", "pw", "--name", name]);
+    }
+    let found = |search: &str| -> Vec<String> {
+        env.json(&["customer", "list", "--search", search])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["username"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(found("%"), ["pct"]);
+    assert_eq!(found("_"), ["under_score"]);
+    assert_eq!(found("0%"), ["pct"]);
+    assert_eq!(found("\\"), ["back"]);
+    assert_eq!(found("\\s"), ["back"]);
+    assert!(found("a%e").is_empty());
+    assert_eq!(found("r_s"), ["under_score"]);
+    // Still a case-insensitive substring search.
+    assert_eq!(found("MWANGI"), ["alice"]);
+}

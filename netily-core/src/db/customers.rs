@@ -231,19 +231,36 @@ pub(crate) fn customer_id(conn: &mut impl GenericClient, username: &str) -> Resu
         .ok_or_else(|| Error::not_found(format!("subscriber '{username}'")))
 }
 
+/// A LIKE pattern matching `text` anywhere, literally: `%`, `_` and the
+/// escape character `\` in `text` match only themselves (use with
+/// `ESCAPE '\'`).
+pub(crate) fn like_contains(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 pub fn list_customers(
     conn: &mut impl GenericClient,
     f: &CustomerFilter,
 ) -> Result<Vec<CustomerRow>> {
     let status = f.status.map(status_str);
-    let search = f.search.as_ref().map(|s| format!("%{s}%"));
+    let search = f.search.as_deref().map(like_contains);
     let rows = conn
         .query(
             &format!(
                 "{CUSTOMER_SELECT}
                  WHERE ($1::text IS NULL OR c.status = $1)
                    AND ($2::text IS NULL OR p.name = $2)
-                   AND ($3::text IS NULL OR c.username ILIKE $3 OR c.full_name ILIKE $3)
+                   AND ($3::text IS NULL OR c.username ILIKE $3 ESCAPE '\\'
+                                         OR c.full_name ILIKE $3 ESCAPE '\\')
                  ORDER BY c.username
                  LIMIT $4"
             ),
@@ -352,4 +369,18 @@ pub fn remove_customer(conn: &mut impl GenericClient, username: &str) -> Result<
     conn.execute("DELETE FROM customers WHERE id = $1", &[&id])
         .map_err(q("removing a subscriber"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_contains;
+
+    #[test]
+    fn like_patterns_escape_wildcards_and_the_escape_character() {
+        assert_eq!(like_contains("alice"), "%alice%");
+        assert_eq!(like_contains("100%"), "%100\\%%");
+        assert_eq!(like_contains("a_b"), "%a\\_b%");
+        assert_eq!(like_contains("c:\\x"), "%c:\\\\x%");
+        assert_eq!(like_contains(""), "%%");
+    }
 }
