@@ -11,8 +11,8 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::packet::{self, Builder, MAX_PACKET};
 use crate::workload::{self, Nas, Rng, Session, Subscriber};
+use netily_core::radius::{self as packet, Builder, MAX_PACKET};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

@@ -9,7 +9,6 @@
 
 mod cpu;
 mod engine;
-mod packet;
 mod workload;
 
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};

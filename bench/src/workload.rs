@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::packet::{self, Builder};
+use netily_core::radius::{self as packet, Builder};
 
 /// One subscriber's credentials.
 #[derive(Debug, Clone)]

@@ -12,6 +12,7 @@ pub mod db;
 pub mod decision;
 pub mod model;
 pub mod pki;
+pub mod radius;
 pub mod rate;
 pub mod snapshot;
 pub mod vpn_plan;

@@ -7,6 +7,7 @@
 //! `netily-test-accept` / `netily-test-password` is a fixed subscriber,
 //! `netily-test-panic` panics inside authorize.
 
+use netily_core::radius;
 use netily_tests::freeradius::{self, Radiusd, RadiusdOptions};
 
 const USER: &str = "netily-test-accept";
@@ -39,6 +40,38 @@ fn module_loads_and_pap_accepts_with_its_password() {
     let reply = server.auth(&pap(USER, "not-the-password")).unwrap();
     assert!(reply.is("Access-Reject"), "{reply:?}");
     assert!(reply.values("Mikrotik-Rate-Limit").is_empty(), "{reply:?}");
+}
+
+/// RouterOS 7.15+ (`require-message-auth=yes-for-request-resp`, the default)
+/// discards an Access-Accept or -Reject without a valid Message-Authenticator.
+#[test]
+fn every_access_reply_carries_a_valid_message_authenticator() {
+    let server = Radiusd::start().unwrap();
+    let timeout = std::time::Duration::from_secs(5);
+    for signed_request in [true, false] {
+        for (user, password, code) in [
+            (USER, PASSWORD, radius::ACCESS_ACCEPT),
+            (USER, "not-the-password", radius::ACCESS_REJECT),
+            ("nobody-here", "x", radius::ACCESS_REJECT),
+        ] {
+            let reply = freeradius::raw_pap(
+                server.auth_port,
+                freeradius::SECRET,
+                user,
+                password,
+                signed_request,
+                timeout,
+            )
+            .unwrap()
+            .unwrap_or_else(|| panic!("no reply for {user}\n{}", server.log()));
+            assert_eq!(reply.code, code, "{user}: {reply:?}");
+            assert_eq!(
+                reply.message_authenticator,
+                radius::MessageAuthenticator::Valid,
+                "{user} (request signed: {signed_request}): {reply:?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -1,7 +1,9 @@
-//! RADIUS wire format, just what a load generator needs: build
-//! Access-Request and Accounting-Request packets (RFC 2865, RFC 2866), hide
-//! User-Password, sign with Message-Authenticator (RFC 3579), and check a
-//! reply's Response Authenticator.
+//! The RADIUS wire format Netily itself speaks (the load generator, the
+//! tests, later CoA): build Access-Request and Accounting-Request packets
+//! (RFC 2865, RFC 2866), hide User-Password, sign with Message-Authenticator
+//! (RFC 3579), and check a reply's Response Authenticator and
+//! Message-Authenticator (RouterOS 7.15+ discards an Access-* reply without a
+//! valid one).
 
 use md5::{Digest, Md5};
 
@@ -190,6 +192,17 @@ pub struct Reply {
     pub id: u8,
     /// A Mikrotik-Rate-Limit VSA is present.
     pub has_rate_limit: bool,
+    pub message_authenticator: MessageAuthenticator,
+}
+
+/// A reply's Message-Authenticator (RFC 3579 section 3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageAuthenticator {
+    Absent,
+    /// Present once, 16 octets, HMAC-MD5 correct.
+    Valid,
+    /// Wrong length, repeated, or a MAC that does not verify.
+    Invalid,
 }
 
 /// Why a datagram is not a valid reply to the request it matches.
@@ -226,6 +239,8 @@ pub fn check_reply(
         return Err(BadReply::Authenticator);
     }
     let mut has_rate_limit = false;
+    let mut mac_at = None;
+    let mut mac_count = 0;
     let mut attrs = &data[20..];
     while attrs.len() >= 2 {
         let (typ, alen) = (attrs[0], attrs[1] as usize);
@@ -233,6 +248,12 @@ pub fn check_reply(
             return Err(BadReply::Length);
         }
         let value = &attrs[2..alen];
+        if typ == MESSAGE_AUTHENTICATOR {
+            mac_count += 1;
+            if alen == 18 {
+                mac_at = Some(len - attrs.len() + 2);
+            }
+        }
         if typ == VENDOR_SPECIFIC
             && value.len() >= 6
             && value[..4] == VENDOR_MIKROTIK.to_be_bytes()
@@ -242,11 +263,29 @@ pub fn check_reply(
         }
         attrs = &attrs[alen..];
     }
+    let message_authenticator = match (mac_count, mac_at) {
+        (0, _) => MessageAuthenticator::Absent,
+        (1, Some(at)) if reply_mac(data, at, request_authenticator, secret) => {
+            MessageAuthenticator::Valid
+        }
+        _ => MessageAuthenticator::Invalid,
+    };
     Ok(Reply {
         code: data[0],
         id: data[1],
         has_rate_limit,
+        message_authenticator,
     })
+}
+
+/// RFC 3579 section 3.2: a reply's Message-Authenticator is HMAC-MD5 over the
+/// reply with the Request Authenticator in the authenticator field and the
+/// attribute's value zeroed. `at` is where the 16-octet value starts.
+fn reply_mac(data: &[u8], at: usize, request_authenticator: &[u8; 16], secret: &[u8]) -> bool {
+    let mut copy = data.to_vec();
+    copy[4..20].copy_from_slice(request_authenticator);
+    copy[at..at + 16].fill(0);
+    hmac_md5(secret, &copy)[..] == data[at..at + 16]
 }
 
 #[cfg(test)]
@@ -378,7 +417,8 @@ mod tests {
             Ok(Reply {
                 code: ACCESS_ACCEPT,
                 id: 9,
-                has_rate_limit: true
+                has_rate_limit: true,
+                message_authenticator: MessageAuthenticator::Absent,
             })
         );
         assert_eq!(
@@ -398,6 +438,41 @@ mod tests {
         assert_eq!(check_reply(&ok[..10], &req, b"x"), Err(BadReply::Short));
         let plain = signed_reply(ACCESS_REJECT, 1, &req, b"", b"s");
         assert!(!check_reply(&plain, &req, b"s").unwrap().has_rate_limit);
+    }
+
+    /// A reply signed as FreeRADIUS does: Message-Authenticator first (over
+    /// the request authenticator), then the Response Authenticator.
+    fn reply_with_mac(code: u8, req_auth: &[u8; 16], secret: &[u8]) -> Vec<u8> {
+        let mut attrs = b"\x01\x07alice\x50\x12".to_vec();
+        attrs.extend_from_slice(&[0; 16]);
+        let len = (20 + attrs.len()) as u16;
+        let mut p = vec![code, 3];
+        p.extend_from_slice(&len.to_be_bytes());
+        p.extend_from_slice(req_auth);
+        p.extend_from_slice(&attrs);
+        let mac = hmac_md5(secret, &p);
+        let at = p.len() - 16;
+        p[at..].copy_from_slice(&mac);
+        signed_reply(code, 3, req_auth, &p[20..], secret)
+    }
+
+    #[test]
+    fn verifies_a_replys_message_authenticator() {
+        let req = auth16(AUTH);
+        let good = reply_with_mac(ACCESS_REJECT, &req, b"testing123");
+        let r = check_reply(&good, &req, b"testing123").unwrap();
+        assert_eq!(r.message_authenticator, MessageAuthenticator::Valid);
+        // The MAC covers the request authenticator, not the response one.
+        let mut wrong = good.clone();
+        let at = wrong.len() - 1;
+        wrong[at] ^= 1;
+        let resigned = signed_reply(ACCESS_REJECT, 3, &req, &wrong[20..], b"testing123");
+        assert_eq!(
+            check_reply(&resigned, &req, b"testing123")
+                .unwrap()
+                .message_authenticator,
+            MessageAuthenticator::Invalid
+        );
     }
 
     #[test]
