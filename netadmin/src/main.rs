@@ -1,5 +1,31 @@
 //! netadmin: the operator's command line for Netily. Parsing and printing
 //! only; every rule and every SQL statement lives in netily-core.
+//!
+//! Exit status: 0 on success, 1 when the command failed (one line on stderr:
+//! `netadmin: why`, or `{"error":"why"}` under `--json`), 2 for a command line
+//! clap refuses, and 141 (128 + SIGPIPE, what a shell shows for a tool killed
+//! by a closed pipe) when standard output was closed early, as by `| head`:
+//! the command then finishes quietly, printing nothing more.
+
+/// `print!` and `println!` in netadmin write through [`output::stdout`],
+/// which never panics: a closed or failing standard output is remembered and
+/// decides the exit status in `main` (std's macros would panic with "failed
+/// printing to stdout: Broken pipe"). Defined before the modules so these
+/// shadow std's in all of them, including code added later.
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::output::stdout(format_args!($($arg)*))
+    };
+}
+
+macro_rules! println {
+    () => {
+        $crate::output::stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
 
 mod cli;
 mod commands;
@@ -7,6 +33,7 @@ mod files;
 mod output;
 mod parse;
 
+use std::io::{ErrorKind, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -31,13 +58,51 @@ impl From<netily_core::config::ConfigError> for Failure {
 
 pub type Outcome = Result<(), Failure>;
 
+/// The exit status when standard output is a closed pipe (see the top).
+const CLOSED_PIPE: u8 = 141;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match commands::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure(msg)) => {
-            eprintln!("netadmin: {msg}");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let json = cli.json;
+    let outcome = commands::run(cli);
+    let written = output::finish();
+    match (outcome, written) {
+        (Err(failure), _) => {
+            report(&failure.0, json);
             ExitCode::FAILURE
         }
+        (Ok(()), Err(e)) if e.kind() == ErrorKind::BrokenPipe => ExitCode::from(CLOSED_PIPE),
+        (Ok(()), Err(e)) => {
+            report(&format!("cannot write to standard output: {e}"), json);
+            ExitCode::FAILURE
+        }
+        (Ok(()), Ok(())) => ExitCode::SUCCESS,
     }
+}
+
+/// Prints a failure: the only place netadmin writes an error. A failure to
+/// write to stderr is ignored (there is nowhere left to say it).
+fn report(msg: &str, json: bool) {
+    let line = if json {
+        serde_json::json!({ "error": msg }).to_string()
+    } else {
+        format!("netadmin: {msg}")
+    };
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// A command line clap refused (or `--help`/`--version`, which clap prints).
+/// Under `--json` the refusal is `{"error": ...}` like any other failure.
+fn usage_error(e: clap::Error) -> ExitCode {
+    let json = std::env::args_os().any(|a| a == "--json");
+    if !e.use_stderr() || !json {
+        e.exit()
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    report(first.strip_prefix("error: ").unwrap_or(first), true);
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }

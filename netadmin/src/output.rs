@@ -1,10 +1,42 @@
 //! Printing: aligned tables for people, JSON for scripts.
 
+use std::fmt;
+use std::io::Write;
+use std::sync::OnceLock;
+
 use chrono::DateTime;
 use netily_core::model::UnixTime;
 use serde::Serialize;
 
 use crate::{Failure, Outcome};
+
+/// The first error writing to standard output; nothing more is written
+/// after it (a reader that went away, as `| head` does, is not an error).
+static STDOUT_ERROR: OnceLock<std::io::Error> = OnceLock::new();
+
+/// Where `print!` and `println!` go (see `main.rs`): standard output,
+/// without panicking when it fails.
+pub fn stdout(args: fmt::Arguments<'_>) {
+    if STDOUT_ERROR.get().is_some() {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        let _ = STDOUT_ERROR.set(e);
+    }
+}
+
+/// Flushes standard output; `Err` is the first error writing to it.
+pub fn finish() -> Result<(), &'static std::io::Error> {
+    if STDOUT_ERROR.get().is_none() {
+        if let Err(e) = std::io::stdout().lock().flush() {
+            let _ = STDOUT_ERROR.set(e);
+        }
+    }
+    match STDOUT_ERROR.get() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
 
 /// Columns padded to the widest cell.
 pub struct Table {
