@@ -82,10 +82,10 @@ fn ovpn_profile_is_complete_and_matches_the_pki() {
     let ca = block(&profile, "ca");
     let cert = block(&profile, "cert");
     let key = block(&profile, "key");
-    let tls = block(&profile, "tls-crypt");
     assert_eq!(ca, env.ok(&["ca", "show", "--pem"]));
     assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
-    assert!(tls.contains("-----BEGIN OpenVPN Static key V1-----"));
+    // RouterOS cannot import a profile with tls-crypt (or tls-auth).
+    assert!(!profile.contains("tls-crypt") && !profile.contains("tls-auth"));
 
     let dir = TempDir::new("ovpn");
     let ca_path = write(dir.path(), "ca.crt", ca);
@@ -108,6 +108,13 @@ fn ovpn_profile_is_complete_and_matches_the_pki() {
         run(Command::new("openssl").args(["x509", "-noout", "-pubkey", "-in", &cert_path]));
     let (_, from_key) = run(Command::new("openssl").args(["pkey", "-pubout", "-in", &key_path]));
     assert_eq!(from_cert, from_key);
+    // RSA, as RouterOS's guides use.
+    let (_, text) =
+        run(Command::new("openssl").args(["x509", "-noout", "-text", "-in", &cert_path]));
+    assert!(
+        text.contains("rsaEncryption") && text.contains("2048 bit"),
+        "{text}"
+    );
 
     // Asking again gives the same profile: nothing is re-issued.
     assert_eq!(env.ok(&["ovpn", "tower-7"]), profile);
@@ -116,7 +123,7 @@ fn ovpn_profile_is_complete_and_matches_the_pki() {
     ));
     let tcp = env.ok(&["ovpn", "tower-7"]);
     assert!(
-        tcp.contains("proto tcp-client\nremote vpn.isp.example 1194\n"),
+        tcp.contains("proto tcp\nremote vpn.isp.example 1194\n"),
         "{tcp}"
     );
 
@@ -229,7 +236,6 @@ ca pki/ca.crt
 cert pki/server.crt
 key pki/server.key
 dh none
-tls-crypt pki/tls-crypt.key
 crl-verify pki/crl.pem
 remote-cert-tls client
 tls-version-min 1.2

@@ -17,9 +17,9 @@ pub use authority::{
     create_ca, issue_router_certificate, issue_server_certificate, CaMaterial, IssuedCertificate,
 };
 pub use ca_key_seal::CaKeySeal;
-pub use client_profile::{render_client_profile, ClientProfile, VpnTransport};
+pub use client_profile::{render_client_profile, ClientProfile, VpnTransport, ROUTEROS_DIRECTIVES};
 pub use crl::{render_crl, RevokedCertificate};
 pub use error::PkiError;
-pub use routeros_script::{render_routeros_script, RouterOsSetup};
+pub use routeros_script::{render_routeros_script, RouterOsSetup, ROUTEROS_OVPN_CLIENT_PROPERTIES};
 pub use serial::Serial;
 pub use tls_crypt::generate_tls_crypt_key;

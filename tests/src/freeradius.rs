@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use netily_core::radius;
 
+use crate::cdylib::Cdylib;
+
 /// The shared secret of the stock clients.conf `localhost` client.
 pub const SECRET: &str = "testing123";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -56,28 +58,13 @@ pub fn test_module() -> Result<PathBuf, RadiusError> {
             if let Some(p) = std::env::var_os("NETILY_TEST_MODULE") {
                 return Ok(PathBuf::from(p));
             }
-            let target = workspace().join("target/radius-tests");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let out = Command::new(cargo)
-                .current_dir(workspace())
-                .args([
-                    "build",
-                    "-p",
-                    "rlm_netily",
-                    "--features",
-                    "test-hooks",
-                    "--target-dir",
-                ])
-                .arg(&target)
-                .output()
-                .map_err(|e| format!("cannot run cargo: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "building rlm_netily --features test-hooks failed:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
+            Cdylib {
+                package: "rlm_netily",
+                features: "test-hooks",
+                release: false,
+                target_dir: "radius-tests",
             }
-            Ok(target.join("debug/librlm_netily.so"))
+            .build()
         })
         .clone()
         .map_err(RadiusError)

@@ -9,8 +9,14 @@
 //! - [`netadmin`]: the real operator CLI, built once per test process.
 //! - [`isp`]: one ISP's database and config file, driven with netadmin and
 //!   served by radiusd ([`isp::Isp`]).
+//! - [`openvpn`]: network namespaces, openvpn processes and a VPN lab
+//!   ([`openvpn::Lab`]) whose clients are RouterOS-like ([`routeros`]).
+//! - [`cdylib`]: builds a plugin crate for tests.
 
+pub mod cdylib;
 pub mod freeradius;
 pub mod isp;
 pub mod netadmin;
+pub mod openvpn;
 pub mod postgres;
+pub mod routeros;

@@ -11,32 +11,23 @@
 use std::collections::HashMap;
 use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use netily_tests::cdylib::Cdylib;
 use netily_tests::freeradius::{self, Radiusd, RadiusdOptions};
 
 const IN_FLIGHT: usize = 64;
 const REQUESTS: usize = 30_000;
 
 fn release_module() -> PathBuf {
-    let target = freeradius::workspace().join("target/radius-tests");
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(freeradius::workspace())
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "rlm_netily",
-            "--features",
-            "test-hooks",
-            "--target-dir",
-        ])
-        .arg(&target)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    target.join("release/librlm_netily.so")
+    Cdylib {
+        package: "rlm_netily",
+        features: "test-hooks",
+        release: true,
+        target_dir: "radius-tests",
+    }
+    .build()
+    .unwrap()
 }
 
 /// An Access-Request with only a User-Name (no password, so no MD5 is needed;

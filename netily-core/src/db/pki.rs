@@ -534,7 +534,6 @@ struct RouterMaterial {
     cert_pem: String,
     key_pem: String,
     ca_pem: String,
-    tls_crypt_key: String,
 }
 
 fn router_material(
@@ -574,7 +573,6 @@ fn router_material(
         vpn_address: r.get(3),
         cert_pem: cert.get(0),
         key_pem: open_as(seal, CERT_KEY_PURPOSE, &key_sealed).map_err(pki_err(what))?,
-        tls_crypt_key: stored.tls_crypt_key(seal, what)?,
         ca_pem: stored.cert_pem,
     })
 }
@@ -600,13 +598,12 @@ fn render_profile(
         ca_pem: &m.ca_pem,
         cert_pem: &m.cert_pem,
         key_pem: &m.key_pem,
-        tls_crypt_key: &m.tls_crypt_key,
     })
     .map_err(pki_err(what))
 }
 
 /// The router's complete inline OpenVPN client profile (.ovpn). Secret: it
-/// holds the router's private key and the tls-crypt key.
+/// holds the router's private key.
 pub fn router_profile(
     conn: &mut impl GenericClient,
     seal: &CaKeySeal,

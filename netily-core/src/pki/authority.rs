@@ -5,8 +5,9 @@ use std::fmt;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_RSA_SHA256,
 };
+use rsa::pkcs8::EncodePrivateKey;
 use time::OffsetDateTime;
 
 use super::{PkiError, Serial};
@@ -58,7 +59,25 @@ impl fmt::Debug for IssuedCertificate {
     }
 }
 
-/// Create the ISP's CA: EC P-256, self-signed, may sign certificates and CRLs
+/// RSA modulus size. RouterOS's OpenVPN client is documented and used with RSA
+/// certificates (its guides generate RSA keys); EC support there is unverified,
+/// so every key Netily makes is RSA.
+const RSA_BITS: usize = 2048;
+
+/// A fresh RSA key pair, signing with SHA-256.
+fn generate_key() -> Result<KeyPair, PkiError> {
+    let mut rng = rsa::rand_core::OsRng;
+    let key = rsa::RsaPrivateKey::new(&mut rng, RSA_BITS).map_err(|_| PkiError::Random)?;
+    let pem = key
+        .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+        .map_err(|_| PkiError::Certificate("cannot encode the new RSA key".into()))?;
+    Ok(KeyPair::from_pkcs8_pem_and_sign_algo(
+        &pem,
+        &PKCS_RSA_SHA256,
+    )?)
+}
+
+/// Create the ISP's CA: RSA-2048, self-signed, may sign certificates and CRLs
 /// but not other CAs.
 pub fn create_ca(name: &str, now: UnixTime, valid_days: u32) -> Result<CaMaterial, PkiError> {
     check_common_name("CA name", name)?;
@@ -71,7 +90,7 @@ pub fn create_ca(name: &str, now: UnixTime, valid_days: u32) -> Result<CaMateria
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let key = generate_key()?;
     let cert = params.self_signed(&key)?;
     Ok(CaMaterial {
         cert_pem: cert.pem(),
@@ -132,7 +151,7 @@ fn issue(
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![purpose];
     params.use_authority_key_identifier_extension = true;
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let key = generate_key()?;
     let cert = params.signed_by(&key, &issuer)?;
     Ok(IssuedCertificate {
         common_name: common_name.to_string(),
@@ -234,6 +253,15 @@ mod tests {
         );
         assert!(x509.validity().not_before.timestamp() < NOW);
         assert!(router.key_pem.contains("BEGIN PRIVATE KEY"));
+        // RSA, as RouterOS's guides use.
+        assert_eq!(
+            x509.public_key().algorithm.algorithm,
+            x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION
+        );
+        assert_eq!(
+            ca_x509.public_key().algorithm.algorithm,
+            x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION
+        );
     }
 
     #[test]

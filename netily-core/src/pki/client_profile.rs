@@ -1,5 +1,11 @@
 //! The inline client profile (.ovpn) a router imports: everything it needs in
 //! one file, with only settings RouterOS v7's OpenVPN client understands.
+//!
+//! RouterOS's ovpn-client has no tls-crypt, tls-auth, compression or
+//! key-direction setting, and `import-ovpn-configuration` refuses a profile
+//! holding `<tls-crypt>` ("unsupported option"). So every directive here maps
+//! onto one of its properties ([`ROUTEROS_DIRECTIVES`]); a unit test holds the
+//! profile to that list.
 
 use super::authority::check_common_name;
 use super::PkiError;
@@ -24,8 +30,21 @@ pub struct ClientProfile<'a> {
     pub ca_pem: &'a str,
     pub cert_pem: &'a str,
     pub key_pem: &'a str,
-    pub tls_crypt_key: &'a str,
 }
+
+/// Each directive the profile may hold, with the RouterOS ovpn-client
+/// property it becomes on import. Inline blocks (`<ca>`, `<cert>`, `<key>`)
+/// become the imported certificate.
+pub const ROUTEROS_DIRECTIVES: &[(&str, &str)] = &[
+    ("client", "(an ovpn-client)"),
+    ("dev", "mode=ip (tun)"),
+    ("proto", "protocol=udp|tcp"),
+    ("remote", "connect-to, port"),
+    ("remote-cert-tls", "verify-server-certificate=yes"),
+    ("cipher", "cipher=aes256-gcm"),
+    ("auth", "auth=sha256"),
+    ("tls-version-min", "tls-version=only-1.2 or any"),
+];
 
 pub fn render_client_profile(p: &ClientProfile<'_>) -> Result<String, PkiError> {
     check_common_name("router name", p.router_name)?;
@@ -35,7 +54,8 @@ pub fn render_client_profile(p: &ClientProfile<'_>) -> Result<String, PkiError> 
     }
     let proto = match p.transport {
         VpnTransport::Udp => "udp",
-        VpnTransport::Tcp => "tcp-client",
+        // RouterOS's importer and its `protocol` property say tcp.
+        VpnTransport::Tcp => "tcp",
     };
     let mut out = String::with_capacity(4096);
     out.push_str(&format!(
@@ -45,21 +65,17 @@ pub fn render_client_profile(p: &ClientProfile<'_>) -> Result<String, PkiError> 
     out.push_str("client\ndev tun\n");
     out.push_str(&format!("proto {proto}\n"));
     out.push_str(&format!("remote {} {}\n", p.remote_host, p.port));
-    // RouterOS v7 speaks AES-256-GCM with SHA256; no compression (RouterOS has none).
+    // RouterOS v7 speaks AES-256-GCM (aes256-gcm) with SHA256 (sha256); no
+    // compression, no tls-crypt (RouterOS has neither).
     out.push_str(concat!(
-        "nobind\n",
-        "persist-key\n",
-        "persist-tun\n",
         "remote-cert-tls server\n",
         "cipher AES-256-GCM\n",
         "auth SHA256\n",
         "tls-version-min 1.2\n",
-        "verb 3\n",
     ));
     push_block(&mut out, "ca", p.ca_pem);
     push_block(&mut out, "cert", p.cert_pem);
     push_block(&mut out, "key", p.key_pem);
-    push_block(&mut out, "tls-crypt", p.tls_crypt_key);
     Ok(out)
 }
 
@@ -98,8 +114,6 @@ mod tests {
             ca_pem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
             cert_pem: "-----BEGIN CERTIFICATE-----\nROUTER\n-----END CERTIFICATE-----\n",
             key_pem: "-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\n",
-            tls_crypt_key:
-                "-----BEGIN OpenVPN Static key V1-----\n00ff\n-----END OpenVPN Static key V1-----\n",
         }
     }
 
@@ -114,12 +128,45 @@ mod tests {
     }
 
     #[test]
-    fn tcp_profile_uses_tcp_client() {
+    fn tcp_profile_says_tcp_as_routeros_does() {
         let mut p = sample();
         p.transport = VpnTransport::Tcp;
         p.port = 443;
         let got = render_client_profile(&p).unwrap();
-        assert!(got.contains("\nproto tcp-client\nremote vpn.isp.example 443\n"));
+        assert!(got.contains("\nproto tcp\nremote vpn.isp.example 443\n"));
+    }
+
+    #[test]
+    fn every_directive_is_one_routeros_can_import() {
+        for transport in [VpnTransport::Udp, VpnTransport::Tcp] {
+            let mut p = sample();
+            p.transport = transport;
+            let got = render_client_profile(&p).unwrap();
+            let mut in_block = false;
+            for line in got.lines() {
+                let word = line.split_whitespace().next().unwrap_or("");
+                if word.starts_with("</") {
+                    in_block = false;
+                    continue;
+                }
+                if let Some(tag) = word.strip_prefix('<') {
+                    assert!(
+                        ["ca>", "cert>", "key>"].contains(&tag),
+                        "block {word} RouterOS cannot import"
+                    );
+                    in_block = true;
+                    continue;
+                }
+                if in_block || word.is_empty() || word.starts_with('#') {
+                    continue;
+                }
+                assert!(
+                    ROUTEROS_DIRECTIVES.iter().any(|(d, _)| *d == word),
+                    "directive {word:?} has no RouterOS ovpn-client property"
+                );
+            }
+            assert!(!got.contains("tls-crypt") && !got.contains("tls-auth"));
+        }
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! The RouterOS v7 script that joins a router to Netily: it installs the VPN
-//! profile (certificates + tls-crypt key, via RouterOS's .ovpn import, the only
-//! way RouterOS takes a tls-crypt key; 7.17 or later), and points the router's
-//! RADIUS client at Netily over the VPN.
+//! profile (certificates and key, via RouterOS's .ovpn import, 7.17 or later),
+//! sets the client's properties explicitly, and points the router's RADIUS
+//! client at Netily over the VPN.
+//!
+//! Everything it sets is a documented RouterOS property
+//! ([`ROUTEROS_OVPN_CLIENT_PROPERTIES`] for the VPN client). RADIUS keeps
+//! RouterOS's secure default `require-message-auth=yes-for-request-resp`
+//! (7.15+): Netily's replies carry a Message-Authenticator.
 
 use std::net::Ipv4Addr;
 
@@ -26,6 +31,31 @@ pub struct RouterOsSetup<'a> {
     pub interim_minutes: u32,
 }
 
+/// The ovpn-client properties RouterOS documents (up to 7.21). There is no
+/// tls-crypt, tls-auth, compression or key-direction among them.
+pub const ROUTEROS_OVPN_CLIENT_PROPERTIES: &[&str] = &[
+    "add-default-route",
+    "auth",
+    "certificate",
+    "cipher",
+    "comment",
+    "connect-to",
+    "disabled",
+    "mac-address",
+    "max-mtu",
+    "mode",
+    "name",
+    "password",
+    "port",
+    "profile",
+    "protocol",
+    "route-nopull",
+    "tls-version",
+    "use-peer-dns",
+    "user",
+    "verify-server-certificate",
+];
+
 /// RouterOS's name for the client interface Netily manages.
 const INTERFACE: &str = "netily-vpn";
 /// Marks the entries this script owns, so running it again replaces them.
@@ -46,7 +76,7 @@ pub fn render_routeros_script(s: &RouterOsSetup<'_>) -> Result<String, PkiError>
     let interim = format!("{}m", s.interim_minutes);
     let lines = [
         format!("# Netily setup for router {name} (RouterOS 7.17 or later)"),
-        "# 1. VPN: import certificates, key and tls-crypt key from the profile".to_string(),
+        "# 1. VPN: import the certificates and key from the profile".to_string(),
         format!("/interface ovpn-client remove [find where name=\"{INTERFACE}\"]"),
         format!(":do {{ /file remove \"{file}\" }} on-error={{}}"),
         format!("/file add name=\"{file}\" contents={}", quote_string(s.profile)),
@@ -56,13 +86,14 @@ pub fn render_routeros_script(s: &RouterOsSetup<'_>) -> Result<String, PkiError>
             "/interface ovpn-client import-ovpn-configuration file-name=\"{file}\" ovpn-user={name} ovpn-password=\"certificate-only\" skip-cert-import=no"
         ),
         format!("/file remove \"{file}\""),
+        // Stated again explicitly, whatever the importer made of the profile.
         format!(
-            "/interface ovpn-client set [find where connect-to={remote}] name=\"{INTERFACE}\" add-default-route=no comment=\"{COMMENT}\""
+            "/interface ovpn-client set [find where connect-to={remote}] name=\"{INTERFACE}\" cipher=aes256-gcm auth=sha256 verify-server-certificate=yes add-default-route=no route-nopull=yes use-peer-dns=no comment=\"{COMMENT}\""
         ),
         "# 2. RADIUS through the VPN, with CoA/Disconnect accepted on port 3799".to_string(),
         format!("/radius remove [find where comment=\"{COMMENT}\"]"),
         format!(
-            "/radius add address={} secret={secret} service=ppp,hotspot src-address={} timeout=3s comment=\"{COMMENT}\"",
+            "/radius add address={} secret={secret} service=ppp,hotspot src-address={} timeout=3s require-message-auth=yes-for-request-resp comment=\"{COMMENT}\"",
             s.radius_server, s.router_vpn_address
         ),
         "/radius incoming set accept=yes port=3799".to_string(),
@@ -125,6 +156,30 @@ mod tests {
             std::fs::write(path, &got).unwrap();
         }
         assert_eq!(got, include_str!("testdata/tower-7.rsc"));
+    }
+
+    #[test]
+    fn the_vpn_client_is_set_only_through_documented_properties() {
+        let got = render_routeros_script(&sample(include_str!("testdata/tower-7.ovpn"))).unwrap();
+        let mut seen = 0;
+        for line in got.lines() {
+            let Some(rest) = line.strip_prefix("/interface ovpn-client set ") else {
+                continue;
+            };
+            seen += 1;
+            // After the [find ...] selector: property=value words.
+            let props = rest.split_once("] ").map(|(_, p)| p).unwrap_or(rest);
+            for word in props.split_whitespace() {
+                let name = word.split('=').next().unwrap_or(word);
+                assert!(
+                    ROUTEROS_OVPN_CLIENT_PROPERTIES.contains(&name),
+                    "{name} is not an ovpn-client property"
+                );
+            }
+        }
+        assert_eq!(seen, 1);
+        assert!(!got.contains("tls-crypt"));
+        assert!(!got.contains("require-message-auth=no"));
     }
 
     #[test]
