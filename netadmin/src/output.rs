@@ -120,11 +120,7 @@ pub fn opt_time(t: Option<UnixTime>) -> String {
     t.map(time).unwrap_or_else(|| "-".into())
 }
 
-pub fn money(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let c = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", c / 100, c % 100)
-}
+pub use netily_core::db::invoices::cents_text as money;
 
 pub fn bytes(b: u64) -> String {
     const UNITS: [(&str, u64); 4] = [

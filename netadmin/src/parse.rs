@@ -50,7 +50,12 @@ pub fn money(field: &str, v: &str) -> Result<i64, Failure> {
     {
         return Err(err());
     }
-    let whole: i64 = whole.parse().map_err(|_| err())?;
+    // Only all-digit text gets here: a failure is a number beyond i64.
+    let too_large = || {
+        let max = netily_core::db::invoices::MAX_AMOUNT_CENTS;
+        bad(field, v, &format!("at most {}", crate::output::money(max)))
+    };
+    let whole: i64 = whole.parse().map_err(|_| too_large())?;
     let cents: i64 = match frac.len() {
         0 => 0,
         1 => frac.parse::<i64>().map_err(|_| err())? * 10,
@@ -59,7 +64,7 @@ pub fn money(field: &str, v: &str) -> Result<i64, Failure> {
     whole
         .checked_mul(100)
         .and_then(|w| w.checked_add(cents))
-        .ok_or_else(err)
+        .ok_or_else(too_large)
 }
 
 /// Bytes as a number with an optional decimal unit: 500M, 100G, 1.5T.
@@ -142,6 +147,11 @@ mod tests {
         for bad in ["", "-1", "1.234", "1,00", "abc", ".5"] {
             assert!(money("a", bad).is_err(), "{bad}");
         }
+        let e = money("amount", "99999999999999999999").unwrap_err();
+        assert_eq!(
+            e.0,
+            "invalid amount \"99999999999999999999\": at most 1000000000.00"
+        );
     }
 
     #[test]

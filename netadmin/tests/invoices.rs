@@ -103,3 +103,63 @@ fn invoice_lifecycle_and_bad_input() {
     assert!(e.contains("expected unpaid, paid or void"), "{e}");
     assert_eq!(env.count("SELECT count(*) FROM invoices"), 2);
 }
+
+#[test]
+fn amounts_above_one_billion_are_refused_and_sums_never_overflow() {
+    let env = Env::migrated();
+    env.ok(&["plan", "add", "basic", "--rate", "2M/5M"]);
+    env.ok(&["customer", "add", "alice", "--password", "pw"]);
+    env.ok(&["customer", "add", "bob", "--password", "pw"]);
+
+    let e = env.fail(&[
+        "invoice",
+        "add",
+        "alice",
+        "--amount",
+        "92233720368547758.07",
+    ]);
+    assert_eq!(
+        e,
+        "netadmin: invalid amount \"92233720368547758.07\": at most 1000000000.00"
+    );
+    let e = env.fail(&["invoice", "add", "alice", "--amount", "1000000000.01"]);
+    assert!(e.ends_with(": at most 1000000000.00"), "{e}");
+    let e = env.fail(&["plan", "update", "basic", "--price", "1000000000.01"]);
+    assert_eq!(
+        e,
+        "netadmin: invalid price \"1000000000.01\": at most 1000000000.00"
+    );
+    assert_eq!(env.count("SELECT count(*) FROM invoices"), 0);
+    let inv = env.json(&["invoice", "add", "alice", "--amount", "1000000000"]);
+    assert_eq!(inv["amount_cents"], 100_000_000_000i64);
+
+    // Rows written before the limit (or by hand), each as large as bigint
+    // allows: the sums saturate instead of failing every listing.
+    let mut sql = env.sql();
+    sql.batch_execute(
+        "INSERT INTO invoices (number, customer_id, amount_cents, issued_at, due_at)
+           SELECT 'HUGE-' || n, c.id, 9223372036854775807, now(), now()
+             FROM customers c, generate_series(1, 3) n WHERE c.username = 'alice';
+         INSERT INTO payments (invoice_id, amount_cents, method)
+           SELECT i.id, 9223372036854775807, 'cash' FROM invoices i, generate_series(1, 2)
+            WHERE i.number = 'HUGE-1';",
+    )
+    .unwrap();
+    let list = env.json(&["customer", "list"]);
+    assert_eq!(list[0]["username"], "alice");
+    assert_eq!(list[0]["unpaid_cents"], i64::MAX);
+    assert_eq!(list[1]["unpaid_cents"], 0, "bob is unaffected");
+    let shown = env.json(&["customer", "show", "alice"]);
+    assert_eq!(shown["subscriber"]["unpaid_cents"], i64::MAX);
+    let invoices = env.json(&["invoice", "list", "--user", "alice"]);
+    assert!(
+        invoices
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["paid_cents"] == i64::MAX),
+        "{invoices}"
+    );
+    env.ok(&["customer", "list"]);
+    env.ok(&["dashboard"]);
+}

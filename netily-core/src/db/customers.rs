@@ -54,7 +54,8 @@ const CUSTOMER_SELECT: &str = concat!(
     "SELECT c.id, c.username, c.full_name, c.phone, c.email, c.status, c.mac_binding, c.static_ip,
             p.name, ",
     epoch!("s.expires_at"),
-    ", coalesce(i.unpaid, 0)::bigint, i.oldest, ",
+    // sum() of bigint is numeric: capped, it cannot fail the cast.
+    ", least(coalesce(i.unpaid, 0), 9223372036854775807)::bigint, i.oldest, ",
     epoch!("c.created_at"),
     " FROM customers c
        LEFT JOIN subscriptions s ON s.customer_id = c.id AND s.active

@@ -11,6 +11,34 @@ use crate::model::{UnixTime, SECONDS_PER_DAY};
 /// Days from issue to due date when none is given.
 pub const DEFAULT_TERMS_DAYS: i64 = 14;
 
+/// The largest invoice amount or plan price: 1,000,000,000.00 in the
+/// currency. Far above any real bill, and so far below bigint's limit that
+/// sums of amounts cannot come near it (they saturate in SQL all the same,
+/// for rows written by hand).
+pub const MAX_AMOUNT_CENTS: i64 = 100_000_000_000;
+
+/// Cents as the currency amount an operator types: `29.00`, `-0.07`.
+pub fn cents_text(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let c = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", c / 100, c % 100)
+}
+
+/// Refuses an amount above [`MAX_AMOUNT_CENTS`]; `field` names it.
+pub(crate) fn check_max_amount(field: &str, cents: i64) -> Result<()> {
+    if cents > MAX_AMOUNT_CENTS {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "\"{}\": at most {}",
+                cents_text(cents),
+                cents_text(MAX_AMOUNT_CENTS)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct InvoiceRow {
     pub id: i64,
@@ -26,7 +54,8 @@ pub struct InvoiceRow {
 
 const INVOICE_SELECT: &str = concat!(
     "SELECT i.id, i.number, c.username, i.amount_cents,
-            coalesce((SELECT sum(amount_cents) FROM payments WHERE invoice_id = i.id), 0)::bigint, ",
+            least(coalesce((SELECT sum(amount_cents) FROM payments WHERE invoice_id = i.id), 0),
+                  9223372036854775807)::bigint, ",
     epoch!("i.issued_at"),
     ", ",
     epoch!("i.due_at"),
@@ -87,6 +116,7 @@ pub fn add_invoice(conn: &mut impl GenericClient, inv: &NewInvoice) -> Result<In
     if inv.amount_cents <= 0 {
         return Err(Error::invalid("amount", "must be more than 0"));
     }
+    check_max_amount("amount", inv.amount_cents)?;
     let issued = match inv.issued_at {
         Some(t) => t,
         None => now(conn)?,

@@ -143,6 +143,7 @@ fn check(p: &NewPlan) -> Result<()> {
     if p.price_cents < 0 {
         return Err(Error::invalid("price", "must not be negative"));
     }
+    super::invoices::check_max_amount("price", p.price_cents)?;
     for (field, v) in [
         ("session timeout", p.session_timeout),
         ("idle timeout", p.idle_timeout),
