@@ -86,3 +86,59 @@ fn config_file_errors() {
     assert!(err.contains("bad.conf:1: grace_days:"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Runs netadmin with at most 1 GiB of address space, killed after 10
+/// seconds (reading /dev/zero would otherwise grow without end): whether it
+/// succeeded, and its stderr.
+fn netadmin_bounded(args: &[&str]) -> (bool, String) {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_netadmin"))
+        .args(args)
+        .env_remove("NETILY_DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("netadmin {args:?} did not return within 10 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_that_is_a_device_a_fifo_a_directory_or_over_1_mib_is_refused_at_once() {
+    let dir = common::TempDir::new("bigconf");
+    let fifo = dir.path().join("fifo.conf");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let big = dir.path().join("big.conf");
+    // Valid text (comments), just too much of it.
+    std::fs::write(&big, "# padding\n".repeat(110_000)).unwrap();
+    let cases = [
+        ("/dev/zero".to_owned(), "not a regular file"),
+        (fifo.display().to_string(), "not a regular file"),
+        (dir.path().display().to_string(), "not a regular file"),
+        (big.display().to_string(), "larger than 1 MiB"),
+    ];
+    for (path, why) in cases {
+        let (ok, err) = netadmin_bounded(&["--config", &path, "plan", "list"]);
+        assert!(!ok, "{path}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!("netadmin: cannot read config file {path}: {why}")),
+            "{err}"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 //! file the operator named explicitly must exist.
 
 use std::fmt;
+use std::io::Read;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -190,8 +191,7 @@ fn default_walled_garden_rate() -> RateLimit {
 impl Config {
     /// Reads `path`, which must exist.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        let text = read_small_file(path, "config file")?;
         Config::parse(&text, &path.display().to_string())
     }
 
@@ -206,8 +206,7 @@ impl Config {
             return Ok(());
         }
         check_private_file(file)?;
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| ConfigError(format!("cannot read {}: {e}", file.display())))?;
+        let text = read_small_file(file, "ca_key_seal_file")?;
         self.ca_key_seal = Some(seal_key(text.trim(), &file.display().to_string())?);
         Ok(())
     }
@@ -372,6 +371,40 @@ fn seal_key(value: &str, at: &str) -> Result<SealKey, ConfigError> {
         )));
     }
     Ok(SealKey(value.to_owned()))
+}
+
+/// The largest config (or key) file read; a real one is a few KiB.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`] as text. Anything else
+/// (a device such as /dev/zero, a FIFO, a directory) is refused before it is
+/// read, in an error naming `what` and the path.
+fn read_small_file(path: &Path, what: &str) -> Result<String, ConfigError> {
+    let fail = |why: &dyn fmt::Display| {
+        ConfigError(format!("cannot read {what} {}: {why}", path.display()))
+    };
+    let check = |meta: std::fs::Metadata| {
+        if !meta.is_file() {
+            return Err(fail(&"not a regular file"));
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(fail(&"larger than 1 MiB"));
+        }
+        Ok(())
+    };
+    // Before opening too: opening a FIFO would wait for a writer.
+    check(std::fs::metadata(path).map_err(|e| fail(&e))?)?;
+    let file = std::fs::File::open(path).map_err(|e| fail(&e))?;
+    // The file opened, in case the path changed in between.
+    check(file.metadata().map_err(|e| fail(&e))?)?;
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| fail(&e))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail(&"larger than 1 MiB"));
+    }
+    Ok(text)
 }
 
 /// Refuses a file that group or others may read: for files that hold a key
@@ -583,6 +616,31 @@ mod tests {
     fn explicit_missing_file_is_an_error() {
         let e = Config::resolve(Some(Path::new("/nonexistent/netily.conf")), None).unwrap_err();
         assert!(e.0.contains("/nonexistent/netily.conf"), "{e}");
+    }
+
+    #[test]
+    fn only_regular_files_up_to_1_mib_are_read() {
+        let e = Config::load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(e.0, "cannot read config file /dev/zero: not a regular file");
+        let e = Config::load(Path::new("/")).unwrap_err();
+        assert!(e.0.ends_with(": not a regular file"), "{e}");
+        let dir = std::env::temp_dir().join(format!("netily-conf-size-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("netily.conf");
+        let line = "# padding\n";
+        let fits = line.repeat(MAX_FILE_BYTES as usize / line.len());
+        std::fs::write(&path, &fits).unwrap();
+        Config::load(&path).unwrap();
+        std::fs::write(&path, fits + line).unwrap();
+        let e = Config::load(&path).unwrap_err();
+        assert_eq!(
+            e.0,
+            format!(
+                "cannot read config file {}: larger than 1 MiB",
+                path.display()
+            )
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
