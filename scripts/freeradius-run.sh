@@ -29,6 +29,9 @@ module=${NETILY_MODULE:-$here/target/debug/librlm_netily.so}
 config_file=${NETILY_CONFIG_FILE:-$here/.run/netily.conf}
 auth_port=${NETILY_AUTH_PORT:-18122}
 acct_port=${NETILY_ACCT_PORT:-18132}
+# Where the site listens: loopback, or `*` (a test serving routers through
+# the VPN tunnel runs radiusd in the VPN server's network namespace).
+listen_address=${NETILY_LISTEN_ADDRESS:-127.0.0.1}
 system_raddb=${NETILY_SYSTEM_RADDB:-/etc/freeradius/3.0}
 
 die() { echo "freeradius-run: $*" >&2; exit 1; }
@@ -56,9 +59,10 @@ prepare() {
     sed -e "s|^\([[:space:]]*config_file[[:space:]]*=\).*|\1 \"$dir/netily.conf\"|" \
         "$here/raddb/mods-available/netily" > "$raddb/mods-available/netily"
     ln -sf ../mods-available/netily "$raddb/mods-enabled/netily"
-    # Loopback only, on our ports (first listen is auth, second acct).
-    awk -v auth="$auth_port" -v acct="$acct_port" '
-        /^[[:space:]]*ipaddr[[:space:]]*=/ { sub(/=.*/, "= 127.0.0.1") }
+    # Loopback only (or $listen_address), on our ports (first listen is
+    # auth, second acct).
+    awk -v auth="$auth_port" -v acct="$acct_port" -v addr="$listen_address" '
+        /^[[:space:]]*ipaddr[[:space:]]*=/ { sub(/=.*/, "= " addr) }
         /^[[:space:]]*port[[:space:]]*=/ { n++; sub(/=.*/, "= " (n == 1 ? auth : acct)) }
         { print }' "$here/raddb/sites-available/netily" > "$raddb/sites-available/netily"
     ln -sf ../sites-available/netily "$raddb/sites-enabled/netily"

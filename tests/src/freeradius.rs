@@ -98,6 +98,9 @@ pub struct RadiusdOptions {
     pub before_netily: Option<String>,
     /// Extra environment for radiusd (e.g. NETILY_DATABASE_URL).
     pub env: Vec<(String, String)>,
+    /// Run radiusd inside this network namespace, listening on every
+    /// address there (default: the host's, on 127.0.0.1 only).
+    pub netns: Option<String>,
 }
 
 impl Radiusd {
@@ -146,6 +149,14 @@ impl Radiusd {
             .env("NETILY_CONFIG_FILE", &config_file)
             .env("NETILY_AUTH_PORT", auth_port.to_string())
             .env("NETILY_ACCT_PORT", acct_port.to_string())
+            .env(
+                "NETILY_LISTEN_ADDRESS",
+                if opts.netns.is_some() {
+                    "*"
+                } else {
+                    "127.0.0.1"
+                },
+            )
             .output()
             .map_err(|e| err(format!("freeradius-run.sh prepare: {e}")))?;
         if !out.status.success() {
@@ -169,7 +180,16 @@ impl Radiusd {
         let log =
             fs::File::create(dir.join("radiusd.log")).map_err(|e| err(format!("log: {e}")))?;
         let log2 = log.try_clone().map_err(|e| err(format!("log: {e}")))?;
-        let child = Command::new("freeradius")
+        // `ip netns exec` execs radiusd in place: the child is radiusd.
+        let mut cmd = match &opts.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "freeradius"]);
+                c
+            }
+            None => Command::new("freeradius"),
+        };
+        let child = cmd
             .args(["-f", "-l", "stdout", "-d"])
             .arg(&raddb)
             // The config file names the database, not the test's environment.

@@ -76,9 +76,19 @@ impl NasClient {
 }
 
 // Rows of disabled routers are left out: a disabled router is not served.
-const CLIENT_SELECT: &str = "SELECT n.nasname, n.shortname, n.type, n.secret
-       FROM nas n LEFT JOIN routers r ON r.id = n.router_id
-      WHERE (r.id IS NULL OR r.status = 'active')";
+// A router is one RADIUS client whichever way it talks to us: from its NAS
+// address (its `nas` row) and from its management VPN address (the RouterOS
+// script sends RADIUS from there), with one secret and one short name.
+const CLIENT_SELECT: &str = "SELECT nasname, shortname, type, secret FROM (
+        SELECT n.nasname, n.shortname, n.type, n.secret, n.id, 0 AS via_vpn
+          FROM nas n LEFT JOIN routers r ON r.id = n.router_id
+         WHERE (r.id IS NULL OR r.status = 'active')
+        UNION ALL
+        SELECT host(r.vpn_address), n.shortname, n.type, n.secret, n.id, 1
+          FROM nas n JOIN routers r ON r.id = n.router_id
+         WHERE r.status = 'active'
+       ) c
+      WHERE true";
 
 fn client_from_row(r: &postgres::Row) -> NasClient {
     NasClient {
@@ -90,10 +100,11 @@ fn client_from_row(r: &postgres::Row) -> NasClient {
 }
 
 /// Every RADIUS client the server should accept: hand-made `nas` rows and
-/// the NAS rows of routers that are not disabled, oldest first.
+/// the NAS rows of routers that are not disabled (each also by its VPN
+/// address), oldest first.
 pub fn load_clients(conn: &mut impl GenericClient) -> Result<Vec<NasClient>> {
     let rows = conn
-        .query(&format!("{CLIENT_SELECT} ORDER BY n.id"), &[])
+        .query(&format!("{CLIENT_SELECT} ORDER BY c.id, c.via_vpn"), &[])
         .map_err(q("reading RADIUS clients"))?;
     Ok(rows.iter().map(client_from_row).collect())
 }
@@ -104,8 +115,8 @@ pub fn find_client(conn: &mut impl GenericClient, address: IpAddr) -> Result<Opt
     let row = conn
         .query_opt(
             &format!(
-                "{CLIENT_SELECT} AND (n.nasname = host($1::inet) OR n.nasname = $1::inet::text)
-                 ORDER BY n.id LIMIT 1"
+                "{CLIENT_SELECT} AND (c.nasname = host($1::inet) OR c.nasname = $1::inet::text)
+                 ORDER BY c.id, c.via_vpn LIMIT 1"
             ),
             &[&address],
         )

@@ -1,0 +1,93 @@
+//! A router is one RADIUS client whichever way it talks to us: the RouterOS
+//! script makes it send RADIUS from its management VPN address, through the
+//! tunnel, to the VPN server's tunnel address. Here a RouterOS-like client
+//! joins the real OpenVPN server (plugin loaded), and radclient inside the
+//! client's namespace (so from its tunnel address) asks radiusd, which runs in
+//! the server's namespace with rlm_netily.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use netily_core::db::NewPlan;
+use netily_tests::freeradius::{parse_radclient, Radiusd, RadiusdOptions, Reply};
+use netily_tests::isp::seed_alice_and_bob;
+use netily_tests::openvpn::Lab;
+
+/// radclient inside namespace `ns`, to `server` (ADDR:PORT).
+fn radclient_in(ns: &str, server: &str, secret: &str, attributes: &str) -> Reply {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "radclient", "-x", "-r", "1", "-t", "3"])
+        .args([server, "auth", secret])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(attributes.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    parse_radclient(&String::from_utf8_lossy(&out.stdout))
+}
+
+#[test]
+fn a_router_is_served_from_its_vpn_address_through_the_tunnel() {
+    let mut lab = Lab::new("r");
+    seed_alice_and_bob(
+        &mut lab.db(),
+        &NewPlan::new("home-10m", "5M/10M".parse().unwrap()),
+    );
+    let (vpn_id, cert) = lab.add_router("tower-1", 1);
+    lab.start_server();
+    let host = lab.add_host();
+    let ca_pem = lab.ca.cert_pem.clone();
+    let c = lab.start_client(host, "tower-1", &ca_pem, &cert);
+    assert!(
+        lab.clients[c].wait_ready(Duration::from_secs(15)),
+        "tower-1 did not connect:\n{}\nserver:\n{}",
+        lab.clients[c].log(),
+        lab.server_log()
+    );
+    let vpn_address = lab.plan.router_address(i64::from(vpn_id)).unwrap();
+    assert_eq!(lab.tun_address(host), Some(vpn_address));
+
+    // radiusd drops to the freerad user: let it reach PostgreSQL's socket
+    // (the only way into the host from the server's namespace).
+    std::fs::set_permissions(
+        lab.pg.socket_dir(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let radiusd = Radiusd::start_with(RadiusdOptions {
+        config_file: Some(lab.dir.join("netily.conf")),
+        netns: Some(lab.server_ns.0.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let client_ns = lab.client_ns[host - 1].0.clone();
+    let login = "User-Name = \"alice\", User-Password = \"alice-secret\"\n";
+
+    // Through the tunnel: from tower-1's VPN address to the server's.
+    let server = format!("{}:{}", lab.plan.server_address(), radiusd.auth_port);
+    let reply = radclient_in(&client_ns, &server, "radius-secret", login);
+    assert!(
+        reply.is("Access-Accept"),
+        "from {vpn_address}: {reply:?}\n{}",
+        radiusd.log()
+    );
+    assert_eq!(reply.values("Mikrotik-Rate-Limit"), ["5M/10M"]);
+
+    // The same router's secret is still required.
+    let reply = radclient_in(&client_ns, &server, "not-the-secret", login);
+    assert_eq!(reply.code, None, "{reply:?}");
+
+    // From an address that is neither the router's NAS address nor its VPN
+    // address (the host's own link), nobody answers.
+    let outside = format!("172.30.{host}.1:{}", radiusd.auth_port);
+    let reply = radclient_in(&client_ns, &outside, "radius-secret", login);
+    assert_eq!(reply.code, None, "unknown client answered: {reply:?}");
+}
