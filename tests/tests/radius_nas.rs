@@ -44,11 +44,12 @@ fn routers_from_netadmin_are_radius_clients() {
         TOWER_1_SECRET,
     ]);
 
-    // Registered at startup from the nas table.
+    // Registered at startup from the nas table: by its NAS address and by
+    // its VPN address.
     let server = isp.start_radiusd();
     let log = server.log();
     assert!(
-        log.contains("registered 1 of 1 RADIUS client(s) from the nas table"),
+        log.contains("registered 2 of 2 RADIUS client(s) from the nas table"),
         "{log}"
     );
     let reply = auth_from(&server, TOWER_1, TOWER_1_SECRET, 3);
@@ -105,12 +106,13 @@ fn routers_from_netadmin_are_radius_clients() {
     }
     drop(server);
 
-    // After a restart both are registered at startup.
+    // After a restart both are registered at startup (each twice: NAS
+    // address and VPN address).
     let server = isp.start_radiusd();
     assert!(
         server
             .log()
-            .contains("registered 2 of 2 RADIUS client(s) from the nas table"),
+            .contains("registered 4 of 4 RADIUS client(s) from the nas table"),
         "{}",
         server.log()
     );
