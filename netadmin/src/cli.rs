@@ -337,6 +337,19 @@ pub enum RouterCmd {
     Show {
         name: String,
     },
+    /// Change a router's NAS address, RADIUS secret or description
+    Update {
+        name: String,
+        /// The address it sends RADIUS from (besides its VPN address)
+        #[arg(long, value_name = "IP")]
+        ip: Option<String>,
+        /// New RADIUS shared secret
+        #[arg(long)]
+        secret: Option<String>,
+        /// New description ("" clears it)
+        #[arg(long)]
+        description: Option<String>,
+    },
     /// Remove a router, its NAS entry, and revoke its certificates
     Remove {
         name: String,

@@ -127,3 +127,82 @@ fn routers_register_nas_and_vpn_addresses() {
     assert_eq!(e, "netadmin: router 'core-9' not found");
     assert_eq!(env.count("SELECT count(*) FROM routers"), 2);
 }
+
+#[test]
+fn router_update_changes_address_secret_and_description_together() {
+    let env = Env::migrated();
+    for (name, ip) in [("edge-1", "192.0.2.11"), ("edge-2", "192.0.2.12")] {
+        env.ok(&[
+            "router",
+            "add",
+            name,
+            "--ip",
+            ip,
+            "--secret",
+            "first-secret",
+        ]);
+    }
+    let r = env.json(&[
+        "router",
+        "update",
+        "edge-1",
+        "--ip",
+        "198.51.100.7",
+        "--secret",
+        "second-secret",
+        "--description",
+        "north tower",
+    ]);
+    assert_eq!(r["nas_ip"], "198.51.100.7");
+    assert!(!r.to_string().contains("second-secret"));
+    let row = env
+        .sql()
+        .query_one(
+            "SELECT n.nasname, n.secret, n.description, r.secret, host(r.nas_ip)
+               FROM nas n JOIN routers r ON r.id = n.router_id WHERE r.name = 'edge-1'",
+            &[],
+        )
+        .unwrap();
+    let got: (String, String, Option<String>, String, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    assert_eq!(
+        got,
+        (
+            "198.51.100.7".into(),
+            "second-secret".into(),
+            Some("north tower".into()),
+            "second-secret".into(),
+            "198.51.100.7".into()
+        )
+    );
+
+    // Only what was given changes; "" clears the description.
+    env.ok(&["router", "update", "edge-1", "--description", ""]);
+    let row = env
+        .sql()
+        .query_one(
+            "SELECT nasname, secret, description FROM nas WHERE shortname = 'edge-1'",
+            &[],
+        )
+        .unwrap();
+    let got: (String, String, Option<String>) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(got, ("198.51.100.7".into(), "second-secret".into(), None));
+
+    // Another router's address, or its VPN address, is refused.
+    let e = env.fail(&["router", "update", "edge-1", "--ip", "192.0.2.12"]);
+    assert!(
+        e.contains("a NAS with address 192.0.2.12 ('edge-2') already exists"),
+        "{e}"
+    );
+    let e = env.fail(&["router", "update", "edge-1", "--ip", "10.8.0.3"]);
+    assert!(
+        e.contains("a NAS with address 10.8.0.3 ('edge-2') already exists"),
+        "{e}"
+    );
+    let e = env.fail(&["router", "update", "edge-1", "--secret", "has space"]);
+    assert!(e.contains("secret"), "{e}");
+    let e = env.fail(&["router", "update", "edge-1"]);
+    assert!(e.contains("nothing to change"), "{e}");
+    let e = env.fail(&["router", "update", "nobody", "--secret", "x"]);
+    assert!(e.contains("router 'nobody'"), "{e}");
+}

@@ -106,6 +106,28 @@ pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
             show(&r);
             Ok(())
         }
+        RouterCmd::Update {
+            name,
+            ip,
+            secret,
+            description,
+        } => {
+            let change = db::RouterChange {
+                nas_ip: ip
+                    .as_deref()
+                    .map(|i| parse::ipv4("router IP", i))
+                    .transpose()?,
+                secret,
+                description,
+            };
+            let r = ctx.in_tx(|tx| Ok(db::update_router(tx, &name, &change)?))?;
+            if ctx.json {
+                return print_json(&r);
+            }
+            println!("Updated router '{}'.", r.name);
+            show(&r);
+            Ok(())
+        }
         RouterCmd::Remove { name } => {
             let revoked = ctx.in_tx(|tx| Ok(db::remove_router(tx, &name)?))?;
             if ctx.json {

@@ -42,7 +42,10 @@ pub use nas::{list_nas, NasRow};
 pub use plans::{add_plan, get_plan, list_plans, remove_plan, update_plan, NewPlan, PlanUpdate};
 pub use pool::{build_pool, connect, redact_url, Pool, PooledClient};
 pub use record::{load_all_subscribers, load_subscriber, load_subscribers};
-pub use routers::{add_router, get_router, list_routers, remove_router, NewRouter, RouterRow};
+pub use routers::{
+    add_router, get_router, list_routers, remove_router, update_router, NewRouter, RouterChange,
+    RouterRow,
+};
 pub use seed::{seed_demo, seed_synthetic, SeedReport, SyntheticReport};
 pub use sessions::{list_sessions, SessionFilter, SessionRow};
 pub use subscriptions::{set_plan, SubscriptionRow};

@@ -95,7 +95,10 @@ pub fn add_router(
         .map_err(q("locking the router list"))?;
     let clash = conn
         .query_opt(
-            "SELECT shortname FROM nas WHERE nasname = host($1::inet) OR nasname = $1::inet::text",
+            "SELECT shortname FROM nas WHERE nasname = host($1::inet) OR nasname = $1::inet::text
+             UNION ALL
+             SELECT name FROM routers WHERE vpn_address = $1::inet
+             LIMIT 1",
             &[&ip],
         )
         .map_err(q("checking NAS addresses"))?;
@@ -152,6 +155,89 @@ pub fn add_router(
     )
     .map_err(q("adding the router's NAS entry"))?;
     get_router(conn, &r.name)
+}
+
+/// What `router update` changes; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct RouterChange {
+    pub nas_ip: Option<Ipv4Addr>,
+    /// Never logged or printed.
+    pub secret: Option<String>,
+    /// `Some("")` clears the description.
+    pub description: Option<String>,
+}
+
+/// Changes a router's NAS address, secret or description, in its router row
+/// and its NAS row together (FreeRADIUS reads the NAS row; the change reaches
+/// running servers through the nas table's notification).
+pub fn update_router(
+    conn: &mut impl GenericClient,
+    name: &str,
+    change: &RouterChange,
+) -> Result<RouterRow> {
+    let r = get_router(conn, name)?;
+    if change.nas_ip.is_none() && change.secret.is_none() && change.description.is_none() {
+        return Err(Error::Refused {
+            what: format!("update router '{name}'"),
+            why: "nothing to change: give --ip, --secret or --description".into(),
+        });
+    }
+    if let Some(secret) = &change.secret {
+        check_secret(secret)?;
+    }
+    if let Some(ip) = change.nas_ip {
+        let ip = IpAddr::V4(ip);
+        let clash = conn
+            .query_opt(
+                "SELECT n.shortname FROM nas n
+                  WHERE (n.nasname = host($1::inet) OR n.nasname = $1::inet::text)
+                    AND n.router_id IS DISTINCT FROM $2
+                 UNION ALL
+                 SELECT r.name FROM routers r WHERE r.vpn_address = $1::inet
+                 LIMIT 1",
+                &[&ip, &r.id],
+            )
+            .map_err(q("checking NAS addresses"))?;
+        if let Some(row) = clash {
+            let other: String = row.get(0);
+            return Err(Error::Duplicate {
+                what: format!("a NAS with address {ip} ('{other}')"),
+            });
+        }
+    }
+    let ip = change.nas_ip.map(IpAddr::V4);
+    let description = change
+        .description
+        .as_deref()
+        .map(|d| if d.is_empty() { None } else { Some(d) });
+    conn.execute(
+        "UPDATE routers SET nas_ip = COALESCE($2, nas_ip), secret = COALESCE($3, secret)
+          WHERE id = $1",
+        &[&r.id, &ip, &change.secret],
+    )
+    .map_err(sql(
+        "updating a router",
+        &format!("a router with address {}", opt_ip(ip)),
+    ))?;
+    conn.execute(
+        "UPDATE nas SET nasname = COALESCE(host($2::inet), nasname),
+                        secret = COALESCE($3, secret),
+                        description = CASE WHEN $4 THEN $5 ELSE description END
+          WHERE router_id = $1",
+        &[
+            &r.id,
+            &ip,
+            &change.secret,
+            &description.is_some(),
+            &description.flatten(),
+        ],
+    )
+    .map_err(q("updating the router's NAS entry"))?;
+    get_router(conn, name)
+}
+
+fn opt_ip(ip: Option<IpAddr>) -> String {
+    ip.map(|i| i.to_string()).unwrap_or_default()
 }
 
 pub fn get_router(conn: &mut impl GenericClient, name: &str) -> Result<RouterRow> {
