@@ -83,26 +83,52 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints a failure: the only place netadmin writes an error. A failure to
-/// write to stderr is ignored (there is nowhere left to say it).
+/// Prints a failure: the only place netadmin writes an error. Control
+/// characters (from a username, a file name, a database message) are escaped
+/// so they cannot drive the terminal or forge a second line; JSON escapes
+/// them itself. A failure to write to stderr is ignored (there is nowhere
+/// left to say it).
 fn report(msg: &str, json: bool) {
     let line = if json {
-        serde_json::json!({ "error": msg }).to_string()
+        // serde_json escapes C0 controls only; DEL and C1 inside a JSON
+        // string become \u escapes here.
+        escape_controls(&serde_json::json!({ "error": msg }).to_string(), true)
     } else {
-        format!("netadmin: {msg}")
+        format!("netadmin: {}", escape_controls(msg, false))
     };
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// `text` with each control character (C0, DEL, C1) escaped: as in Rust
+/// (ESC as `\u{1b}`, a newline as `\n`), or as in JSON (`\u001b`).
+fn escape_controls(text: &str, json: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !c.is_control() {
+            out.push(c);
+        } else if json {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    out
+}
+
 /// A command line clap refused (or `--help`/`--version`, which clap prints).
-/// Under `--json` the refusal is `{"error": ...}` like any other failure.
+/// Under `--json` the refusal is `{"error": ...}` like any other failure;
+/// otherwise clap's message, its lines escaped as in [`report`].
 fn usage_error(e: clap::Error) -> ExitCode {
-    let json = std::env::args_os().any(|a| a == "--json");
-    if !e.use_stderr() || !json {
+    if !e.use_stderr() {
         e.exit()
     }
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    report(first.strip_prefix("error: ").unwrap_or(first), true);
+    if std::env::args_os().any(|a| a == "--json") {
+        let first = text.lines().next().unwrap_or_default();
+        report(first.strip_prefix("error: ").unwrap_or(first), true);
+    } else {
+        let lines: Vec<String> = text.lines().map(|l| escape_controls(l, false)).collect();
+        let _ = writeln!(std::io::stderr(), "{}", lines.join("\n"));
+    }
     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }

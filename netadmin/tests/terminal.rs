@@ -76,3 +76,33 @@ fn argument_errors_under_json_are_json_too() {
     let msg = v["error"].as_str().unwrap();
     assert!(msg.contains("--colour"), "{msg}");
 }
+
+#[test]
+fn control_characters_in_errors_are_escaped_before_the_terminal() {
+    let env = Env::migrated();
+    // ESC [2J clears the screen; a newline would forge a second line.
+    let e = env.fail(&["customer", "show", "\u{1b}[2Jevil\nnetadmin: all good"]);
+    assert_eq!(
+        e,
+        "netadmin: subscriber '\\u{1b}[2Jevil\\nnetadmin: all good' not found"
+    );
+
+    let out = env.run(&["--json", "customer", "show", "\u{1b}[2J\u{9b}1m"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{9b}'),
+        "{stderr:?}"
+    );
+    let v: Value = serde_json::from_str(&stderr).unwrap();
+    assert_eq!(v["error"], "subscriber '\u{1b}[2J\u{9b}1m' not found");
+
+    // Refused by the argument parser: the same, in clap's message.
+    let out = env.run(&["\u{1b}[2Jevil\rok\u{7}"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !stderr.chars().any(|c| c.is_control() && c != '\n'),
+        "{stderr:?}"
+    );
+    assert!(stderr.contains("evil\\rok"), "{stderr}");
+}
