@@ -18,6 +18,7 @@ use netily_core::decision::{self, AccessRequest, Decision};
 use netily_core::model::{Policy, UnixTime};
 use netily_core::snapshot::{Lookup, SubscriberSnapshot};
 
+use crate::log::{RateLimited, WARN_EVERY};
 use crate::request::Text;
 use crate::settings::Settings;
 use crate::values::{AccessValues, AccountingValues, PostAuthValues};
@@ -61,8 +62,9 @@ pub enum Outcome {
     Noop,
     /// The request is malformed (e.g. a User-Name that is not UTF-8).
     Invalid { log: String },
-    /// Netily could not answer (database unavailable, ...).
-    Fail { log: String },
+    /// Netily could not answer (database unavailable, ...); `log` is None
+    /// when the line is left out (rate-limited: it fails alike for all).
+    Fail { log: Option<String> },
 }
 
 /// The per-instance link to netily-core: config, policy and the in-memory
@@ -75,6 +77,26 @@ pub struct Core {
     snapshot: SubscriberSnapshot,
     accounting: AccountingStore,
     auth_log: AuthLogWriter,
+    warnings: Warnings,
+}
+
+/// The lines that every request could write alike (a database outage, a
+/// NAS sending the same nonsense): each kind at most once per
+/// [`WARN_EVERY`], with exact counts of the lines left out.
+struct Warnings {
+    not_loaded: RateLimited,
+    accounting_failed: RateLimited,
+    accounting_malformed: RateLimited,
+}
+
+impl Warnings {
+    const fn new() -> Warnings {
+        Warnings {
+            not_loaded: RateLimited::new(WARN_EVERY),
+            accounting_failed: RateLimited::new(WARN_EVERY),
+            accounting_malformed: RateLimited::new(WARN_EVERY),
+        }
+    }
 }
 
 impl Core {
@@ -117,6 +139,7 @@ impl Core {
             snapshot,
             accounting,
             auth_log,
+            warnings: Warnings::new(),
         })
     }
 
@@ -187,6 +210,9 @@ pub fn authorize(core: &Core, request: &AccessValues) -> Outcome {
     outcome
 }
 
+/// Why authorize fails before the first load.
+const NOT_LOADED: &str = "database unavailable: subscriber data not loaded yet";
+
 fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
     let username = match &request.username {
         None => {
@@ -204,13 +230,16 @@ fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
 
     let record = match core.snapshot.lookup(username) {
         Lookup::NotLoaded => {
-            let log = "database unavailable: subscriber data not loaded yet".to_owned();
-            let verdict = Verdict::Fail { why: log.clone() };
+            let log = core.warnings.not_loaded.line(|| NOT_LOADED.to_owned());
+            let verdict = Verdict::Fail {
+                why: NOT_LOADED.to_owned(),
+            };
             return (Outcome::Fail { log }, Some(verdict));
         }
         Lookup::Unknown => None,
         Lookup::Found(record) => Some(record),
     };
+    report_suppressed(&core.warnings.not_loaded, NOT_LOADED);
     let access = AccessRequest {
         username,
         calling_station_id,
@@ -312,26 +341,48 @@ pub fn accounting(core: &Core, request: &AccountingValues) -> Outcome {
         // The fixed test subscriber has no database behind it.
         return Outcome::Noop;
     }
+    let warnings = &core.warnings;
     let change = match accounting::change(&accounting_packet(request), now()) {
         Ok(c) => c,
         Err(bad) => {
             // NOOP, not INVALID: invalid would withhold the response and the
             // NAS would resend a packet that can never be stored (`detail`
             // has a copy).
-            log::warn!("Accounting-Request not recorded in radacct: {bad}");
+            if let Some(line) = warnings
+                .accounting_malformed
+                .line(|| format!("Accounting-Request not recorded in radacct: {bad}"))
+            {
+                log::warn!("{line}");
+            }
             return Outcome::Noop;
         }
     };
     match core.accounting.record(&change) {
         Ok(Recorded::Ignored) => Outcome::Noop,
-        Ok(recorded) => Outcome::Done {
-            log: recorded_log(&change, recorded),
-        },
+        Ok(recorded) => {
+            // The database is back: the last lines left out are counted.
+            report_suppressed(&warnings.accounting_failed, FAILED);
+            Outcome::Done {
+                log: recorded_log(&change, recorded),
+            }
+        }
         Err(e) => Outcome::Fail {
-            log: format!("accounting not recorded: {e}"),
+            log: warnings.accounting_failed.line(|| format!("{FAILED}: {e}")),
         },
     }
 }
+
+/// Once the cause is gone, how many lines of a kind were left out since
+/// its last one (nothing when none were).
+fn report_suppressed(limit: &RateLimited, what: &str) {
+    let n = limit.take_suppressed();
+    if n > 0 {
+        log::warn!("{what}: {n} more like this suppressed");
+    }
+}
+
+/// How a failed accounting packet's line begins.
+const FAILED: &str = "accounting not recorded";
 
 fn recorded_log(change: &Change, recorded: Recorded) -> String {
     match (change, recorded) {

@@ -412,7 +412,9 @@ fn apply(request: &mut Request<'_>, outcome: Outcome) -> sys::rlm_rcode_t {
             sys::RLM_MODULE_INVALID
         }
         Outcome::Fail { log } => {
-            log::error!("{log}");
+            if let Some(log) = log {
+                log::error!("{log}");
+            }
             sys::RLM_MODULE_FAIL
         }
     }

@@ -22,9 +22,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use netily_core::db::{self, post_auth, post_auth::PostAuthBatch, post_auth::PostAuthRecord};
+
+use crate::log::{RateLimited, WARN_EVERY};
 
 /// Encoded records waiting at most: ~200,000 logins (~150 bytes each),
 /// several seconds of the benchmark's peak, an hour of a busy ISP's.
@@ -34,38 +36,11 @@ pub const PENDING_BYTES: usize = 32 << 20;
 const LINGER: Duration = Duration::from_millis(250);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// At most one "dropped" or "cannot write" warning this often.
-const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// A lock that survives a panic elsewhere: the data behind it (a batch or a
 /// flag) is valid after any partial update.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A warning that is logged at most once per [`WARN_EVERY`].
-struct RateLimited {
-    last: Mutex<Option<Instant>>,
-}
-
-impl RateLimited {
-    const fn new() -> RateLimited {
-        RateLimited {
-            last: Mutex::new(None),
-        }
-    }
-
-    /// True when a warning may be logged now (and starts a new period).
-    fn due(&self) -> bool {
-        let mut last = lock(&self.last);
-        match *last {
-            Some(t) if t.elapsed() < WARN_EVERY => false,
-            _ => {
-                *last = Some(Instant::now());
-                true
-            }
-        }
-    }
 }
 
 struct Shared {
@@ -77,8 +52,7 @@ struct Shared {
     stopping: Condvar,
     written: AtomicU64,
     dropped: AtomicU64,
-    /// Drops not yet reported in a warning.
-    dropped_unreported: AtomicU64,
+    /// One warning per [`WARN_EVERY`]; it counts the drops in between.
     drop_warning: RateLimited,
 }
 
@@ -126,8 +100,7 @@ impl AuthLogWriter {
             stopping: Condvar::new(),
             written: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            dropped_unreported: AtomicU64::new(0),
-            drop_warning: RateLimited::new(),
+            drop_warning: RateLimited::new(WARN_EVERY),
         });
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -151,9 +124,8 @@ impl AuthLogWriter {
         }
         let shared = &self.shared;
         shared.dropped.fetch_add(1, Ordering::Relaxed);
-        shared.dropped_unreported.fetch_add(1, Ordering::Relaxed);
-        if shared.drop_warning.due() {
-            let n = shared.dropped_unreported.swap(0, Ordering::Relaxed);
+        if let Some(unreported) = shared.drop_warning.admit() {
+            let n = unreported + 1;
             log::warn!(
                 "authentication log full (database slow or down): \
                  dropped {n} record(s) since the last warning, {} in all",
@@ -204,7 +176,7 @@ fn run(shared: &Shared, url: &str, timeout: Duration) {
     // buffers: no allocation once they have grown.
     let mut batch = PostAuthBatch::new();
     let mut backoff = BACKOFF_MIN;
-    let write_warning = RateLimited::new();
+    let write_warning = RateLimited::new(WARN_EVERY);
     loop {
         // Gather, unless the writer is behind (then what waits is batch enough).
         let behind = lock(&shared.pending).encoded_bytes() >= shared.capacity / 2;
@@ -238,11 +210,13 @@ fn run(shared: &Shared, url: &str, timeout: Duration) {
                     log::warn!("authentication log: {e}; {left} record(s) not written at shutdown");
                     return;
                 }
-                if write_warning.due() {
-                    log::warn!(
+                if let Some(line) = write_warning.line(|| {
+                    format!(
                         "authentication log: {e}; keeping {} record(s) and retrying",
                         batch.len()
-                    );
+                    )
+                }) {
+                    log::warn!("{line}");
                 }
                 shared.wait_unless_stopped(backoff);
                 backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -267,7 +241,7 @@ fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::SystemTime;
+    use std::time::{Instant, SystemTime};
 
     #[test]
     #[allow(clippy::unwrap_used, reason = "a test: failing to start fails it")]

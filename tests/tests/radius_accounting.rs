@@ -706,6 +706,92 @@ fn radius_accounting_and_auth_log_end_to_end() {
     );
 }
 
+/// Every "N more like this suppressed" count in `log`, summed.
+fn suppressed_in(log: &str) -> usize {
+    log.lines()
+        .filter_map(|l| {
+            let before = l.split(" more like this suppressed").next()?;
+            if before.len() == l.len() {
+                return None;
+            }
+            before.rsplit(' ').next()?.parse::<usize>().ok()
+        })
+        .sum()
+}
+
+/// With PostgreSQL down every Accounting-Request fails. The log says so at a
+/// bounded rate, not once per packet, and counts exactly what it left out.
+#[test]
+fn failed_accounting_is_logged_at_a_bounded_rate_with_exact_counts() {
+    const PACKETS: usize = 200;
+    let mut isp = Isp::new("netily_acct_log_flood");
+    seed(&mut isp.sql());
+    let server = isp.radiusd();
+    send_twice(&server, &acct_packet("Start", "flood-0", ""));
+    isp.cluster().stop().unwrap();
+    let logged_before = server.log().len();
+
+    // PACKETS distinct packets at once, each sent once: each one fails.
+    // (With a whole-second timeout radclient waits for each lost packet in
+    // turn; with a fractional one it does not.)
+    let packets: String = (1..=PACKETS)
+        .map(|i| acct_packet("Interim-Update", &format!("flood-{i}"), "") + "\n")
+        .collect();
+    let mut radclient = std::process::Command::new("radclient")
+        .args(["-q", "-r", "1", "-t", "0.5", "-p"])
+        .arg(PACKETS.to_string())
+        .arg(format!("127.0.0.1:{}", server.acct_port))
+        .args(["acct", freeradius::SECRET])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    radclient
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(packets.as_bytes())
+        .unwrap();
+    radclient.wait().unwrap();
+    // Each fails at once (the store fails fast): let radiusd finish.
+    std::thread::sleep(Duration::from_millis(500));
+    let outage = server.log()[logged_before..].to_owned();
+    let failed_lines = outage
+        .lines()
+        .filter(|l| l.contains("accounting not recorded"))
+        .count();
+    eprintln!(
+        "{PACKETS} failed packets: {failed_lines} line(s), {} bytes of log",
+        outage.len()
+    );
+    assert!(
+        (1..=3).contains(&failed_lines),
+        "{failed_lines} lines:\n{outage}"
+    );
+
+    // Back: the first packet recorded reports what was left out, exactly.
+    isp.cluster().start_again().unwrap();
+    let mut failed = PACKETS;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let interim = acct_packet("Interim-Update", "flood-0", ", Acct-Session-Time = 30");
+    while !server.acct(&interim).unwrap().is("Accounting-Response") {
+        failed += 1;
+        assert!(Instant::now() < deadline, "not back:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = server.log()[logged_before..].to_owned();
+    // A line per failure logged, the count of those left out in the next
+    // one or in a summary line ("accounting not recorded: N more like ...").
+    let lines = log
+        .lines()
+        .filter_map(|l| l.split_once("accounting not recorded: "))
+        .filter(|(_, rest)| !rest.starts_with(|c: char| c.is_ascii_digit()))
+        .count();
+    assert_eq!(lines + suppressed_in(&log), failed, "{log}");
+}
+
 /// Store throughput on this machine: `cargo test -p netily-tests --release
 /// --test radius_accounting store_throughput -- --ignored --nocapture`.
 /// 32 threads (radiusd's pool) record Start, Interim, Stop sessions for
