@@ -6,6 +6,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The most rows a listing's `--limit` may ask for.
+const MAX_LIMIT: i64 = 1_000_000;
+
+/// `--limit`: 1 to [`MAX_LIMIT`], refused by the parser otherwise (a
+/// negative LIMIT used to reach PostgreSQL).
+fn limit() -> clap::builder::RangedI64ValueParser<i64> {
+    clap::value_parser!(i64).range(1..=MAX_LIMIT)
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "netadmin",
@@ -56,7 +65,7 @@ pub enum Command {
         /// Only this subscriber's sessions
         #[arg(long, value_name = "USER")]
         user: Option<String>,
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = limit())]
         limit: i64,
     },
     /// The authentication log (accepts and rejects with why)
@@ -66,7 +75,7 @@ pub enum Command {
         /// Only rejects
         #[arg(long)]
         rejects: bool,
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = limit())]
         limit: i64,
     },
     /// The router PKI's certificate authority
@@ -227,7 +236,7 @@ pub enum CustomerCmd {
         /// Part of the username or name
         #[arg(long)]
         search: Option<String>,
-        #[arg(long)]
+        #[arg(long, value_parser = limit())]
         limit: Option<i64>,
     },
     Show {
@@ -302,7 +311,7 @@ pub enum InvoiceCmd {
         /// unpaid, paid or void
         #[arg(long)]
         status: Option<String>,
-        #[arg(long)]
+        #[arg(long, value_parser = limit())]
         limit: Option<i64>,
     },
     /// Record full payment

@@ -142,3 +142,49 @@ fn config_that_is_a_device_a_fifo_a_directory_or_over_1_mib_is_refused_at_once()
         );
     }
 }
+
+#[test]
+fn negative_zero_or_huge_limits_and_negative_days_are_refused_by_the_argument_parser() {
+    // No database is reachable: these never get as far as connecting.
+    let url = "postgresql://netily@127.0.0.1:1/netily";
+    for cmd in [
+        &["sessions"][..],
+        &["auth-log"],
+        &["customer", "list"],
+        &["invoice", "list"],
+    ] {
+        for bad in ["-1", "0", "1000001", "ten"] {
+            let limit = format!("--limit={bad}");
+            let mut args = vec!["--database-url", url];
+            args.extend_from_slice(cmd);
+            args.push(&limit);
+            let out = Command::new(env!("CARGO_BIN_EXE_netadmin"))
+                .args(&args)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(
+                err.starts_with(&format!(
+                    "error: invalid value '{bad}' for '--limit <LIMIT>'"
+                )),
+                "{args:?}: {err}"
+            );
+            assert!(!err.contains("database"), "{err}");
+        }
+    }
+    for args in [
+        &["cert", "issue", "r1", "--days=-1"][..],
+        &["ca", "init", "--days=-1"],
+        &["server-cert", "--days=-1"],
+        &["mikrotik-script", "r1", "--interim=-5"],
+        &["seed", "synthetic", "--subscribers=-1"],
+    ] {
+        let (ok, _, err) = netadmin(args);
+        assert!(!ok);
+        assert!(
+            err.starts_with("error: invalid value '-"),
+            "{args:?}: {err}"
+        );
+    }
+}
