@@ -143,7 +143,8 @@ pub enum SeedCmd {
 
 #[derive(Debug, Args)]
 pub struct PlanFields {
-    /// Mikrotik-Rate-Limit, e.g. "10M/20M" or "10M/20M 20M/40M 8M/16M 16/16 8"
+    /// Mikrotik-Rate-Limit, every rate with a unit (k, M, G), e.g. "10M/20M" or
+    /// "10M/20M 20M/40M 8M/16M 16/16 8"
     #[arg(long)]
     pub rate: Option<String>,
     /// Monthly price, e.g. 29.00
@@ -152,7 +153,7 @@ pub struct PlanFields {
     /// Data cap per billing cycle, e.g. 100G ("none" clears)
     #[arg(long, value_name = "BYTES")]
     pub data_cap: Option<String>,
-    /// Rate after the data cap ("none" clears)
+    /// Rate after the data cap, with units like --rate ("none" clears)
     #[arg(long, value_name = "RATE")]
     pub fair_use_rate: Option<String>,
     /// Session-Timeout in seconds ("none" clears)

@@ -13,9 +13,9 @@ fn bad(field: &str, value: &str, allowed: &str) -> Failure {
     Failure(format!("invalid {field} \"{value}\": {allowed}"))
 }
 
+/// A rate limit as an operator types it: every rate with a unit (k, M, G).
 pub fn rate(field: &str, v: &str) -> Result<RateLimit, Failure> {
-    v.parse()
-        .map_err(|e: netily_core::rate::RateError| Failure(format!("invalid {field} \"{v}\": {e}")))
+    RateLimit::parse_with_units(v).map_err(|e| Failure(format!("invalid {field} \"{v}\": {e}")))
 }
 
 /// A date as `YYYY-MM-DD` (midnight UTC) or RFC 3339 (`2025-03-01T12:00:00Z`).

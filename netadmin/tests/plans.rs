@@ -160,3 +160,59 @@ fn plan_bad_input() {
         "nothing half-written"
     );
 }
+
+#[test]
+fn bare_rate_numbers_are_refused_with_a_hint_to_add_a_unit() {
+    let env = Env::migrated();
+    // A MikroTik operator means bits/s by 10000/20000 (RouterOS's reading);
+    // netadmin used to store it as 10M/20M.
+    let e = env.fail(&["plan", "add", "home", "--rate", "10000/20000"]);
+    assert_eq!(
+        e,
+        "netadmin: invalid rate \"10000/20000\": Mikrotik-Rate-Limit: rate rx (upload) \"10000\" \
+         has no unit; add k, M or G (e.g. 10000k or 10M): RouterOS reads a bare number as bit/s"
+    );
+    for (rate, why) in [
+        ("10M/20000", "rate tx (download) \"20000\" has no unit"),
+        (
+            "10M/20M 40000/40M",
+            "burst rate rx (upload) \"40000\" has no unit",
+        ),
+        (
+            "1M 2M 8000/1M 16/16 8",
+            "burst threshold rx (upload) \"8000\"",
+        ),
+        (
+            "10M/20M 0/0 0/0 0/0 8 1M/1000",
+            "min rate tx (download) \"1000\"",
+        ),
+    ] {
+        let e = env.fail(&["plan", "add", "home", "--rate", rate]);
+        assert!(e.contains(why), "{rate}: {e}");
+    }
+    let e = env.fail(&[
+        "plan",
+        "add",
+        "home",
+        "--rate",
+        "2M",
+        "--fair-use-rate",
+        "512",
+    ]);
+    assert!(
+        e.starts_with("netadmin: invalid fair-use rate \"512\": Mikrotik-Rate-Limit: rate rx (upload) \"512\" has no unit"),
+        "{e}"
+    );
+    assert_eq!(env.count("SELECT count(*) FROM plans"), 0);
+
+    // Units, zeros (no burst, placeholders) and burst times in seconds are fine.
+    env.ok(&[
+        "plan",
+        "add",
+        "home",
+        "--rate",
+        "10000k/20M 0/40M 0/16M 0/16 8 1.5M/1M",
+    ]);
+    let home = env.json(&["plan", "show", "home"]);
+    assert_eq!(home["rate"], "10M/20M 0/40M 0/16M 0/16 8 1500k/1M");
+}

@@ -429,6 +429,41 @@ fn parse_pair(
     Ok(Directions::new(rx_v, tx_v))
 }
 
+impl RateLimit {
+    /// Parses a rate limit an operator types (netadmin's `--rate`): as
+    /// [`FromStr`], except that a rate without a unit is refused with a hint
+    /// to add one. A MikroTik operator means bits/s by `10000/20000`
+    /// (RouterOS's reading), so a bare number at the prompt is ambiguous.
+    /// Zero needs no unit (no burst, `0/0` placeholders); burst times and the
+    /// priority are plain numbers. Stored rates (plans, reply rows) keep
+    /// [`FromStr`]'s reading.
+    pub fn parse_with_units(s: &str) -> Result<Self, RateError> {
+        // The grammar's rate positions; times (3) and priority (4) are not rates.
+        const RATES: [(usize, &str); 4] = [
+            (0, "rate"),
+            (1, "burst rate"),
+            (2, "burst threshold"),
+            (5, "min rate"),
+        ];
+        let directions = dirs(Directions::both(0)).map(|(name, _)| name);
+        let fields: Vec<&str> = s.split_whitespace().collect();
+        for (at, field) in RATES {
+            let Some(pair) = fields.get(at) else { continue };
+            for (token, dir) in pair.split('/').zip(directions) {
+                let bare = token.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+                let zero = token.bytes().all(|b| b == b'0' || b == b'.');
+                if !token.is_empty() && bare && !zero {
+                    return Err(err(format!(
+                        "{field} {dir} \"{token}\" has no unit; add k, M or G \
+                         (e.g. {token}k or 10M): RouterOS reads a bare number as bit/s"
+                    )));
+                }
+            }
+        }
+        s.parse()
+    }
+}
+
 impl FromStr for RateLimit {
     type Err = RateError;
 
@@ -956,6 +991,44 @@ mod tests {
         let bad = serde_json::from_str::<RateLimit>("\"10X\"");
         assert!(bad.is_err_and(|e| e.to_string().contains("unit")));
         assert!(serde_json::from_str::<RateLimit>("5").is_err());
+    }
+
+    #[test]
+    fn operator_input_needs_units_except_for_zero_times_and_priority() {
+        let ok = |s: &str| match RateLimit::parse_with_units(s) {
+            Ok(r) => r.to_string(),
+            Err(e) => panic!("{s:?} should parse: {e}"),
+        };
+        let refused = |s: &str| match RateLimit::parse_with_units(s) {
+            Ok(r) => panic!("{s:?} should be refused, got {r}"),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(ok("10M/20M"), "10M/20M");
+        assert_eq!(ok("512k"), "512k/512k");
+        assert_eq!(ok("10M/20M 0/0 0/0 0/0 8"), "10M/20M 0/0 0/0 0/0 8");
+        assert_eq!(
+            ok("1M 2M 1M 16/16 8 0.5M"),
+            "1M/1M 2M/2M 1M/1M 16/16 8 500k/500k"
+        );
+        assert_eq!(ok("1M 2M 1M 16s 3"), "1M/1M 2M/2M 1M/1M 16/16 3");
+        // The same text as stored rows read it, whatever a bare number means there.
+        assert_eq!(
+            RateLimit::parse_with_units("10M/20M 20M/40M 8M/16M 16/16 8"),
+            "10M/20M 20M/40M 8M/16M 16/16 8".parse()
+        );
+        assert_eq!(
+            refused("10000/20000"),
+            "Mikrotik-Rate-Limit: rate rx (upload) \"10000\" has no unit; add k, M or G \
+             (e.g. 10000k or 10M): RouterOS reads a bare number as bit/s"
+        );
+        assert!(refused("512").contains("rate rx (upload) \"512\""));
+        assert!(refused("1M/1.5").contains("rate tx (download) \"1.5\""));
+        assert!(refused("1M 2000").contains("burst rate rx (upload) \"2000\""));
+        assert!(refused("1M 2M 1000/1M").contains("burst threshold rx (upload)"));
+        assert!(refused("1M 2M 1M 1 8 100").contains("min rate rx (upload) \"100\""));
+        // Anything else is FromStr's error.
+        assert_eq!(refused("10X"), e("10X"));
+        assert_eq!(refused(""), e(""));
     }
 
     #[test]
