@@ -17,6 +17,24 @@
 //! - Start, Interim-Update or Stop for an unknown session creates it (the
 //!   Start was lost); its start time is the event time minus the session time.
 //! - Accounting-On/Off close every open session of that NAS.
+//!
+//! What no NAS can mean is not stored, so one packet can never break the
+//! sums or keep a session open for good ([`Anomaly`]; each is reported, and
+//! the packet is still recorded and answered):
+//!
+//! - An octet total over [`MAX_SESSION_OCTETS`] (2^50 bytes, 1 PiB: ten days
+//!   at 10 Gbit/s in one session) is ignored, like a counter the packet
+//!   does not carry: the stored total is kept. Gigawords of 2^31 or every
+//!   counter at 0xFFFFFFFF would otherwise be billed as exabytes.
+//! - An event time (Event-Timestamp, or the arrival minus Acct-Delay-Time)
+//!   before [`EARLIEST_EVENT`] (2000; a router without a clock boots in
+//!   1970) or more than [`MAX_CLOCK_AHEAD`] (5 minutes) after the arrival is
+//!   replaced by the arrival time. A session dated in the future would stay
+//!   open through the NAS's Accounting-On/Off (which closes what began
+//!   before it); a NAS whose clock is ahead by more than a few minutes is
+//!   wrong, and the arrival time is then the better clock.
+//! - An Acct-Session-Time longer than the time since [`EARLIEST_EVENT`] is
+//!   ignored.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -155,31 +173,115 @@ fn missing(attribute: &'static str) -> Malformed {
     }
 }
 
+/// The most octets one session may report in one direction: 2^50 bytes
+/// (1 PiB). More is not a counter but garbage, and is ignored.
+pub const MAX_SESSION_OCTETS: u64 = 1 << 50;
+/// The earliest event time believed: 2000-01-01T00:00:00Z.
+pub const EARLIEST_EVENT: UnixTime = 946_684_800;
+/// How far ahead of the arrival an event time is believed (seconds).
+pub const MAX_CLOCK_AHEAD: UnixTime = 300;
+
+/// A value in a packet that no NAS can mean, and so was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anomaly {
+    /// Acct-Input-Octets/-Gigawords over [`MAX_SESSION_OCTETS`]: ignored.
+    InputOctets(u64),
+    /// Acct-Output-Octets/-Gigawords over [`MAX_SESSION_OCTETS`]: ignored.
+    OutputOctets(u64),
+    /// An event time out of bounds: the arrival time is used instead.
+    EventTime(UnixTime),
+    /// Acct-Session-Time longer than since [`EARLIEST_EVENT`]: ignored.
+    SessionTime(u32),
+}
+
+impl fmt::Display for Anomaly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Anomaly::InputOctets(n) => implausible_octets(f, "Input", *n),
+            Anomaly::OutputOctets(n) => implausible_octets(f, "Output", *n),
+            Anomaly::EventTime(t) => write!(
+                f,
+                "implausible event time {t} (Event-Timestamp or Acct-Delay-Time; before 2000 \
+                 or more than {MAX_CLOCK_AHEAD} s ahead): the arrival time is used"
+            ),
+            Anomaly::SessionTime(t) => write!(
+                f,
+                "implausible Acct-Session-Time {t} (longer than since 2000): ignored"
+            ),
+        }
+    }
+}
+
+fn implausible_octets(f: &mut fmt::Formatter<'_>, which: &str, total: u64) -> fmt::Result {
+    write!(
+        f,
+        "implausible Acct-{which}-Octets/-Gigawords total {total} \
+         (over 2^50 bytes in one session): ignored, the stored total is kept"
+    )
+}
+
+/// What one Accounting-Request does, and what in it was not believed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    pub change: Change,
+    /// Values ignored or replaced (see [`Anomaly`]); usually none.
+    pub anomalies: Vec<Anomaly>,
+}
+
 /// `(gigawords << 32) + octets`; `None` when the packet carries neither.
-/// Saturates at i64::MAX (the column type), which no real counter reaches.
-pub fn total_octets(octets: Option<u32>, gigawords: Option<u32>) -> Option<i64> {
+/// Exact: the largest, 2^64 - 1, fits a u64.
+pub fn total_octets(octets: Option<u32>, gigawords: Option<u32>) -> Option<u64> {
     if octets.is_none() && gigawords.is_none() {
         return None;
     }
-    let total = (u64::from(gigawords.unwrap_or(0)) << 32) + u64::from(octets.unwrap_or(0));
-    Some(i64::try_from(total).unwrap_or(i64::MAX))
+    Some((u64::from(gigawords.unwrap_or(0)) << 32) | u64::from(octets.unwrap_or(0)))
+}
+
+/// A session's octet total as stored: `Ok(None)` when the packet carries no
+/// counter, `Err(total)` when the total is over [`MAX_SESSION_OCTETS`].
+pub fn session_octets(octets: Option<u32>, gigawords: Option<u32>) -> Result<Option<i64>, u64> {
+    match total_octets(octets, gigawords) {
+        None => Ok(None),
+        Some(n) if n <= MAX_SESSION_OCTETS => Ok(i64::try_from(n).ok()),
+        Some(n) => Err(n),
+    }
 }
 
 /// When the event happened: Event-Timestamp when the NAS sent one, else the
-/// arrival time minus Acct-Delay-Time (how long the NAS had been retrying).
+/// arrival time `now` minus Acct-Delay-Time (how long the NAS had been
+/// retrying). `Err(claimed)` when that is before [`EARLIEST_EVENT`] or more
+/// than [`MAX_CLOCK_AHEAD`] after `now`.
 pub fn event_time(
     event_timestamp: Option<u32>,
     delay_time: Option<u32>,
     now: UnixTime,
-) -> UnixTime {
-    match event_timestamp {
+) -> Result<UnixTime, UnixTime> {
+    let claimed = match event_timestamp {
         Some(t) => UnixTime::from(t),
         None => now - UnixTime::from(delay_time.unwrap_or(0)),
+    };
+    if (EARLIEST_EVENT..=now.saturating_add(MAX_CLOCK_AHEAD)).contains(&claimed) {
+        Ok(claimed)
+    } else {
+        Err(claimed)
     }
 }
 
 /// Reads one Accounting-Request. `now` is the arrival time.
 pub fn change(p: &AccountingPacket, now: UnixTime) -> Result<Change, Malformed> {
+    read(p, now).map(|r| r.change)
+}
+
+/// Reads one Accounting-Request, with what in it was not believed. `now`
+/// is the arrival time.
+pub fn read(p: &AccountingPacket, now: UnixTime) -> Result<Reading, Malformed> {
+    let mut anomalies = Vec::new();
+    let mut event_at = || {
+        event_time(p.event_timestamp, p.delay_time, now).unwrap_or_else(|claimed| {
+            anomalies.push(Anomaly::EventTime(claimed));
+            now
+        })
+    };
     let status = p.status_type.ok_or(missing("Acct-Status-Type"))?;
     let event = match status {
         STATUS_START => SessionEvent::Start,
@@ -187,27 +289,49 @@ pub fn change(p: &AccountingPacket, now: UnixTime) -> Result<Change, Malformed> 
         STATUS_STOP => SessionEvent::Stop,
         STATUS_ACCOUNTING_ON | STATUS_ACCOUNTING_OFF => {
             let nas_ip = p.nas_ip.ok_or(missing("NAS-IP-Address"))?;
-            return Ok(Change::NasRestart(NasRestart {
+            let change = Change::NasRestart(NasRestart {
                 nas_ip,
-                at: event_time(p.event_timestamp, p.delay_time, now),
+                at: event_at(),
                 terminate_cause: p
                     .terminate_cause
                     .map_or_else(|| NAS_REBOOT.to_owned(), terminate_cause_name),
                 on: status == STATUS_ACCOUNTING_ON,
-            }));
+            });
+            return Ok(Reading { change, anomalies });
         }
-        other => return Ok(Change::Ignore { status_type: other }),
+        other => {
+            let change = Change::Ignore { status_type: other };
+            return Ok(Reading { change, anomalies });
+        }
     };
     let unique_id = non_empty(&p.unique_session_id).ok_or(missing("Acct-Unique-Session-Id"))?;
     let session_id = non_empty(&p.session_id).ok_or(missing("Acct-Session-Id"))?;
     let nas_ip = p.nas_ip.ok_or(missing("NAS-IP-Address"))?;
-    let event_at = event_time(p.event_timestamp, p.delay_time, now);
-    let session_time = p.session_time.map(i64::from);
+    let event_at = event_at();
+    let session_time = match p.session_time {
+        Some(t) if UnixTime::from(t) > event_at - EARLIEST_EVENT => {
+            anomalies.push(Anomaly::SessionTime(t));
+            None
+        }
+        t => t.map(i64::from),
+    };
     let started_at = match event {
         SessionEvent::Start => event_at,
         SessionEvent::Interim | SessionEvent::Stop => event_at - session_time.unwrap_or(0),
     };
-    Ok(Change::Session(Box::new(SessionChange {
+    // A Start opens the session: its counters are zero by definition, and
+    // a Start retransmitted late must not touch them.
+    let mut octets = |octets, gigawords, anomaly: fn(u64) -> Anomaly| match event {
+        SessionEvent::Start => None,
+        SessionEvent::Interim | SessionEvent::Stop => session_octets(octets, gigawords)
+            .unwrap_or_else(|total| {
+                anomalies.push(anomaly(total));
+                None
+            }),
+    };
+    let input_octets = octets(p.input_octets, p.input_gigawords, Anomaly::InputOctets);
+    let output_octets = octets(p.output_octets, p.output_gigawords, Anomaly::OutputOctets);
+    let change = Change::Session(Box::new(SessionChange {
         event,
         unique_id,
         session_id,
@@ -219,16 +343,8 @@ pub fn change(p: &AccountingPacket, now: UnixTime) -> Result<Change, Malformed> 
         event_at,
         started_at,
         session_time,
-        // A Start opens the session: its counters are zero by definition,
-        // and a Start retransmitted late must not touch them.
-        input_octets: match event {
-            SessionEvent::Start => None,
-            _ => total_octets(p.input_octets, p.input_gigawords),
-        },
-        output_octets: match event {
-            SessionEvent::Start => None,
-            _ => total_octets(p.output_octets, p.output_gigawords),
-        },
+        input_octets,
+        output_octets,
         terminate_cause: match event {
             SessionEvent::Stop => p.terminate_cause.map(terminate_cause_name),
             _ => None,
@@ -241,7 +357,8 @@ pub fn change(p: &AccountingPacket, now: UnixTime) -> Result<Change, Malformed> 
         framed_protocol: p.framed_protocol.map(framed_protocol_name),
         connect_info: non_empty(&p.connect_info),
         class: non_empty(&p.class),
-    })))
+    }));
+    Ok(Reading { change, anomalies })
 }
 
 fn non_empty(s: &Option<String>) -> Option<String> {
@@ -380,23 +497,137 @@ mod tests {
 
     #[test]
     fn gigawords_are_the_high_32_bits() {
-        assert_eq!(total_octets(Some(5), Some(2)), Some((2i64 << 32) + 5));
+        assert_eq!(total_octets(Some(5), Some(2)), Some((2u64 << 32) + 5));
         assert_eq!(total_octets(Some(5), None), Some(5));
-        assert_eq!(total_octets(None, Some(1)), Some(1i64 << 32));
+        assert_eq!(total_octets(None, Some(1)), Some(1u64 << 32));
         assert_eq!(total_octets(Some(0), None), Some(0));
         assert_eq!(total_octets(None, None), None);
-        // Beyond i64 (not a real counter): saturates instead of wrapping negative.
-        assert_eq!(total_octets(Some(u32::MAX), Some(u32::MAX)), Some(i64::MAX));
+        assert_eq!(total_octets(Some(u32::MAX), Some(u32::MAX)), Some(u64::MAX));
+    }
+
+    #[test]
+    fn session_octets_over_a_pebibyte_are_refused() {
+        assert_eq!(session_octets(Some(5), Some(2)), Ok(Some((2i64 << 32) + 5)));
+        assert_eq!(session_octets(None, None), Ok(None));
+        // 2^50 exactly is the most one session may carry.
+        assert_eq!(session_octets(Some(0), Some(1 << 18)), Ok(Some(1i64 << 50)));
+        assert_eq!(
+            session_octets(Some(1), Some(1 << 18)),
+            Err((1u64 << 50) + 1)
+        );
+        assert_eq!(session_octets(None, Some(1 << 31)), Err(1u64 << 63));
+        assert_eq!(
+            session_octets(Some(u32::MAX), Some(u32::MAX)),
+            Err(u64::MAX)
+        );
     }
 
     #[test]
     fn event_time_prefers_the_nas_timestamp_then_subtracts_the_delay() {
         assert_eq!(
             event_time(Some(1_700_000_000), Some(30), NOW),
-            1_700_000_000
+            Ok(1_700_000_000)
         );
-        assert_eq!(event_time(None, Some(30), NOW), NOW - 30);
-        assert_eq!(event_time(None, None, NOW), NOW);
+        assert_eq!(event_time(None, Some(30), NOW), Ok(NOW - 30));
+        assert_eq!(event_time(None, None, NOW), Ok(NOW));
+    }
+
+    #[test]
+    fn event_times_before_2000_or_minutes_ahead_are_refused() {
+        assert_eq!(event_time(Some(u32::MAX), None, NOW), Err(4_294_967_295));
+        assert_eq!(event_time(Some(0), None, NOW), Err(0));
+        assert_eq!(event_time(Some(946_684_799), None, NOW), Err(946_684_799));
+        assert_eq!(event_time(Some(946_684_800), None, NOW), Ok(946_684_800));
+        let ahead = u32::try_from(NOW + MAX_CLOCK_AHEAD).unwrap();
+        assert_eq!(event_time(Some(ahead), None, NOW), Ok(NOW + 300));
+        assert_eq!(event_time(Some(ahead + 1), None, NOW), Err(NOW + 301));
+        // A delay back beyond 2000 (0xFFFFFFFF s is 136 years).
+        assert_eq!(
+            event_time(None, Some(u32::MAX), NOW),
+            Err(NOW - 4_294_967_295)
+        );
+    }
+
+    #[test]
+    fn implausible_counters_are_ignored_and_reported_the_rest_is_recorded() {
+        let mut p = packet(STATUS_INTERIM_UPDATE);
+        p.session_time = Some(120);
+        p.input_octets = Some(1_000);
+        p.input_gigawords = Some(0x8000_0000);
+        p.output_octets = Some(2_000);
+        let r = read(&p, NOW).unwrap();
+        assert_eq!(
+            r.anomalies,
+            vec![Anomaly::InputOctets((1u64 << 63) + 1_000)]
+        );
+        let s = session(r.change);
+        assert_eq!(s.input_octets, None, "None = keep the stored total");
+        assert_eq!(s.output_octets, Some(2_000));
+        assert_eq!(s.session_time, Some(120));
+
+        let mut p = packet(STATUS_STOP);
+        p.input_octets = Some(u32::MAX);
+        p.input_gigawords = Some(u32::MAX);
+        p.output_octets = Some(u32::MAX);
+        p.output_gigawords = Some(u32::MAX);
+        p.terminate_cause = Some(1);
+        let r = read(&p, NOW).unwrap();
+        assert_eq!(
+            r.anomalies,
+            vec![
+                Anomaly::InputOctets(u64::MAX),
+                Anomaly::OutputOctets(u64::MAX)
+            ]
+        );
+        assert_eq!(
+            r.anomalies[0].to_string(),
+            "implausible Acct-Input-Octets/-Gigawords total 18446744073709551615 \
+             (over 2^50 bytes in one session): ignored, the stored total is kept"
+        );
+        let s = session(r.change);
+        assert_eq!((s.input_octets, s.output_octets), (None, None));
+        assert_eq!(
+            s.event,
+            SessionEvent::Stop,
+            "the Stop still closes the session"
+        );
+        // A Start's counters are never read, so never reported.
+        p.status_type = Some(STATUS_START);
+        assert_eq!(read(&p, NOW).unwrap().anomalies, vec![]);
+    }
+
+    #[test]
+    fn a_start_dated_2106_is_dated_on_arrival() {
+        let mut p = packet(STATUS_START);
+        p.event_timestamp = Some(u32::MAX);
+        let r = read(&p, NOW).unwrap();
+        assert_eq!(r.anomalies, vec![Anomaly::EventTime(4_294_967_295)]);
+        let s = session(r.change);
+        assert_eq!((s.event_at, s.started_at), (NOW, NOW));
+        // So the NAS's Accounting-Off, dated now, closes it.
+        let mut off = packet(STATUS_ACCOUNTING_OFF);
+        off.event_timestamp = Some(0);
+        let r = read(&off, NOW).unwrap();
+        assert_eq!(r.anomalies, vec![Anomaly::EventTime(0)]);
+        match r.change {
+            Change::NasRestart(n) => assert_eq!(n.at, NOW),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_session_time_longer_than_since_2000_is_ignored() {
+        let mut p = packet(STATUS_INTERIM_UPDATE);
+        p.session_time = Some(u32::MAX);
+        let r = read(&p, NOW).unwrap();
+        assert_eq!(r.anomalies, vec![Anomaly::SessionTime(u32::MAX)]);
+        let s = session(r.change);
+        assert_eq!((s.session_time, s.started_at), (None, NOW));
+        // Plausible values report nothing.
+        p.session_time = Some(86_400);
+        let r = read(&p, NOW).unwrap();
+        assert_eq!(r.anomalies, vec![]);
+        assert_eq!(session(r.change).started_at, NOW - 86_400);
     }
 
     #[test]

@@ -87,6 +87,7 @@ struct Warnings {
     not_loaded: RateLimited,
     accounting_failed: RateLimited,
     accounting_malformed: RateLimited,
+    accounting_implausible: RateLimited,
 }
 
 impl Warnings {
@@ -95,6 +96,7 @@ impl Warnings {
             not_loaded: RateLimited::new(WARN_EVERY),
             accounting_failed: RateLimited::new(WARN_EVERY),
             accounting_malformed: RateLimited::new(WARN_EVERY),
+            accounting_implausible: RateLimited::new(WARN_EVERY),
         }
     }
 }
@@ -342,8 +344,8 @@ pub fn accounting(core: &Core, request: &AccountingValues) -> Outcome {
         return Outcome::Noop;
     }
     let warnings = &core.warnings;
-    let change = match accounting::change(&accounting_packet(request), now()) {
-        Ok(c) => c,
+    let reading = match accounting::read(&accounting_packet(request), now()) {
+        Ok(r) => r,
         Err(bad) => {
             // NOOP, not INVALID: invalid would withhold the response and the
             // NAS would resend a packet that can never be stored (`detail`
@@ -357,6 +359,17 @@ pub fn accounting(core: &Core, request: &AccountingValues) -> Outcome {
             return Outcome::Noop;
         }
     };
+    let change = reading.change;
+    if !reading.anomalies.is_empty() {
+        // Recorded without them, and answered: one packet never blocks a
+        // session (netily_core::accounting says what is implausible).
+        if let Some(line) = warnings
+            .accounting_implausible
+            .line(|| implausible_log(&change, &reading.anomalies))
+        {
+            log::warn!("{line}");
+        }
+    }
     match core.accounting.record(&change) {
         Ok(Recorded::Ignored) => Outcome::Noop,
         Ok(recorded) => {
@@ -383,6 +396,25 @@ fn report_suppressed(limit: &RateLimited, what: &str) {
 
 /// How a failed accounting packet's line begins.
 const FAILED: &str = "accounting not recorded";
+
+/// Which packet carried what implausible values, and what was done.
+fn implausible_log(change: &Change, anomalies: &[accounting::Anomaly]) -> String {
+    let what = anomalies
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    match change {
+        Change::Session(s) => format!(
+            "{} for session {} from NAS {}: {what}",
+            s.event.as_str(),
+            s.unique_id,
+            s.nas_ip
+        ),
+        Change::NasRestart(r) => format!("Accounting-On/Off from NAS {}: {what}", r.nas_ip),
+        Change::Ignore { status_type } => format!("Acct-Status-Type {status_type}: {what}"),
+    }
+}
 
 fn recorded_log(change: &Change, recorded: Recorded) -> String {
     match (change, recorded) {
@@ -488,6 +520,32 @@ mod tests {
             Some("walled garden: invoice overdue")
         );
         assert_eq!(post_auth_reason(true, None, Some("x")), None);
+    }
+
+    #[test]
+    fn an_implausible_packet_is_logged_with_its_session_nas_and_what_was_done(
+    ) -> Result<(), accounting::Malformed> {
+        let packet = AccountingPacket {
+            status_type: Some(accounting::STATUS_STOP),
+            unique_session_id: Some("u-1".into()),
+            session_id: Some("s-1".into()),
+            nas_ip: Some(IpAddr::from([10, 0, 0, 1])),
+            output_octets: Some(u32::MAX),
+            output_gigawords: Some(u32::MAX),
+            event_timestamp: Some(u32::MAX),
+            ..AccountingPacket::default()
+        };
+        let now = 1_800_000_000;
+        let reading = accounting::read(&packet, now)?;
+        assert_eq!(
+            implausible_log(&reading.change, &reading.anomalies),
+            "stop for session u-1 from NAS 10.0.0.1: implausible event time 4294967295 \
+             (Event-Timestamp or Acct-Delay-Time; before 2000 or more than 300 s ahead): \
+             the arrival time is used; implausible Acct-Output-Octets/-Gigawords total \
+             18446744073709551615 (over 2^50 bytes in one session): ignored, the stored \
+             total is kept"
+        );
+        Ok(())
     }
 
     #[test]

@@ -706,6 +706,166 @@ fn radius_accounting_and_auth_log_end_to_end() {
     );
 }
 
+/// What one subscriber's cycle usage is, as the store and the triggers keep
+/// it, never fails to add: at the top of bigint it stays there.
+#[test]
+fn usage_sums_saturate_instead_of_failing() {
+    let tdb = TestDb::new();
+    let mut conn = tdb.connect();
+    seed(&mut conn);
+    let store = AccountingStore::new(&tdb.url(), 2, Duration::from_secs(2)).unwrap();
+    store.record(&change(&packet(1, "big", NAS), T0)).unwrap();
+    let mut first = packet(3, "big", NAS);
+    counters(&mut first, 60, (0, 1_000), (0, 1_000));
+    store.record(&change(&first, T0 + 60)).unwrap();
+    assert_eq!(usage_bytes(&mut conn, "alice"), 2_000);
+
+    // Usage at the top of bigint: the store's next packet saturates it.
+    conn.batch_execute("UPDATE usage SET bytes = 9223372036854775797")
+        .unwrap();
+    let mut more = packet(3, "big", NAS);
+    counters(&mut more, 120, (0, 5_000), (0, 5_000));
+    assert_eq!(
+        store.record(&change(&more, T0 + 120)).unwrap(),
+        Recorded::Session
+    );
+    assert_eq!(usage_bytes(&mut conn, "alice"), i64::MAX);
+
+    // Another writer (a hand-written UPDATE, stock rlm_sql) goes through the
+    // usage trigger: counters near the top of bigint saturate there too.
+    conn.batch_execute(
+        "UPDATE radacct SET acctinputoctets = 9223372036854775000,
+                            acctoutputoctets = 9223372036854775000
+          WHERE acctuniqueid = 'big'",
+    )
+    .unwrap();
+    assert_eq!(usage_bytes(&mut conn, "alice"), i64::MAX);
+
+    // Whatever the row holds, the session's Stop is still recorded.
+    let mut stop = packet(2, "big", NAS);
+    counters(&mut stop, 180, (0, 6_000), (0, 6_000));
+    assert_eq!(
+        store.record(&change(&stop, T0 + 180)).unwrap(),
+        Recorded::Session
+    );
+    assert!(!session_row(&mut conn, "big").0, "the Stop closed it");
+    assert_eq!(usage_bytes(&mut conn, "alice"), i64::MAX);
+}
+
+/// `Access-Request` for alice from another device than her sessions'.
+fn login_from_another_device(server: &Radiusd) -> freeradius::Reply {
+    server
+        .auth(
+            "User-Name = \"alice\", User-Password = \"alice-secret\", \
+             NAS-IP-Address = 127.0.0.1, Calling-Station-Id = \"AA:BB:CC:DD:EE:99\"\n",
+        )
+        .unwrap()
+}
+
+fn started_secs_from_now(conn: &mut postgres::Client, session: &str) -> f64 {
+    conn.query_one(
+        "SELECT abs(extract(epoch FROM acctstarttime - now()))::float8
+           FROM radacct WHERE acctsessionid = $1",
+        &[&session],
+    )
+    .unwrap()
+    .get(0)
+}
+
+/// Counters and times no NAS means (Gigawords 2^31, every counter at
+/// 0xFFFFFFFF, an Event-Timestamp in 2106) are answered, the session still
+/// closes by its Stop or by Accounting-Off, usage stays what was plausible,
+/// and the subscriber can log in again afterwards (simultaneous use 1).
+#[test]
+fn implausible_counters_and_timestamps_are_answered_and_never_lock_the_subscriber_out() {
+    let isp = Isp::new("netily_acct_implausible");
+    let mut conn = isp.sql();
+    seed(&mut conn);
+    conn.batch_execute("UPDATE plans SET simultaneous_use = 1")
+        .unwrap();
+    let server = isp.radiusd();
+
+    send_twice(&server, &acct_packet("Start", "odd-1", ""));
+    send_twice(
+        &server,
+        &acct_packet(
+            "Interim-Update",
+            "odd-1",
+            ", Acct-Session-Time = 60, Acct-Input-Octets = 1000, Acct-Output-Octets = 2000",
+        ),
+    );
+    // Gigawords 2^31 (2^63 bytes), then every counter at its maximum.
+    send_twice(
+        &server,
+        &acct_packet(
+            "Interim-Update",
+            "odd-1",
+            ", Acct-Session-Time = 120, Acct-Input-Octets = 1000, \
+             Acct-Input-Gigawords = 2147483648, Acct-Output-Octets = 2000",
+        ),
+    );
+    let all_ones = ", Acct-Input-Octets = 4294967295, Acct-Input-Gigawords = 4294967295, \
+                    Acct-Output-Octets = 4294967295, Acct-Output-Gigawords = 4294967295";
+    send_twice(
+        &server,
+        &acct_packet(
+            "Interim-Update",
+            "odd-1",
+            &format!(", Acct-Session-Time = 180{all_ones}"),
+        ),
+    );
+    let row = e2e_row(&mut conn, "odd-1");
+    assert_eq!(
+        (row.1, row.2, row.3, row.4),
+        (true, 1_000, 2_000, Some(180))
+    );
+    assert_eq!(usage_bytes(&mut conn, "alice"), 3_000);
+    assert!(
+        login_from_another_device(&server).is("Access-Reject"),
+        "the session is open: simultaneous use 1 refuses a second device"
+    );
+
+    // The Stop carries the same counters: answered, and it closes the session.
+    send_twice(
+        &server,
+        &acct_packet(
+            "Stop",
+            "odd-1",
+            &format!(", Acct-Session-Time = 240{all_ones}, Acct-Terminate-Cause = User-Request"),
+        ),
+    );
+    let row = e2e_row(&mut conn, "odd-1");
+    assert_eq!(
+        (row.1, row.2, row.3, row.4, row.6.as_deref()),
+        (false, 1_000, 2_000, Some(240), Some("User-Request"))
+    );
+    assert_eq!(usage_bytes(&mut conn, "alice"), 3_000);
+
+    // A Start dated 2106 is dated when it arrived, so Accounting-Off closes it.
+    send_twice(
+        &server,
+        &acct_packet("Start", "odd-2", ", Event-Timestamp = 4294967295"),
+    );
+    assert!(e2e_row(&mut conn, "odd-2").1);
+    let off_by = started_secs_from_now(&mut conn, "odd-2");
+    assert!(off_by < 600.0, "started {off_by} s from now");
+    send_twice(
+        &server,
+        "Acct-Status-Type = Accounting-Off, NAS-IP-Address = 127.0.0.1\n",
+    );
+    let row = e2e_row(&mut conn, "odd-2");
+    assert!(!row.1, "Accounting-Off left the 2106 session open");
+    assert_eq!(row.6.as_deref(), Some("NAS-Reboot"));
+
+    let reply = login_from_another_device(&server);
+    assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+
+    // Each oddity is logged (rate-limited: fewer lines than odd packets).
+    let log = server.log();
+    let lines = log.lines().filter(|l| l.contains("implausible")).count();
+    assert!((1..8).contains(&lines), "{lines} lines:\n{log}");
+}
+
 /// Every "N more like this suppressed" count in `log`, summed.
 fn suppressed_in(log: &str) -> usize {
     log.lines()

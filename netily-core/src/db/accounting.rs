@@ -46,6 +46,10 @@ use crate::accounting::{Change, SessionChange, SessionEvent};
 /// a subscriber's packets are never in two writers' batches at once (see
 /// [`Queue`]), so no
 /// other writer of this server changes the row in between.
+///
+/// Sums never fail: byte counts are added as numeric and the usage stored
+/// saturates at the top of bigint (a packet's own counters are bounded by
+/// `crate::accounting`, but rows written by others may hold anything).
 const RECORD_SESSIONS: &str = "
 WITH input AS MATERIALIZED (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::inet[], $6::text[],
@@ -58,7 +62,7 @@ WITH input AS MATERIALIZED (
 ), before AS MATERIALIZED (
     SELECT r.acctuniqueid AS uid, r.username, r.nasipaddress AS nas, r.callingstationid AS calling,
            r.acctstarttime AS started, r.acctstoptime IS NULL AS is_open,
-           coalesce(r.acctinputoctets, 0) + coalesce(r.acctoutputoctets, 0) AS bytes
+           coalesce(r.acctinputoctets, 0)::numeric + coalesce(r.acctoutputoctets, 0) AS bytes
       FROM radacct r
      WHERE r.acctuniqueid = ANY ($2::text[])
 ), changed AS (
@@ -115,12 +119,14 @@ WITH input AS MATERIALIZED (
     RETURNING r.acctuniqueid AS uid, r.username, r.nasipaddress AS nas,
               r.callingstationid AS calling, r.acctstarttime AS started,
               r.acctstoptime IS NULL AS is_open,
-              coalesce(r.acctinputoctets, 0) + coalesce(r.acctoutputoctets, 0) AS bytes
+              coalesce(r.acctinputoctets, 0)::numeric + coalesce(r.acctoutputoctets, 0) AS bytes
 ), grown AS (
     -- OFFSET 0 keeps the lookups per subscriber (index probes): a cached
     -- plan cannot know the batch is small and would hash whole tables.
     SELECT k.customer_id, k.cycle_start, k.cap, d.username, d.bytes
-      FROM (SELECT n.username, sum(greatest(n.bytes - coalesce(b.bytes, 0), 0))::bigint AS bytes
+      FROM (SELECT n.username,
+                   least(sum(greatest(n.bytes - coalesce(b.bytes, 0), 0)),
+                         9223372036854775807)::bigint AS bytes
               FROM changed n LEFT JOIN before b ON b.uid = n.uid
              WHERE n.username IS NOT NULL
              GROUP BY n.username) d,
@@ -133,7 +139,8 @@ WITH input AS MATERIALIZED (
 ), used AS (
     INSERT INTO usage AS u (customer_id, cycle_start, bytes)
     SELECT customer_id, cycle_start, bytes FROM grown WHERE bytes > 0 ORDER BY customer_id
-    ON CONFLICT (customer_id, cycle_start) DO UPDATE SET bytes = u.bytes + EXCLUDED.bytes
+    ON CONFLICT (customer_id, cycle_start)
+       DO UPDATE SET bytes = least(u.bytes::numeric + EXCLUDED.bytes, 9223372036854775807)::bigint
     RETURNING u.customer_id, u.cycle_start, u.bytes
 ), notes AS (
     SELECT netily_session_closed(b.username, b.uid) AS payload

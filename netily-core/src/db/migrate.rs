@@ -92,6 +92,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "postauth_statistics",
         sql: include_str!("../../migrations/0015_postauth_statistics.sql"),
     },
+    Migration {
+        version: 16,
+        name: "usage_saturates",
+        sql: include_str!("../../migrations/0016_usage_saturates.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).
