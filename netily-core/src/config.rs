@@ -32,6 +32,7 @@ const KEYS: &[&str] = &[
     "walled_garden_rate",
     "walled_garden_session_timeout",
     "vpn_network",
+    "vpn_tcp_network",
     "vpn_remote",
     "vpn_proto",
     "radius_server",
@@ -58,7 +59,11 @@ pub struct Config {
     pub walled_garden_address_list: String,
     pub walled_garden_rate: RateLimit,
     pub walled_garden_session_timeout: u32,
+    /// The UDP server's tunnel network (its `server` line must say the same).
     pub vpn_network: VpnPlan,
+    /// The TCP server's tunnel network: two tun devices on one host cannot
+    /// share one network.
+    pub vpn_tcp_network: VpnPlan,
     /// Where routers dial the VPN server (host and port); None until set.
     pub vpn_remote: Option<VpnRemote>,
     pub vpn_proto: VpnProto,
@@ -134,6 +139,11 @@ pub enum VpnProto {
     Tcp,
 }
 
+/// 10.9.0.0/24: beside the UDP server's 10.8.0.0/24.
+fn default_tcp_network() -> VpnPlan {
+    VpnPlan::new(Ipv4Addr::new(10, 9, 0, 0), 24).unwrap_or_default()
+}
+
 /// `ca_key_seal`: 64 hex digits. Only netadmin needs it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealKey(String);
@@ -174,6 +184,7 @@ impl Default for Config {
             walled_garden_rate: default_walled_garden_rate(),
             walled_garden_session_timeout: 300,
             vpn_network: VpnPlan::default(),
+            vpn_tcp_network: default_tcp_network(),
             vpn_remote: None,
             vpn_proto: VpnProto::default(),
             radius_server: None,
@@ -308,6 +319,11 @@ impl Config {
                         .parse()
                         .map_err(|e| ConfigError(format!("{origin}:{n}: vpn_network: {e}")))?
                 }
+                "vpn_tcp_network" => {
+                    c.vpn_tcp_network = value
+                        .parse()
+                        .map_err(|e| ConfigError(format!("{origin}:{n}: vpn_tcp_network: {e}")))?
+                }
                 "vpn_remote" => {
                     c.vpn_remote = Some(VpnRemote::parse(value).ok_or_else(|| {
                         bad("expected host[:port], e.g. vpn.isp.example:1194 (port 1-65535)")
@@ -344,10 +360,28 @@ impl Config {
         Ok(c)
     }
 
-    /// The RADIUS server routers are pointed at.
+    /// The tunnel network of the server on `proto`.
+    pub fn vpn_plan(&self, proto: VpnProto) -> VpnPlan {
+        match proto {
+            VpnProto::Udp => self.vpn_network,
+            VpnProto::Tcp => self.vpn_tcp_network,
+        }
+    }
+
+    /// The one place a router's addresses come from: the network of the
+    /// server routers dial (`vpn_proto`). The address the plugin pushes, the
+    /// one the RouterOS script sends RADIUS from, the one `router show`
+    /// prints and the one RADIUS accepts it from are all this plan's
+    /// `router_address(vpn_id)`.
+    pub fn router_plan(&self) -> VpnPlan {
+        self.vpn_plan(self.vpn_proto)
+    }
+
+    /// The RADIUS server routers are pointed at: `radius_server`, else the
+    /// tunnel address of the server they dial.
     pub fn radius_address(&self) -> Ipv4Addr {
         self.radius_server
-            .unwrap_or_else(|| self.vpn_network.server_address())
+            .unwrap_or_else(|| self.router_plan().server_address())
     }
 
     /// The operator policy the access decision reads.
@@ -536,6 +570,18 @@ mod tests {
         assert_eq!(c.vpn_proto, VpnProto::Tcp);
         assert_eq!(c.radius_address(), Ipv4Addr::new(10, 8, 0, 254));
         assert_eq!(c.ca_key_seal.as_ref().map(SealKey::hex), Some(key));
+        // Without radius_server, routers that dial TCP are told the TCP
+        // server's tunnel address, in the TCP network.
+        let c = Config::parse(
+            "vpn_proto = tcp
+vpn_tcp_network = 10.77.0.0/16
+",
+            "t.conf",
+        )
+        .unwrap();
+        assert_eq!(c.router_plan().to_string(), "10.77.0.0/16");
+        assert_eq!(c.radius_address(), Ipv4Addr::new(10, 77, 0, 1));
+        assert_eq!(Config::default().vpn_tcp_network.to_string(), "10.9.0.0/24");
         assert!(!format!("{c:?}").contains(key), "Debug hides the key");
         assert!(!serde_json::to_string(&c).unwrap().contains(key));
 

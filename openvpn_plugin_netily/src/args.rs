@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use netily_core::vpn_plan::VpnPlan;
+use netily_core::config::VpnProto;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
@@ -20,9 +20,10 @@ pub struct Args {
     pub stale_after: Duration,
     /// How often the set of admitted certificates is reloaded.
     pub refresh: Duration,
-    /// Overrides the config file's vpn_network, for a second server (e.g. the
-    /// TCP one) that must use its own tunnel network on the same host.
-    pub vpn_network: Option<VpnPlan>,
+    /// Which server this is: its tunnel network is the config file's
+    /// `vpn_network` (udp) or `vpn_tcp_network` (tcp), so what the plugin
+    /// pushes and what netadmin tells routers come from one place.
+    pub proto: VpnProto,
 }
 
 impl Default for Args {
@@ -33,12 +34,12 @@ impl Default for Args {
             status_interval: Duration::from_secs(5),
             stale_after: Duration::from_secs(60),
             refresh: Duration::from_millis(1000),
-            vpn_network: None,
+            proto: VpnProto::Udp,
         }
     }
 }
 
-const KNOWN: &str = "config=PATH, status=PATH, status_interval=SECONDS, stale_after=SECONDS, refresh_ms=MILLISECONDS, vpn_network=A.B.C.D/LEN";
+const KNOWN: &str = "config=PATH, status=PATH, status_interval=SECONDS, stale_after=SECONDS, refresh_ms=MILLISECONDS, proto=udp|tcp";
 
 impl Args {
     pub fn parse<'a>(words: impl IntoIterator<Item = &'a str>) -> Result<Args, String> {
@@ -62,11 +63,22 @@ impl Args {
                 "status_interval" => a.status_interval = Duration::from_secs(number(1, 3600)?),
                 "stale_after" => a.stale_after = Duration::from_secs(number(1, 86_400)?),
                 "refresh_ms" => a.refresh = Duration::from_millis(number(100, 60_000)?),
+                "proto" => {
+                    a.proto = match value {
+                        "udp" => VpnProto::Udp,
+                        "tcp" => VpnProto::Tcp,
+                        _ => {
+                            return Err(format!(
+                                "plugin argument proto: expected udp or tcp, got \"{value}\""
+                            ))
+                        }
+                    }
+                }
                 "vpn_network" => {
-                    a.vpn_network = Some(
-                        value
-                            .parse()
-                            .map_err(|e| format!("plugin argument vpn_network: {e}"))?,
+                    return Err(
+                        "plugin argument vpn_network= is gone: the network comes from \
+                                netily.conf (vpn_network, or vpn_tcp_network with proto=tcp)"
+                            .to_string(),
                     )
                 }
                 _ => {
@@ -102,5 +114,10 @@ mod tests {
             .unwrap_err()
             .contains("expected 1 to 86400"));
         assert!(Args::parse(["config"]).is_err());
+        assert_eq!(Args::parse(["proto=tcp"]).unwrap().proto, VpnProto::Tcp);
+        assert!(Args::parse(["proto=sctp"]).is_err());
+        assert!(Args::parse(["vpn_network=10.9.0.0/24"])
+            .unwrap_err()
+            .contains("vpn_tcp_network"));
     }
 }

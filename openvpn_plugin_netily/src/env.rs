@@ -12,7 +12,7 @@ use std::ffi::CStr;
 use std::os::raw::c_char;
 
 /// Every variable the plugin reads. [`Env::get`] of another name is None.
-const NAMES: [&str; 13] = [
+const NAMES: [&str; 14] = [
     "tls_serial_0",
     "tls_serial_hex_0",
     "common_name",
@@ -26,6 +26,8 @@ const NAMES: [&str; 13] = [
     "bytes_sent",
     "time_duration",
     "verb",
+    // The server's own tunnel address (from its `server` line).
+    "ifconfig_local",
 ];
 
 /// Longest name in [`NAMES`]: a '=' further in cannot end a wanted name.

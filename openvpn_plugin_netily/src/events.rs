@@ -99,6 +99,22 @@ impl Core {
                 serial.to_colon_hex()
             )
         })?;
+        // OpenVPN's own tunnel address comes from its `server` line; the
+        // address we push comes from netily.conf. If they disagree, the
+        // router would be given (and told) an address this server cannot
+        // route: refuse loudly instead.
+        if let Some(local) = env.get("ifconfig_local") {
+            if local != self.plan.server_address().to_string() {
+                return Err(format!(
+                    "refused router {}: this OpenVPN server's tunnel address is {local}, but \
+                     netily.conf's network for it is {} (server address {}); make the \
+                     server line and vpn_network/vpn_tcp_network agree",
+                    admitted.router_name,
+                    self.plan,
+                    self.plan.server_address()
+                ));
+            }
+        }
         let address = self
             .plan
             .router_address(admitted.vpn_id)
@@ -279,6 +295,32 @@ mod tests {
         let notes: Vec<_> = rx.drain().iter().filter_map(Record::note).collect();
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(notes[1].contains("disconnected"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_server_line_that_disagrees_with_the_config_refuses_routers() {
+        let (c, rx) = core();
+        let with_local = |local| {
+            Env::from_pairs(&[
+                ("tls_serial_0", "256"),
+                ("trusted_ip", "172.31.1.2"),
+                ("trusted_port", "40000"),
+                ("ifconfig_local", local),
+            ])
+        };
+        assert!(
+            c.client_connect(&with_local("10.8.0.1"), 0).is_ok(),
+            "agreeing server"
+        );
+        rx.drain();
+        let err = c.client_connect(&with_local("10.9.0.1"), 0).unwrap_err();
+        assert!(
+            err.contains(
+                "tunnel address is 10.9.0.1, but netily.conf's network for it is 10.8.0.0/24"
+            ),
+            "{err}"
+        );
+        assert!(rx.drain().is_empty());
     }
 
     #[test]

@@ -94,7 +94,7 @@ impl Plugin {
             None => Config::resolve(None, None),
         }
         .map_err(|e| e.to_string())?;
-        let plan = args.vpn_network.unwrap_or(config.vpn_network);
+        let plan = config.vpn_plan(args.proto);
 
         let routers = Arc::new(Routers::default());
         // One synchronous load at startup (not on a client's path), so the
@@ -104,8 +104,7 @@ impl Plugin {
             .and_then(|mut c| routers.reload(&mut c).map_err(|e| e.to_string()))
         {
             Ok(n) => log.note(&format!(
-                "{n} router certificates admitted; VPN network {}; connections logged to syslog{}",
-                config.vpn_network,
+                "{n} router certificates admitted; VPN network {plan}; connections logged to syslog{}",
                 if verb >= VERBOSE_FROM {
                     format!(" and here (verb {verb})")
                 } else {

@@ -31,6 +31,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use netily_core::db::{self, nas::NasClient};
+use netily_core::vpn_plan::VpnPlan;
 
 use crate::request::{List, Mode, Request};
 use crate::settings::Settings;
@@ -64,6 +65,9 @@ impl Table {
 }
 
 struct Shared {
+    /// The network routers dial: a router is also a client by its address
+    /// there (`db::nas::load_clients`).
+    plan: VpnPlan,
     table: RwLock<Option<Arc<Table>>>,
     stop: AtomicBool,
     loaded: Mutex<bool>,
@@ -97,7 +101,8 @@ impl NasDirectory {
         } else {
             settings.db_timeout
         };
-        let directory = NasDirectory::start(config.database_url, timeout)
+        let plan = config.router_plan();
+        let directory = NasDirectory::start(config.database_url, plan, timeout)
             .map_err(|e| format!("cannot start the RADIUS client thread: {e}"))?;
         Ok((directory, timeout))
     }
@@ -121,8 +126,13 @@ impl NasDirectory {
     }
 
     /// Starts the listener thread; the first load happens in the background.
-    pub fn start(database_url: String, connect_timeout: Duration) -> std::io::Result<Self> {
+    pub fn start(
+        database_url: String,
+        plan: VpnPlan,
+        connect_timeout: Duration,
+    ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
+            plan,
             table: RwLock::new(None),
             stop: AtomicBool::new(false),
             loaded: Mutex::new(false),
@@ -257,7 +267,7 @@ fn touches_clients(payload: &str) -> bool {
 }
 
 fn reload(shared: &Shared, client: &mut db::Client) -> db::Result<()> {
-    let all = db::nas::load_clients(client)?;
+    let all = db::nas::load_clients(client, &shared.plan)?;
     let count = all.len();
     *shared.table.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Table::new(all)));
     let mut loaded = shared.loaded.lock().unwrap_or_else(PoisonError::into_inner);

@@ -24,8 +24,10 @@ use crate::freeradius::workspace;
 use crate::postgres::PgCluster;
 use crate::routeros;
 
-/// The lab's VPN network (`vpn_network` in its netily.conf).
+/// The lab's VPN networks (`vpn_network`, `vpn_tcp_network` in its
+/// netily.conf), as the shipped server configs' `server` lines say.
 pub const PLAN: &str = "10.8.0.0/24";
+pub const TCP_PLAN: &str = "10.9.0.0/24";
 
 pub fn now() -> i64 {
     SystemTime::now()
@@ -202,6 +204,8 @@ pub struct Lab {
     pub client_ns: Vec<Netns>,
     pub server_ns: Netns,
     pub dir: PathBuf,
+    /// Which shipped server runs: server.conf (UDP) or server-tcp.conf.
+    pub transport: VpnTransport,
     pub ca: CaMaterial,
     /// A libpq URL through the socket directory (namespaces share it).
     pub db_url: String,
@@ -223,7 +227,14 @@ impl Drop for Lab {
 }
 
 impl Lab {
+    /// The UDP server (openvpn-conf/server.conf).
     pub fn new(tag: &str) -> Lab {
+        Lab::with_transport(tag, VpnTransport::Udp)
+    }
+
+    /// The shipped server for `transport`, with a netily.conf whose
+    /// `vpn_proto` says routers dial it.
+    pub fn with_transport(tag: &str, transport: VpnTransport) -> Lab {
         assert!(Path::new("/dev/net/tun").exists(), "no /dev/net/tun");
         let plugin = plugin_path();
         let pg = PgCluster::start();
@@ -255,15 +266,22 @@ impl Lab {
         ] {
             fs::write(dir.join("pki").join(file), text).unwrap_or_else(|e| panic!("{e}"));
         }
+        let (shipped, status, proto, plan) = match transport {
+            VpnTransport::Udp => ("server.conf", "openvpn-status.log", "udp", PLAN),
+            VpnTransport::Tcp => ("server-tcp.conf", "openvpn-tcp-status.log", "tcp", TCP_PLAN),
+        };
         fs::write(
             dir.join("netily.conf"),
-            format!("database_url = \"{db_url}\"\nvpn_network = {PLAN}\n"),
+            format!(
+                "database_url = \"{db_url}\"\nvpn_network = {PLAN}\n\
+                 vpn_tcp_network = {TCP_PLAN}\nvpn_proto = {proto}\n"
+            ),
         )
         .unwrap_or_else(|e| panic!("{e}"));
 
         // The shipped config, with this lab's paths and faster timers.
-        let template = fs::read_to_string(workspace().join("openvpn-conf/server.conf"))
-            .unwrap_or_else(|e| panic!("openvpn-conf/server.conf: {e}"));
+        let template = fs::read_to_string(workspace().join("openvpn-conf").join(shipped))
+            .unwrap_or_else(|e| panic!("openvpn-conf/{shipped}: {e}"));
         let d = dir.display().to_string();
         let conf = template
             .replace("/etc/netily/pki/", &format!("{d}/pki/"))
@@ -276,10 +294,10 @@ impl Lab {
                 "config=/etc/netily/netily.conf",
                 &format!("config={d}/netily.conf"),
             )
-            .replace("openvpn-status.log 5", "openvpn-status.log 1")
+            .replace(&format!("{status} 5"), &format!("{status} 1"))
             .replace(
-                &format!("status={d}/openvpn-status.log"),
-                &format!("status={d}/openvpn-status.log status_interval=1 stale_after=3"),
+                &format!("status={d}/{status}"),
+                &format!("status={d}/{status} status_interval=1 stale_after=3"),
             )
             .replace("keepalive 10 60", "keepalive 1 10");
         fs::write(dir.join("server.conf"), conf).unwrap_or_else(|e| panic!("{e}"));
@@ -291,9 +309,10 @@ impl Lab {
             client_ns: Vec::new(),
             server_ns,
             dir,
+            transport,
             ca,
             db_url,
-            plan: PLAN.parse().unwrap_or_else(|e| panic!("{e}")),
+            plan: plan.parse().unwrap_or_else(|e| panic!("{e}")),
             pg,
         }
     }
@@ -419,7 +438,7 @@ impl Lab {
             router_name: name,
             remote_host: &remote,
             port: 1194,
-            transport: VpnTransport::Udp,
+            transport: self.transport,
             ca_pem,
             cert_pem: &cert.cert_pem,
             key_pem: &cert.key_pem,

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use netily_core::db;
+use netily_core::vpn_plan::VpnPlan;
 use netily_tests::freeradius::{self, Radiusd, Reply};
 use netily_tests::isp::Isp;
 
@@ -151,12 +152,14 @@ fn routers_from_netadmin_are_radius_clients() {
 
     // The same lookup, straight from the database.
     let mut conn = isp.sql();
-    let found = db::nas::find_client(&mut conn, TOWER_2.parse().unwrap())
+    let found = db::nas::find_client(&mut conn, TOWER_2.parse().unwrap(), &VpnPlan::default())
         .unwrap()
         .expect("tower-2 in the nas table");
     assert_eq!(found.shortname, "tower-2");
     assert_eq!(found.secret, TOWER_2_SECRET);
-    assert!(db::nas::find_client(&mut conn, STRANGER.parse().unwrap())
-        .unwrap()
-        .is_none());
+    assert!(
+        db::nas::find_client(&mut conn, STRANGER.parse().unwrap(), &VpnPlan::default())
+            .unwrap()
+            .is_none()
+    );
 }

@@ -325,3 +325,35 @@ fn sighup_leaves_no_thread_behind_and_a_database_outage_is_ridden_out() {
     }
     println!("connection made during the outage recorded after the database returned");
 }
+
+/// The `server` line and netily.conf are two statements of one network: when
+/// they disagree, routers are refused with a line saying so, never given an
+/// address the server cannot route or the RouterOS script does not name.
+#[test]
+fn a_server_line_that_disagrees_with_netily_conf_refuses_routers_loudly() {
+    let mut lab = Lab::new("m");
+    let (_, cert) = lab.add_router("tower-9", 1);
+    let conf = lab.dir.join("netily.conf");
+    let text = fs::read_to_string(&conf).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(
+        &conf,
+        text.replace("vpn_network = 10.8.0.0/24", "vpn_network = 10.66.0.0/24"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    lab.start_server();
+    let h = lab.add_host();
+    let ca_pem = lab.ca.cert_pem.clone();
+    let c = lab.start_client(h, "tower-9", &ca_pem, &cert);
+    assert!(
+        !lab.clients[c].wait_ready(Duration::from_secs(6)),
+        "admitted with a mismatched network"
+    );
+    let log = lab.server_log();
+    assert!(
+        log.contains(
+            "refused router tower-9: this OpenVPN server's tunnel address is 10.8.0.1, \
+             but netily.conf's network for it is 10.66.0.0/24"
+        ),
+        "{log}"
+    );
+}

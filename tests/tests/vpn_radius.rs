@@ -9,7 +9,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use netily_core::config::Config;
 use netily_core::db::NewPlan;
+use netily_core::pki::VpnTransport;
 use netily_tests::freeradius::{parse_radclient, Radiusd, RadiusdOptions, Reply};
 use netily_tests::isp::seed_alice_and_bob;
 use netily_tests::openvpn::Lab;
@@ -35,8 +37,19 @@ fn radclient_in(ns: &str, server: &str, secret: &str, attributes: &str) -> Reply
 }
 
 #[test]
-fn a_router_is_served_from_its_vpn_address_through_the_tunnel() {
-    let mut lab = Lab::new("r");
+fn a_router_is_served_from_its_vpn_address_through_the_udp_tunnel() {
+    served_through_the_tunnel(VpnTransport::Udp);
+}
+
+/// The TCP server has its own network (vpn_tcp_network): what the router is
+/// given there is what netily.conf says it is told, and RADIUS answers it.
+#[test]
+fn a_router_is_served_from_its_vpn_address_through_the_tcp_tunnel() {
+    served_through_the_tunnel(VpnTransport::Tcp);
+}
+
+fn served_through_the_tunnel(transport: VpnTransport) {
+    let mut lab = Lab::with_transport("r", transport);
     seed_alice_and_bob(
         &mut lab.db(),
         &NewPlan::new("home-10m", "5M/10M".parse().unwrap()),
@@ -52,8 +65,17 @@ fn a_router_is_served_from_its_vpn_address_through_the_tunnel() {
         lab.clients[c].log(),
         lab.server_log()
     );
-    let vpn_address = lab.plan.router_address(i64::from(vpn_id)).unwrap();
+    // One source: the address OpenVPN was pushed is the one netily.conf's
+    // router plan gives this router (what `router show` prints and the
+    // RouterOS script sends RADIUS from), and RADIUS lives at the address
+    // the script names.
+    let config = Config::load(&lab.dir.join("netily.conf")).unwrap();
+    let vpn_address = config
+        .router_plan()
+        .router_address(i64::from(vpn_id))
+        .unwrap();
     assert_eq!(lab.tun_address(host), Some(vpn_address));
+    assert_eq!(config.radius_address(), lab.plan.server_address());
 
     // radiusd drops to the freerad user: let it reach PostgreSQL's socket
     // (the only way into the host from the server's namespace).
@@ -72,7 +94,7 @@ fn a_router_is_served_from_its_vpn_address_through_the_tunnel() {
     let login = "User-Name = \"alice\", User-Password = \"alice-secret\"\n";
 
     // Through the tunnel: from tower-1's VPN address to the server's.
-    let server = format!("{}:{}", lab.plan.server_address(), radiusd.auth_port);
+    let server = format!("{}:{}", config.radius_address(), radiusd.auth_port);
     let reply = radclient_in(&client_ns, &server, "radius-secret", login);
     assert!(
         reply.is("Access-Accept"),

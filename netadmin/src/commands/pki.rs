@@ -224,11 +224,14 @@ pub fn ovpn(ctx: &Ctx, router: &str) -> Outcome {
 pub fn mikrotik_script(ctx: &Ctx, router: &str, interim: u32) -> Outcome {
     let seal = ctx.seal()?;
     let remote = ctx.vpn_remote()?;
-    let proto = ctx.config.vpn_proto;
-    let radius = ctx.config.radius_address();
     let script = ctx.in_tx(|tx| {
         Ok(store::router_script(
-            tx, &seal, router, remote, proto, radius, interim,
+            tx,
+            &seal,
+            router,
+            remote,
+            &ctx.config,
+            interim,
         )?)
     })?;
     print!("{script}");

@@ -21,7 +21,7 @@ pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
                 secret,
                 description,
             };
-            let vpn = ctx.config.vpn_network;
+            let vpn = ctx.config.router_plan();
             // One transaction: the router with its certificate, or nothing.
             let (row, cert) = ctx.in_tx(|tx| {
                 let row = db::add_router(tx, &r, &vpn)?;
@@ -71,7 +71,7 @@ pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
             Ok(())
         }
         RouterCmd::List => {
-            let rows = ctx.in_tx(|tx| Ok(db::list_routers(tx)?))?;
+            let rows = ctx.in_tx(|tx| Ok(db::list_routers(tx, &ctx.config.router_plan())?))?;
             if ctx.json {
                 return print_json(&rows);
             }
@@ -99,7 +99,7 @@ pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
             Ok(())
         }
         RouterCmd::Show { name } => {
-            let r = ctx.in_tx(|tx| Ok(db::get_router(tx, &name)?))?;
+            let r = ctx.in_tx(|tx| Ok(db::get_router(tx, &name, &ctx.config.router_plan())?))?;
             if ctx.json {
                 return print_json(&r);
             }
@@ -120,7 +120,14 @@ pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
                 secret,
                 description,
             };
-            let r = ctx.in_tx(|tx| Ok(db::update_router(tx, &name, &change)?))?;
+            let r = ctx.in_tx(|tx| {
+                Ok(db::update_router(
+                    tx,
+                    &name,
+                    &change,
+                    &ctx.config.router_plan(),
+                )?)
+            })?;
             if ctx.json {
                 return print_json(&r);
             }

@@ -11,7 +11,7 @@ use crate::Outcome;
 pub fn run(ctx: &Ctx, cmd: SeedCmd) -> Outcome {
     match cmd {
         SeedCmd::Demo => {
-            let vpn = ctx.config.vpn_network;
+            let vpn = ctx.config.router_plan();
             let report = ctx.in_tx(|tx| Ok(db::seed_demo(tx, &vpn)?))?;
             if ctx.json {
                 return print_json(&report);
@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, cmd: SeedCmd) -> Outcome {
             subscribers,
             routers,
         } => {
-            let vpn = ctx.config.vpn_network;
+            let vpn = ctx.config.router_plan();
             let bar = if ctx.json {
                 ProgressBar::hidden()
             } else {

@@ -6,6 +6,7 @@ use postgres::GenericClient;
 use serde::Serialize;
 
 use super::error::{q, Result};
+use crate::vpn_plan::VpnPlan;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct NasRow {
@@ -78,13 +79,15 @@ impl NasClient {
 // Rows of disabled routers are left out: a disabled router is not served.
 // A router is one RADIUS client whichever way it talks to us: from its NAS
 // address (its `nas` row) and from its management VPN address (the RouterOS
-// script sends RADIUS from there), with one secret and one short name.
+// script sends RADIUS from there), with one secret and one short name. $1 is
+// the network routers dial (`Config::router_plan`): the VPN address is
+// network + vpn_id + 1, as `VpnPlan::router_address` says.
 const CLIENT_SELECT: &str = "SELECT nasname, shortname, type, secret FROM (
         SELECT n.nasname, n.shortname, n.type, n.secret, n.id, 0 AS via_vpn
           FROM nas n LEFT JOIN routers r ON r.id = n.router_id
          WHERE (r.id IS NULL OR r.status = 'active')
         UNION ALL
-        SELECT host(r.vpn_address), n.shortname, n.type, n.secret, n.id, 1
+        SELECT host($1::inet + (r.vpn_id + 1)), n.shortname, n.type, n.secret, n.id, 1
           FROM nas n JOIN routers r ON r.id = n.router_id
          WHERE r.status = 'active'
        ) c
@@ -102,23 +105,32 @@ fn client_from_row(r: &postgres::Row) -> NasClient {
 /// Every RADIUS client the server should accept: hand-made `nas` rows and
 /// the NAS rows of routers that are not disabled (each also by its VPN
 /// address), oldest first.
-pub fn load_clients(conn: &mut impl GenericClient) -> Result<Vec<NasClient>> {
+pub fn load_clients(conn: &mut impl GenericClient, plan: &VpnPlan) -> Result<Vec<NasClient>> {
+    let network = IpAddr::V4(plan.network());
     let rows = conn
-        .query(&format!("{CLIENT_SELECT} ORDER BY c.id, c.via_vpn"), &[])
+        .query(
+            &format!("{CLIENT_SELECT} ORDER BY c.id, c.via_vpn"),
+            &[&network],
+        )
         .map_err(q("reading RADIUS clients"))?;
     Ok(rows.iter().map(client_from_row).collect())
 }
 
 /// The RADIUS client whose `nasname` is exactly this address, if any (the
 /// oldest row wins when an address was entered twice by hand).
-pub fn find_client(conn: &mut impl GenericClient, address: IpAddr) -> Result<Option<NasClient>> {
+pub fn find_client(
+    conn: &mut impl GenericClient,
+    address: IpAddr,
+    plan: &VpnPlan,
+) -> Result<Option<NasClient>> {
+    let network = IpAddr::V4(plan.network());
     let row = conn
         .query_opt(
             &format!(
-                "{CLIENT_SELECT} AND (c.nasname = host($1::inet) OR c.nasname = $1::inet::text)
+                "{CLIENT_SELECT} AND (c.nasname = host($2::inet) OR c.nasname = $2::inet::text)
                  ORDER BY c.id, c.via_vpn LIMIT 1"
             ),
-            &[&address],
+            &[&network, &address],
         )
         .map_err(q("looking up a RADIUS client"))?;
     Ok(row.as_ref().map(client_from_row))

@@ -8,14 +8,13 @@
 //! swapped into another's column and opened as something else.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use postgres::{GenericClient, Row};
 use serde::Serialize;
 
 use super::epoch;
 use super::error::{q, sql, Error, Result};
-use crate::config::{VpnProto, VpnRemote};
+use crate::config::{Config, VpnProto, VpnRemote};
 use crate::model::UnixTime;
 use crate::pki::{
     self, CaKeySeal, CaMaterial, ClientProfile, PkiError, RevokedCertificate, RouterOsSetup,
@@ -530,7 +529,7 @@ pub fn server_files(
 struct RouterMaterial {
     name: String,
     secret: String,
-    vpn_address: IpAddr,
+    vpn_id: i32,
     cert_pem: String,
     key_pem: String,
     ca_pem: String,
@@ -544,7 +543,7 @@ fn router_material(
 ) -> Result<RouterMaterial> {
     let r = conn
         .query_opt(
-            "SELECT id, name, secret, vpn_address FROM routers WHERE name = $1",
+            "SELECT id, name, secret, vpn_id FROM routers WHERE name = $1",
             &[&router],
         )
         .map_err(q("reading a router"))?
@@ -570,7 +569,7 @@ fn router_material(
     Ok(RouterMaterial {
         name: r.get(1),
         secret: r.get(2),
-        vpn_address: r.get(3),
+        vpn_id: r.get(3),
         cert_pem: cert.get(0),
         key_pem: open_as(seal, CERT_KEY_PURPOSE, &key_sealed).map_err(pki_err(what))?,
         ca_pem: stored.cert_pem,
@@ -617,31 +616,33 @@ pub fn router_profile(
 }
 
 /// The RouterOS v7 script joining the router to Netily: VPN client from the
-/// profile, RADIUS at `radius_server` from the router's tunnel address, CoA on
-/// port 3799, PPP and Hotspot through RADIUS. Secret, like the profile.
+/// profile (`config.vpn_proto` to `remote`), RADIUS at
+/// `config.radius_address()` from the router's tunnel address in
+/// `config.router_plan()`, CoA on port 3799, PPP and Hotspot through RADIUS.
+/// Secret, like the profile.
 pub fn router_script(
     conn: &mut impl GenericClient,
     seal: &CaKeySeal,
     router: &str,
     remote: &VpnRemote,
-    proto: VpnProto,
-    radius_server: std::net::Ipv4Addr,
+    config: &Config,
     interim_minutes: u32,
 ) -> Result<String> {
     let what = format!("write the RouterOS script of router '{router}'");
     let m = router_material(conn, seal, router, &what)?;
-    let profile = render_profile(&m, remote, proto, &what)?;
-    let IpAddr::V4(router_vpn_address) = m.vpn_address else {
-        return Err(Error::corrupt(
-            format!("VPN address of router '{router}'"),
-            "not IPv4",
-        ));
-    };
+    let profile = render_profile(&m, remote, config.vpn_proto, &what)?;
+    let router_vpn_address = config
+        .router_plan()
+        .router_address(i64::from(m.vpn_id))
+        .map_err(|e| Error::Refused {
+            what: what.clone(),
+            why: e.to_string(),
+        })?;
     pki::render_routeros_script(&RouterOsSetup {
         router_name: &m.name,
         profile: &profile,
         remote_host: &remote.host,
-        radius_server,
+        radius_server: config.radius_address(),
         router_vpn_address,
         radius_secret: &m.secret,
         interim_minutes,

@@ -17,6 +17,7 @@ pub struct RouterRow {
     pub name: String,
     pub nas_ip: Option<IpAddr>,
     pub vpn_id: i32,
+    /// In the network routers dial (`Config::router_plan`), from `vpn_id`.
     pub vpn_address: Option<IpAddr>,
     /// active or disabled (the operator's word).
     pub status: String,
@@ -29,7 +30,7 @@ pub struct RouterRow {
 // `online` follows vpn_status: connected and seen within the stale limit.
 // last_seen is the latest of any connection the router had.
 const ROUTER_SELECT: &str = concat!(
-    "SELECT r.id, r.name, r.nas_ip, r.vpn_id, r.vpn_address, r.status,
+    "SELECT r.id, r.name, r.nas_ip, r.vpn_id, r.status,
             EXISTS (SELECT 1 FROM vpn_connections
                      WHERE router_id = r.id AND status = 'connected'
                        AND last_seen >= now() - make_interval(secs => ",
@@ -43,17 +44,18 @@ const ROUTER_SELECT: &str = concat!(
                            WHERE router_id = r.id) v ON true"
 );
 
-fn from_row(r: &Row) -> RouterRow {
+fn from_row(r: &Row, plan: &VpnPlan) -> RouterRow {
+    let vpn_id: i32 = r.get(3);
     RouterRow {
         id: r.get(0),
         name: r.get(1),
         nas_ip: r.get(2),
-        vpn_id: r.get(3),
-        vpn_address: r.get(4),
-        status: r.get(5),
-        online: r.get(6),
-        last_seen: r.get(7),
-        created_at: r.get(8),
+        vpn_id,
+        vpn_address: plan.router_address(i64::from(vpn_id)).ok().map(IpAddr::V4),
+        status: r.get(4),
+        online: r.get(5),
+        last_seen: r.get(6),
+        created_at: r.get(7),
     }
 }
 
@@ -97,9 +99,9 @@ pub fn add_router(
         .query_opt(
             "SELECT shortname FROM nas WHERE nasname = host($1::inet) OR nasname = $1::inet::text
              UNION ALL
-             SELECT name FROM routers WHERE vpn_address = $1::inet
+             SELECT name FROM routers WHERE host($2::inet + (vpn_id + 1)) = host($1::inet)
              LIMIT 1",
-            &[&ip],
+            &[&ip, &IpAddr::V4(vpn.network())],
         )
         .map_err(q("checking NAS addresses"))?;
     if let Some(row) = clash {
@@ -154,7 +156,7 @@ pub fn add_router(
         &[&ip, &r.name, &r.secret, &r.description, &id],
     )
     .map_err(q("adding the router's NAS entry"))?;
-    get_router(conn, &r.name)
+    get_router(conn, &r.name, vpn)
 }
 
 /// What `router update` changes; `None` keeps the current value.
@@ -174,8 +176,9 @@ pub fn update_router(
     conn: &mut impl GenericClient,
     name: &str,
     change: &RouterChange,
+    plan: &VpnPlan,
 ) -> Result<RouterRow> {
-    let r = get_router(conn, name)?;
+    let r = get_router(conn, name, plan)?;
     if change.nas_ip.is_none() && change.secret.is_none() && change.description.is_none() {
         return Err(Error::Refused {
             what: format!("update router '{name}'"),
@@ -193,9 +196,10 @@ pub fn update_router(
                   WHERE (n.nasname = host($1::inet) OR n.nasname = $1::inet::text)
                     AND n.router_id IS DISTINCT FROM $2
                  UNION ALL
-                 SELECT r.name FROM routers r WHERE r.vpn_address = $1::inet
+                 SELECT r.name FROM routers r
+                  WHERE host($3::inet + (r.vpn_id + 1)) = host($1::inet)
                  LIMIT 1",
-                &[&ip, &r.id],
+                &[&ip, &r.id, &IpAddr::V4(plan.network())],
             )
             .map_err(q("checking NAS addresses"))?;
         if let Some(row) = clash {
@@ -233,35 +237,40 @@ pub fn update_router(
         ],
     )
     .map_err(q("updating the router's NAS entry"))?;
-    get_router(conn, name)
+    get_router(conn, name, plan)
 }
 
 fn opt_ip(ip: Option<IpAddr>) -> String {
     ip.map(|i| i.to_string()).unwrap_or_default()
 }
 
-pub fn get_router(conn: &mut impl GenericClient, name: &str) -> Result<RouterRow> {
+/// One router; its VPN address in `plan` (`Config::router_plan`).
+pub fn get_router(conn: &mut impl GenericClient, name: &str, plan: &VpnPlan) -> Result<RouterRow> {
     let row = conn
         .query_opt(&format!("{ROUTER_SELECT} WHERE r.name = $1"), &[&name])
         .map_err(q("reading a router"))?
         .ok_or_else(|| Error::not_found(format!("router '{name}'")))?;
-    Ok(from_row(&row))
+    Ok(from_row(&row, plan))
 }
 
-pub fn list_routers(conn: &mut impl GenericClient) -> Result<Vec<RouterRow>> {
+pub fn list_routers(conn: &mut impl GenericClient, plan: &VpnPlan) -> Result<Vec<RouterRow>> {
     let rows = conn
         .query(&format!("{ROUTER_SELECT} ORDER BY r.name"), &[])
         .map_err(q("listing routers"))?;
-    Ok(rows.iter().map(from_row).collect())
+    Ok(rows.iter().map(|r| from_row(r, plan)).collect())
 }
 
 /// Removes a router, its NAS entry (by cascade) and revokes its certificates,
 /// so neither RADIUS nor the VPN accepts it any more. Returns the serials
 /// revoked; the certificate rows stay (router unset) for the CRL.
 pub fn remove_router(conn: &mut impl GenericClient, name: &str) -> Result<Vec<String>> {
-    let r = get_router(conn, name)?;
-    let revoked = super::pki::revoke_router_certificates(conn, r.id)?;
-    conn.execute("DELETE FROM routers WHERE id = $1", &[&r.id])
+    let id: i64 = conn
+        .query_opt("SELECT id FROM routers WHERE name = $1", &[&name])
+        .map_err(q("reading a router"))?
+        .ok_or_else(|| Error::not_found(format!("router '{name}'")))?
+        .get(0);
+    let revoked = super::pki::revoke_router_certificates(conn, id)?;
+    conn.execute("DELETE FROM routers WHERE id = $1", &[&id])
         .map_err(q("removing a router"))?;
     Ok(revoked)
 }
