@@ -107,3 +107,39 @@ fn sessions_auth_log_and_dashboard() {
         "{text}"
     );
 }
+
+#[test]
+fn auth_log_shows_the_nas_each_login_came_from() {
+    let env = Env::migrated();
+    env.sql()
+        .batch_execute(
+            "INSERT INTO radpostauth (username, reply, authdate, nasipaddress, reason)
+             VALUES ('alice', 'Access-Accept', now() - interval '2 minutes', '192.0.2.7', NULL),
+                    ('bob', 'Access-Reject', now() - interval '1 minute', '2001:db8::7', 'bad password'),
+                    ('carol', 'Access-Accept', now(), NULL, NULL);",
+        )
+        .unwrap();
+    let log = env.json(&["auth-log"]);
+    let nas: Vec<&serde_json::Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["nas_ip"])
+        .collect();
+    assert_eq!(
+        nas,
+        [
+            &serde_json::Value::Null,
+            &"2001:db8::7".into(),
+            &"192.0.2.7".into()
+        ],
+        "{log}"
+    );
+    let text = env.ok(&["auth-log"]);
+    let header = text.lines().next().unwrap();
+    assert!(header.contains("NAS"), "{text}");
+    let alice = text.lines().find(|l| l.contains("alice")).unwrap();
+    assert!(alice.contains("192.0.2.7"), "{text}");
+    let bob = text.lines().find(|l| l.contains("bob")).unwrap();
+    assert!(bob.contains("2001:db8::7"), "{text}");
+}

@@ -43,12 +43,13 @@ pub fn auth_log(ctx: &Ctx, user: Option<String>, rejects: bool, limit: i64) -> O
     if ctx.json {
         return print_json(&rows);
     }
-    let mut t = Table::new(&["TIME", "USERNAME", "REPLY", "MAC", "REASON"]);
+    let mut t = Table::new(&["TIME", "USERNAME", "REPLY", "NAS", "MAC", "REASON"]);
     for e in &rows {
         t.row(vec![
             time(e.at),
             e.username.clone(),
             opt(&e.reply),
+            opt(&e.nas_ip),
             opt(&e.calling_station_id),
             opt(&e.reason),
         ]);

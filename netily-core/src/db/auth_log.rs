@@ -16,6 +16,9 @@ pub struct AuthLogEntry {
     pub reply: Option<String>,
     pub calling_station_id: Option<String>,
     pub called_station_id: Option<String>,
+    /// The NAS the request came from (NAS-IP-Address; migration 0009).
+    /// None for rows written without it (the stock rlm_sql query).
+    pub nas_ip: Option<String>,
     pub reason: Option<String>,
 }
 
@@ -42,7 +45,7 @@ pub fn list_auth_log(
     // subscriber's by time.
     let limit = f.limit.unwrap_or(100);
     let columns = format!(
-        "id, {}, username, reply, callingstationid, calledstationid, reason",
+        "id, {}, username, reply, callingstationid, calledstationid, reason, host(nasipaddress)",
         epoch!("authdate")
     );
     let Some(username) = &f.username else {
@@ -99,6 +102,7 @@ fn read(
             calling_station_id: r.get(4),
             called_station_id: r.get(5),
             reason: r.get(6),
+            nas_ip: r.get(7),
         })
         .collect())
 }
