@@ -408,7 +408,7 @@ pub enum CertCmd {
         #[arg(value_name = "ROUTER|SERIAL")]
         target: String,
     },
-    /// Every certificate issued, active and revoked
+    /// Every certificate issued: active, expired (past its not-after) or revoked
     List,
 }
 

@@ -241,6 +241,49 @@ fn router_remove_revokes_its_certificate() {
 }
 
 #[test]
+fn cert_list_shows_certificates_past_not_after_as_expired() {
+    let env = pki_env();
+    env.ok(&["ca", "init"]);
+    let old = add_router(&env, "edge-old", "192.0.2.8")["certificate"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let current = add_router(&env, "edge-new", "192.0.2.9")["certificate"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gone = add_router(&env, "edge-gone", "192.0.2.10")["certificate"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.ok(&["cert", "revoke", "edge-gone"]);
+    // Time passes: two certificates reach their not_after.
+    env.sql()
+        .execute(
+            "UPDATE certificates SET not_after = now() - interval '1 day'
+              WHERE serial = ANY($1)",
+            &[&vec![old.clone(), gone.clone()]],
+        )
+        .unwrap();
+    let list = env.json(&["cert", "list"]);
+    let status = |serial: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["serial"] == serial)
+            .map(|c| c["status"].clone())
+            .unwrap()
+    };
+    assert_eq!(status(&old), "expired", "{list}");
+    assert_eq!(status(&current), "active", "{list}");
+    assert_eq!(status(&gone), "revoked", "revocation says more: {list}");
+    let table = env.ok(&["cert", "list"]);
+    let line = |serial: &str| table.lines().find(|l| l.starts_with(serial)).unwrap();
+    assert!(line(&old).contains("expired"), "{table}");
+    assert!(line(&current).contains("active"), "{table}");
+}
+
+#[test]
 fn a_config_holding_the_seal_key_must_be_private() {
     let env = Env::empty().with_config(&config(""), 0o640);
     let path = env.config.clone().unwrap();

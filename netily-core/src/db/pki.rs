@@ -54,7 +54,8 @@ pub struct CertificateRow {
     pub kind: String,
     pub router: Option<String>,
     pub common_name: String,
-    /// active or revoked.
+    /// active, revoked, or expired (active in the database but past
+    /// `not_after` now: OpenVPN refuses it, `cert issue` replaces it).
     pub status: String,
     pub not_after: UnixTime,
     pub revoked_at: Option<UnixTime>,
@@ -62,7 +63,9 @@ pub struct CertificateRow {
 }
 
 const CERT_SELECT: &str = concat!(
-    "SELECT c.serial, c.kind, r.name, c.common_name, c.status, ",
+    "SELECT c.serial, c.kind, r.name, c.common_name,
+            CASE WHEN c.status = 'active' AND c.not_after <= now() THEN 'expired'
+                 ELSE c.status END, ",
     epoch!("c.not_after"),
     ", ",
     epoch!("c.revoked_at"),
