@@ -57,17 +57,8 @@ pub enum Command {
     /// RADIUS clients (the nas table)
     #[command(subcommand)]
     Nas(NasCmd),
-    /// Accounting sessions
-    Sessions {
-        /// Only sessions that have not stopped
-        #[arg(long)]
-        active: bool,
-        /// Only this subscriber's sessions
-        #[arg(long, value_name = "USER")]
-        user: Option<String>,
-        #[arg(long, default_value_t = 100, value_parser = limit())]
-        limit: i64,
-    },
+    /// Accounting sessions, newest first
+    Sessions(SessionsArgs),
     /// The authentication log (accepts and rejects with why)
     AuthLog {
         #[arg(long, value_name = "USER")]
@@ -126,6 +117,25 @@ pub enum Command {
         #[arg(long, value_name = "MAC")]
         mac: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsArgs {
+    /// Only sessions that have not stopped
+    #[arg(long)]
+    pub active: bool,
+    /// Only this subscriber's sessions
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Only sessions from this NAS: an address, or a router's name (its NAS
+    /// address and its VPN address)
+    #[arg(long, value_name = "IP|ROUTER")]
+    pub nas: Option<String>,
+    /// Only sessions started at or after this (YYYY-MM-DD or RFC 3339)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    #[arg(long, default_value_t = 100, value_parser = limit())]
+    pub limit: i64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -143,3 +143,70 @@ fn auth_log_shows_the_nas_each_login_came_from() {
     let bob = text.lines().find(|l| l.contains("bob")).unwrap();
     assert!(bob.contains("2001:db8::7"), "{text}");
 }
+
+#[test]
+fn sessions_filter_by_nas_address_or_router_and_start_date() {
+    let env = Env::migrated();
+    let router = env.json(&[
+        "router",
+        "add",
+        "edge-1",
+        "--ip",
+        "192.0.2.7",
+        "--secret",
+        "s3cret-rt",
+    ]);
+    let vpn = router["vpn_address"].as_str().unwrap().to_owned();
+    env.sql()
+        .execute(
+            "INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime)
+             VALUES ('1', 'u-nas', 'alice', '192.0.2.7', '2025-03-01 12:00+00'),
+                    ('2', 'u-vpn', 'bob', $1::text::inet, '2025-02-01 12:00+00'),
+                    ('3', 'u-other', 'carol', '192.0.2.99', '2025-03-02 12:00+00'),
+                    ('4', 'u-v6', 'dave', '2001:db8::9', '2025-01-01 00:00+00')",
+            &[&vpn],
+        )
+        .unwrap();
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["sessions"];
+        all.extend_from_slice(args);
+        let mut ids: Vec<String> = env
+            .json(&all)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["acct_unique_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    // A router's sessions carry its NAS address or its VPN address.
+    assert_eq!(ids(&["--nas", "edge-1"]), ["u-nas", "u-vpn"]);
+    assert_eq!(ids(&["--nas", "192.0.2.99"]), ["u-other"]);
+    assert_eq!(ids(&["--nas", &vpn]), ["u-vpn"]);
+    assert_eq!(ids(&["--nas", "2001:db8::9"]), ["u-v6"]);
+    assert!(ids(&["--nas", "198.51.100.1"]).is_empty());
+    // Started at or after the date (midnight UTC) or the moment.
+    assert_eq!(ids(&["--since", "2025-03-01"]), ["u-nas", "u-other"]);
+    assert_eq!(ids(&["--since", "2025-03-01T12:00:01Z"]), ["u-other"]);
+    assert_eq!(
+        ids(&["--since", "2025-01-15", "--nas", "edge-1"]),
+        ["u-nas", "u-vpn"]
+    );
+    assert_eq!(
+        ids(&["--since", "2025-02-15", "--nas", "edge-1"]),
+        ["u-nas"]
+    );
+    let table = env.ok(&["sessions", "--nas", "edge-1", "--since", "2025-02-15"]);
+    assert!(table.contains("alice") && !table.contains("bob"), "{table}");
+
+    assert_eq!(
+        env.fail(&["sessions", "--nas", "edge-9"]),
+        "netadmin: invalid --nas \"edge-9\": not an IP address, and no router has that name"
+    );
+    assert_eq!(
+        env.fail(&["sessions", "--since", "31/12/2025"]),
+        "netadmin: invalid --since \"31/12/2025\": expected YYYY-MM-DD or RFC 3339 \
+         (e.g. 2025-03-01 or 2025-03-01T12:00:00Z)"
+    );
+}

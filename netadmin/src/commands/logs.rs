@@ -1,16 +1,33 @@
-use netily_core::db::{self, AuthLogFilter, SessionFilter};
+use std::net::IpAddr;
+
+use netily_core::db::{self, AuthLogFilter, SessionFilter, Transaction};
 
 use super::Ctx;
+use crate::cli::SessionsArgs;
 use crate::output::{bytes, opt, opt_time, print_json, time, Table};
-use crate::Outcome;
+use crate::parse;
+use crate::{Failure, Outcome};
 
-pub fn sessions(ctx: &Ctx, active: bool, user: Option<String>, limit: i64) -> Outcome {
-    let f = SessionFilter {
-        active,
-        username: user,
-        limit: Some(limit),
-    };
-    let rows = ctx.in_tx(|tx| Ok(db::list_sessions(tx, &f)?))?;
+pub fn sessions(ctx: &Ctx, args: SessionsArgs) -> Outcome {
+    let since = args
+        .since
+        .as_deref()
+        .map(|d| parse::date("--since", d))
+        .transpose()?;
+    let rows = ctx.in_tx(|tx| {
+        let nas = match &args.nas {
+            Some(x) => Some(nas_addresses(ctx, tx, x)?),
+            None => None,
+        };
+        let f = SessionFilter {
+            active: args.active,
+            username: args.user,
+            nas,
+            since,
+            limit: Some(args.limit),
+        };
+        Ok(db::list_sessions(tx, &f)?)
+    })?;
     if ctx.json {
         return print_json(&rows);
     }
@@ -31,6 +48,20 @@ pub fn sessions(ctx: &Ctx, active: bool, user: Option<String>, limit: i64) -> Ou
     }
     t.print();
     Ok(())
+}
+
+/// `--nas`: an address as given, or every address of the router so named.
+fn nas_addresses(ctx: &Ctx, tx: &mut Transaction<'_>, x: &str) -> Result<Vec<IpAddr>, Failure> {
+    if let Ok(ip) = x.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    match db::get_router(tx, x, &ctx.config.router_plan()) {
+        Ok(r) => Ok(r.addresses()),
+        Err(db::Error::NotFound { .. }) => Err(Failure(format!(
+            "invalid --nas \"{x}\": not an IP address, and no router has that name"
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub fn auth_log(ctx: &Ctx, user: Option<String>, rejects: bool, limit: i64) -> Outcome {

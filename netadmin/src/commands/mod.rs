@@ -115,11 +115,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Invoice(cmd) => invoice::run(&ctx, cmd),
         Command::Router(cmd) => router::run(&ctx, cmd),
         Command::Nas(cmd) => router::run_nas(&ctx, cmd),
-        Command::Sessions {
-            active,
-            user,
-            limit,
-        } => logs::sessions(&ctx, active, user, limit),
+        Command::Sessions(args) => logs::sessions(&ctx, args),
         Command::AuthLog {
             user,
             rejects,

@@ -44,6 +44,14 @@ const ROUTER_SELECT: &str = concat!(
                            WHERE router_id = r.id) v ON true"
 );
 
+impl RouterRow {
+    /// Every address the router talks RADIUS from: its NAS address and its
+    /// management VPN address (see `nas::CLIENT_SELECT`).
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        self.nas_ip.into_iter().chain(self.vpn_address).collect()
+    }
+}
+
 fn from_row(r: &Row, plan: &VpnPlan) -> RouterRow {
     let vpn_id: i32 = r.get(3);
     RouterRow {

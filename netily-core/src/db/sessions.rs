@@ -1,5 +1,7 @@
 //! Accounting sessions (radacct).
 
+use std::net::IpAddr;
+
 use postgres::GenericClient;
 use serde::Serialize;
 
@@ -30,6 +32,11 @@ pub struct SessionFilter {
     /// Only sessions that have not stopped.
     pub active: bool,
     pub username: Option<String>,
+    /// Only sessions whose NAS-IP-Address is one of these (a router's NAS
+    /// address and its VPN address: [`super::routers::RouterRow::addresses`]).
+    pub nas: Option<Vec<IpAddr>>,
+    /// Only sessions started at or after this moment.
+    pub since: Option<UnixTime>,
     pub limit: Option<i64>,
 }
 
@@ -49,10 +56,18 @@ pub fn list_sessions(conn: &mut impl GenericClient, f: &SessionFilter) -> Result
                    FROM radacct
                   WHERE (NOT $1 OR acctstoptime IS NULL)
                     AND ($2::text IS NULL OR username = $2)
+                    AND ($4::inet[] IS NULL OR nasipaddress = ANY($4))
+                    AND ($5::bigint IS NULL OR acctstarttime >= to_timestamp($5))
                   ORDER BY acctstarttime DESC NULLS LAST, radacctid DESC
                   LIMIT $3"
             ),
-            &[&f.active, &f.username, &f.limit.unwrap_or(100)],
+            &[
+                &f.active,
+                &f.username,
+                &f.limit.unwrap_or(100),
+                &f.nas,
+                &f.since,
+            ],
         )
         .map_err(q("listing sessions"))?;
     Ok(rows
