@@ -110,12 +110,32 @@ pub enum Command {
     Vpn(VpnCmd),
     /// Subscribers by state, sessions, logins in the last 24h, routers online
     Dashboard,
+    /// Move subscribers, plans and routers over from FreeRADIUS + rlm_sql
+    /// (stock radcheck/radreply/radusergroup/radgroupcheck/radgroupreply/nas)
+    Import {
+        /// The rlm_sql database (libpq URL); default: this database's own
+        /// rlm_sql tables
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+        /// CSV with a header line: username,full_name[,phone][,email][,password]
+        #[arg(long, value_name = "FILE")]
+        subscribers: Option<std::path::PathBuf>,
+        /// Rate of a plan whose group has no Mikrotik-Rate-Limit with units
+        #[arg(long, value_name = "RATE", default_value = "10M/10M")]
+        default_rate: String,
+        /// Report what would be done and change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Decide a login now, exactly as the RADIUS module would, and say why
     Check {
         username: String,
         /// Calling-Station-Id (the device's MAC)
         #[arg(long, value_name = "MAC")]
         mac: Option<String>,
+        /// NAS-IP-Address (the router the device connects through)
+        #[arg(long, value_name = "IP")]
+        nas: Option<String>,
     },
 }
 

@@ -3,6 +3,7 @@
 mod check;
 mod customer;
 mod dashboard;
+mod import;
 mod invoice;
 mod logs;
 mod migrate;
@@ -72,13 +73,28 @@ impl Ctx {
         &self,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failure>,
     ) -> Result<T, Failure> {
+        self.in_tx_unless(false, f)
+    }
+
+    /// As [`Ctx::in_tx`], but rolled back when `dry_run`: the same work,
+    /// checks and counts, nothing kept.
+    pub fn in_tx_unless<T>(
+        &self,
+        dry_run: bool,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
         let mut client = self.connect()?;
         let mut tx = client
             .transaction()
             .map_err(|e| Failure(format!("cannot start a transaction: {e}")))?;
         let out = f(&mut tx)?;
-        tx.commit()
-            .map_err(|e| Failure(format!("cannot commit: {e}")))?;
+        if dry_run {
+            tx.rollback()
+                .map_err(|e| Failure(format!("cannot roll back: {e}")))?;
+        } else {
+            tx.commit()
+                .map_err(|e| Failure(format!("cannot commit: {e}")))?;
+        }
         Ok(out)
     }
 }
@@ -135,5 +151,17 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Vpn(cmd) => vpn::run(&ctx, cmd),
         Command::Dashboard => dashboard::run(&ctx),
         Command::Check { username, mac } => check::run(&ctx, &username, mac.as_deref()),
+        Command::Import {
+            from,
+            subscribers,
+            default_rate,
+            dry_run,
+        } => import::run(
+            &ctx,
+            from.as_deref(),
+            subscribers.as_deref(),
+            &default_rate,
+            dry_run,
+        ),
     }
 }

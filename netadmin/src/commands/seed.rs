@@ -1,11 +1,10 @@
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use netily_core::db;
 
 use super::Ctx;
 use crate::cli::SeedCmd;
-use crate::output::{print_json, Table};
+use crate::output::{print_json, progress_bar, Table};
 use crate::Outcome;
 
 pub fn run(ctx: &Ctx, cmd: SeedCmd) -> Outcome {
@@ -38,19 +37,7 @@ pub fn run(ctx: &Ctx, cmd: SeedCmd) -> Outcome {
             routers,
         } => {
             let vpn = ctx.config.router_plan();
-            let bar = if ctx.json {
-                ProgressBar::hidden()
-            } else {
-                let bar = ProgressBar::new(subscribers);
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{elapsed_precise} [{bar:40}] {pos}/{len} subscribers ({per_sec}, eta {eta})",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                bar
-            };
+            let bar = progress_bar(subscribers, "subscribers", ctx.json);
             let started = Instant::now();
             let report = ctx.in_tx(|tx| {
                 let mut progress = |done: u64, _total: u64| bar.set_position(done);

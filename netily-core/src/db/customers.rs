@@ -134,7 +134,7 @@ pub fn check_username(username: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_password(password: &str) -> Result<()> {
+pub(crate) fn check_password(password: &str) -> Result<()> {
     if password.is_empty() || password.len() > 128 || password.chars().any(char::is_control) {
         return Err(Error::invalid(
             "password",

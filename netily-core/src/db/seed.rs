@@ -243,6 +243,26 @@ pub struct SyntheticReport {
 /// Rows per INSERT ... SELECT generate_series batch.
 pub const SYNTHETIC_BATCH: u64 = 50_000;
 
+/// Holds back the per-row change notifications for the rest of the
+/// transaction (a bulk load would send one per row).
+pub(crate) fn hold_notifications(conn: &mut impl GenericClient) -> Result<()> {
+    conn.batch_execute("SET LOCAL netily.bulk = 'on'")
+        .map_err(q("preparing the bulk load"))
+}
+
+/// Ends [`hold_notifications`] and tells every listener that `tables`
+/// changed as a whole (`<table> *`), delivered at commit.
+pub(crate) fn announce_bulk(conn: &mut impl GenericClient, tables: &[&str]) -> Result<()> {
+    conn.batch_execute("SET LOCAL netily.bulk = 'off'")
+        .map_err(q("announcing the bulk load"))?;
+    conn.execute(
+        "SELECT pg_notify('netily_changed', t || ' *') FROM unnest($1::text[]) t",
+        &[&tables],
+    )
+    .map_err(q("announcing the bulk load"))?;
+    Ok(())
+}
+
 /// Bulk-loads `subscribers` synthetic subscribers (`synth0000001`, ...),
 /// each with an active subscription, an unpaid invoice for every tenth
 /// (no billing history: it would double the load time), every hundredth
@@ -283,8 +303,7 @@ pub fn seed_synthetic(
             why: format!("{taken} synthetic subscriber(s) already exist"),
         });
     }
-    conn.batch_execute("SET LOCAL netily.bulk = 'on'")
-        .map_err(q("preparing the bulk load"))?;
+    hold_notifications(conn)?;
 
     let mut plan_ids = Vec::new();
     for (name, rate_text, cap, fair, price) in [
@@ -358,12 +377,10 @@ pub fn seed_synthetic(
         )?;
     }
 
-    conn.batch_execute(
-        "SET LOCAL netily.bulk = 'off';
-         SELECT pg_notify('netily_changed', t || ' *')
-           FROM unnest(ARRAY['plans', 'customers', 'subscriptions', 'invoices', 'nas']) t",
-    )
-    .map_err(q("announcing the bulk load"))?;
+    announce_bulk(
+        conn,
+        &["plans", "customers", "subscriptions", "invoices", "nas"],
+    )?;
     Ok(SyntheticReport {
         subscribers,
         routers,

@@ -1,0 +1,600 @@
+//! Moving an ISP from FreeRADIUS + rlm_sql (daloRADIUS, hand-made setups) to
+//! Netily: what the stock tables say, read as Netily's subscribers, plans and
+//! routers. Pure: `db::import` reads the rows and writes the result.
+//!
+//! What is understood, per user (radcheck) or per group (radgroupcheck):
+//! - `Cleartext-Password` (or the old `User-Password`): the password.
+//! - a password hash (`MD5-Password`, `SHA-Password`, `Crypt-Password`,
+//!   `NT-Password`, ...): Netily needs the cleartext (CHAP and MS-CHAP cannot
+//!   work from most hashes, and Netily hands FreeRADIUS a cleartext password),
+//!   so the user is not imported and the report says so.
+//! - `Auth-Type := Reject` (daloRADIUS disables users this way, through the
+//!   group `daloRADIUS-Disabled-Users`): the subscriber is suspended.
+//! - `Simultaneous-Use`: the plan's limit (users with different limits get
+//!   different plans).
+//! - `Expiration`: the subscription's end.
+//! - `Calling-Station-Id` with one MAC address: the MAC binding.
+//!
+//! Anything else is listed in the report for that user, never dropped
+//! silently. Reply rows (radreply, radgroupreply) keep working as they are:
+//! Netily applies them as overrides. A group's `Mikrotik-Rate-Limit` becomes
+//! its plan's rate when it has explicit units; otherwise the plan gets the
+//! default rate and the row is sent to the router unchanged, as before.
+//!
+//! One plan per distinct profile: (first group by priority, rate,
+//! Simultaneous-Use). Plan names come from the group name.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use crate::model::UnixTime;
+use crate::rate::RateLimit;
+
+/// One radcheck / radreply (owner = user) or radgroupcheck / radgroupreply
+/// (owner = group) row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeRow {
+    pub owner: String,
+    pub attribute: String,
+    pub op: String,
+    pub value: String,
+}
+
+/// One radusergroup row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub username: String,
+    pub groupname: String,
+    pub priority: i32,
+}
+
+/// One stock `nas` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NasEntry {
+    pub nasname: String,
+    pub shortname: String,
+    pub secret: String,
+    pub description: Option<String>,
+}
+
+/// One line of the subscribers CSV: what rlm_sql never held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CsvSubscriber {
+    pub username: String,
+    pub full_name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    /// The cleartext password, for users whose radcheck holds only a hash.
+    pub password: Option<String>,
+}
+
+/// Everything read from the old system.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    pub radcheck: Vec<AttributeRow>,
+    pub radreply: Vec<AttributeRow>,
+    pub radgroupcheck: Vec<AttributeRow>,
+    pub radgroupreply: Vec<AttributeRow>,
+    pub memberships: Vec<Membership>,
+    pub nas: Vec<NasEntry>,
+    pub csv: Vec<CsvSubscriber>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanImport {
+    pub name: String,
+    pub rate: RateLimit,
+    pub simultaneous_use: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberImport {
+    pub username: String,
+    pub password: String,
+    pub full_name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub suspended: bool,
+    pub mac_binding: Option<String>,
+    pub expires_at: Option<UnixTime>,
+    pub plan: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterImport {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub secret: String,
+    pub description: Option<String>,
+}
+
+/// The migration: what to create, and what the operator must look at.
+#[derive(Debug, Clone, Default)]
+pub struct Migration {
+    pub plans: Vec<PlanImport>,
+    pub subscribers: Vec<SubscriberImport>,
+    pub routers: Vec<RouterImport>,
+    /// Users that cannot be imported, with why.
+    pub skipped: BTreeMap<String, String>,
+    /// Per user (or `nas NAME`): what was not understood or needs attention.
+    pub notes: BTreeMap<String, Vec<String>>,
+    /// `(group, attribute)` of Mikrotik-Rate-Limit rows that became plan
+    /// rates: the copy of radgroupreply leaves them out.
+    pub rates_in_plans: BTreeSet<(String, String)>,
+}
+
+const HASHES: &[&str] = &[
+    "MD5-Password",
+    "SMD5-Password",
+    "SHA-Password",
+    "SHA1-Password",
+    "SSHA-Password",
+    "SSHA1-Password",
+    "SHA2-Password",
+    "SHA2-256-Password",
+    "SHA2-512-Password",
+    "SSHA2-256-Password",
+    "SSHA2-512-Password",
+    "Crypt-Password",
+    "NT-Password",
+    "LM-Password",
+    "NS-MTA-MD5-Password",
+    "Password-With-Header",
+];
+
+const RATE: &str = "Mikrotik-Rate-Limit";
+/// Plan names follow netadmin's rule (letters, digits, - _ . @; 64 at most).
+const NAME_MAX: usize = 64;
+
+/// What the check rows of one user (or group) say.
+#[derive(Debug, Default, Clone)]
+struct Checks {
+    password: Option<String>,
+    hash: Option<String>,
+    reject: bool,
+    simultaneous_use: Option<u32>,
+    expires_at: Option<UnixTime>,
+    mac: Option<String>,
+    not_understood: Vec<String>,
+}
+
+fn is(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+fn read_checks(rows: &[&AttributeRow], table: &str) -> Checks {
+    let mut c = Checks::default();
+    for r in rows {
+        let a = r.attribute.as_str();
+        let v = r.value.trim();
+        let plain_op = matches!(r.op.as_str(), ":=" | "==" | "=");
+        let unknown = || {
+            format!(
+                "{table} {} {} {:?}: not understood",
+                r.attribute, r.op, r.value
+            )
+        };
+        if (is(a, "Cleartext-Password") || is(a, "User-Password")) && plain_op {
+            c.password = Some(r.value.clone());
+        } else if HASHES.iter().any(|h| is(a, h)) {
+            c.hash = Some(r.attribute.clone());
+        } else if is(a, "Auth-Type") && plain_op && is(v, "Reject") {
+            c.reject = true;
+        } else if is(a, "Simultaneous-Use") && plain_op {
+            match v.parse::<u32>() {
+                Ok(n) if n > 0 => c.simultaneous_use = Some(n),
+                _ => c.not_understood.push(unknown()),
+            }
+        } else if is(a, "Expiration") && plain_op {
+            match parse_expiration(v) {
+                Some(t) => c.expires_at = Some(t),
+                None => c.not_understood.push(unknown()),
+            }
+        } else if is(a, "Calling-Station-Id") && matches!(r.op.as_str(), "==" | ":=") {
+            match crate::db::customers::normalize_mac(v) {
+                Ok(mac) if c.mac.is_none() => c.mac = Some(mac),
+                _ => c.not_understood.push(unknown()),
+            }
+        } else {
+            c.not_understood.push(unknown());
+        }
+    }
+    c
+}
+
+/// FreeRADIUS `date` values as rlm_sql users write them: "01 Jan 2027",
+/// "Jan 01 2027", "January 1 2027 12:30", "2027-01-01"; UTC.
+pub fn parse_expiration(text: &str) -> Option<UnixTime> {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let (date, rest): ((i32, u8, u8), &[&str]) = match words.as_slice() {
+        [iso, rest @ ..] if iso.len() == 10 && iso.as_bytes().get(4) == Some(&b'-') => {
+            let mut p = iso.split('-');
+            let y = p.next()?.parse().ok()?;
+            let m = p.next()?.parse().ok()?;
+            let d = p.next()?.parse().ok()?;
+            ((y, m, d), rest)
+        }
+        [a, b, y, rest @ ..] => {
+            let (d, m) = match (a.parse::<u8>(), month(a)) {
+                (Ok(d), _) => (d, month(b)?),
+                (_, Some(m)) => (b.parse().ok()?, m),
+                _ => return None,
+            };
+            ((y.parse().ok()?, m, d), rest)
+        }
+        _ => return None,
+    };
+    let (mut h, mut min, mut s) = (0u8, 0u8, 0u8);
+    if let [time, ..] = rest {
+        let mut p = time.split(':');
+        h = p.next()?.parse().ok()?;
+        min = p.next().map_or(Some(0), |x| x.parse().ok())?;
+        s = p.next().map_or(Some(0), |x| x.parse().ok())?;
+    }
+    let month = time::Month::try_from(date.1).ok()?;
+    let day = time::Date::from_calendar_date(date.0, month, date.2).ok()?;
+    let t = day.with_hms(h, min, s).ok()?.assume_utc();
+    Some(t.unix_timestamp())
+}
+
+fn month(word: &str) -> Option<u8> {
+    const NAMES: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let w = word.to_ascii_lowercase();
+    let i = NAMES
+        .iter()
+        .position(|m| w.len() >= 3 && w.starts_with(m))?;
+    Some(i as u8 + 1)
+}
+
+/// A plan name from a group name: netadmin's characters, at most 64.
+fn plan_name(group: &str) -> String {
+    let mut name: String = group
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(NAME_MAX - 4)
+        .collect();
+    if name.is_empty() {
+        name.push_str("imported");
+    }
+    name
+}
+
+fn by_owner(rows: &[AttributeRow]) -> BTreeMap<&str, Vec<&AttributeRow>> {
+    let mut map: BTreeMap<&str, Vec<&AttributeRow>> = BTreeMap::new();
+    for r in rows {
+        map.entry(r.owner.as_str()).or_default().push(r);
+    }
+    map
+}
+
+/// Reads the old system as Netily's. `default_rate` is the rate of a plan
+/// whose group has no usable Mikrotik-Rate-Limit.
+pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
+    let mut m = Migration::default();
+    let user_checks = by_owner(&src.radcheck);
+    let group_checks = by_owner(&src.radgroupcheck);
+    let group_replies = by_owner(&src.radgroupreply);
+    let user_replies = by_owner(&src.radreply);
+    let mut groups_of: BTreeMap<&str, Vec<&Membership>> = BTreeMap::new();
+    for g in &src.memberships {
+        groups_of.entry(g.username.as_str()).or_default().push(g);
+    }
+    for gs in groups_of.values_mut() {
+        gs.sort_by_key(|g| g.priority);
+    }
+    let csv: BTreeMap<&str, &CsvSubscriber> =
+        src.csv.iter().map(|c| (c.username.as_str(), c)).collect();
+    let mut users: BTreeSet<&str> = BTreeSet::new();
+    users.extend(user_checks.keys());
+    users.extend(groups_of.keys());
+    users.extend(user_replies.keys());
+    users.extend(csv.keys());
+
+    // A group's rate: its Mikrotik-Rate-Limit with explicit units.
+    let group_rate = |group: &str| -> Option<(RateLimit, String)> {
+        let row = group_replies
+            .get(group)?
+            .iter()
+            .find(|r| is(&r.attribute, RATE))?;
+        let rate = RateLimit::parse_with_units(row.value.trim()).ok()?;
+        Some((rate, row.attribute.clone()))
+    };
+
+    // profile (group, rate, simultaneous-use) -> plan name
+    let mut profiles: BTreeMap<(String, String, Option<u32>), String> = BTreeMap::new();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    for user in users {
+        let empty = Vec::new();
+        let groups = groups_of.get(user).unwrap_or(&empty);
+        let mut notes = Vec::new();
+        let mut checks = read_checks(user_checks.get(user).map_or(&[][..], |v| v), "radcheck");
+        for g in groups {
+            let gc = read_checks(
+                group_checks
+                    .get(g.groupname.as_str())
+                    .map_or(&[][..], |v| v),
+                "radgroupcheck",
+            );
+            checks.reject |= gc.reject;
+            checks.simultaneous_use = checks.simultaneous_use.or(gc.simultaneous_use);
+            checks.expires_at = checks.expires_at.or(gc.expires_at);
+            notes.extend(
+                gc.not_understood
+                    .into_iter()
+                    .map(|n| format!("{n} (group {})", g.groupname)),
+            );
+        }
+        notes.append(&mut checks.not_understood);
+        let from_csv = csv.get(user).and_then(|c| c.password.clone());
+        let password = match (&checks.password, &checks.hash) {
+            (Some(p), _) => p.clone(),
+            (None, _) if from_csv.is_some() => from_csv.unwrap_or_default(),
+            (None, Some(hash)) => {
+                m.skipped.insert(
+                    user.to_string(),
+                    format!(
+                        "the password is only a {hash} hash; Netily needs the cleartext \
+                         (PAP, CHAP and MS-CHAP all work from it): add it to the CSV's \
+                         password column or set it later with `netadmin customer update`"
+                    ),
+                );
+                continue;
+            }
+            (None, None) => {
+                m.skipped
+                    .insert(user.to_string(), "no password in radcheck".to_string());
+                continue;
+            }
+        };
+        // The plan's group: the first group (by priority) with a rate, else
+        // the first group.
+        let group = groups
+            .iter()
+            .find(|g| group_rate(&g.groupname).is_some())
+            .or(groups.first())
+            .map(|g| g.groupname.clone());
+        let (rate, rate_note) = match group.as_deref().and_then(group_rate) {
+            Some((rate, attribute)) => {
+                if let Some(g) = &group {
+                    m.rates_in_plans.insert((g.clone(), attribute));
+                }
+                (rate, None)
+            }
+            None => {
+                let raw = group
+                    .as_deref()
+                    .and_then(|g| group_replies.get(g))
+                    .and_then(|rows| rows.iter().find(|r| is(&r.attribute, RATE)));
+                (
+                    default_rate.clone(),
+                    raw.map(|r| {
+                        format!(
+                            "group {} rate {:?} has no units: the plan has the default rate, \
+                             the row stays and is sent to the router unchanged",
+                            r.owner, r.value
+                        )
+                    }),
+                )
+            }
+        };
+        if let Some(n) = rate_note {
+            notes.push(n);
+        }
+        let key = (
+            group.clone().unwrap_or_default(),
+            rate.to_string(),
+            checks.simultaneous_use,
+        );
+        let plan = match profiles.get(&key) {
+            Some(name) => name.clone(),
+            None => {
+                // The group's name; a second profile of the same group is
+                // told apart by its Simultaneous-Use.
+                let mut base = plan_name(group.as_deref().unwrap_or("imported"));
+                if taken.contains(&base) {
+                    if let Some(n) = checks.simultaneous_use {
+                        base = format!("{base}-su{n}");
+                    }
+                }
+                let mut name = base.clone();
+                let mut n = 2;
+                while taken.contains(&name) {
+                    name = format!("{base}-{n}");
+                    n += 1;
+                }
+                taken.insert(name.clone());
+                profiles.insert(key, name.clone());
+                m.plans.push(PlanImport {
+                    name: name.clone(),
+                    rate,
+                    simultaneous_use: checks.simultaneous_use,
+                });
+                name
+            }
+        };
+        if checks.hash.is_some() {
+            notes.push("a password hash is also stored; the cleartext password is used".into());
+        }
+        let extra = csv.get(user);
+        m.subscribers.push(SubscriberImport {
+            username: user.to_string(),
+            password,
+            full_name: extra.map(|c| c.full_name.clone()).unwrap_or_default(),
+            phone: extra.and_then(|c| c.phone.clone()),
+            email: extra.and_then(|c| c.email.clone()),
+            suspended: checks.reject,
+            mac_binding: checks.mac,
+            expires_at: checks.expires_at,
+            plan,
+        });
+        if !notes.is_empty() {
+            m.notes.insert(user.to_string(), notes);
+        }
+    }
+    for n in &src.nas {
+        match n.nasname.trim().parse::<Ipv4Addr>() {
+            Ok(ip) => m.routers.push(RouterImport {
+                name: plan_name(&n.shortname),
+                ip,
+                secret: n.secret.clone(),
+                description: n.description.clone().filter(|d| !d.is_empty()),
+            }),
+            Err(_) => {
+                m.notes.entry(format!("nas {}", n.shortname)).or_default().push(format!(
+                    "nasname {:?} is not one IPv4 address: not a router; add it with `netadmin nas add`",
+                    n.nasname
+                ));
+            }
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(owner: &str, attribute: &str, op: &str, value: &str) -> AttributeRow {
+        AttributeRow {
+            owner: owner.into(),
+            attribute: attribute.into(),
+            op: op.into(),
+            value: value.into(),
+        }
+    }
+
+    fn member(user: &str, group: &str, priority: i32) -> Membership {
+        Membership {
+            username: user.into(),
+            groupname: group.into(),
+            priority,
+        }
+    }
+
+    fn default_rate() -> RateLimit {
+        "1M/1M".parse().unwrap()
+    }
+
+    #[test]
+    fn expiration_in_the_formats_rlm_sql_users_write() {
+        let jan1 = 1_798_761_600; // 2027-01-01T00:00:00Z
+        for text in [
+            "01 Jan 2027",
+            "Jan 01 2027",
+            "January 1 2027",
+            "1 January, 2027",
+            "2027-01-01",
+        ] {
+            assert_eq!(parse_expiration(text), Some(jan1), "{text}");
+        }
+        assert_eq!(parse_expiration("Jan 01 2027 12:30"), Some(jan1 + 45_000));
+        assert_eq!(parse_expiration("Feb 30 2027"), None);
+        assert_eq!(parse_expiration("soon"), None);
+    }
+
+    #[test]
+    fn daloradius_users_become_subscribers_on_one_plan_per_profile() {
+        let src = Source {
+            radcheck: vec![
+                row("alice", "Cleartext-Password", ":=", "alice-pw"),
+                row("bob", "Cleartext-Password", ":=", "bob-pw"),
+                row("bob", "Simultaneous-Use", ":=", "2"),
+                row("carol", "Cleartext-Password", ":=", "carol-pw"),
+                row("carol", "Expiration", ":=", "01 Jan 2027"),
+                row("carol", "Calling-Station-Id", "==", "aa-bb-cc-dd-ee-ff"),
+                row("dave", "MD5-Password", ":=", "0123"),
+                row("erin", "Cleartext-Password", ":=", "erin-pw"),
+                row("erin", "Login-Time", ":=", "Wk0800-1800"),
+            ],
+            radgroupreply: vec![
+                row("gold", RATE, ":=", "10M/20M"),
+                row("bare", RATE, ":=", "10000/20000"),
+            ],
+            radgroupcheck: vec![row(
+                "daloRADIUS-Disabled-Users",
+                "Auth-Type",
+                ":=",
+                "Reject",
+            )],
+            memberships: vec![
+                member("alice", "gold", 1),
+                member("bob", "gold", 1),
+                member("carol", "gold", 0),
+                member("carol", "daloRADIUS-Disabled-Users", 0),
+                member("erin", "bare", 1),
+            ],
+            ..Default::default()
+        };
+        let m = plan_migration(&src, &default_rate());
+        let names: Vec<_> = m.plans.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["gold", "gold-su2", "bare"]);
+        assert_eq!(m.plans[0].rate.to_string(), "10M/20M");
+        assert_eq!(m.plans[1].simultaneous_use, Some(2));
+        assert_eq!(m.plans[2].rate, default_rate());
+        let sub = |u: &str| m.subscribers.iter().find(|s| s.username == u).unwrap();
+        assert_eq!(sub("alice").plan, "gold");
+        assert_eq!(sub("bob").plan, "gold-su2");
+        assert!(sub("carol").suspended && !sub("alice").suspended);
+        assert_eq!(sub("carol").expires_at, Some(1_798_761_600));
+        assert_eq!(
+            sub("carol").mac_binding.as_deref(),
+            Some("AA:BB:CC:DD:EE:FF")
+        );
+        assert!(m.skipped["dave"].contains("MD5-Password hash"));
+        let erin = &m.notes["erin"];
+        assert!(erin.iter().any(|n| n.contains("Login-Time")), "{erin:?}");
+        assert!(erin.iter().any(|n| n.contains("has no units")), "{erin:?}");
+        assert!(m
+            .rates_in_plans
+            .contains(&("gold".to_string(), RATE.to_string())));
+        assert!(!m.rates_in_plans.iter().any(|(g, _)| g == "bare"));
+    }
+
+    #[test]
+    fn nas_rows_with_one_ipv4_address_become_routers() {
+        let src = Source {
+            nas: vec![
+                NasEntry {
+                    nasname: "192.0.2.1".into(),
+                    shortname: "tower 1".into(),
+                    secret: "s".into(),
+                    description: Some(String::new()),
+                },
+                NasEntry {
+                    nasname: "10.0.0.0/24".into(),
+                    shortname: "lan".into(),
+                    secret: "s".into(),
+                    description: None,
+                },
+            ],
+            ..Default::default()
+        };
+        let m = plan_migration(&src, &default_rate());
+        assert_eq!(m.routers.len(), 1);
+        assert_eq!(m.routers[0].name, "tower-1");
+        assert_eq!(m.routers[0].description, None);
+        assert!(m.notes["nas lan"][0].contains("not one IPv4 address"));
+    }
+
+    #[test]
+    fn a_user_without_a_password_is_skipped_with_the_reason() {
+        let src = Source {
+            memberships: vec![member("ghost", "gold", 1)],
+            ..Default::default()
+        };
+        let m = plan_migration(&src, &default_rate());
+        assert!(m.subscribers.is_empty());
+        assert_eq!(m.skipped["ghost"], "no password in radcheck");
+    }
+}

@@ -1,0 +1,239 @@
+//! `netadmin import` from a stock FreeRADIUS rlm_sql database: the schema is
+//! the one FreeRADIUS ships (mods-config/sql/main/postgresql/schema.sql),
+//! filled the way daloRADIUS fills it. Then the imported subscribers log in
+//! through rlm_netily with the same passwords and their groups' rates.
+
+use std::fs;
+
+use netily_tests::isp::Isp;
+
+const STOCK_SCHEMA: &str = "/etc/freeradius/3.0/mods-config/sql/main/postgresql/schema.sql";
+
+/// What daloRADIUS does: users with a Cleartext-Password in radcheck and a
+/// group in radusergroup; groups' rates in radgroupreply; a disabled user
+/// in daloRADIUS-Disabled-Users (radgroupcheck Auth-Type := Reject).
+fn fill_like_daloradius(src: &mut postgres::Client) {
+    let check = "INSERT INTO radcheck (UserName, Attribute, op, Value) VALUES ($1, $2, $3, $4)";
+    for (user, attr, op, value) in [
+        ("alice", "Cleartext-Password", ":=", "alice-pw"),
+        ("bob", "Cleartext-Password", ":=", "bob-pw"),
+        ("bob", "Simultaneous-Use", ":=", "2"),
+        ("carol", "Cleartext-Password", ":=", "carol-pw"),
+        ("carol", "Calling-Station-Id", "==", "aa:bb:cc:dd:ee:01"),
+        ("carol", "Expiration", ":=", "01 Jan 2099"),
+        (
+            "dave",
+            "MD5-Password",
+            ":=",
+            "5f4dcc3b5aa765d61d8327deb882cf99",
+        ),
+        ("erin", "Cleartext-Password", ":=", "erin-pw"),
+        ("erin", "Login-Time", ":=", "Wk0800-1800"),
+        ("frank", "Cleartext-Password", ":=", "frank-pw"),
+    ] {
+        src.execute(check, &[&user, &attr, &op, &value]).unwrap();
+    }
+    let member = "INSERT INTO radusergroup (UserName, GroupName, priority) VALUES ($1, $2, $3)";
+    for (user, group, prio) in [
+        ("alice", "gold", 1),
+        ("bob", "gold", 1),
+        ("carol", "silver", 1),
+        ("erin", "silver", 1),
+        ("frank", "gold", 1),
+        ("frank", "daloRADIUS-Disabled-Users", 0),
+    ] {
+        src.execute(member, &[&user, &group, &prio]).unwrap();
+    }
+    let reply =
+        "INSERT INTO radgroupreply (GroupName, Attribute, op, Value) VALUES ($1, $2, $3, $4)";
+    for (group, attr, op, value) in [
+        ("gold", "Mikrotik-Rate-Limit", ":=", "10M/20M"),
+        ("silver", "Mikrotik-Rate-Limit", ":=", "2M/4M"),
+        ("silver", "Session-Timeout", ":=", "3600"),
+    ] {
+        src.execute(reply, &[&group, &attr, &op, &value]).unwrap();
+    }
+    src.execute(
+        "INSERT INTO radgroupcheck (GroupName, Attribute, op, Value)
+         VALUES ('daloRADIUS-Disabled-Users', 'Auth-Type', ':=', 'Reject')",
+        &[],
+    )
+    .unwrap();
+    src.execute(
+        "INSERT INTO radreply (UserName, Attribute, op, Value)
+         VALUES ('alice', 'Framed-IP-Address', ':=', '100.64.0.7')",
+        &[],
+    )
+    .unwrap();
+    src.execute(
+        "INSERT INTO nas (nasname, shortname, type, secret, description)
+         VALUES ('192.0.2.50', 'tower-50', 'other', 'nas-secret-50', 'north')",
+        &[],
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_rlm_sql_database_is_imported_and_its_users_log_in_unchanged() {
+    let mut isp = Isp::new("netily_import");
+    isp.netadmin(&["migrate"]);
+    let src_url = isp.cluster().create_database("rlm_sql_src").unwrap();
+    let mut src = postgres::Client::connect(&src_url, postgres::NoTls).unwrap();
+    let schema = fs::read_to_string(STOCK_SCHEMA).unwrap();
+    src.batch_execute(&schema).unwrap();
+    fill_like_daloradius(&mut src);
+    let csv = isp.config().with_file_name("subscribers.csv");
+    fs::write(
+        &csv,
+        "username,full_name,phone,email\nalice,\"Smith, Alice\",+2547000001,alice@example.net\n",
+    )
+    .unwrap();
+    let csv = csv.to_str().unwrap();
+
+    // A dry run reports and changes nothing.
+    let dry: serde_json::Value = serde_json::from_str(&isp.netadmin(&[
+        "--json",
+        "import",
+        "--from",
+        &src_url,
+        "--subscribers",
+        csv,
+        "--dry-run",
+    ]))
+    .unwrap();
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["subscribers_created"], 5, "{dry}");
+    let count = |isp: &Isp, q: &str| -> i64 { isp.sql().query_one(q, &[]).unwrap().get(0) };
+    assert_eq!(count(&isp, "SELECT count(*) FROM customers"), 0);
+    assert_eq!(count(&isp, "SELECT count(*) FROM plans"), 0);
+
+    let text = isp.netadmin(&["import", "--from", &src_url, "--subscribers", csv]);
+    assert!(
+        text.contains("Created 5 subscribers (0 already in Netily)"),
+        "{text}"
+    );
+    // Every user the import cannot carry over is named with why.
+    assert!(
+        text.contains("dave: the password is only a MD5-Password hash"),
+        "{text}"
+    );
+    assert!(
+        text.contains("erin: radcheck Login-Time := \"Wk0800-1800\": not understood"),
+        "{text}"
+    );
+
+    let row = isp
+        .sql()
+        .query_one(
+            "SELECT c.full_name, c.email, p.name, p.rate FROM customers c
+               JOIN subscriptions s ON s.customer_id = c.id AND s.active
+               JOIN plans p ON p.id = s.plan_id WHERE c.username = 'alice'",
+            &[],
+        )
+        .unwrap();
+    let got: (String, Option<String>, String, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(
+        got,
+        (
+            "Smith, Alice".into(),
+            Some("alice@example.net".into()),
+            "gold".into(),
+            "10M/20M".into()
+        )
+    );
+    let row = isp
+        .sql()
+        .query_one(
+            "SELECT p.name, p.simultaneous_use FROM customers c
+               JOIN subscriptions s ON s.customer_id = c.id AND s.active
+               JOIN plans p ON p.id = s.plan_id WHERE c.username = 'bob'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, Option<i32>>(1)),
+        ("gold-su2".into(), Some(2))
+    );
+    let row = isp
+        .sql()
+        .query_one(
+            "SELECT c.mac_binding, extract(year FROM s.expires_at)::int FROM customers c
+               JOIN subscriptions s ON s.customer_id = c.id WHERE c.username = 'carol'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, Option<String>>(0),
+            row.get::<_, Option<i32>>(1)
+        ),
+        (Some("AA:BB:CC:DD:EE:01".into()), Some(2099))
+    );
+    let status: String = isp
+        .sql()
+        .query_one("SELECT status FROM customers WHERE username = 'frank'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "suspended");
+    assert_eq!(
+        count(&isp, "SELECT count(*) FROM routers WHERE name = 'tower-50'"),
+        1
+    );
+    // Reply rows came along, less the rates that became plan rates.
+    assert_eq!(
+        count(
+            &isp,
+            "SELECT count(*) FROM radgroupreply WHERE attribute = 'Mikrotik-Rate-Limit'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&isp, "SELECT count(*) FROM radgroupreply WHERE groupname = 'silver' AND attribute = 'Session-Timeout'"),
+        1
+    );
+    assert_eq!(
+        count(
+            &isp,
+            "SELECT count(*) FROM radreply WHERE username = 'alice'"
+        ),
+        1
+    );
+
+    // A second run changes nothing.
+    let again: serde_json::Value = serde_json::from_str(&isp.netadmin(&[
+        "--json",
+        "import",
+        "--from",
+        &src_url,
+        "--subscribers",
+        csv,
+    ]))
+    .unwrap();
+    assert_eq!(again["subscribers_created"], 0, "{again}");
+    assert_eq!(again["subscribers_existing"], 5, "{again}");
+    assert_eq!(again["reply_rows_copied"], 0, "{again}");
+    assert_eq!(again["plans_created"].as_array().map(Vec::len), Some(0));
+    assert_eq!(count(&isp, "SELECT count(*) FROM radusergroup"), 6);
+
+    // The imported subscribers log in through rlm_netily as before.
+    let radiusd = isp.radiusd();
+    let login = |user: &str, password: &str, mac: &str| {
+        radiusd
+            .auth(&format!(
+                "User-Name = \"{user}\", User-Password = \"{password}\", Calling-Station-Id = \"{mac}\"\n"
+            ))
+            .unwrap()
+    };
+    let r = login("alice", "alice-pw", "aa:bb:cc:dd:ee:99");
+    assert!(r.is("Access-Accept"), "{r:?}\n{}", radiusd.log());
+    assert_eq!(r.values("Mikrotik-Rate-Limit"), ["10M/20M"]);
+    assert_eq!(r.values("Framed-IP-Address"), ["100.64.0.7"]);
+    let r = login("carol", "carol-pw", "aa:bb:cc:dd:ee:01");
+    assert!(r.is("Access-Accept"), "{r:?}");
+    assert_eq!(r.values("Mikrotik-Rate-Limit"), ["2M/4M"]);
+    assert_eq!(r.values("Session-Timeout"), ["3600"]);
+    assert!(login("carol", "carol-pw", "aa:bb:cc:dd:ee:02").is("Access-Reject"));
+    assert!(login("alice", "wrong", "aa:bb:cc:dd:ee:99").is("Access-Reject"));
+    assert!(login("frank", "frank-pw", "aa:bb:cc:dd:ee:03").is("Access-Reject"));
+}
