@@ -9,7 +9,8 @@
 //! 4. no active subscription / not started yet / expired (at `expires_at`);
 //! 5. no plan;
 //! 6. MAC binding mismatch;
-//! 7. simultaneous-use limit reached;
+//! 7. simultaneous-use limit reached (see [`counted_sessions`]: a device
+//!    may replace one stale session of its own on the same NAS, nothing more);
 //! 8. an invoice unpaid past due + grace: rejected, or, when the policy has a
 //!    walled garden, accepted into it.
 //!
@@ -25,6 +26,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::net::IpAddr;
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
@@ -50,6 +52,8 @@ pub const ADDRESS_LIST: &str = "Mikrotik-Address-List";
 pub struct AccessRequest<'a> {
     pub username: &'a str,
     pub calling_station_id: Option<&'a str>,
+    /// NAS-IP-Address: which NAS the device is connecting through.
+    pub nas_ip: Option<IpAddr>,
 }
 
 /// One reply attribute, to be set with replace semantics (a name appears more
@@ -304,18 +308,41 @@ pub fn same_station(a: &str, b: &str) -> bool {
     }
 }
 
-/// Open sessions that count against the simultaneous-use limit: all but those
-/// from this request's own device (a reconnect over a stale session).
-pub fn counted_sessions(sessions: &[OpenSession], calling_station_id: Option<&str>) -> usize {
-    sessions
-        .iter()
-        .filter(
-            |s| match (calling_station_id, s.calling_station_id.as_deref()) {
-                (Some(req), Some(open)) => !same_station(req, open),
-                _ => true,
-            },
-        )
-        .count()
+/// Open sessions that count against the simultaneous-use limit.
+///
+/// Every open session counts, with one exception: a device reconnecting
+/// over its own stale session. When a link drops, the NAS may report the
+/// Stop only after the device has already dialled again (PPPoE notices a
+/// dead peer after its LCP timeout), so for a while the old session is
+/// still open. One open session of the requesting device (same
+/// Calling-Station-Id, as MACs) on the same NAS (same NAS-IP-Address) is
+/// therefore not counted: the new session replaces it.
+///
+/// Nothing else is excused, because nothing else looks like a reconnect:
+/// - the same device on another NAS is another session (a MAC can be
+///   cloned, and one device cannot hold one link through two NASes);
+/// - only one predecessor per request: a second session of the same device
+///   on the same NAS counts (a router dialling several PPPoE sessions from
+///   one MAC to add their bandwidth), so a subscriber holds at most one
+///   session over the limit, and only while the NAS has not yet closed
+///   the one being replaced;
+/// - without a Calling-Station-Id or a NAS-IP-Address in the request, or in
+///   the session, no session can be recognized as the device's own: all count.
+pub fn counted_sessions(sessions: &[OpenSession], request: &AccessRequest<'_>) -> usize {
+    let replaces_one = sessions.iter().any(|s| is_own_predecessor(s, request));
+    sessions.len() - usize::from(replaces_one)
+}
+
+/// True when `session` is the requesting device's own, on the same NAS.
+fn is_own_predecessor(session: &OpenSession, request: &AccessRequest<'_>) -> bool {
+    let same_device = match (request.calling_station_id, &session.calling_station_id) {
+        (Some(req), Some(open)) => same_station(req, open),
+        _ => false,
+    };
+    same_device
+        && request
+            .nas_ip
+            .is_some_and(|nas| session.nas_ip.trim().parse::<IpAddr>() == Ok(nas))
 }
 
 /// The reply being built, with FreeRADIUS operator semantics for overrides.
@@ -527,7 +554,7 @@ pub fn decide(
         }
     }
     if let Some(limit) = plan.simultaneous_use {
-        let open = counted_sessions(&r.open_sessions, request.calling_station_id);
+        let open = counted_sessions(&r.open_sessions, request);
         if open >= limit as usize {
             return reject(RejectReason::SimultaneousUse {
                 limit,
@@ -698,13 +725,22 @@ mod tests {
         }
     }
 
+    /// The NAS of [`session`]'s sessions and of [`req`]'s requests.
+    const NAS: &str = "192.0.2.1";
+
     fn req(csid: Option<&str>) -> AccessRequest<'_> {
+        req_via(csid, Some(NAS))
+    }
+
+    fn req_via<'a>(csid: Option<&'a str>, nas: Option<&str>) -> AccessRequest<'a> {
         AccessRequest {
             username: "alice",
             calling_station_id: csid,
+            nas_ip: nas.map(|n| n.parse().unwrap_or_else(|e| panic!("{n}: {e}"))),
         }
     }
 
+    /// The decision on `r` as it is loaded: override rows screened first.
     fn run(r: &SubscriberRecord, policy: &Policy) -> Decision {
         decide(Some(r), &req(None), NOW, policy)
     }
@@ -747,9 +783,13 @@ mod tests {
     }
 
     fn session(id: &str, csid: Option<&str>) -> OpenSession {
+        session_on(id, csid, NAS)
+    }
+
+    fn session_on(id: &str, csid: Option<&str>, nas: &str) -> OpenSession {
         OpenSession {
             acct_unique_id: id.into(),
-            nas_ip: "192.0.2.1".into(),
+            nas_ip: nas.into(),
             calling_station_id: csid.map(str::to_string),
             started_at: NOW - 3600,
         }
@@ -1004,6 +1044,70 @@ mod tests {
         assert_eq!(rejected(&d).code(), "simultaneous_use");
         // A session without a Calling-Station-Id always counts.
         r.open_sessions = vec![session("anon", None)];
+        let d = decide(Some(&r), &req(Some(MAC)), NOW, &Policy::default());
+        assert_eq!(rejected(&d).code(), "simultaneous_use");
+    }
+
+    fn set_limit(r: &mut SubscriberRecord, limit: u32) {
+        if let Some(p) = r.plan.as_mut() {
+            p.simultaneous_use = Some(limit);
+        }
+    }
+
+    fn limit_one() -> SubscriberRecord {
+        let mut r = record();
+        set_limit(&mut r, 1);
+        r
+    }
+
+    #[test]
+    fn the_same_device_on_another_nas_is_another_session() {
+        let mut r = limit_one();
+        r.open_sessions = vec![session_on("s1", Some(MAC), "192.0.2.1")];
+        let d = decide(
+            Some(&r),
+            &req_via(Some(MAC), Some("192.0.2.2")),
+            NOW,
+            &Policy::default(),
+        );
+        assert_eq!(rejected(&d).code(), "simultaneous_use");
+        // Three sessions from one MAC on three NASes: one too many, twice over.
+        r.open_sessions
+            .push(session_on("s2", Some(MAC), "192.0.2.2"));
+        for nas in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
+            let d = decide(
+                Some(&r),
+                &req_via(Some(MAC), Some(nas)),
+                NOW,
+                &Policy::default(),
+            );
+            assert_eq!(rejected(&d).code(), "simultaneous_use", "via {nas}");
+        }
+    }
+
+    #[test]
+    fn a_device_replaces_at_most_one_session_of_its_own_on_a_nas() {
+        let mut r = limit_one();
+        r.open_sessions = vec![session("old", Some(MAC))];
+        assert!(decide(Some(&r), &req(Some(MAC)), NOW, &Policy::default()).is_accept());
+        // The replacement opened before the NAS closed the old one: a third
+        // session of the same device on the same NAS counts.
+        r.open_sessions.push(session("new", Some("aabb.ccdd.ee0f")));
+        let d = decide(Some(&r), &req(Some(MAC)), NOW, &Policy::default());
+        assert_eq!(rejected(&d).code(), "simultaneous_use");
+        // With a limit of 2, one replaced and one counted: accepted.
+        set_limit(&mut r, 2);
+        assert!(decide(Some(&r), &req(Some(MAC)), NOW, &Policy::default()).is_accept());
+    }
+
+    #[test]
+    fn without_a_nas_address_no_session_is_a_predecessor() {
+        let mut r = limit_one();
+        r.open_sessions = vec![session("s1", Some(MAC))];
+        let d = decide(Some(&r), &req_via(Some(MAC), None), NOW, &Policy::default());
+        assert_eq!(rejected(&d).code(), "simultaneous_use");
+        // A session whose NAS address is unreadable is no predecessor either.
+        r.open_sessions = vec![session_on("s1", Some(MAC), "")];
         let d = decide(Some(&r), &req(Some(MAC)), NOW, &Policy::default());
         assert_eq!(rejected(&d).code(), "simultaneous_use");
     }

@@ -245,6 +245,7 @@ fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
     let access = AccessRequest {
         username,
         calling_station_id,
+        nas_ip: request.nas_ip.map(IpAddr::V4),
     };
     match decision::decide(record.as_deref(), &access, now(), &core.policy) {
         Decision::Accept {
@@ -472,7 +473,7 @@ pub fn post_auth(core: &Core, request: &PostAuthValues<'_>, accepted: bool) -> O
         accepted,
         called_station_id: usable(&request.called_station_id),
         calling_station_id: usable(&request.access.calling_station_id),
-        nas_ip: request.nas_ip.map(IpAddr::V4),
+        nas_ip: request.access.nas_ip.map(IpAddr::V4),
         authdate: SystemTime::now(),
         reason: reason.as_deref(),
     });

@@ -23,6 +23,9 @@ const MODULE_FAILURE_MESSAGE: u32 = 1076;
 pub struct AccessValues<'r> {
     pub username: Text<'r>,
     pub calling_station_id: Text<'r>,
+    /// NAS-IP-Address: simultaneous use tells a reconnect on the same NAS
+    /// from a session on another.
+    pub nas_ip: Option<Ipv4Addr>,
 }
 
 impl<'r> AccessValues<'r> {
@@ -30,6 +33,7 @@ impl<'r> AccessValues<'r> {
         AccessValues {
             username: request.text(sys::PW_USER_NAME),
             calling_station_id: request.text(sys::PW_CALLING_STATION_ID),
+            nas_ip: request.ipv4(sys::PW_NAS_IP_ADDRESS),
         }
     }
 }
@@ -38,7 +42,6 @@ impl<'r> AccessValues<'r> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostAuthValues<'r> {
     pub access: AccessValues<'r>,
-    pub nas_ip: Option<Ipv4Addr>,
     pub called_station_id: Text<'r>,
     /// The first module failure of the request (why pap/chap/mschap refused).
     pub module_failure: Text<'r>,
@@ -48,7 +51,6 @@ impl<'r> PostAuthValues<'r> {
     pub fn read(request: &'r Request<'_>) -> PostAuthValues<'r> {
         PostAuthValues {
             access: AccessValues::read(request),
-            nas_ip: request.ipv4(sys::PW_NAS_IP_ADDRESS),
             called_station_id: request.text(sys::PW_CALLED_STATION_ID),
             module_failure: request.text(MODULE_FAILURE_MESSAGE),
         }

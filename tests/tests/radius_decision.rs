@@ -101,6 +101,74 @@ fn subscribers_are_decided_from_the_database() {
     eventually(&server, &pap("alice", "alice-secret"), "Access-Accept");
 }
 
+/// One device's packets: its MAC, through the NAS at `nas`.
+const MAC: &str = "AA:BB:CC:DD:EE:01";
+
+fn login_via(nas: &str) -> String {
+    format!(
+        "User-Name = \"alice\", User-Password = \"alice-secret\", \
+         NAS-IP-Address = {nas}, Calling-Station-Id = \"{MAC}\"\n"
+    )
+}
+
+fn accounting_via(nas: &str, status: &str, session: &str) -> String {
+    format!(
+        "Acct-Status-Type = {status}, User-Name = \"alice\", Acct-Session-Id = \"{session}\", \
+         NAS-IP-Address = {nas}, NAS-Port-Type = Ethernet, Calling-Station-Id = \"{MAC}\"\n"
+    )
+}
+
+fn account(server: &Radiusd, packet: &str) {
+    let reply = server.acct(packet).unwrap();
+    assert!(
+        reply.is("Accounting-Response"),
+        "{packet}: {reply:?}\n{}",
+        server.log()
+    );
+}
+
+/// Simultaneous use 1 and one MAC: a session on one NAS refuses the same MAC
+/// through another NAS (three NASes once let three sessions in); through
+/// the same NAS it may replace its stale predecessor, once.
+#[test]
+fn one_device_cannot_multiply_its_sessions_across_nases() {
+    let isp = Isp::new("netily_simultaneous_use");
+    let mut plan = NewPlan::new("home-10m", "5M/10M".parse().unwrap());
+    plan.simultaneous_use = Some(1);
+    seed_alice_and_bob(&mut isp.sql(), &plan);
+    let server = isp.radiusd();
+    let reply = server.auth(&login_via("10.0.0.1")).unwrap();
+    assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+
+    account(&server, &accounting_via("10.0.0.1", "Start", "first"));
+    eventually(&server, &login_via("10.0.0.2"), "Access-Reject");
+    let reply = server.auth(&login_via("10.0.0.3")).unwrap();
+    assert!(reply.is("Access-Reject"), "{reply:?}");
+    assert_eq!(
+        reply.values("Reply-Message"),
+        ["Simultaneous-use limit reached"],
+        "{reply:?}"
+    );
+    let check = isp.netadmin(&["check", "alice", "--mac", MAC, "--nas", "10.0.0.2"]);
+    assert!(check.starts_with("REJECT alice"), "{check}");
+
+    // The same device through the same NAS: a reconnect over a stale session.
+    let reply = server.auth(&login_via("10.0.0.1")).unwrap();
+    assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+    let check = isp.netadmin(&["check", "alice", "--mac", MAC, "--nas", "10.0.0.1"]);
+    assert!(check.starts_with("ACCEPT alice"), "{check}");
+
+    // Its new session opens before the NAS closes the old one: no third.
+    account(&server, &accounting_via("10.0.0.1", "Start", "second"));
+    eventually(&server, &login_via("10.0.0.1"), "Access-Reject");
+
+    // The NAS closes the stale one: the device's session may be replaced again.
+    account(&server, &accounting_via("10.0.0.1", "Stop", "first"));
+    eventually(&server, &login_via("10.0.0.1"), "Access-Accept");
+    let reply = server.auth(&login_via("10.0.0.2")).unwrap();
+    assert!(reply.is("Access-Reject"), "{reply:?}");
+}
+
 /// Asks until the reply has `code` (changes propagate asynchronously).
 fn eventually(server: &Radiusd, request: &str, code: &str) -> freeradius::Reply {
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -1,5 +1,6 @@
 //! `check USER`: the same decision the RADIUS module makes, explained.
 
+use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use netily_core::db;
@@ -7,9 +8,11 @@ use netily_core::decision::{self, AccessRequest, Decision};
 
 use super::Ctx;
 use crate::output::print_json;
+use crate::parse;
 use crate::{Failure, Outcome};
 
-pub fn run(ctx: &Ctx, username: &str, mac: Option<&str>) -> Outcome {
+pub fn run(ctx: &Ctx, username: &str, mac: Option<&str>, nas: Option<&str>) -> Outcome {
+    let nas_ip = nas.map(|n| parse::ipv4("NAS address", n)).transpose()?;
     let record = ctx.in_tx(|tx| Ok(db::load_subscriber(tx, username)?))?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -18,6 +21,7 @@ pub fn run(ctx: &Ctx, username: &str, mac: Option<&str>) -> Outcome {
     let request = AccessRequest {
         username,
         calling_station_id: mac,
+        nas_ip: nas_ip.map(IpAddr::V4),
     };
     let decision = decision::decide(record.as_ref(), &request, now, &ctx.config.policy());
     if ctx.json {
