@@ -150,7 +150,6 @@ pub fn run(cli: Cli) -> Outcome {
         Command::MikrotikScript { router, interim } => pki::mikrotik_script(&ctx, &router, interim),
         Command::Vpn(cmd) => vpn::run(&ctx, cmd),
         Command::Dashboard => dashboard::run(&ctx),
-        Command::Check { username, mac } => check::run(&ctx, &username, mac.as_deref()),
         Command::Import {
             from,
             subscribers,
@@ -163,5 +162,8 @@ pub fn run(cli: Cli) -> Outcome {
             &default_rate,
             dry_run,
         ),
+        Command::Check { username, mac, nas } => {
+            check::run(&ctx, &username, mac.as_deref(), nas.as_deref())
+        }
     }
 }
