@@ -403,6 +403,46 @@ pub enum NasCmd {
         #[arg(long)]
         show_secrets: bool,
     },
+    /// Add a RADIUS client that is not a managed router (routers: `router add`)
+    Add {
+        /// The address it sends from, or a network (192.0.2.0/24, 2001:db8::/64)
+        #[arg(value_name = "ADDRESS")]
+        address: String,
+        /// Its short name (FreeRADIUS's shortname)
+        #[arg(long)]
+        shortname: String,
+        /// RADIUS shared secret
+        #[arg(long)]
+        secret: String,
+        /// NAS type [default: other]
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Change a RADIUS client added with `nas add` (by address or short name)
+    Update {
+        #[arg(value_name = "ADDRESS|SHORTNAME")]
+        nas: String,
+        /// New address or network
+        #[arg(long, value_name = "ADDRESS")]
+        address: Option<String>,
+        #[arg(long)]
+        shortname: Option<String>,
+        /// New RADIUS shared secret
+        #[arg(long)]
+        secret: Option<String>,
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
+        /// New description ("" clears it)
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Remove a RADIUS client added with `nas add` (by address or short name)
+    Remove {
+        #[arg(value_name = "ADDRESS|SHORTNAME")]
+        nas: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

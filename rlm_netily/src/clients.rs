@@ -49,18 +49,42 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 struct Table {
     all: Vec<NasClient>,
     by_address: HashMap<IpAddr, usize>,
+    /// Rows naming a network (`netadmin nas add 192.0.2.0/24`), longest
+    /// prefix first, for addresses no row names exactly.
+    networks: Vec<(u8, usize)>,
 }
 
 impl Table {
     fn new(all: Vec<NasClient>) -> Table {
         let mut by_address = HashMap::with_capacity(all.len());
+        let mut networks = Vec::new();
         for (i, c) in all.iter().enumerate() {
             if let Some(a) = c.address() {
                 // The oldest row wins, as in `db::nas::find_client`.
                 by_address.entry(a).or_insert(i);
+            } else if let Some((_, len)) = c.network() {
+                networks.push((len, i));
             }
         }
-        Table { all, by_address }
+        // Stable: among equal prefixes the oldest row still wins.
+        networks.sort_by_key(|&(len, _)| std::cmp::Reverse(len));
+        Table {
+            all,
+            by_address,
+            networks,
+        }
+    }
+
+    /// The row for `address`: its own, else the most specific network
+    /// holding it (as FreeRADIUS matches clients).
+    fn find(&self, address: IpAddr) -> Option<&NasClient> {
+        let exact = self.by_address.get(&address).and_then(|&i| self.all.get(i));
+        exact.or_else(|| {
+            self.networks
+                .iter()
+                .filter_map(|&(_, i)| self.all.get(i))
+                .find(|c| c.covers(address))
+        })
     }
 }
 
@@ -188,7 +212,7 @@ impl NasDirectory {
     pub fn lookup(&self, address: IpAddr) -> Lookup {
         match self.table() {
             None => Lookup::NotLoaded,
-            Some(t) => match t.by_address.get(&address).and_then(|&i| t.all.get(i)) {
+            Some(t) => match t.find(address) {
                 Some(c) => Lookup::Found(c.clone()),
                 None => Lookup::Unknown,
             },
@@ -477,5 +501,23 @@ mod tests {
             Some("first")
         );
         assert_eq!(t.by_address.len(), 1);
+    }
+
+    #[test]
+    fn table_finds_addresses_in_networks_most_specific_first() {
+        let t = Table::new(vec![
+            client("10.0.0.0/16", "wide"),
+            client("10.0.1.0/24", "narrow"),
+            client("10.0.1.7", "host"),
+            client("10.0.1.0/24", "narrow-again"),
+        ]);
+        let name = |a: &str| {
+            let a: IpAddr = a.parse().ok()?;
+            t.find(a).map(|c| c.shortname.clone())
+        };
+        assert_eq!(name("10.0.1.7").as_deref(), Some("host"));
+        assert_eq!(name("10.0.1.8").as_deref(), Some("narrow"));
+        assert_eq!(name("10.0.2.8").as_deref(), Some("wide"));
+        assert_eq!(name("10.1.0.1"), None);
     }
 }

@@ -98,6 +98,9 @@ pub struct RadiusdOptions {
     pub before_netily: Option<String>,
     /// Extra environment for radiusd (e.g. NETILY_DATABASE_URL).
     pub env: Vec<(String, String)>,
+    /// The dynamic clients' `lifetime` in seconds (default: the shipped
+    /// site's 60), after which a client is looked up in the nas table again.
+    pub client_lifetime: Option<u32>,
     /// Run radiusd inside this network namespace, listening on every
     /// address there (default: the host's, on 127.0.0.1 only).
     pub netns: Option<String>,
@@ -174,6 +177,16 @@ impl Radiusd {
             let patched = text.replacen("\t\tnetily\n", &format!("{lines}\n\t\tnetily\n"), 1);
             if patched == text {
                 return Err(err("no `netily` line in the site's authorize section"));
+            }
+            fs::write(&site, patched).map_err(|e| err(format!("write {}: {e}", site.display())))?;
+        }
+        if let Some(lifetime) = opts.client_lifetime {
+            let site = raddb.join("sites-available/netily-dynamic-clients");
+            let text = fs::read_to_string(&site)
+                .map_err(|e| err(format!("read {}: {e}", site.display())))?;
+            let patched = text.replacen("lifetime = 60", &format!("lifetime = {lifetime}"), 1);
+            if patched == text {
+                return Err(err("no `lifetime = 60` in netily-dynamic-clients"));
             }
             fs::write(&site, patched).map_err(|e| err(format!("write {}: {e}", site.display())))?;
         }

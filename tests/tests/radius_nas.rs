@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use netily_core::db;
 use netily_core::vpn_plan::VpnPlan;
-use netily_tests::freeradius::{self, Radiusd, Reply};
+use netily_tests::freeradius::{self, Radiusd, RadiusdOptions, Reply};
 use netily_tests::isp::Isp;
 
 const TOWER_1: &str = "127.0.0.21";
@@ -162,4 +162,99 @@ fn routers_from_netadmin_are_radius_clients() {
             .unwrap()
             .is_none()
     );
+}
+
+/// Sends from `source` until the answer is (or is no longer) an Accept, for
+/// at most `within`; returns how long that took.
+fn until_accepted(
+    server: &Radiusd,
+    source: &str,
+    secret: &str,
+    accepted: bool,
+    within: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let reply = auth_from(server, source, secret, 1);
+        if reply.is("Access-Accept") == accepted {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "{source}: still {reply:?} after {within:?}:\n{}",
+            server.log()
+        );
+        // FreeRADIUS defines at most one new client per second per network.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn nas_clients_from_netadmin_are_served_and_removed_while_radiusd_runs() {
+    const OLT: &str = "127.0.0.31";
+    const HOTSPOT: &str = "127.0.0.42"; // inside 127.0.0.40/29
+    const LIFETIME: u32 = 2;
+    let isp = Isp::new("netily_nas_cli");
+    isp.netadmin(&["migrate"]);
+    isp.netadmin(&["plan", "add", "home", "--rate", "5M/10M"]);
+    isp.customer("alice", "alice-pass", "home");
+    let server = Radiusd::start_with(RadiusdOptions {
+        config_file: Some(isp.config().to_path_buf()),
+        client_lifetime: Some(LIFETIME),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(auth_from(&server, OLT, "olt-s3cret", 1).code, None);
+
+    // Added while radiusd runs: an address, and a network.
+    isp.netadmin(&[
+        "nas",
+        "add",
+        OLT,
+        "--shortname",
+        "olt-1",
+        "--secret",
+        "olt-s3cret",
+    ]);
+    isp.netadmin(&[
+        "nas",
+        "add",
+        "127.0.0.40/29",
+        "--shortname",
+        "hotspots",
+        "--secret",
+        "hs-s3cret",
+    ]);
+    let reply = auth_from(&server, OLT, "olt-s3cret", 3);
+    assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+    let reply = auth_from(&server, HOTSPOT, "hs-s3cret", 3);
+    assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+    assert_eq!(reply.values("Mikrotik-Rate-Limit"), ["5M/10M"]);
+
+    // A new secret takes over once the client's lifetime has passed.
+    isp.netadmin(&["nas", "update", "olt-1", "--secret", "olt-n3w"]);
+    let took = until_accepted(&server, OLT, "olt-n3w", true, Duration::from_secs(10));
+    println!("secret change honoured after {took:?} (lifetime {LIFETIME} s)");
+
+    // Removed: no longer answered once the client's lifetime has passed.
+    isp.netadmin(&["nas", "remove", "olt-1"]);
+    isp.netadmin(&["nas", "remove", "127.0.0.40/29"]);
+    let took = until_accepted(&server, OLT, "olt-n3w", false, Duration::from_secs(10));
+    println!("removal honoured after {took:?} (lifetime {LIFETIME} s)");
+    until_accepted(
+        &server,
+        HOTSPOT,
+        "hs-s3cret",
+        false,
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        auth_from(&server, OLT, "olt-n3w", 1).code,
+        None,
+        "ignored, not rejected"
+    );
+    let log = server.log();
+    for secret in ["olt-s3cret", "olt-n3w", "hs-s3cret"] {
+        assert!(!log.contains(secret), "secret in log:\n{log}");
+    }
 }

@@ -1,3 +1,4 @@
+use netily_core::db::nas::{self, NasChange, NasRow, NewNas};
 use netily_core::db::pki as store;
 use netily_core::db::{self, NewRouter, RouterRow};
 
@@ -190,5 +191,75 @@ pub fn run_nas(ctx: &Ctx, cmd: NasCmd) -> Outcome {
             t.print();
             Ok(())
         }
+        NasCmd::Add {
+            address,
+            shortname,
+            secret,
+            kind,
+            description,
+        } => {
+            let n = NewNas {
+                nasname: address,
+                shortname,
+                secret,
+                kind,
+                description,
+            };
+            let plan = ctx.config.router_plan();
+            let row = ctx.in_tx(|tx| Ok(nas::add_nas(tx, &n, &plan)?))?;
+            nas_done(ctx, "Added", &row)
+        }
+        NasCmd::Update {
+            nas: target,
+            address,
+            shortname,
+            secret,
+            kind,
+            description,
+        } => {
+            let change = NasChange {
+                nasname: address,
+                shortname,
+                secret,
+                kind,
+                description,
+            };
+            let plan = ctx.config.router_plan();
+            let row = ctx.in_tx(|tx| Ok(nas::update_nas(tx, &target, &change, &plan)?))?;
+            nas_done(ctx, "Updated", &row)
+        }
+        NasCmd::Remove { nas: target } => {
+            let plan = ctx.config.router_plan();
+            let row = ctx.in_tx(|tx| Ok(nas::remove_nas(tx, &target, &plan)?))?;
+            nas_done(ctx, "Removed", &row)
+        }
     }
+}
+
+/// What `nas add/update/remove` did, never with the secret.
+fn nas_done(ctx: &Ctx, verb: &str, n: &NasRow) -> Outcome {
+    if ctx.json {
+        return print_json(n);
+    }
+    println!(
+        "{verb} RADIUS client '{}' ({}, type {}{}).",
+        n.shortname,
+        n.nasname,
+        n.kind,
+        n.description
+            .as_deref()
+            .map(|d| format!(", \"{d}\""))
+            .unwrap_or_default()
+    );
+    println!(
+        "{}",
+        if verb == "Added" {
+            "Running FreeRADIUS servers answer it from its first packet \
+             (sites-available/netily-dynamic-clients)."
+        } else {
+            "Running FreeRADIUS servers apply this once the client's lifetime has passed \
+             (60 s in sites-available/netily-dynamic-clients)."
+        }
+    );
+    Ok(())
 }

@@ -103,21 +103,9 @@ pub fn add_router(
     // Serialize id allocation between concurrent `router add`s.
     conn.batch_execute("LOCK TABLE routers IN SHARE ROW EXCLUSIVE MODE")
         .map_err(q("locking the router list"))?;
-    let clash = conn
-        .query_opt(
-            "SELECT shortname FROM nas WHERE nasname = host($1::inet) OR nasname = $1::inet::text
-             UNION ALL
-             SELECT name FROM routers WHERE host($2::inet + (vpn_id + 1)) = host($1::inet)
-             LIMIT 1",
-            &[&ip, &IpAddr::V4(vpn.network())],
-        )
-        .map_err(q("checking NAS addresses"))?;
-    if let Some(row) = clash {
-        let other: String = row.get(0);
-        return Err(Error::Duplicate {
-            what: format!("a NAS with address {} ('{other}')", r.nas_ip),
-        });
-    }
+    let nasname = ip.to_string();
+    let owner = super::nas::address_owner(conn, &nasname, None, None, vpn)?;
+    super::nas::refuse_taken(&nasname, owner)?;
     let free = conn
         .query_opt(
             "SELECT g::integer FROM generate_series(1, $1::bigint) g
@@ -198,24 +186,9 @@ pub fn update_router(
     }
     if let Some(ip) = change.nas_ip {
         let ip = IpAddr::V4(ip);
-        let clash = conn
-            .query_opt(
-                "SELECT n.shortname FROM nas n
-                  WHERE (n.nasname = host($1::inet) OR n.nasname = $1::inet::text)
-                    AND n.router_id IS DISTINCT FROM $2
-                 UNION ALL
-                 SELECT r.name FROM routers r
-                  WHERE host($3::inet + (r.vpn_id + 1)) = host($1::inet)
-                 LIMIT 1",
-                &[&ip, &r.id, &IpAddr::V4(plan.network())],
-            )
-            .map_err(q("checking NAS addresses"))?;
-        if let Some(row) = clash {
-            let other: String = row.get(0);
-            return Err(Error::Duplicate {
-                what: format!("a NAS with address {ip} ('{other}')"),
-            });
-        }
+        let nasname = ip.to_string();
+        let owner = super::nas::address_owner(conn, &nasname, Some(r.id), None, plan)?;
+        super::nas::refuse_taken(&nasname, owner)?;
     }
     let ip = change.nas_ip.map(IpAddr::V4);
     let description = change
