@@ -90,7 +90,8 @@ pub enum Command {
         #[arg(long)]
         renew: bool,
     },
-    /// A fresh certificate revocation list (PEM) for OpenVPN's crl-verify
+    /// A fresh certificate revocation list (PEM) for OpenVPN's crl-verify;
+    /// with the Netily plugin, revocations take effect without it
     Crl {
         /// Write it to FILE (atomically) instead of standard output
         #[arg(long, value_name = "FILE")]

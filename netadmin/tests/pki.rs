@@ -284,6 +284,41 @@ fn cert_list_shows_certificates_past_not_after_as_expired() {
 }
 
 #[test]
+fn revoking_says_the_vpn_plugin_enforces_it_without_a_crl_refresh() {
+    // The plugin admits only certificates active in the database, at every
+    // handshake (tests/tests/vpn_plugin.rs refuses a revoked router with
+    // the CRL never rewritten): the operator is told so, not sent to
+    // refresh a file.
+    let env = pki_env();
+    env.ok(&["ca", "init"]);
+    add_router(&env, "edge-1", "192.0.2.7");
+    add_router(&env, "edge-2", "192.0.2.8");
+    let note = "the Netily OpenVPN plugin admits only certificates active in the database, \
+                so no CRL refresh is needed";
+    let out = env.ok(&["cert", "revoke", "edge-1"]);
+    assert!(out.contains(note), "{out}");
+    assert!(!out.contains("refresh OpenVPN's CRL"), "{out}");
+    let out = env.ok(&["router", "remove", "edge-2"]);
+    assert!(
+        out.contains("Revoked certificate") && out.contains(note),
+        "{out}"
+    );
+    // Without a certificate to revoke there is nothing to say.
+    env.ok(&[
+        "router",
+        "add",
+        "edge-3",
+        "--ip",
+        "192.0.2.9",
+        "--secret",
+        "s3cret-rt",
+    ]);
+    env.ok(&["cert", "revoke", "edge-3"]);
+    let out = env.ok(&["router", "remove", "edge-3"]);
+    assert!(!out.contains("CRL"), "{out}");
+}
+
+#[test]
 fn a_config_holding_the_seal_key_must_be_private() {
     let env = Env::empty().with_config(&config(""), 0o640);
     let path = env.config.clone().unwrap();

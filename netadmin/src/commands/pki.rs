@@ -56,6 +56,15 @@ pub fn ca(ctx: &Ctx, cmd: CaCmd) -> Outcome {
     }
 }
 
+/// What a revocation means for the VPN, printed after `cert revoke` and
+/// `router remove`. The plugin's in-memory set of active certificates is
+/// reloaded every second and checked at every TLS handshake (renegotiation
+/// included), so OpenVPN's CRL file is a second line that needs no refresh.
+pub const REVOKED_NOTE: &str =
+    "The VPN refuses it from its next handshake, within about a second: \
+     the Netily OpenVPN plugin admits only certificates active in the database, so no CRL \
+     refresh is needed (`netadmin crl --out FILE` serves a server without the plugin).";
+
 pub fn cert(ctx: &Ctx, cmd: CertCmd) -> Outcome {
     match cmd {
         CertCmd::Issue {
@@ -100,9 +109,7 @@ pub fn cert(ctx: &Ctx, cmd: CertCmd) -> Outcome {
                     c.router.as_deref().unwrap_or(&c.common_name)
                 );
             }
-            println!(
-                "The VPN refuses it at the next handshake; refresh OpenVPN's CRL with `netadmin crl --out FILE`."
-            );
+            println!("{REVOKED_NOTE}");
             Ok(())
         }
         CertCmd::List => {

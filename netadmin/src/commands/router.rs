@@ -145,6 +145,9 @@ pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
             for serial in &revoked {
                 println!("Revoked certificate {serial}.");
             }
+            if !revoked.is_empty() {
+                println!("{}", super::pki::REVOKED_NOTE);
+            }
             Ok(())
         }
     }
