@@ -14,7 +14,9 @@
 //!   `G` = 1,000,000,000 bits/s (case-insensitive), decimals allowed (`1.5M`);
 //! - **a bare number is kbps** (`512` = `512k`). RouterOS itself reads a bare
 //!   number as bits/s; Netily never sends a bare number, so the router and the
-//!   operator cannot disagree about it;
+//!   operator cannot disagree about it. A value written for the router
+//!   (a radreply/radgroupreply row) is read as the router reads it instead:
+//!   [`RateLimit::parse_routeros`], a bare number is bits/s;
 //! - rates must be a whole number of kbps (RouterOS does not reliably parse
 //!   decimals, and a whole-kbps value always renders exactly);
 //! - `a` alone means `a/a` in every pair (as in RouterOS);
@@ -304,8 +306,35 @@ impl fmt::Display for PairText {
     }
 }
 
-/// Parses one rate token (`10M`, `512k`, `1.5M`, bare `512` = kbps) into bits/s.
-fn parse_rate(token: &str, field: &str) -> Result<u64, RateError> {
+/// What a rate without a unit means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bare {
+    /// Netily's reading (plans): `512` = 512 kbps.
+    Kbps,
+    /// RouterOS's reading (rows written for the router): `512` = 512 bit/s.
+    Bps,
+}
+
+impl Bare {
+    fn multiplier(self) -> u128 {
+        match self {
+            Bare::Kbps => 1000,
+            Bare::Bps => 1,
+        }
+    }
+
+    /// The end of an error message, saying how a bare number was read.
+    fn hint(self) -> &'static str {
+        match self {
+            Bare::Kbps => "a bare number is kbps",
+            Bare::Bps => "a bare number is bit/s, as RouterOS reads it",
+        }
+    }
+}
+
+/// Parses one rate token (`10M`, `512k`, `1.5M`, bare `512` as `bare` says)
+/// into bits/s.
+fn parse_rate(token: &str, field: &str, bare: Bare) -> Result<u64, RateError> {
     if token.starts_with('-') {
         return Err(err(format!(
             "{field} \"{token}\" is negative; rates are 0 or more"
@@ -317,17 +346,19 @@ fn parse_rate(token: &str, field: &str) -> Result<u64, RateError> {
     let (number, unit) = token.split_at(split);
     if number.is_empty() {
         return Err(err(format!(
-            "{field} \"{token}\" is not a number; write e.g. 10M, 512k, 1.5M (a bare number is kbps)"
+            "{field} \"{token}\" is not a number; write e.g. 10M, 512k, 1.5M ({})",
+            bare.hint()
         )));
     }
     let multiplier: u128 = match unit {
-        "" => 1000,
+        "" => bare.multiplier(),
         "k" | "K" => 1000,
         "m" | "M" => 1_000_000,
         "g" | "G" => 1_000_000_000,
         _ => {
             return Err(err(format!(
-                "{field} \"{token}\" has unit \"{unit}\"; allowed units are k, M, G (a bare number is kbps)"
+                "{field} \"{token}\" has unit \"{unit}\"; allowed units are k, M, G ({})",
+                bare.hint()
             )))
         }
     };
@@ -341,7 +372,8 @@ fn parse_rate(token: &str, field: &str) -> Result<u64, RateError> {
         || !digits_ok(frac_part)
     {
         return Err(err(format!(
-            "{field} \"{token}\" is not a number; write e.g. 10M, 512k, 1.5M (a bare number is kbps)"
+            "{field} \"{token}\" is not a number; write e.g. 10M, 512k, 1.5M ({})",
+            bare.hint()
         )));
     }
     let overflow = || {
@@ -406,7 +438,7 @@ fn parse_time(token: &str, field: &str) -> Result<u64, RateError> {
 fn parse_pair(
     token: &str,
     field: &str,
-    one: fn(&str, &str) -> Result<u64, RateError>,
+    one: impl Fn(&str, &str) -> Result<u64, RateError>,
 ) -> Result<Directions, RateError> {
     let mut halves = token.split('/');
     let rx = halves.next().unwrap_or("");
@@ -464,61 +496,78 @@ impl RateLimit {
     }
 }
 
+impl RateLimit {
+    /// Parses a rate limit written for the router (a radreply or
+    /// radgroupreply row) as RouterOS reads it: the grammar of
+    /// [`FromStr`], except that a bare number is bits/s (`10000/20000` is
+    /// 10 kbps up, 20 kbps down, rendered `10k/20k`). Rates must still be
+    /// whole kbps.
+    pub fn parse_routeros(s: &str) -> Result<Self, RateError> {
+        parse_fields(s, Bare::Bps)
+    }
+}
+
 impl FromStr for RateLimit {
     type Err = RateError;
 
     /// Parses the RouterOS grammar (see the module docs; a bare number is kbps).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let fields: Vec<&str> = s.split_whitespace().collect();
-        if fields.is_empty() {
-            return Err(err(format!("empty; expected {GRAMMAR}, e.g. 5M/10M")));
-        }
-        if fields.len() > 6 {
-            return Err(err(format!(
-                "\"{}\" has {} fields; at most 6 are allowed: {GRAMMAR}",
-                s.trim(),
-                fields.len()
-            )));
-        }
-        let rate = parse_pair(fields[0], "rate", parse_rate)?;
-        let burst = match fields.get(1) {
-            None => None,
-            Some(b) => {
-                let burst_rate = parse_pair(b, "burst rate", parse_rate)?;
-                let mut burst = Burst::with_defaults(rate, burst_rate);
-                if let Some(t) = fields.get(2) {
-                    burst.threshold = parse_pair(t, "burst threshold", parse_rate)?;
-                }
-                if let Some(t) = fields.get(3) {
-                    burst.time = parse_pair(t, "burst time", parse_time)?;
-                }
-                Some(burst)
-            }
-        };
-        let priority = match fields.get(4) {
-            None => None,
-            Some(p) => {
-                let n: u8 = if p.bytes().all(|b| b.is_ascii_digit()) {
-                    p.parse().unwrap_or(u8::MAX)
-                } else {
-                    return Err(err(format!(
-                        "priority \"{p}\" is not a number; allowed 1 (highest) to 8 (lowest)"
-                    )));
-                };
-                if !(1..=8).contains(&n) {
-                    return Err(err(format!(
-                        "priority \"{p}\" is outside 1 (highest) to 8 (lowest)"
-                    )));
-                }
-                Some(n)
-            }
-        };
-        let min = match fields.get(5) {
-            None => None,
-            Some(m) => Some(parse_pair(m, "min rate", parse_rate)?),
-        };
-        RateLimit::new(rate, burst, priority, min)
+        parse_fields(s, Bare::Kbps)
     }
+}
+
+/// The grammar's six fields, a bare rate read as `bare` says.
+fn parse_fields(s: &str, bare: Bare) -> Result<RateLimit, RateError> {
+    let rate_of = |token: &str, field: &str| parse_rate(token, field, bare);
+    let fields: Vec<&str> = s.split_whitespace().collect();
+    if fields.is_empty() {
+        return Err(err(format!("empty; expected {GRAMMAR}, e.g. 5M/10M")));
+    }
+    if fields.len() > 6 {
+        return Err(err(format!(
+            "\"{}\" has {} fields; at most 6 are allowed: {GRAMMAR}",
+            s.trim(),
+            fields.len()
+        )));
+    }
+    let rate = parse_pair(fields[0], "rate", rate_of)?;
+    let burst = match fields.get(1) {
+        None => None,
+        Some(b) => {
+            let burst_rate = parse_pair(b, "burst rate", rate_of)?;
+            let mut burst = Burst::with_defaults(rate, burst_rate);
+            if let Some(t) = fields.get(2) {
+                burst.threshold = parse_pair(t, "burst threshold", rate_of)?;
+            }
+            if let Some(t) = fields.get(3) {
+                burst.time = parse_pair(t, "burst time", parse_time)?;
+            }
+            Some(burst)
+        }
+    };
+    let priority = match fields.get(4) {
+        None => None,
+        Some(p) => {
+            let n: u8 = if p.bytes().all(|b| b.is_ascii_digit()) {
+                p.parse().unwrap_or(u8::MAX)
+            } else {
+                return Err(err(format!(
+                    "priority \"{p}\" is not a number; allowed 1 (highest) to 8 (lowest)"
+                )));
+            };
+            if !(1..=8).contains(&n) {
+                return Err(err(format!(
+                    "priority \"{p}\" is outside 1 (highest) to 8 (lowest)"
+                )));
+            }
+            Some(n)
+        }
+    };
+    let min = match fields.get(5) {
+        None => None,
+        Some(m) => Some(parse_pair(m, "min rate", rate_of)?),
+    };
+    RateLimit::new(rate, burst, priority, min)
 }
 
 impl fmt::Display for RateLimit {
@@ -629,6 +678,37 @@ mod tests {
         assert_eq!(p("512").rx(), 512_000);
         assert_eq!(canon("512"), "512k/512k");
         assert_eq!(canon("1000/2000"), "1M/2M");
+    }
+
+    #[test]
+    fn a_row_written_for_the_router_reads_a_bare_number_as_bits_per_second() {
+        let routeros = |s: &str| match RateLimit::parse_routeros(s) {
+            Ok(r) => r.to_string(),
+            Err(e) => panic!("{s:?} should parse: {e}"),
+        };
+        assert_eq!(routeros("10000/20000"), "10k/20k");
+        assert_eq!(routeros("2000000/4M 0/8000000"), "2M/4M 0/8M 0/4M 0/1");
+        assert_eq!(routeros("512k"), "512k/512k");
+        // Units mean what they always mean; the result parses back the same.
+        assert_eq!(
+            routeros("5M/10M 20M/40M 8M/16M 16/16 8"),
+            canon("5M/10M 20M/40M 8M/16M 16/16 8")
+        );
+        let r = routeros("64000/128000");
+        assert_eq!(p(&r).to_string(), r);
+        // RouterOS takes 1500 bit/s; Netily's rates are whole kbps.
+        let e = RateLimit::parse_routeros("1500/2000").map(|r| r.to_string());
+        assert!(
+            e.as_ref()
+                .is_err_and(|e| e.0.contains("whole number of kbps")),
+            "{e:?}"
+        );
+        let e = RateLimit::parse_routeros("fast").map(|r| r.to_string());
+        assert!(
+            e.as_ref()
+                .is_err_and(|e| e.0.contains("a bare number is bit/s, as RouterOS reads it")),
+            "{e:?}"
+        );
     }
 
     #[test]
