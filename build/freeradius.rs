@@ -301,7 +301,7 @@ pub fn generate() {
         .allowlist_function(
             "radlog|radlog_request|fr_pair_make|fr_pair_find_by_num|fr_pair_delete_by_num|fr_pair_add|fr_pair_list_free|fr_strerror|rad_debug_lvl_get\
              |fr_pair_value_strcpy|client_afrom_query|client_add|client_free\
-             |dict_attrbyname|fr_pair_afrom_da|fr_pair_value_bstrncpy|fr_pair_value_from_str|radlog_debug_enabled",
+             |dict_attrbyname|dict_valbyname|fr_pair_afrom_da|fr_pair_value_bstrncpy|fr_pair_value_from_str|radlog_debug_enabled",
         )
         .allowlist_var("rad_debug_lvl|PW_USER_NAME|PW_NAS_IP_ADDRESS|PW_CALLING_STATION_ID|PW_CALLED_STATION_ID|PW_NAS_IDENTIFIER|PW_NAS_PORT_ID|PW_FRAMED_IP_ADDRESS|PW_NAS_PORT|PW_EVENT_TIMESTAMP|PW_ACCT_.*|PW_TYPE_STRING|PW_TYPE_INTEGER|PW_TYPE_BOOLEAN|PW_TYPE_FILE_INPUT|PW_TYPE_NOT_EMPTY|PW_TYPE_SECRET|RLM_TYPE_THREAD_SAFE|RLM_TYPE_HUP_SAFE|RADIUSD_VERSION_STRING")
         .default_enum_style(bindgen::EnumVariation::Consts)

@@ -36,7 +36,6 @@ use crate::model::{
     OpenSession, Plan, Policy, ReplyOverride, SubscriberRecord, SubscriberStatus, UnixTime,
     WalledGarden,
 };
-use crate::rate::RateLimit;
 
 pub const RATE_LIMIT: &str = "Mikrotik-Rate-Limit";
 pub const SESSION_TIMEOUT: &str = "Session-Timeout";
@@ -379,8 +378,10 @@ impl Reply {
         }
     }
 
-    /// Applies radgroupreply/radreply rows. `locked` attributes are not
-    /// overridable here (the walled garden's own settings).
+    /// Applies radgroupreply/radreply rows, as loaded: checked and in the
+    /// form they are sent (`Dictionary::screen`; a row that failed is not
+    /// here). `locked` attributes are not overridable here (the walled
+    /// garden's own settings).
     fn apply_overrides(
         &mut self,
         overrides: &[ReplyOverride],
@@ -389,41 +390,23 @@ impl Reply {
         why: &mut Vec<String>,
     ) {
         for o in overrides {
-            let name = o.attribute.trim();
-            let op = o.op.trim();
-            if name.is_empty() {
-                why.push(format!("ignored {source} reply with no attribute name"));
-                continue;
-            }
-            if !matches!(op, ":=" | "=" | "+=") {
-                why.push(format!(
-                    "ignored {source} reply {name} {op} (only :=, = and += apply to replies)"
-                ));
-                continue;
-            }
+            let (name, op) = (o.attribute.as_str(), o.op.as_str());
             if locked.iter().any(|l| l.eq_ignore_ascii_case(name)) {
                 why.push(format!(
                     "ignored {source} reply {name} {op} (the walled garden sets it)"
                 ));
                 continue;
             }
-            let mut value = o.value.clone();
-            if name.eq_ignore_ascii_case(RATE_LIMIT) {
-                match value.parse::<RateLimit>() {
-                    Ok(r) => value = r.to_string(),
-                    Err(e) => {
-                        why.push(format!("ignored {source} reply {name} {op} ({e})"));
-                        continue;
-                    }
-                }
-            }
+            let value = o.value.clone();
             match op {
                 ":=" => self.replace(name.to_owned(), value),
                 "=" if self.has(name) => {
                     why.push(format!("{source} reply {name} = not applied: already set"));
                     continue;
                 }
-                _ => self.attrs.push(ReplyAttribute::new(name.to_owned(), value)),
+                "=" | "+=" => self.attrs.push(ReplyAttribute::new(name.to_owned(), value)),
+                // Screened out when loaded: no other operator gets here.
+                _ => continue,
             }
             why.push(format!("{source} reply {name} {op} applied"));
         }
@@ -666,9 +649,11 @@ fn walled_garden_accept(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dictionary::Dictionary;
     use crate::model::{
         OpenSession, Plan, Subscriber, Subscription, UnpaidInvoice, SECONDS_PER_DAY,
     };
+    use crate::rate::RateLimit;
 
     const NOW: UnixTime = 1_700_000_000;
     const DAY: i64 = SECONDS_PER_DAY;
@@ -722,6 +707,7 @@ mod tests {
             open_sessions: vec![],
             group_replies: vec![],
             user_replies: vec![],
+            skipped_replies: vec![],
         }
     }
 
@@ -742,7 +728,9 @@ mod tests {
 
     /// The decision on `r` as it is loaded: override rows screened first.
     fn run(r: &SubscriberRecord, policy: &Policy) -> Decision {
-        decide(Some(r), &req(None), NOW, policy)
+        let mut r = r.clone();
+        Dictionary::standard().screen(&mut r);
+        decide(Some(&r), &req(None), NOW, policy)
     }
 
     fn rejected(d: &Decision) -> &RejectReason {
@@ -1490,38 +1478,34 @@ mod tests {
     }
 
     #[test]
-    fn check_and_unknown_operators_are_ignored_and_explained() {
+    fn rows_freeradius_could_not_send_are_skipped_and_the_rest_applies() {
         let mut r = record();
+        r.group_replies = vec![ov("Session-Timeout", ":=", "abc")];
         r.user_replies = vec![
             ov("Mikrotik-Rate-Limit", "==", "1M"),
-            ov("Mikrotik-Rate-Limit", "-=", "1M"),
-            ov("Framed-MTU", "!*", "1400"),
+            ov("Mikrotik-Rate-Limit", ":=", "fast please"),
+            ov("No-Such-Attribute", ":=", "x"),
+            ov("Framed-IP-Address", ":=", "not-an-ip"),
             ov("", ":=", "x"),
+            ov("Reply-Message", ":=", "hello"),
         ];
         let d = run(&r, &Policy::default());
+        assert!(d.is_accept(), "{d:?}");
         assert_eq!(values(&d, RATE_LIMIT), ["5M/10M"]);
-        assert!(values(&d, "Framed-MTU").is_empty());
-        assert!(why_has(
-            &d,
-            "ignored user reply Mikrotik-Rate-Limit == (only :=, = and += apply"
-        ));
-        assert!(why_has(
-            &d,
-            "ignored user reply Mikrotik-Rate-Limit -= (only"
-        ));
-        assert!(why_has(&d, "ignored user reply with no attribute name"));
+        assert_eq!(values(&d, "Reply-Message"), ["hello"]);
+        assert!(values(&d, SESSION_TIMEOUT).is_empty());
+        assert!(values(&d, FRAMED_IP).is_empty());
+        assert_eq!(d.reply().len(), 2, "{:?}", d.reply());
     }
 
     #[test]
-    fn invalid_rate_override_is_ignored() {
+    fn a_bare_number_in_an_override_rate_is_bits_per_second() {
         let mut r = record();
-        r.user_replies = vec![ov("Mikrotik-Rate-Limit", ":=", "fast please")];
-        let d = run(&r, &Policy::default());
-        assert_eq!(values(&d, RATE_LIMIT), ["5M/10M"]);
-        assert!(why_has(
-            &d,
-            "ignored user reply Mikrotik-Rate-Limit := (Mikrotik-Rate-Limit:"
-        ));
+        r.group_replies = vec![ov("Mikrotik-Rate-Limit", ":=", "10000/20000")];
+        assert_eq!(
+            values(&run(&r, &Policy::default()), RATE_LIMIT),
+            ["10k/20k"]
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod billing;
 pub mod config;
 pub mod db;
 pub mod decision;
+pub mod dictionary;
 pub mod import;
 pub mod model;
 pub mod pki;

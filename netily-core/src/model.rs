@@ -97,7 +97,7 @@ pub struct OpenSession {
 }
 
 /// One radreply / radgroupreply row, with FreeRADIUS operator semantics.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ReplyOverride {
     pub attribute: String,
     /// `:=` replace, `=` set if absent, `+=` append.
@@ -120,6 +120,39 @@ pub struct SubscriberRecord {
     pub group_replies: Vec<ReplyOverride>,
     /// radreply rows of the user.
     pub user_replies: Vec<ReplyOverride>,
+    /// Rows left out of the two lists above because FreeRADIUS could not
+    /// send them as written (see `dictionary`), with the reason.
+    #[serde(default)]
+    pub skipped_replies: Vec<SkippedReply>,
+}
+
+/// Where an override row comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplySource {
+    /// radgroupreply, through one of the user's groups.
+    Group,
+    /// radreply.
+    User,
+}
+
+impl ReplySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplySource::Group => "group",
+            ReplySource::User => "user",
+        }
+    }
+}
+
+/// An override row that is not sent, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedReply {
+    pub source: ReplySource,
+    /// The row as stored.
+    #[serde(flatten)]
+    pub row: ReplyOverride,
+    pub reason: String,
 }
 
 /// Operator policy from the config file.

@@ -13,6 +13,10 @@
 //! away are gone. Until the first load completes, `lookup` says `NotLoaded`
 //! (callers answer FAIL); after that it serves the last known state, and
 //! `health()` tells how old that is.
+//!
+//! Reply override rows are checked as they are read (`Dictionary::screen`,
+//! against the snapshot's dictionary): a row FreeRADIUS could not send is
+//! left out of the reply, and the log says so once per row, not per login.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +29,8 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use postgres::Client;
 
 use crate::db;
-use crate::model::{OpenSession, Plan, SubscriberRecord};
+use crate::dictionary::Dictionary;
+use crate::model::{OpenSession, Plan, ReplyOverride, ReplySource, SkippedReply, SubscriberRecord};
 
 /// How long the listener waits for a notification before checking whether
 /// it should stop or probe the connection.
@@ -38,6 +43,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// At most this many usernames are reloaded one by one per batch; a larger
 /// burst (a bulk change) is cheaper as a full reload.
 const MAX_TARGETED: usize = 2_000;
+/// At most this many skipped override rows are named per load; the rest
+/// are counted in one line.
+const MAX_SKIPPED_LINES: usize = 10;
 
 /// What `lookup` knows about a username.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,8 +145,92 @@ impl Records {
     }
 }
 
+/// The skipped override rows the log has named, so each is named once:
+/// per username for its radreply rows, under None for radgroupreply rows
+/// (one row reaches every member of the group).
+#[derive(Default)]
+struct SkippedRows {
+    said: HashMap<Option<String>, HashSet<ReplyOverride>>,
+}
+
+impl SkippedRows {
+    /// The log lines for the skipped rows of `records` not named before: on
+    /// a full load (`full`), those not skipped in the previous load; on a
+    /// reload of some users, those not named yet. At most
+    /// [`MAX_SKIPPED_LINES`] rows are named, the rest counted exactly.
+    fn note<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a SubscriberRecord>,
+        full: bool,
+    ) -> Vec<String> {
+        let mut before = if full {
+            std::mem::take(&mut self.said)
+        } else {
+            HashMap::new()
+        };
+        let mut lines = Vec::new();
+        let mut unnamed = 0u64;
+        for r in records {
+            let user = &r.subscriber.username;
+            if !full {
+                // A reloaded user's rows are all here: they replace what was said.
+                if let Some(old) = self.said.remove(&Some(user.clone())) {
+                    before.insert(Some(user.clone()), old);
+                }
+            }
+            for s in &r.skipped_replies {
+                let owner = match s.source {
+                    ReplySource::User => Some(user.clone()),
+                    ReplySource::Group => None,
+                };
+                let said = before.get(&owner).is_some_and(|b| b.contains(&s.row));
+                let new = self.said.entry(owner).or_default().insert(s.row.clone());
+                if said || !new {
+                    continue;
+                }
+                if lines.len() < MAX_SKIPPED_LINES {
+                    lines.push(skipped_line(user, s));
+                } else {
+                    unnamed += 1;
+                }
+            }
+        }
+        if unnamed > 0 {
+            lines.push(format!(
+                "{unnamed} more reply rows skipped (not named here); \
+                 netadmin check USER names a subscriber's"
+            ));
+        }
+        lines
+    }
+}
+
+/// One skipped row, for the log: never its value (a row may hold a key);
+/// `netadmin check` shows it.
+fn skipped_line(user: &str, s: &SkippedReply) -> String {
+    let (attribute, op) = (s.row.attribute.escape_debug(), s.row.op.escape_debug());
+    let user = user.escape_debug();
+    match s.source {
+        ReplySource::User => format!(
+            "reply row skipped for user \"{user}\": {attribute} {op} (value not logged): {}; \
+             netadmin check {user} shows it",
+            s.reason
+        ),
+        ReplySource::Group => format!(
+            "reply row skipped: {attribute} {op} (a group row of user \"{user}\" and maybe \
+             others; value not logged): {}; netadmin check {user} shows it",
+            s.reason
+        ),
+    }
+}
+
 struct Shared {
     records: RwLock<Records>,
+    /// What override rows may set (narrower than the standard table when
+    /// radiusd's own dictionary lacks some).
+    dictionary: Dictionary,
+    /// Used by the listener thread only.
+    skipped: Mutex<SkippedRows>,
     loaded: AtomicBool,
     live: AtomicBool,
     in_sync_at: Mutex<Option<Instant>>,
@@ -157,8 +249,24 @@ pub struct SubscriberSnapshot {
 impl SubscriberSnapshot {
     /// Starts the listener; the first load happens in the background.
     pub fn start(database_url: String, connect_timeout: Duration) -> std::io::Result<Self> {
+        Self::start_with_dictionary(
+            database_url,
+            connect_timeout,
+            Dictionary::standard().clone(),
+        )
+    }
+
+    /// [`SubscriberSnapshot::start`], override rows checked against
+    /// `dictionary` (rlm_netily: the attributes radiusd's dictionary confirms).
+    pub fn start_with_dictionary(
+        database_url: String,
+        connect_timeout: Duration,
+        dictionary: Dictionary,
+    ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             records: RwLock::new(Records::default()),
+            dictionary,
+            skipped: Mutex::new(SkippedRows::default()),
             loaded: AtomicBool::new(false),
             live: AtomicBool::new(false),
             in_sync_at: Mutex::new(None),
@@ -406,11 +514,19 @@ fn apply(shared: &Shared, client: &mut Client, changes: Changes) -> db::Result<(
     // One round trip for the whole batch: a burst of session starts must not
     // cost a query each.
     let names: Vec<String> = changes.usernames.into_iter().collect();
-    let reloaded = if names.is_empty() {
+    let mut reloaded = if names.is_empty() {
         Vec::new()
     } else {
         db::load_subscribers(client, &names)?
     };
+    for rec in reloaded.iter_mut().filter_map(|(_, r)| r.as_mut()) {
+        shared.dictionary.screen(rec);
+    }
+    report_skipped(
+        shared,
+        reloaded.iter().filter_map(|(_, r)| r.as_ref()),
+        false,
+    );
     {
         let mut records = shared.records.write();
         for plan in &plans {
@@ -431,7 +547,11 @@ fn apply(shared: &Shared, client: &mut Client, changes: Changes) -> db::Result<(
 
 fn full_reload(shared: &Shared, client: &mut Client) -> db::Result<()> {
     let started = Instant::now();
-    let all = db::load_all_subscribers(client)?;
+    let mut all = db::load_all_subscribers(client)?;
+    for rec in &mut all {
+        shared.dictionary.screen(rec);
+    }
+    report_skipped(shared, &all, true);
     let fresh = Records::from_all(all);
     let count = fresh.by_name.len();
     *shared.records.write() = fresh;
@@ -445,6 +565,17 @@ fn full_reload(shared: &Shared, client: &mut Client) -> db::Result<()> {
         started.elapsed().as_millis()
     );
     Ok(())
+}
+
+/// Logs the skipped override rows of a load that the log has not named.
+fn report_skipped<'a>(
+    shared: &Shared,
+    records: impl IntoIterator<Item = &'a SubscriberRecord>,
+    full: bool,
+) {
+    for line in shared.skipped.lock().note(records, full) {
+        warn!("{line}");
+    }
 }
 
 fn mark_in_sync(shared: &Shared) {
@@ -563,6 +694,74 @@ mod tests {
             c.note(bad);
             assert!(c.everything, "{bad}");
         }
+    }
+
+    /// `user` with radreply rows `user_rows` and radgroupreply rows
+    /// `group_rows` (attribute, value), screened as a load screens them.
+    fn with_rows(
+        user: &str,
+        user_rows: &[(&str, &str)],
+        group_rows: &[(&str, &str)],
+    ) -> SubscriberRecord {
+        let mut rec = (*alice().by_name["alice"]).clone();
+        rec.subscriber.username = user.into();
+        let rows = |rows: &[(&str, &str)]| -> Vec<ReplyOverride> {
+            rows.iter()
+                .map(|(a, v)| ReplyOverride {
+                    attribute: (*a).into(),
+                    op: ":=".into(),
+                    value: (*v).into(),
+                })
+                .collect()
+        };
+        rec.user_replies = rows(user_rows);
+        rec.group_replies = rows(group_rows);
+        Dictionary::standard().screen(&mut rec);
+        rec
+    }
+
+    #[test]
+    fn a_skipped_row_is_logged_once_not_per_load_or_member() {
+        let bad_group = [("Session-Timeout", "abc")];
+        let alice = with_rows("alice", &[("Framed-IP-Address", "not-an-ip")], &bad_group);
+        let bob = with_rows("bob", &[], &bad_group);
+        let mut said = SkippedRows::default();
+        let lines = said.note([&alice, &bob], true);
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(lines[1].starts_with(
+            "reply row skipped for user \"alice\": Framed-IP-Address := (value not logged): not an IPv4"
+        ), "{lines:#?}");
+        assert!(lines[0].starts_with(
+            "reply row skipped: Session-Timeout := (a group row of user \"alice\" and maybe others"
+        ), "{lines:#?}");
+        assert!(
+            !lines.concat().contains("not-an-ip"),
+            "values are not logged"
+        );
+
+        // The same rows again: a full reload, or alice's record reloaded.
+        assert!(said.note([&alice, &bob], true).is_empty());
+        assert!(said.note([&alice], false).is_empty());
+        // Fixed, then broken again: named again.
+        let fixed = with_rows("alice", &[], &bad_group);
+        assert!(said.note([&fixed], false).is_empty());
+        assert_eq!(said.note([&alice], false).len(), 1);
+        // A new bad row of another user is named.
+        let carol = with_rows("carol", &[("Idle-Timeout", "x")], &[]);
+        assert_eq!(said.note([&carol], false).len(), 1);
+    }
+
+    #[test]
+    fn a_load_names_a_few_skipped_rows_and_counts_the_rest() {
+        let users: Vec<SubscriberRecord> = (0..25)
+            .map(|i| with_rows(&format!("u{i}"), &[("No-Such-Attribute", "x")], &[]))
+            .collect();
+        let lines = SkippedRows::default().note(&users, true);
+        assert_eq!(lines.len(), MAX_SKIPPED_LINES + 1);
+        assert_eq!(
+            lines[MAX_SKIPPED_LINES],
+            "15 more reply rows skipped (not named here); netadmin check USER names a subscriber's"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use netily_core::db;
 use netily_core::db::accounting::{AccountingStore, Recorded};
 use netily_core::db::post_auth::PostAuthRecord;
 use netily_core::decision::{self, AccessRequest, Decision};
+use netily_core::dictionary::Dictionary;
 use netily_core::model::{Policy, UnixTime};
 use netily_core::snapshot::{Lookup, SubscriberSnapshot};
 
@@ -105,8 +106,9 @@ impl Core {
     /// Reads the config file (errors are fatal: radiusd refuses to start with a
     /// broken config) and starts the snapshot, waiting up to db_timeout for its
     /// first load. An unreachable database is not fatal: authorize returns
-    /// `fail` until the first load completes.
-    pub fn new(settings: Settings) -> Result<Core, String> {
+    /// `fail` until the first load completes. Override rows are checked
+    /// against `dictionary` (what this server's dictionary confirms).
+    pub fn new(settings: Settings, dictionary: Dictionary) -> Result<Core, String> {
         let mut config =
             Config::resolve(Some(&settings.config_file), None).map_err(|e| e.to_string())?;
         if settings.pool_size > 0 {
@@ -117,8 +119,12 @@ impl Core {
                 u32::try_from(settings.db_timeout.as_secs()).unwrap_or(u32::MAX);
         }
         let timeout = Duration::from_secs(u64::from(config.connect_timeout.max(1)));
-        let snapshot = SubscriberSnapshot::start(config.database_url.clone(), timeout)
-            .map_err(|e| format!("cannot start the subscriber snapshot thread: {e}"))?;
+        let snapshot = SubscriberSnapshot::start_with_dictionary(
+            config.database_url.clone(),
+            timeout,
+            dictionary,
+        )
+        .map_err(|e| format!("cannot start the subscriber snapshot thread: {e}"))?;
         let where_ = db::redact_url(&config.database_url);
         if snapshot.wait_loaded(timeout) {
             log::info!(

@@ -6,6 +6,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod clients;
+pub mod dictionary;
 pub mod glue;
 pub mod log;
 pub mod module;

@@ -198,7 +198,9 @@ unsafe extern "C" fn mod_instantiate(_cs: *mut sys::CONF_SECTION, instance: *mut
                 return -1;
             }
         };
-        match Core::new(settings) {
+        // Before the snapshot starts: it checks override rows against it.
+        let dictionary = crate::dictionary::confirmed();
+        match Core::new(settings, dictionary) {
             Ok(core) => {
                 inst.core = Box::into_raw(Box::new(core));
                 directory.register_at_start(timeout);

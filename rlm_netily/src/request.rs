@@ -349,10 +349,7 @@ fn dictionary_attribute(name: &str) -> Result<Option<NonNull<sys::DICT_ATTR>>, S
     if remembered.is_some() {
         return Ok(remembered);
     }
-    let c_name = CString::new(name).map_err(|_| "attribute name contains NUL".to_owned())?;
-    // SAFETY: a NUL-terminated name; dict_attrbyname only reads the
-    // dictionary and returns null or an entry that lives for the process.
-    let found = NonNull::new(unsafe { sys::dict_attrbyname(c_name.as_ptr()) }.cast_mut());
+    let found = dictionary_entry(name)?;
     if let Some(da) = found {
         let _ = DICTIONARY.try_with(|d| {
             let mut d = d.borrow_mut();
@@ -362,6 +359,17 @@ fn dictionary_attribute(name: &str) -> Result<Option<NonNull<sys::DICT_ATTR>>, S
         });
     }
     Ok(found)
+}
+
+/// FreeRADIUS's dictionary entry named `name` (any case), or None; the
+/// entry lives as long as the process.
+pub(crate) fn dictionary_entry(name: &str) -> Result<Option<NonNull<sys::DICT_ATTR>>, String> {
+    let c_name = CString::new(name).map_err(|_| "attribute name contains NUL".to_owned())?;
+    // SAFETY: a NUL-terminated name; dict_attrbyname only reads the
+    // dictionary and returns null or an entry that lives for the process.
+    Ok(NonNull::new(
+        unsafe { sys::dict_attrbyname(c_name.as_ptr()) }.cast_mut(),
+    ))
 }
 
 /// Text from a string/octets pair, checked for size, NULs and UTF-8.

@@ -51,6 +51,15 @@ impl Isp {
         }
     }
 
+    /// [`Isp::new`] migrated by `netadmin migrate`, with one plan `plan` at
+    /// `rate` from `netadmin plan add`.
+    pub fn with_plan(name: &str, plan: &str, rate: &str) -> Isp {
+        let isp = Isp::new(name);
+        isp.netadmin(&["migrate"]);
+        isp.netadmin(&["plan", "add", plan, "--rate", rate]);
+        isp
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }

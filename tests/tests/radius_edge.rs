@@ -14,10 +14,7 @@ use netily_tests::isp::Isp;
 
 /// The ISP with the schema and one plan, `gold`.
 fn isp_with_gold(name: &str) -> Isp {
-    let isp = Isp::new(name);
-    isp.netadmin(&["migrate"]);
-    isp.netadmin(&["plan", "add", "gold", "--rate", "5M/10M"]);
-    isp
+    Isp::with_plan(name, "gold", "5M/10M")
 }
 
 /// A value inside radclient's double quotes. radclient undoes escapes twice

@@ -24,11 +24,16 @@ pub fn run(ctx: &Ctx, username: &str, mac: Option<&str>, nas: Option<&str>) -> O
         nas_ip: nas_ip.map(IpAddr::V4),
     };
     let decision = decision::decide(record.as_ref(), &request, now, &ctx.config.policy());
+    // Rows radiusd leaves out of the reply too (checked as both load them).
+    let skipped = record.as_ref().map_or(&[][..], |r| &r.skipped_replies);
     if ctx.json {
         let mut v = serde_json::to_value(&decision)
             .map_err(|e| Failure(format!("cannot render JSON: {e}")))?;
         if let Some(o) = v.as_object_mut() {
             o.insert("username".into(), username.into());
+            let skipped = serde_json::to_value(skipped)
+                .map_err(|e| Failure(format!("cannot render JSON: {e}")))?;
+            o.insert("skipped_replies".into(), skipped);
         }
         return print_json(&v);
     }
@@ -56,6 +61,20 @@ pub fn run(ctx: &Ctx, username: &str, mac: Option<&str>, nas: Option<&str>) -> O
         Decision::Reject { reason } => {
             println!("REJECT {username}");
             println!("reason: {reason}");
+        }
+    }
+    if !skipped.is_empty() {
+        println!("skipped reply rows (radiusd leaves them out too):");
+        for s in skipped {
+            let row = &s.row;
+            println!(
+                "  {} reply {} {} {} skipped: {}",
+                s.source.as_str(),
+                row.attribute,
+                row.op,
+                row.value,
+                s.reason
+            );
         }
     }
     Ok(())

@@ -2,7 +2,9 @@
 //! username. `load_subscriber` is the login hot path (one round trip to a
 //! server-side function);
 //! `load_all_subscribers` fills an in-memory snapshot with a handful of
-//! set-based, streamed queries.
+//! set-based, streamed queries. Every record's reply overrides are checked as
+//! they are read (`Dictionary::screen`): a row FreeRADIUS could not send is
+//! in `skipped_replies`, never in the replies.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,6 +15,7 @@ use postgres::{GenericClient, Row};
 use super::customers::parse_status;
 use super::error::{q, Error, Result};
 use super::plans::{plan_from_row, PLAN_COLUMNS};
+use crate::dictionary::Dictionary;
 use crate::model::{
     OpenSession, ReplyOverride, Subscriber, SubscriberRecord, Subscription, UnpaidInvoice,
 };
@@ -69,6 +72,7 @@ fn base_from_row(r: &Row) -> Result<(SubscriberRecord, Option<i64>)> {
         open_sessions: Vec::new(),
         group_replies: Vec::new(),
         user_replies: Vec::new(),
+        skipped_replies: Vec::new(),
     };
     Ok((record, plan_id))
 }
@@ -88,11 +92,16 @@ pub fn load_subscriber(
         )
         .map_err(q("loading a subscriber record"))?;
     let json: Option<String> = row.try_get(0).map_err(q("loading a subscriber record"))?;
-    json.map(|text| {
-        serde_json::from_str(&text)
-            .map_err(|e| Error::corrupt(format!("record of subscriber '{username}'"), e))
-    })
-    .transpose()
+    json.map(|text| record_from_json(&text, username))
+        .transpose()
+}
+
+/// A record as `netily_subscriber_record` renders it, overrides checked.
+fn record_from_json(text: &str, username: &str) -> Result<SubscriberRecord> {
+    let mut record: SubscriberRecord = serde_json::from_str(text)
+        .map_err(|e| Error::corrupt(format!("record of subscriber '{username}'"), e))?;
+    Dictionary::standard().screen(&mut record);
+    Ok(record)
 }
 
 /// Several subscribers' records in one round trip (a change batch): each
@@ -112,10 +121,7 @@ pub fn load_subscribers(
             let name: String = row.try_get(0).map_err(q("loading subscriber records"))?;
             let json: Option<String> = row.try_get(1).map_err(q("loading subscriber records"))?;
             let record = json
-                .map(|text| {
-                    serde_json::from_str(&text)
-                        .map_err(|e| Error::corrupt(format!("record of subscriber '{name}'"), e))
-                })
+                .map(|text| record_from_json(&text, &name))
                 .transpose()?;
             Ok((name, record))
         })
@@ -238,6 +244,10 @@ pub fn load_all_subscribers(conn: &mut impl GenericClient) -> Result<Vec<Subscri
                 }
             }
         }
+    }
+    let dictionary = Dictionary::standard();
+    for record in &mut records {
+        dictionary.screen(record);
     }
     Ok(records)
 }
