@@ -9,6 +9,8 @@
 //! - a bare number in a row's Mikrotik-Rate-Limit is bits/s, as RouterOS
 //!   reads it.
 
+use std::time::{Duration, Instant};
+
 use netily_tests::freeradius::Reply;
 use netily_tests::isp::Isp;
 
@@ -105,6 +107,27 @@ fn a_bad_override_row_is_skipped_and_reported_once_never_a_lockout() {
         assert!(reply.values("Framed-IP-Netmask").is_empty(), "{reply:?}");
     }
 
+    // A bad row written while radiusd runs (a targeted reload) is skipped
+    // the same way; the good row written with it arrives.
+    isp.sql()
+        .batch_execute(
+            "INSERT INTO radreply (username, attribute, op, value) VALUES
+               ('dora', 'Idle-Timeout', ':=', 'soon'),
+               ('dora', 'Reply-Message', ':=', 'later')",
+        )
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = server.auth(&pap("dora")).unwrap();
+        assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+        assert!(reply.values("Idle-Timeout").is_empty(), "{reply:?}");
+        if reply.values("Reply-Message") == ["later"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{reply:?}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // Each bad row is reported once, however many logins it touched.
     let log = server.log();
     for (what, times) in [
@@ -113,6 +136,7 @@ fn a_bad_override_row_is_skipped_and_reported_once_never_a_lockout() {
         ("user \"alice\": Framed-IP-Address :=", 1),
         ("Session-Timeout := (a group row", 1),
         ("Framed-IP-Netmask := (a group row", 1),
+        ("user \"dora\": Idle-Timeout :=", 1),
     ] {
         assert_eq!(log.matches(what).count(), times, "{what}:\n{log}");
     }
