@@ -110,30 +110,40 @@ fn changes_are_notified() {
 }
 
 #[test]
-fn pool_from_config() {
+fn connect_uses_the_url_and_never_shows_its_password() {
     let env = Env::demo();
-    let config = netily_core::config::Config {
-        database_url: env.db.url(),
-        pool_size: 2,
-        ..Default::default()
-    };
-    let pool = db::build_pool(&config).unwrap();
-    let mut a = pool.get().unwrap();
-    let mut b = pool.get().unwrap();
-    assert!(db::load_subscriber(&mut *a, "alice").unwrap().is_some());
-    assert!(db::load_subscriber(&mut *b, "carol").unwrap().is_some());
+    let mut c = db::connect(&env.db.url(), std::time::Duration::from_secs(2)).unwrap();
+    assert!(db::load_subscriber(&mut c, "alice").unwrap().is_some());
 
-    let bad = netily_core::config::Config {
-        database_url: "postgresql://netily:PoolSecret@127.0.0.1:1/netily".into(),
-        connect_timeout: 1,
-        ..Default::default()
+    let Err(e) = db::connect(
+        "postgresql://netily:PoolSecret@127.0.0.1:1/netily",
+        std::time::Duration::from_secs(1),
+    ) else {
+        panic!("connected to a closed port");
     };
-    let e = db::build_pool(&bad).unwrap_err().to_string();
+    assert!(e.is_connection_error());
+    let e = e.to_string();
     assert!(
         e.starts_with("cannot connect to database postgresql://netily@127.0.0.1:1/netily"),
         "{e}"
     );
     assert!(!e.contains("PoolSecret"), "{e}");
+}
+
+#[test]
+fn a_bounded_connection_cuts_a_stuck_statement_at_its_timeout() {
+    let env = Env::demo();
+    let mut c = db::connect_bounded(&env.db.url(), std::time::Duration::from_millis(300)).unwrap();
+    let started = std::time::Instant::now();
+    let e = c.batch_execute("SELECT pg_sleep(5)").unwrap_err();
+    let why = e.as_db_error().map(|d| d.message().to_string());
+    assert!(
+        why.as_deref()
+            .is_some_and(|m| m.contains("statement timeout")),
+        "{e:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    assert!(db::load_subscriber(&mut c, "alice").unwrap().is_some());
 }
 
 /// The authentication log as the RADIUS module writes it (binary COPY):

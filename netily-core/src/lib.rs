@@ -18,4 +18,3 @@ pub mod radius;
 pub mod rate;
 pub mod snapshot;
 pub mod vpn_plan;
-pub mod vpn_store;

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use netily_core::db::vpn_store::{ConnectionClosed, ConnectionOpened};
 use netily_core::model::UnixTime;
 use netily_core::pki::Serial;
 use netily_core::vpn_plan::VpnPlan;
-use netily_core::vpn_store::{ConnectionClosed, ConnectionOpened};
 use parking_lot::Mutex;
 
 use crate::env::Env;
@@ -180,7 +180,7 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netily_core::vpn_store::AuthorizedCertificate;
+    use netily_core::db::vpn_store::AuthorizedCertificate;
 
     fn core() -> (Core, Queue) {
         let records = Queue::default();

@@ -8,12 +8,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use netily_core::vpn_store::{
-    self, is_connection_error, ConnectionClosed, ConnectionHeartbeat, ConnectionOpened,
-};
+use netily_core::db::vpn_store::{self, ConnectionClosed, ConnectionHeartbeat, ConnectionOpened};
 use parking_lot::Mutex;
 
 use crate::state::{connect_db, Stop};
+use netily_core::db;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
@@ -90,7 +89,7 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 pub fn run(records: Queue, database_url: String, stop: Arc<Stop>) {
     let mut queue: VecDeque<Record> = VecDeque::new();
     let mut batch: Vec<Record> = Vec::with_capacity(256);
-    let mut client: Option<postgres::Client> = None;
+    let mut client: Option<db::Client> = None;
     let mut dropped = 0usize;
     let mut down_since_logged = false;
     let mut next_try = Instant::now();
@@ -145,14 +144,12 @@ pub fn run(records: Queue, database_url: String, stop: Arc<Stop>) {
 
 fn flush(
     queue: &mut VecDeque<Record>,
-    client: &mut Option<postgres::Client>,
+    client: &mut Option<db::Client>,
     database_url: &str,
 ) -> Result<(), String> {
-    if client.is_none() {
-        *client = Some(connect_db(database_url)?);
-    }
-    let Some(c) = client.as_mut() else {
-        return Err("no connection".into());
+    let c = match client {
+        Some(c) => c,
+        None => client.insert(connect_db(database_url)?),
     };
     while let Some(record) = queue.front() {
         let result = match record {
@@ -164,7 +161,7 @@ fn flush(
             Ok(()) => {
                 queue.pop_front();
             }
-            Err(e) if is_connection_error(&e) => {
+            Err(e) if e.is_connection_error() => {
                 *client = None;
                 return Err(e.to_string());
             }

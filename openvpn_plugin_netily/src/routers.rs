@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use netily_core::db;
+use netily_core::db::vpn_store::{self, AuthorizedCertificate};
 use netily_core::pki::Serial;
-use netily_core::vpn_store::{self, AuthorizedCertificate};
 use parking_lot::RwLock;
 
 use crate::state::{connect_db, Stop};
@@ -77,7 +78,7 @@ impl Routers {
     }
 
     /// One load from the database; Err is the (password-free) reason.
-    pub fn reload(&self, client: &mut postgres::Client) -> Result<usize, postgres::Error> {
+    pub fn reload(&self, client: &mut db::Client) -> db::Result<usize> {
         let (certificates, unreadable) = vpn_store::load_authorized(client)?;
         if unreadable > 0 {
             log::warn!(
@@ -92,7 +93,7 @@ impl Routers {
 
 /// The refresher thread's body: reload every `every` until stopped.
 pub fn keep_fresh(routers: Arc<Routers>, database_url: String, every: Duration, stop: Arc<Stop>) {
-    let mut client: Option<postgres::Client> = None;
+    let mut client: Option<db::Client> = None;
     let mut healthy = true;
     loop {
         let result = match client.as_mut() {

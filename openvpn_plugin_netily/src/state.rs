@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use netily_core::config::Config;
+use netily_core::db;
 use parking_lot::{Condvar, Mutex};
 
 use crate::args::Args;
@@ -18,7 +19,7 @@ use crate::recorder::{self, Queue, Record};
 use crate::routers::{self, Routers};
 use crate::status::{parse_status, Beat, HeartbeatTracker, StatusClient};
 use crate::timing::Timings;
-use netily_core::vpn_store::ConnectionHeartbeat;
+use netily_core::db::vpn_store::ConnectionHeartbeat;
 
 /// Background threads never wait on the database longer than this to connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -46,21 +47,11 @@ impl Stop {
     }
 }
 
-/// A database connection for a background thread. The error text comes from
-/// the driver and never includes the password.
-pub fn connect_db(url: &str) -> Result<postgres::Client, String> {
-    let mut cfg: postgres::Config = url
-        .parse()
-        .map_err(|_| "database_url in the config file is not a valid PostgreSQL URL".to_string())?;
-    cfg.connect_timeout(CONNECT_TIMEOUT);
-    cfg.application_name("netily-openvpn");
-    cfg.connect(postgres::NoTls).map_err(|e| {
-        use std::error::Error as _;
-        match e.source() {
-            Some(s) => format!("cannot connect to the database: {s}"),
-            None => format!("cannot connect to the database: {e}"),
-        }
-    })
+/// A database connection for a background thread (netily-core's, so every
+/// host connects alike): connect and every statement bounded, so close()
+/// never waits on a stuck statement; the error never includes the password.
+pub fn connect_db(url: &str) -> Result<db::Client, String> {
+    db::connect_bounded(url, CONNECT_TIMEOUT).map_err(|e| e.to_string())
 }
 
 pub fn now() -> i64 {

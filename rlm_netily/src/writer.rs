@@ -156,19 +156,6 @@ impl Drop for AuthLogWriter {
     }
 }
 
-fn connect(url: &str, timeout: Duration) -> db::Result<db::Client> {
-    let mut client = db::connect(url, timeout)?;
-    // A stuck statement must not hold the thread (and detach) forever.
-    let ms = timeout.as_millis().max(1);
-    client
-        .batch_execute(&format!("SET statement_timeout = {ms}"))
-        .map_err(|e| db::Error::Query {
-            what: "setting statement_timeout".into(),
-            detail: e.to_string(),
-        })?;
-    Ok(client)
-}
-
 fn run(shared: &Shared, url: &str, timeout: Duration) {
     let mut conn: Option<db::Client> = None;
     // The batch being written; after a failed write it is kept (and retried)
@@ -233,7 +220,7 @@ fn write(
 ) -> db::Result<u64> {
     let c = match conn {
         Some(c) => c,
-        None => conn.insert(connect(url, timeout)?),
+        None => conn.insert(db::connect_bounded(url, timeout)?),
     };
     post_auth::insert_batch(c, batch)
 }

@@ -12,6 +12,9 @@ pub enum Error {
     Connect { url: String, detail: String },
     /// A statement failed for a reason other than the ones below.
     Query { what: String, detail: String },
+    /// The connection broke while `what` ran (worth reconnecting and
+    /// retrying, unlike a statement the database refused).
+    Lost { what: String, detail: String },
     /// The named thing does not exist, e.g. "plan 'gold'".
     NotFound { what: String },
     /// A unique name is already taken, e.g. "username 'alice'".
@@ -30,7 +33,9 @@ impl fmt::Display for Error {
             Error::Connect { url, detail } => {
                 write!(f, "cannot connect to database {url}: {detail}")
             }
-            Error::Query { what, detail } => write!(f, "database error while {what}: {detail}"),
+            Error::Query { what, detail } | Error::Lost { what, detail } => {
+                write!(f, "database error while {what}: {detail}")
+            }
             Error::NotFound { what } => write!(f, "{what} not found"),
             Error::Duplicate { what } => write!(f, "{what} already exists"),
             // `allowed` may open with the quoted bad value: `invalid MAC
@@ -53,6 +58,12 @@ impl Error {
             field: field.into(),
             allowed: allowed.into(),
         }
+    }
+
+    /// The database could not be reached or the connection broke: reconnect
+    /// and retry, rather than drop the work as refused.
+    pub fn is_connection_error(&self) -> bool {
+        matches!(self, Error::Connect { .. } | Error::Lost { .. })
     }
 
     pub fn not_found(what: impl Into<String>) -> Error {
@@ -98,12 +109,13 @@ fn from_pg(what: &str, dup: &str, e: postgres::Error) -> Error {
         };
     }
     if e.is_closed() {
-        return Error::Query {
+        return Error::Lost {
             what: what.to_owned(),
             detail: "the database connection was closed".into(),
         };
     }
-    Error::Query {
+    // No database error: the socket or the protocol failed.
+    Error::Lost {
         what: what.to_owned(),
         detail: e.to_string(),
     }

@@ -26,6 +26,7 @@ pub mod seed;
 pub mod sessions;
 pub mod subscriptions;
 pub mod vpn_status;
+pub mod vpn_store;
 
 pub use auth_log::{list_auth_log, AuthLogEntry, AuthLogFilter};
 pub use customers::{
@@ -41,7 +42,7 @@ pub use invoices::{
 pub use migrate::{migrate, Migration, MigrationReport, MIGRATIONS};
 pub use nas::{list_nas, NasRow};
 pub use plans::{add_plan, get_plan, list_plans, remove_plan, update_plan, NewPlan, PlanUpdate};
-pub use pool::{build_pool, connect, redact_url, Pool, PooledClient};
+pub use pool::{connect, connect_bounded, redact_url};
 pub use record::{load_all_subscribers, load_subscriber, load_subscribers};
 pub use routers::{
     add_router, get_router, list_routers, remove_router, update_router, NewRouter, RouterChange,

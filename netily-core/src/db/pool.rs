@@ -1,15 +1,12 @@
-//! Connecting: a single client for netadmin, an r2d2 pool for the servers.
+//! Connecting: one client per caller (netadmin's command, each background
+//! thread of the plugins), with the config's timeout and a password-free
+//! error.
 
 use std::time::Duration;
 
 use postgres::NoTls;
-use r2d2_postgres::PostgresConnectionManager;
 
 use super::error::{Error, Result};
-use crate::config::Config;
-
-pub type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-pub type PooledClient = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 
 fn parse(url: &str, connect_timeout: Duration) -> Result<postgres::Config> {
     let mut cfg: postgres::Config = url.parse().map_err(|e: postgres::Error| Error::Connect {
@@ -23,29 +20,31 @@ fn parse(url: &str, connect_timeout: Duration) -> Result<postgres::Config> {
     Ok(cfg)
 }
 
-/// One connection, for a short-lived program such as netadmin.
+/// One connection.
 pub fn connect(url: &str, connect_timeout: Duration) -> Result<postgres::Client> {
     let cfg = parse(url, connect_timeout)?;
+    open(url, &cfg)
+}
+
+/// One connection for a server's background thread: `timeout` bounds the
+/// connect and every statement (statement_timeout, set at connect), so a
+/// stuck statement never holds the thread, and its host's shutdown, forever.
+pub fn connect_bounded(url: &str, timeout: Duration) -> Result<postgres::Client> {
+    let mut cfg = parse(url, timeout)?;
+    let limit = format!("-c statement_timeout={}", timeout.as_millis().max(1));
+    let options = match cfg.get_options() {
+        Some(o) if !o.is_empty() => format!("{o} {limit}"),
+        _ => limit,
+    };
+    cfg.options(&options);
+    open(url, &cfg)
+}
+
+fn open(url: &str, cfg: &postgres::Config) -> Result<postgres::Client> {
     cfg.connect(NoTls).map_err(|e| Error::Connect {
         url: redact_url(url),
         detail: connect_detail(&e),
     })
-}
-
-/// A pool sized and timed from the config. The first connection is made
-/// here, so a wrong URL fails at startup, not on the first request.
-pub fn build_pool(config: &Config) -> Result<Pool> {
-    let timeout = Duration::from_secs(config.connect_timeout.into());
-    let cfg = parse(&config.database_url, timeout)?;
-    let manager = PostgresConnectionManager::new(cfg, NoTls);
-    r2d2::Pool::builder()
-        .max_size(config.pool_size)
-        .connection_timeout(timeout)
-        .build(manager)
-        .map_err(|e| Error::Connect {
-            url: redact_url(&config.database_url),
-            detail: e.to_string(),
-        })
 }
 
 fn connect_detail(e: &postgres::Error) -> String {

@@ -2,14 +2,15 @@
 //! record of each router's VPN connection. Used by the OpenVPN plugin's
 //! background threads only (never on OpenVPN's own thread).
 //!
-//! Every statement is parameterized. Errors are the driver's: the caller tells
-//! a lost connection (keep the record, retry later) from a statement the
-//! database refused (log it, drop it) with [`is_connection_error`].
+//! Every statement is parameterized. The caller tells a lost connection (keep
+//! the record, retry later) from a statement the database refused (log it,
+//! drop it) with [`Error::is_connection_error`].
 
 use std::net::Ipv4Addr;
 
 use postgres::GenericClient;
 
+use super::error::{q, Result};
 use crate::model::UnixTime;
 use crate::pki::Serial;
 
@@ -57,24 +58,20 @@ pub struct ConnectionClosed {
     pub at: UnixTime,
 }
 
-/// True when the error is about reaching the database (worth retrying), not
-/// about the statement.
-pub fn is_connection_error(e: &postgres::Error) -> bool {
-    e.as_db_error().is_none() || e.is_closed()
-}
-
 /// Rows whose serial text the PKI cannot parse are skipped (and counted), so
 /// one bad row never locks every router out.
 pub fn load_authorized(
     client: &mut impl GenericClient,
-) -> Result<(Vec<AuthorizedCertificate>, usize), postgres::Error> {
-    let rows = client.query(
-        "SELECT c.serial, c.id, r.id, r.name, r.vpn_id::bigint
-           FROM certificates c
-           JOIN routers r ON r.id = c.router_id
-          WHERE c.status = 'active' AND r.status = 'active' AND c.not_after > now()",
-        &[],
-    )?;
+) -> Result<(Vec<AuthorizedCertificate>, usize)> {
+    let rows = client
+        .query(
+            "SELECT c.serial, c.id, r.id, r.name, r.vpn_id::bigint
+               FROM certificates c
+               JOIN routers r ON r.id = c.router_id
+              WHERE c.status = 'active' AND r.status = 'active' AND c.not_after > now()",
+            &[],
+        )
+        .map_err(q("reading the routers' certificates"))?;
     let mut out = Vec::with_capacity(rows.len());
     let mut unreadable = 0;
     for row in rows {
@@ -95,17 +92,16 @@ pub fn load_authorized(
 
 /// Opens a connection row, closing any the router still has open (a router
 /// that reconnects replaces its old session, as OpenVPN does with one CN).
-pub fn record_opened(
-    client: &mut impl GenericClient,
-    c: &ConnectionOpened,
-) -> Result<(), postgres::Error> {
-    let mut tx = client.transaction()?;
+pub fn record_opened(client: &mut impl GenericClient, c: &ConnectionOpened) -> Result<()> {
+    let what = "recording a VPN connection";
+    let mut tx = client.transaction().map_err(q(what))?;
     tx.execute(
         "UPDATE vpn_connections
             SET status = 'disconnected', disconnected_at = to_timestamp($2::bigint)
           WHERE router_id = $1 AND status <> 'disconnected'",
         &[&c.router_id, &c.at],
-    )?;
+    )
+    .map_err(q(what))?;
     tx.execute(
         "INSERT INTO vpn_connections
                 (router_id, certificate_id, vpn_address, real_address, connected_at, last_seen, status)
@@ -117,51 +113,50 @@ pub fn record_opened(
             &c.real_address,
             &c.at,
         ],
-    )?;
-    tx.commit()
+    )
+    .map_err(q(what))?;
+    tx.commit().map_err(q(what))
 }
 
 /// Updates the open connection's counters; a moving tunnel is `connected`
 /// with a fresh last_seen, a still one turns `stale`.
-pub fn record_heartbeat(
-    client: &mut impl GenericClient,
-    h: &ConnectionHeartbeat,
-) -> Result<(), postgres::Error> {
-    client.execute(
-        "UPDATE vpn_connections
+pub fn record_heartbeat(client: &mut impl GenericClient, h: &ConnectionHeartbeat) -> Result<()> {
+    client
+        .execute(
+            "UPDATE vpn_connections
             SET bytes_in = $3, bytes_out = $4,
                 last_seen = coalesce(to_timestamp($5::bigint), last_seen),
                 status = CASE WHEN $5::bigint IS NULL THEN 'stale' ELSE 'connected' END
           WHERE router_id = $1 AND real_address = $2 AND status <> 'disconnected'",
-        &[
-            &h.router_id,
-            &h.real_address,
-            &h.bytes_in,
-            &h.bytes_out,
-            &h.moving_at,
-        ],
-    )?;
+            &[
+                &h.router_id,
+                &h.real_address,
+                &h.bytes_in,
+                &h.bytes_out,
+                &h.moving_at,
+            ],
+        )
+        .map_err(q("recording a VPN heartbeat"))?;
     Ok(())
 }
 
 /// Closes the connection with OpenVPN's final counters.
-pub fn record_closed(
-    client: &mut impl GenericClient,
-    c: &ConnectionClosed,
-) -> Result<(), postgres::Error> {
-    client.execute(
-        "UPDATE vpn_connections
+pub fn record_closed(client: &mut impl GenericClient, c: &ConnectionClosed) -> Result<()> {
+    client
+        .execute(
+            "UPDATE vpn_connections
             SET bytes_in = $3, bytes_out = $4, status = 'disconnected',
                 disconnected_at = to_timestamp($5::bigint),
                 last_seen = greatest(last_seen, to_timestamp($5::bigint))
           WHERE router_id = $1 AND real_address = $2 AND status <> 'disconnected'",
-        &[
-            &c.router_id,
-            &c.real_address,
-            &c.bytes_in,
-            &c.bytes_out,
-            &c.at,
-        ],
-    )?;
+            &[
+                &c.router_id,
+                &c.real_address,
+                &c.bytes_in,
+                &c.bytes_out,
+                &c.at,
+            ],
+        )
+        .map_err(q("closing a VPN connection"))?;
     Ok(())
 }
