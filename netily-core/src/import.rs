@@ -18,8 +18,9 @@
 //! Anything else is listed in the report for that user, never dropped
 //! silently. Reply rows (radreply, radgroupreply) keep working as they are:
 //! Netily applies them as overrides. A group's `Mikrotik-Rate-Limit` becomes
-//! its plan's rate when it has explicit units; otherwise the plan gets the
-//! default rate and the row is sent to the router unchanged, as before.
+//! its plan's rate, read as RouterOS reads it (a bare number is bits/s);
+//! one Netily cannot hold (not whole kbps) leaves the plan at the default
+//! rate and the row in place, sent to the router as before.
 //!
 //! One plan per distinct profile: (first group by priority, rate,
 //! Simultaneous-Use). Plan names come from the group name.
@@ -301,13 +302,13 @@ pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
     users.extend(user_replies.keys());
     users.extend(csv.keys());
 
-    // A group's rate: its Mikrotik-Rate-Limit with explicit units.
+    // A group's rate: its Mikrotik-Rate-Limit, as the router reads it.
     let group_rate = |group: &str| -> Option<(RateLimit, String)> {
         let row = group_replies
             .get(group)?
             .iter()
             .find(|r| is(&r.attribute, RATE))?;
-        let rate = RateLimit::parse_with_units(row.value.trim()).ok()?;
+        let rate = RateLimit::parse_routeros(row.value.trim()).ok()?;
         Some((rate, row.attribute.clone()))
     };
 
@@ -380,8 +381,9 @@ pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
                     default_rate.clone(),
                     raw.map(|r| {
                         format!(
-                            "group {} rate {:?} has no units: the plan has the default rate, \
-                             the row stays and is sent to the router unchanged",
+                            "group {} rate {:?} cannot be a plan's rate (not whole kbps): \
+                             the plan has the default rate, the row stays and is sent \
+                             to the router unchanged",
                             r.owner, r.value
                         )
                     }),
@@ -516,10 +518,12 @@ mod tests {
                 row("dave", "MD5-Password", ":=", "0123"),
                 row("erin", "Cleartext-Password", ":=", "erin-pw"),
                 row("erin", "Login-Time", ":=", "Wk0800-1800"),
+                row("gina", "Cleartext-Password", ":=", "gina-pw"),
             ],
             radgroupreply: vec![
                 row("gold", RATE, ":=", "10M/20M"),
                 row("bare", RATE, ":=", "10000/20000"),
+                row("odd", RATE, ":=", "1500/2000"),
             ],
             radgroupcheck: vec![row(
                 "daloRADIUS-Disabled-Users",
@@ -533,15 +537,18 @@ mod tests {
                 member("carol", "gold", 0),
                 member("carol", "daloRADIUS-Disabled-Users", 0),
                 member("erin", "bare", 1),
+                member("gina", "odd", 1),
             ],
             ..Default::default()
         };
         let m = plan_migration(&src, &default_rate());
         let names: Vec<_> = m.plans.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["gold", "gold-su2", "bare"]);
+        assert_eq!(names, ["gold", "gold-su2", "bare", "odd"]);
         assert_eq!(m.plans[0].rate.to_string(), "10M/20M");
         assert_eq!(m.plans[1].simultaneous_use, Some(2));
-        assert_eq!(m.plans[2].rate, default_rate());
+        // A bare number is bits/s, as RouterOS reads the row.
+        assert_eq!(m.plans[2].rate.to_string(), "10k/20k");
+        assert_eq!(m.plans[3].rate, default_rate());
         let sub = |u: &str| m.subscribers.iter().find(|s| s.username == u).unwrap();
         assert_eq!(sub("alice").plan, "gold");
         assert_eq!(sub("bob").plan, "gold-su2");
@@ -554,11 +561,11 @@ mod tests {
         assert!(m.skipped["dave"].contains("MD5-Password hash"));
         let erin = &m.notes["erin"];
         assert!(erin.iter().any(|n| n.contains("Login-Time")), "{erin:?}");
-        assert!(erin.iter().any(|n| n.contains("has no units")), "{erin:?}");
+        assert!(m.notes["gina"][0].contains("not whole kbps"), "{:?}", m.notes);
         assert!(m
             .rates_in_plans
             .contains(&("gold".to_string(), RATE.to_string())));
-        assert!(!m.rates_in_plans.iter().any(|(g, _)| g == "bare"));
+        assert!(!m.rates_in_plans.iter().any(|(g, _)| g == "odd"));
     }
 
     #[test]
