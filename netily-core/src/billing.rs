@@ -26,6 +26,14 @@ pub fn is_past_grace(invoice: &UnpaidInvoice, now: UnixTime, policy: &Policy) ->
     now >= suspends_at(invoice, policy)
 }
 
+/// The grace rule turned around for a query over many invoices: at `now`,
+/// an unpaid invoice due at or before this instant is past grace (the same
+/// whole-86,400-second days as [`suspends_at`], whatever the time zone's
+/// daylight saving does to a calendar day).
+pub fn past_grace_if_due_by(now: UnixTime, policy: &Policy) -> UnixTime {
+    now.saturating_sub(i64::from(policy.grace_days).saturating_mul(SECONDS_PER_DAY))
+}
+
 /// Whole days since the due date (0 before or on the due date itself).
 pub fn days_overdue(invoice: &UnpaidInvoice, now: UnixTime) -> i64 {
     if now <= invoice.due_at {
@@ -371,5 +379,25 @@ mod tests {
         let json = serde_json::to_string(&SubscriptionState::Expired { expires_at: 5 })
             .unwrap_or_default();
         assert_eq!(json, r#"{"state":"expired","expires_at":5}"#);
+    }
+
+    #[test]
+    fn the_query_cutoff_agrees_with_the_rule_at_the_boundary() {
+        let policy = Policy::default();
+        let now = 1_800_000_000;
+        let cutoff = past_grace_if_due_by(now, &policy);
+        for due_at in [cutoff - 1, cutoff, cutoff + 1] {
+            let inv = UnpaidInvoice {
+                id: 1,
+                number: "I-1".into(),
+                amount_cents: 100,
+                due_at,
+            };
+            assert_eq!(
+                is_past_grace(&inv, now, &policy),
+                due_at <= cutoff,
+                "{due_at}"
+            );
+        }
     }
 }

@@ -1,12 +1,13 @@
 use netily_core::db;
 
-use super::Ctx;
+use super::{now, Ctx};
 use crate::output::{print_fields, print_json};
 use crate::Outcome;
 
 pub fn run(ctx: &Ctx) -> Outcome {
     let grace = ctx.config.grace_days;
-    let d = ctx.in_tx(|tx| Ok(db::dashboard(tx, grace)?))?;
+    let policy = ctx.config.policy();
+    let d = ctx.in_tx(|tx| Ok(db::dashboard(tx, &policy, now())?))?;
     if ctx.json {
         return print_json(&d);
     }

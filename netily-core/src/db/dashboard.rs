@@ -5,6 +5,8 @@ use serde::Serialize;
 
 use super::error::{q, Result};
 use super::vpn_status::ONLINE_CONDITION;
+use crate::billing;
+use crate::model::{Policy, UnixTime};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Dashboard {
@@ -25,17 +27,23 @@ pub struct Dashboard {
     pub routers_online: i64,
 }
 
-/// Counts, with billing states computed for `grace_days`.
-pub fn dashboard(conn: &mut impl GenericClient, grace_days: u32) -> Result<Dashboard> {
-    let grace = i64::from(grace_days);
+/// Counts at `now`, with billing states by `policy`'s grace rule
+/// ([`billing::past_grace_if_due_by`]: the rule exists once, in billing).
+pub fn dashboard(
+    conn: &mut impl GenericClient,
+    policy: &Policy,
+    now: UnixTime,
+) -> Result<Dashboard> {
+    let due_by = billing::past_grace_if_due_by(now, policy) as f64;
     let row = conn
         .query_one(
             &format!("WITH st AS (
                 SELECT c.status,
-                       (s.id IS NULL OR (s.expires_at IS NOT NULL AND s.expires_at <= now())) AS expired,
+                       (s.id IS NULL OR (s.expires_at IS NOT NULL
+                                         AND s.expires_at <= to_timestamp($2::float8))) AS expired,
                        EXISTS (SELECT 1 FROM invoices i
                                 WHERE i.customer_id = c.id AND i.status = 'unpaid'
-                                  AND i.due_at + make_interval(days => $1::integer) <= now()) AS overdue
+                                  AND i.due_at <= to_timestamp($1::float8)) AS overdue
                   FROM customers c
                   LEFT JOIN subscriptions s ON s.customer_id = c.id AND s.active)
              SELECT (SELECT count(*) FROM st),
@@ -53,7 +61,7 @@ pub fn dashboard(conn: &mut impl GenericClient, grace_days: u32) -> Result<Dashb
                     (SELECT count(DISTINCT router_id) FROM vpn_connections WHERE {online})",
                 online = ONLINE_CONDITION
             ),
-            &[&(grace as i32)],
+            &[&due_by, &(now as f64)],
         )
         .map_err(q("counting for the dashboard"))?;
     Ok(Dashboard {
