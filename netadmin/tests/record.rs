@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::Env;
-use netily_core::db;
+use netily_core::{cycle, db};
 use postgres::fallible_iterator::FallibleIterator;
 
 #[test]
@@ -260,4 +260,82 @@ fn the_auth_log_batch_reads_back_exactly() {
     assert_eq!(got, want);
     // An empty batch writes nothing and needs no round trip.
     assert_eq!(insert_batch(&mut c, &PostAuthBatch::new()).unwrap(), 0);
+}
+
+/// netily_cycle_start (SQL: where accounting puts usage) and
+/// cycle::cycle_at (Rust: what a decision reads) are one rule, to the
+/// second, around every cycle start of anchors on short-month days.
+#[test]
+fn sql_and_rust_agree_on_every_cycle_start() {
+    let env = Env::migrated();
+    let mut c = env.sql();
+    let (mut anchors, mut ats) = (Vec::new(), Vec::new());
+    // 2023-01-31 00:00, 2024-02-29 12:34:56, 2024-01-30 23:59:59, 2025-05-31 00:00:01
+    for anchor in [
+        1_675_123_200i64,
+        1_709_210_096,
+        1_706_659_199,
+        1_748_649_601,
+    ] {
+        for n in -3..40 {
+            let start = cycle::cycle_at(anchor, anchor + n * 30 * 86_400).start;
+            for at in [start - 1, start, start + 1, start + 15 * 86_400] {
+                anchors.push(anchor);
+                ats.push(at);
+            }
+        }
+    }
+    let rows = c
+        .query(
+            "SELECT floor(extract(epoch FROM netily_cycle_start(to_timestamp(a), to_timestamp(t))))::bigint
+               FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x(a, t, i) ORDER BY i",
+            &[&anchors, &ats],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), anchors.len());
+    for ((anchor, at), row) in anchors.iter().zip(&ats).zip(&rows) {
+        let sql: i64 = row.get(0);
+        assert_eq!(
+            sql,
+            cycle::cycle_at(*anchor, *at).start,
+            "anchor {anchor}, at {at}"
+        );
+    }
+}
+
+/// Usage belongs to the cycle of its accounting time: last cycle's traffic
+/// is not this cycle's, and `customer show` shows this cycle's.
+#[test]
+fn usage_lands_in_the_cycle_of_its_time() {
+    let env = Env::demo();
+    let mut c = env.sql();
+    c.batch_execute(
+        "UPDATE subscriptions s SET cycle_start = now() - interval '40 days'
+           FROM customers c WHERE c.id = s.customer_id AND c.username = 'alice' AND s.active;
+         INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime,
+                              acctupdatetime, acctinputoctets, acctoutputoctets)
+              VALUES ('1', 'last-cycle', 'alice', '127.0.0.1', now() - interval '39 days',
+                      now() - interval '38 days', 4000, 1000),
+                     ('2', 'this-cycle', 'alice', '127.0.0.1', now() - interval '1 hour',
+                      now(), 500, 200);",
+    )
+    .unwrap();
+    let alice = db::load_subscriber(&mut c, "alice").unwrap().unwrap();
+    let anchor = alice.subscription.as_ref().unwrap().cycle_start;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let this = cycle::cycle_at(anchor, now);
+    assert!(this.start > anchor && this.start < now - 86_400, "{this:?}");
+    assert_eq!(alice.usage_cycle_start, Some(this.start));
+    assert_eq!(alice.cycle_usage_bytes, 700);
+    assert_eq!(env.count("SELECT sum(bytes)::bigint FROM usage u JOIN customers c ON c.id = u.customer_id WHERE c.username = 'alice'"), 5_700);
+
+    let shown = env.json(&["customer", "show", "alice"]);
+    assert_eq!(shown["cycle"]["start"], this.start);
+    assert_eq!(shown["cycle"]["end"], this.end);
+    assert_eq!(shown["cycle"]["usage_bytes"], 700);
+    let text = env.ok(&["customer", "show", "ivan"]);
+    assert!(text.contains("120 GB of 100 GB cap"), "{text}");
 }

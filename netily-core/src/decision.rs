@@ -32,6 +32,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use crate::billing::{self, format_bytes, format_utc, SubscriptionState};
+use crate::cycle;
 use crate::model::{
     OpenSession, Plan, Policy, ReplyOverride, SubscriberRecord, SubscriberStatus, UnixTime,
     WalledGarden,
@@ -565,12 +566,13 @@ pub fn decide(
 
     let mut why = Vec::new();
     let mut reply = Reply { attrs: Vec::new() };
-    let cap_reached = billing::fair_use_cap_reached(plan, r.cycle_usage_bytes);
+    let usage = cycle::usage_now(r, now);
+    let cap_reached = billing::fair_use_cap_reached(plan, usage);
     let rate = match (cap_reached, &plan.fair_use_rate) {
         (true, Some(fair)) => {
             why.push(format!(
                 "fair-use cap reached: {} of {}; rate {fair}",
-                format_bytes(r.cycle_usage_bytes),
+                format_bytes(usage),
                 format_bytes(plan.data_cap_bytes.unwrap_or(0))
             ));
             fair
@@ -578,7 +580,7 @@ pub fn decide(
         (true, None) => {
             why.push(format!(
                 "fair-use cap reached: {} of {}; plan has no fair-use rate, keeping rate {}",
-                format_bytes(r.cycle_usage_bytes),
+                format_bytes(usage),
                 format_bytes(plan.data_cap_bytes.unwrap_or(0)),
                 plan.rate
             ));
@@ -704,6 +706,7 @@ mod tests {
             }),
             unpaid_invoices: vec![],
             cycle_usage_bytes: 0,
+            usage_cycle_start: Some(NOW - 10 * DAY),
             open_sessions: vec![],
             group_replies: vec![],
             user_replies: vec![],
@@ -1385,13 +1388,19 @@ mod tests {
         assert_eq!(values(&d, SESSION_TIMEOUT), [u32::MAX.to_string().as_str()]);
     }
 
-    #[test]
-    fn fair_use_boundary_switches_rate() {
+    /// [`record`] on a plan capped at 100 GB, then 1M/2M.
+    fn capped_at_100_gb() -> SubscriberRecord {
         let mut r = record();
         if let Some(p) = r.plan.as_mut() {
             p.data_cap_bytes = Some(100_000_000_000);
             p.fair_use_rate = Some(rate("1M/2M"));
         }
+        r
+    }
+
+    #[test]
+    fn fair_use_boundary_switches_rate() {
+        let mut r = capped_at_100_gb();
         r.cycle_usage_bytes = 99_999_999_999;
         let d = run(&r, &Policy::default());
         assert_eq!(values(&d, RATE_LIMIT), ["5M/10M"]);
@@ -1408,6 +1417,31 @@ mod tests {
             &d,
             "fair-use cap reached: 101.2 GB of 100 GB; rate 1M/2M"
         ));
+    }
+
+    #[test]
+    fn a_fair_use_downgrade_ends_with_its_cycle() {
+        let mut r = capped_at_100_gb();
+        // Anchored on January 31st: this cycle ends on the last day of
+        // November, at the anchor's time of day.
+        let anchor = 1_675_123_200;
+        if let Some(s) = r.subscription.as_mut() {
+            s.cycle_start = anchor;
+        }
+        let this = cycle::cycle_at(anchor, NOW);
+        assert_eq!(format_utc(this.start), "2023-10-31 00:00:00 UTC");
+        assert_eq!(format_utc(this.end), "2023-11-30 00:00:00 UTC");
+        r.usage_cycle_start = Some(this.start);
+        r.cycle_usage_bytes = 150_000_000_000;
+        let at = |r: &SubscriberRecord, now| decide(Some(r), &req(None), now, &Policy::default());
+        assert_eq!(at(&r, this.end - 1).reply_value(RATE_LIMIT), Some("1M/2M"));
+        // The record still holds the old cycle's usage: the new one is at 0.
+        let d = at(&r, this.end);
+        assert_eq!(d.reply_value(RATE_LIMIT), Some("5M/10M"), "{d:?}");
+        assert!(why_has(&d, "plan Home-10 rate 5M/10M"), "{d:?}");
+        // A record loaded in the new cycle counts its usage again.
+        r.usage_cycle_start = Some(this.end);
+        assert_eq!(at(&r, this.end).reply_value(RATE_LIMIT), Some("1M/2M"));
     }
 
     #[test]

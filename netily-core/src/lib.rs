@@ -8,6 +8,7 @@
 pub mod accounting;
 pub mod billing;
 pub mod config;
+pub mod cycle;
 pub mod db;
 pub mod decision;
 pub mod dictionary;

@@ -74,7 +74,9 @@ pub struct Subscription {
     pub expires_at: Option<UnixTime>,
     /// False once the operator ends it (set-plan creates a new one).
     pub active: bool,
-    /// Start of the current billing cycle (usage counts from here).
+    /// Start of the first billing cycle, the anchor of all of them: each
+    /// starts a month after the one before, on this day of the month at this
+    /// time of day (`crate::cycle`).
     pub cycle_start: UnixTime,
 }
 
@@ -113,8 +115,13 @@ pub struct SubscriberRecord {
     pub plan: Option<Plan>,
     pub subscription: Option<Subscription>,
     pub unpaid_invoices: Vec<UnpaidInvoice>,
-    /// Octets in + out since the subscription's cycle_start.
+    /// Octets in + out in the billing cycle that starts at
+    /// `usage_cycle_start` (the cycle of the moment the record was loaded).
+    /// A decision reads it through `cycle::usage_now`, which is 0 once that
+    /// cycle is over.
     pub cycle_usage_bytes: u64,
+    /// None without an active subscription.
+    pub usage_cycle_start: Option<UnixTime>,
     pub open_sessions: Vec<OpenSession>,
     /// radgroupreply rows of the user's groups (radusergroup order, by priority).
     pub group_replies: Vec<ReplyOverride>,

@@ -14,6 +14,11 @@
 //! (callers answer FAIL); after that it serves the last known state, and
 //! `health()` tells how old that is.
 //!
+//! Usage needs no reload at a cycle's end: a record holds the usage of the
+//! billing cycle of its load (`usage_cycle_start`), which a decision reads as
+//! 0 once that cycle is over (`cycle::usage_now`); the new cycle's usage
+//! reloads the record when it crosses the cap (`usage` notification).
+//!
 //! Reply override rows are checked as they are read (`Dictionary::screen`,
 //! against the snapshot's dictionary): a row FreeRADIUS could not send is
 //! left out of the reply, and the log says so once per row, not per login.
@@ -630,6 +635,7 @@ mod tests {
             r#"{"subscriber": {"id": 1, "username": "alice", "password": "pw", "full_name": "Alice",
                                "status": "active", "mac_binding": null, "static_ip": null},
                 "plan": null, "subscription": null, "unpaid_invoices": [], "cycle_usage_bytes": 0,
+                "usage_cycle_start": null,
                 "open_sessions": [], "group_replies": [], "user_replies": []}"#,
         )
         .expect("a valid record");

@@ -7,9 +7,10 @@
 //! database outage in the middle.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use netily_core::accounting::{self, AccountingPacket, Change};
+use netily_core::cycle;
 use netily_core::db::accounting::{AccountingStore, Recorded};
 use netily_core::db::{self, NewPlan};
 use netily_core::model::SubscriberRecord;
@@ -269,6 +270,9 @@ fn the_store_keeps_every_snapshot_current() {
     let snap = SubscriberSnapshot::start(tdb.url(), Duration::from_secs(5)).unwrap();
     assert!(snap.wait_loaded(Duration::from_secs(30)));
     let store = AccountingStore::new(&tdb.url(), 2, Duration::from_secs(2)).unwrap();
+    // Now, not t0: usage counts in the cycle of its time, and the record
+    // holds the cycle of now.
+    let t0 = now();
     let matches_db = |conn: &mut postgres::Client| {
         let from_db = db::load_subscriber(conn, "alice").unwrap();
         match snap.lookup("alice") {
@@ -278,9 +282,9 @@ fn the_store_keeps_every_snapshot_current() {
     };
 
     // Two sessions open, from two NASes.
-    store.record(&change(&packet(1, "c1", NAS), T0)).unwrap();
+    store.record(&change(&packet(1, "c1", NAS), t0)).unwrap();
     store
-        .record(&change(&packet(1, "c2", OTHER_NAS), T0 + 1))
+        .record(&change(&packet(1, "c2", OTHER_NAS), t0 + 1))
         .unwrap();
     until_alice(&snap, "two sessions open", |r| r.open_sessions.len() == 2);
     matches_db(&mut conn);
@@ -288,10 +292,10 @@ fn the_store_keeps_every_snapshot_current() {
     // An interim below the cap changes no login's answer; one past it does.
     let mut below = packet(3, "c1", NAS);
     counters(&mut below, 60, (0, 4_000), (0, 4_000));
-    store.record(&change(&below, T0 + 60)).unwrap();
+    store.record(&change(&below, t0 + 60)).unwrap();
     let mut past = packet(3, "c1", NAS);
     counters(&mut past, 120, (0, 6_000), (0, 6_000));
-    store.record(&change(&past, T0 + 120)).unwrap();
+    store.record(&change(&past, t0 + 120)).unwrap();
     assert_eq!(usage_bytes(&mut conn, "alice"), 12_000);
     until_alice(&snap, "usage past the cap", |r| {
         r.cycle_usage_bytes == 12_000
@@ -300,11 +304,11 @@ fn the_store_keeps_every_snapshot_current() {
     // A Stop and an Accounting-On close them.
     let mut stop = packet(2, "c1", NAS);
     counters(&mut stop, 180, (0, 6_000), (0, 6_000));
-    store.record(&change(&stop, T0 + 180)).unwrap();
+    store.record(&change(&stop, t0 + 180)).unwrap();
     until_alice(&snap, "one session closed", |r| r.open_sessions.len() == 1);
     assert_eq!(
         store
-            .record(&change(&packet(7, "ignored", OTHER_NAS), T0 + 200))
+            .record(&change(&packet(7, "ignored", OTHER_NAS), t0 + 200))
             .unwrap(),
         Recorded::NasSessionsClosed(1)
     );
@@ -1013,4 +1017,133 @@ fn store_throughput() {
         "store: {total} packets in {secs:.1}s = {:.0}/s",
         total as f64 / secs
     );
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Usage counts in the cycle of each packet's event time: the cycle the
+/// subscriber is in starts at zero, whatever the last one used.
+#[test]
+fn the_store_counts_usage_in_the_cycle_of_each_event() {
+    let tdb = TestDb::new();
+    let mut conn = tdb.connect();
+    seed(&mut conn);
+    let anchor: i64 = conn
+        .query_one(
+            "UPDATE subscriptions SET cycle_start = now() - interval '40 days'
+              WHERE active AND customer_id = (SELECT id FROM customers WHERE username = 'alice')
+          RETURNING floor(extract(epoch FROM cycle_start))::bigint",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let this = cycle::cycle_at(anchor, now());
+    let last = cycle::cycle_at(anchor, this.start - 1);
+    let store = AccountingStore::new(&tdb.url(), 2, Duration::from_secs(2)).unwrap();
+
+    // A session of the last cycle; its next Interim comes after the boundary.
+    store
+        .record(&change(&packet(1, "long", NAS), this.start - 7_200))
+        .unwrap();
+    let mut before = packet(3, "long", NAS);
+    counters(&mut before, 3_600, (0, 8_000), (0, 8_000));
+    store.record(&change(&before, this.start - 3_600)).unwrap();
+    let mut after = packet(3, "long", NAS);
+    counters(&mut after, 7_260, (0, 8_500), (0, 8_500));
+    store.record(&change(&after, this.start + 60)).unwrap();
+
+    let per_cycle: Vec<(i64, i64)> = conn
+        .query(
+            "SELECT floor(extract(epoch FROM cycle_start))::bigint, bytes FROM usage ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(per_cycle, [(last.start, 16_000), (this.start, 1_000)]);
+    let alice = db::load_subscriber(&mut conn, "alice").unwrap().unwrap();
+    assert_eq!(
+        (alice.usage_cycle_start, alice.cycle_usage_bytes),
+        (Some(this.start), 1_000)
+    );
+}
+
+/// A subscriber past the cap gets the fair-use rate until the cycle ends,
+/// and the plan's rate from its first second: no job, no reload, the
+/// module's own clock. Then the new cycle counts from zero.
+#[test]
+fn a_fair_use_downgrade_ends_at_the_first_second_of_the_next_cycle() {
+    let isp = Isp::new("netily_cycle_rollover");
+    let mut conn = isp.sql();
+    seed(&mut conn);
+    conn.batch_execute("UPDATE plans SET data_cap_bytes = 10000, fair_use_rate = '1M/1M'")
+        .unwrap();
+    let server = isp.radiusd();
+    // The next cycle begins 25 s from now.
+    let boundary: i64 = conn
+        .query_one(
+            "UPDATE subscriptions SET cycle_start = date_trunc('second', now()) + interval '25 s'
+              WHERE active AND customer_id = (SELECT id FROM customers WHERE username = 'alice')
+          RETURNING floor(extract(epoch FROM cycle_start))::bigint",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let login = "User-Name = \"alice\", User-Password = \"alice-secret\"\n";
+    let rate = |server: &Radiusd| -> Vec<String> {
+        let reply = server.auth(login).unwrap();
+        assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+        reply
+            .values("Mikrotik-Rate-Limit")
+            .iter()
+            .map(|v| v.to_string())
+            .collect()
+    };
+
+    send_twice(&server, &acct_packet("Start", "cyc-1", ""));
+    send_twice(
+        &server,
+        &acct_packet(
+            "Interim-Update",
+            "cyc-1",
+            ", Acct-Session-Time = 60, Acct-Input-Octets = 6000, Acct-Output-Octets = 6000",
+        ),
+    );
+    let t = Instant::now();
+    while rate(&server) != ["1M/1M"] {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = isp.netadmin(&["--json", "customer", "show", "alice"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["cycle"]["end"], boundary, "{shown}");
+    assert_eq!(shown["cycle"]["usage_bytes"], 12_000, "{shown}");
+    assert_eq!(shown["cycle"]["cap_bytes"], 10_000, "{shown}");
+    assert!(
+        now() < boundary,
+        "too slow: the cycle ended before the test saw its downgrade"
+    );
+
+    while now() < boundary {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rate(&server), ["5M/10M"], "{}", server.log());
+
+    // The session goes on: only what it adds from now on counts.
+    send_twice(
+        &server,
+        &acct_packet(
+            "Interim-Update",
+            "cyc-1",
+            ", Acct-Session-Time = 120, Acct-Input-Octets = 6500, Acct-Output-Octets = 6500",
+        ),
+    );
+    assert_eq!(rate(&server), ["5M/10M"]);
+    let text = isp.netadmin(&["customer", "show", "alice"]);
+    assert!(text.contains("1 kB of 10 kB cap"), "{text}");
 }

@@ -1,10 +1,12 @@
+use netily_core::billing::format_bytes;
+use netily_core::cycle::{self, CycleUsage};
 use netily_core::db::customers::{parse_status, status_str};
 use netily_core::db::{
     self, CustomerFilter, CustomerRow, CustomerUpdate, InvoiceFilter, NewCustomer,
 };
 use netily_core::model::SubscriberStatus;
 
-use super::Ctx;
+use super::{now, Ctx};
 use crate::cli::CustomerCmd;
 use crate::output::{money, opt, opt_time, print_fields, print_json, time, Table};
 use crate::parse;
@@ -99,9 +101,10 @@ pub fn run(ctx: &Ctx, cmd: CustomerCmd) -> Outcome {
             Ok(())
         }
         CustomerCmd::Show { username } => {
-            let (row, subs, invoices) = ctx.in_tx(|tx| {
+            let (row, subs, invoices, record) = ctx.in_tx(|tx| {
                 let row = db::get_customer(tx, &username)?;
                 let subs = db::subscriptions::list_subscriptions(tx, &username)?;
+                let record = db::load_subscriber(tx, &username)?;
                 let invoices = db::list_invoices(
                     tx,
                     &InvoiceFilter {
@@ -109,16 +112,21 @@ pub fn run(ctx: &Ctx, cmd: CustomerCmd) -> Outcome {
                         ..InvoiceFilter::default()
                     },
                 )?;
-                Ok((row, subs, invoices))
+                Ok((row, subs, invoices, record))
             })?;
+            let cycle = record.and_then(|r| cycle::cycle_usage(&r, now()));
             if ctx.json {
                 return print_json(&serde_json::json!({
                     "subscriber": row,
+                    "cycle": cycle,
                     "subscriptions": subs,
                     "invoices": invoices,
                 }));
             }
             show(&row);
+            if let Some(c) = &cycle {
+                show_cycle(c);
+            }
             if !subs.is_empty() {
                 println!("\nSubscriptions:");
                 let mut t = Table::new(&["PLAN", "STARTS", "EXPIRES", "ACTIVE", "CYCLE START"]);
@@ -225,6 +233,24 @@ fn status(ctx: &Ctx, username: &str, new: SubscriberStatus) -> Outcome {
         );
     }
     Ok(())
+}
+
+/// The billing cycle of now: when it began and ends, its usage and the cap.
+fn show_cycle(c: &CycleUsage) {
+    let cap = match c.cap_bytes {
+        Some(cap) => format!(" of {} cap", format_bytes(cap)),
+        None => " (no cap)".into(),
+    };
+    print_fields(&[
+        (
+            "cycle",
+            format!("{} to {}", time(c.cycle.start), time(c.cycle.end)),
+        ),
+        (
+            "cycle usage",
+            format!("{}{cap}", format_bytes(c.usage_bytes)),
+        ),
+    ]);
 }
 
 fn show(c: &CustomerRow) {

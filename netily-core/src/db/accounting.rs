@@ -40,7 +40,8 @@ use crate::accounting::{Change, SessionChange, SessionEvent};
 /// The statement also does, once for the whole batch, what the radacct
 /// triggers do for other writers (migration 0010; this connection sets
 /// netily.accounting_writer so they skip it): it adds what the counters grew
-/// by to each subscriber's cycle usage, and notifies the sessions that opened
+/// by to the subscriber's usage in the cycle of the packet's event time
+/// (`netily_cycle_start`, migration 0017; so a new cycle starts at zero), and notifies the sessions that opened
 /// or closed and the caps crossed, with the triggers' payloads. What a
 /// counter grew by is measured against the row as this statement found it;
 /// a subscriber's packets are never in two writers' batches at once (see
@@ -123,19 +124,19 @@ WITH input AS MATERIALIZED (
 ), grown AS (
     -- OFFSET 0 keeps the lookups per subscriber (index probes): a cached
     -- plan cannot know the batch is small and would hash whole tables.
-    SELECT k.customer_id, k.cycle_start, k.cap, d.username, d.bytes
-      FROM (SELECT n.username,
-                   least(sum(greatest(n.bytes - coalesce(b.bytes, 0), 0)),
-                         9223372036854775807)::bigint AS bytes
-              FROM changed n LEFT JOIN before b ON b.uid = n.uid
-             WHERE n.username IS NOT NULL
-             GROUP BY n.username) d,
-           LATERAL (SELECT c.id AS customer_id, s.cycle_start, p.data_cap_bytes AS cap
+    SELECT k.customer_id, netily_cycle_start(k.anchor, d.at) AS cycle_start, k.cap, d.username,
+           least(sum(d.bytes), 9223372036854775807)::bigint AS bytes
+      FROM (SELECT n.username, to_timestamp(i.ev_at) AS at,
+                   greatest(n.bytes - coalesce(b.bytes, 0), 0) AS bytes
+              FROM changed n JOIN input i ON i.uid = n.uid LEFT JOIN before b ON b.uid = n.uid
+             WHERE n.username IS NOT NULL) d,
+           LATERAL (SELECT c.id AS customer_id, s.cycle_start AS anchor, p.data_cap_bytes AS cap
                       FROM customers c
                       JOIN subscriptions s ON s.customer_id = c.id AND s.active
                       LEFT JOIN plans p ON p.id = s.plan_id
                      WHERE c.username = d.username
                     OFFSET 0) k
+     GROUP BY k.customer_id, 2, k.cap, d.username
 ), used AS (
     INSERT INTO usage AS u (customer_id, cycle_start, bytes)
     SELECT customer_id, cycle_start, bytes FROM grown WHERE bytes > 0 ORDER BY customer_id

@@ -97,6 +97,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "usage_saturates",
         sql: include_str!("../../migrations/0016_usage_saturates.sql"),
     },
+    Migration {
+        version: 17,
+        name: "usage_cycles",
+        sql: include_str!("../../migrations/0017_usage_cycles.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

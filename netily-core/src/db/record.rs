@@ -21,14 +21,16 @@ use crate::model::{
 };
 use postgres::types::Type;
 
-/// Subscriber + active subscription + usage.
+/// Subscriber + active subscription + usage of the cycle of now (as
+/// `netily_subscriber_record`, migration 0017).
 const BASE_COLUMNS: &str = "c.id, c.username, c.password, c.full_name, c.status, c.mac_binding, \
      c.static_ip, s.id, s.plan_id, floor(extract(epoch from s.starts_at))::bigint, \
      floor(extract(epoch from s.expires_at))::bigint, s.active, floor(extract(epoch from s.cycle_start))::bigint, \
-     coalesce(u.bytes, 0)";
+     coalesce(u.bytes, 0), floor(extract(epoch from cy.start))::bigint";
 const BASE_FROM: &str = "FROM customers c
        LEFT JOIN subscriptions s ON s.customer_id = c.id AND s.active
-       LEFT JOIN usage u ON u.customer_id = c.id AND u.cycle_start = s.cycle_start";
+       LEFT JOIN LATERAL (SELECT netily_cycle_start(s.cycle_start, now()) AS start) cy ON true
+       LEFT JOIN usage u ON u.customer_id = c.id AND u.cycle_start = cy.start";
 
 fn base_from_row(r: &Row) -> Result<(SubscriberRecord, Option<i64>)> {
     let read = q("reading a subscriber record");
@@ -55,6 +57,7 @@ fn base_from_row(r: &Row) -> Result<(SubscriberRecord, Option<i64>)> {
         _ => None,
     };
     let usage: i64 = r.try_get(13).map_err(q("reading usage"))?;
+    let usage_cycle_start: Option<i64> = r.try_get(14).map_err(q("reading usage"))?;
     let record = SubscriberRecord {
         subscriber: Subscriber {
             id: r.try_get(0).map_err(q("reading a subscriber record"))?,
@@ -69,6 +72,7 @@ fn base_from_row(r: &Row) -> Result<(SubscriberRecord, Option<i64>)> {
         subscription,
         unpaid_invoices: Vec::new(),
         cycle_usage_bytes: u64::try_from(usage).unwrap_or(0),
+        usage_cycle_start,
         open_sessions: Vec::new(),
         group_replies: Vec::new(),
         user_replies: Vec::new(),
