@@ -7,6 +7,7 @@
 
 pub mod accounting;
 pub mod billing;
+pub mod clock;
 pub mod config;
 pub mod cycle;
 pub mod db;

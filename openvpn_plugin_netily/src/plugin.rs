@@ -6,10 +6,12 @@ use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
+use netily_core::clock::now;
+
 use crate::args::Args;
 use crate::env::Env;
 use crate::log::HostLog;
-use crate::state::{now, Plugin};
+use crate::state::Plugin;
 use crate::sys;
 
 const SUCCESS: c_int = sys::OPENVPN_PLUGIN_FUNC_SUCCESS as c_int;

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use netily_core::clock::now;
 use netily_core::config::Config;
 use netily_core::db;
 use parking_lot::{Condvar, Mutex};
@@ -52,13 +53,6 @@ impl Stop {
 /// never waits on a stuck statement; the error never includes the password.
 pub fn connect_db(url: &str) -> Result<db::Client, String> {
     db::connect_bounded(url, CONNECT_TIMEOUT).map_err(|e| e.to_string())
-}
-
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// OpenVPN verbosity from which each connection's line also goes to

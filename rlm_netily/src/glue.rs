@@ -7,16 +7,17 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use netily_core::accounting::{self, AccountingPacket, Change};
+use netily_core::clock::now;
 use netily_core::config::Config;
 use netily_core::db;
 use netily_core::db::accounting::{AccountingStore, Recorded};
 use netily_core::db::post_auth::PostAuthRecord;
 use netily_core::decision::{self, AccessRequest, Decision};
 use netily_core::dictionary::Dictionary;
-use netily_core::model::{Policy, UnixTime};
+use netily_core::model::Policy;
 use netily_core::snapshot::{Lookup, SubscriberSnapshot};
 
 use crate::log::{RateLimited, WARN_EVERY};
@@ -155,13 +156,6 @@ impl Core {
     pub fn auth_log(&self) -> &AuthLogWriter {
         &self.auth_log
     }
-}
-
-fn now() -> UnixTime {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// What authorize decided, kept for post-auth of the same request.

@@ -1,12 +1,11 @@
 //! `check USER`: the same decision the RADIUS module makes, explained.
 
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use netily_core::db;
 use netily_core::decision::{self, AccessRequest, Decision};
 
-use super::Ctx;
+use super::{now, Ctx};
 use crate::output::print_json;
 use crate::parse;
 use crate::{Failure, Outcome};
@@ -14,16 +13,12 @@ use crate::{Failure, Outcome};
 pub fn run(ctx: &Ctx, username: &str, mac: Option<&str>, nas: Option<&str>) -> Outcome {
     let nas_ip = nas.map(|n| parse::ipv4("NAS address", n)).transpose()?;
     let record = ctx.in_tx(|tx| Ok(db::load_subscriber(tx, username)?))?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| Failure("the system clock is before 1970".into()))?
-        .as_secs() as i64;
     let request = AccessRequest {
         username,
         calling_station_id: mac,
         nas_ip: nas_ip.map(IpAddr::V4),
     };
-    let decision = decision::decide(record.as_ref(), &request, now, &ctx.config.policy());
+    let decision = decision::decide(record.as_ref(), &request, now(), &ctx.config.policy());
     // Rows radiusd leaves out of the reply too (checked as both load them).
     let skipped = record.as_ref().map_or(&[][..], |r| &r.skipped_replies);
     if ctx.json {

@@ -14,11 +14,10 @@ mod seed;
 mod vpn;
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use netily_core::config::{self, Config, VpnRemote};
 use netily_core::db::{self, Client, Transaction};
-use netily_core::model::UnixTime;
 use netily_core::pki::CaKeySeal;
 
 use crate::cli::{Cli, Command};
@@ -99,13 +98,9 @@ impl Ctx {
     }
 }
 
-/// Seconds since the epoch, from the system clock.
-pub fn now() -> UnixTime {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+/// The clock every command reads (the one the RADIUS module reads too, so
+/// `check` decides at the same "now" as radiusd would).
+pub use netily_core::clock::now;
 
 pub fn run(cli: Cli) -> Outcome {
     let config_path = Config::resolve_path(cli.config.as_deref());
