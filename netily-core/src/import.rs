@@ -561,7 +561,11 @@ mod tests {
         assert!(m.skipped["dave"].contains("MD5-Password hash"));
         let erin = &m.notes["erin"];
         assert!(erin.iter().any(|n| n.contains("Login-Time")), "{erin:?}");
-        assert!(m.notes["gina"][0].contains("not whole kbps"), "{:?}", m.notes);
+        assert!(
+            m.notes["gina"][0].contains("not whole kbps"),
+            "{:?}",
+            m.notes
+        );
         assert!(m
             .rates_in_plans
             .contains(&("gold".to_string(), RATE.to_string())));
