@@ -5,6 +5,11 @@
 //! module, the OpenVPN plugin and netadmin all call into this crate, so a rule
 //! is written once and behaves identically everywhere.
 
+// As in the plugins: a panic in core code would reach a radiusd or OpenVPN
+// thread (caught at the FFI guard, but the request or event fails).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod accounting;
 pub mod billing;
 pub mod clock;
