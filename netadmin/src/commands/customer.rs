@@ -129,7 +129,7 @@ pub fn run(ctx: &Ctx, cmd: CustomerCmd) -> Outcome {
             }
             if !subs.is_empty() {
                 println!("\nSubscriptions:");
-                let mut t = Table::new(&["PLAN", "STARTS", "EXPIRES", "ACTIVE", "CYCLE START"]);
+                let mut t = Table::new(&["PLAN", "STARTS", "EXPIRES", "ACTIVE", "CYCLES FROM"]);
                 for s in &subs {
                     t.row(vec![
                         s.plan.clone(),
