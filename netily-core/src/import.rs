@@ -28,6 +28,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
+use crate::checks;
 use crate::model::UnixTime;
 use crate::rate::RateLimit;
 
@@ -124,133 +125,9 @@ pub struct Migration {
     pub rates_in_plans: BTreeSet<(String, String)>,
 }
 
-const HASHES: &[&str] = &[
-    "MD5-Password",
-    "SMD5-Password",
-    "SHA-Password",
-    "SHA1-Password",
-    "SSHA-Password",
-    "SSHA1-Password",
-    "SHA2-Password",
-    "SHA2-256-Password",
-    "SHA2-512-Password",
-    "SSHA2-256-Password",
-    "SSHA2-512-Password",
-    "Crypt-Password",
-    "NT-Password",
-    "LM-Password",
-    "NS-MTA-MD5-Password",
-    "Password-With-Header",
-];
-
 const RATE: &str = "Mikrotik-Rate-Limit";
 /// Plan names follow netadmin's rule (letters, digits, - _ . @; 64 at most).
 const NAME_MAX: usize = 64;
-
-/// What the check rows of one user (or group) say.
-#[derive(Debug, Default, Clone)]
-struct Checks {
-    password: Option<String>,
-    hash: Option<String>,
-    reject: bool,
-    simultaneous_use: Option<u32>,
-    expires_at: Option<UnixTime>,
-    mac: Option<String>,
-    not_understood: Vec<String>,
-}
-
-fn is(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b)
-}
-
-fn read_checks(rows: &[&AttributeRow], table: &str) -> Checks {
-    let mut c = Checks::default();
-    for r in rows {
-        let a = r.attribute.as_str();
-        let v = r.value.trim();
-        let plain_op = matches!(r.op.as_str(), ":=" | "==" | "=");
-        let unknown = || {
-            format!(
-                "{table} {} {} {:?}: not understood",
-                r.attribute, r.op, r.value
-            )
-        };
-        if (is(a, "Cleartext-Password") || is(a, "User-Password")) && plain_op {
-            c.password = Some(r.value.clone());
-        } else if HASHES.iter().any(|h| is(a, h)) {
-            c.hash = Some(r.attribute.clone());
-        } else if is(a, "Auth-Type") && plain_op && is(v, "Reject") {
-            c.reject = true;
-        } else if is(a, "Simultaneous-Use") && plain_op {
-            match v.parse::<u32>() {
-                Ok(n) if n > 0 => c.simultaneous_use = Some(n),
-                _ => c.not_understood.push(unknown()),
-            }
-        } else if is(a, "Expiration") && plain_op {
-            match parse_expiration(v) {
-                Some(t) => c.expires_at = Some(t),
-                None => c.not_understood.push(unknown()),
-            }
-        } else if is(a, "Calling-Station-Id") && matches!(r.op.as_str(), "==" | ":=") {
-            match crate::db::customers::normalize_mac(v) {
-                Ok(mac) if c.mac.is_none() => c.mac = Some(mac),
-                _ => c.not_understood.push(unknown()),
-            }
-        } else {
-            c.not_understood.push(unknown());
-        }
-    }
-    c
-}
-
-/// FreeRADIUS `date` values as rlm_sql users write them: "01 Jan 2027",
-/// "Jan 01 2027", "January 1 2027 12:30", "2027-01-01"; UTC.
-pub fn parse_expiration(text: &str) -> Option<UnixTime> {
-    let words: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|w| !w.is_empty())
-        .collect();
-    let (date, rest): ((i32, u8, u8), &[&str]) = match words.as_slice() {
-        [iso, rest @ ..] if iso.len() == 10 && iso.as_bytes().get(4) == Some(&b'-') => {
-            let mut p = iso.split('-');
-            let y = p.next()?.parse().ok()?;
-            let m = p.next()?.parse().ok()?;
-            let d = p.next()?.parse().ok()?;
-            ((y, m, d), rest)
-        }
-        [a, b, y, rest @ ..] => {
-            let (d, m) = match (a.parse::<u8>(), month(a)) {
-                (Ok(d), _) => (d, month(b)?),
-                (_, Some(m)) => (b.parse().ok()?, m),
-                _ => return None,
-            };
-            ((y.parse().ok()?, m, d), rest)
-        }
-        _ => return None,
-    };
-    let (mut h, mut min, mut s) = (0u8, 0u8, 0u8);
-    if let [time, ..] = rest {
-        let mut p = time.split(':');
-        h = p.next()?.parse().ok()?;
-        min = p.next().map_or(Some(0), |x| x.parse().ok())?;
-        s = p.next().map_or(Some(0), |x| x.parse().ok())?;
-    }
-    let month = time::Month::try_from(date.1).ok()?;
-    let day = time::Date::from_calendar_date(date.0, month, date.2).ok()?;
-    let t = day.with_hms(h, min, s).ok()?.assume_utc();
-    Some(t.unix_timestamp())
-}
-
-fn month(word: &str) -> Option<u8> {
-    const NAMES: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let w = word.to_ascii_lowercase();
-    let i = NAMES
-        .iter()
-        .position(|m| w.len() >= 3 && w.starts_with(m))?;
-    Some(i as u8 + 1)
-}
 
 /// A plan name from a group name: netadmin's characters, at most 64.
 fn plan_name(group: &str) -> String {
@@ -269,6 +146,20 @@ fn plan_name(group: &str) -> String {
         name.push_str("imported");
     }
     name
+}
+
+/// The (attribute, op, value) rows `owner` has in `m`.
+fn triples<'a>(
+    m: &BTreeMap<&str, Vec<&'a AttributeRow>>,
+    owner: &str,
+) -> Vec<(&'a str, &'a str, &'a str)> {
+    m.get(owner)
+        .map(|v| {
+            v.iter()
+                .map(|r| (r.attribute.as_str(), r.op.as_str(), r.value.as_str()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn by_owner(rows: &[AttributeRow]) -> BTreeMap<&str, Vec<&AttributeRow>> {
@@ -307,7 +198,7 @@ pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
         let row = group_replies
             .get(group)?
             .iter()
-            .find(|r| is(&r.attribute, RATE))?;
+            .find(|r| checks::is(&r.attribute, RATE))?;
         let rate = RateLimit::parse_routeros(row.value.trim()).ok()?;
         Some((rate, row.attribute.clone()))
     };
@@ -319,12 +210,10 @@ pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
         let empty = Vec::new();
         let groups = groups_of.get(user).unwrap_or(&empty);
         let mut notes = Vec::new();
-        let mut checks = read_checks(user_checks.get(user).map_or(&[][..], |v| v), "radcheck");
+        let mut checks = checks::read(triples(&user_checks, user), "radcheck");
         for g in groups {
-            let gc = read_checks(
-                group_checks
-                    .get(g.groupname.as_str())
-                    .map_or(&[][..], |v| v),
+            let gc = checks::read(
+                triples(&group_checks, g.groupname.as_str()),
                 "radgroupcheck",
             );
             checks.reject |= gc.reject;
@@ -333,10 +222,10 @@ pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
             notes.extend(
                 gc.not_understood
                     .into_iter()
-                    .map(|n| format!("{n} (group {})", g.groupname)),
+                    .map(|(_, n)| format!("{n} (group {})", g.groupname)),
             );
         }
-        notes.append(&mut checks.not_understood);
+        notes.extend(checks.not_understood.drain(..).map(|(_, n)| n));
         let from_csv = csv.get(user).and_then(|c| c.password.clone());
         let password = match (&checks.password, &checks.hash) {
             (Some(p), _) => p.clone(),
@@ -376,7 +265,7 @@ pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
                 let raw = group
                     .as_deref()
                     .and_then(|g| group_replies.get(g))
-                    .and_then(|rows| rows.iter().find(|r| is(&r.attribute, RATE)));
+                    .and_then(|rows| rows.iter().find(|r| checks::is(&r.attribute, RATE)));
                 (
                     default_rate.clone(),
                     raw.map(|r| {
@@ -498,11 +387,14 @@ mod tests {
             "1 January, 2027",
             "2027-01-01",
         ] {
-            assert_eq!(parse_expiration(text), Some(jan1), "{text}");
+            assert_eq!(checks::parse_expiration(text), Some(jan1), "{text}");
         }
-        assert_eq!(parse_expiration("Jan 01 2027 12:30"), Some(jan1 + 45_000));
-        assert_eq!(parse_expiration("Feb 30 2027"), None);
-        assert_eq!(parse_expiration("soon"), None);
+        assert_eq!(
+            checks::parse_expiration("Jan 01 2027 12:30"),
+            Some(jan1 + 45_000)
+        );
+        assert_eq!(checks::parse_expiration("Feb 30 2027"), None);
+        assert_eq!(checks::parse_expiration("soon"), None);
     }
 
     #[test]

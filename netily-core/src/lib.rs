@@ -12,6 +12,7 @@
 
 pub mod accounting;
 pub mod billing;
+pub mod checks;
 pub mod clock;
 pub mod config;
 pub mod cycle;
