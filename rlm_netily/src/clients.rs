@@ -34,7 +34,6 @@ use netily_core::db::{self, nas::NasClient};
 use netily_core::vpn_plan::VpnPlan;
 
 use crate::request::{List, Mode, Request};
-use crate::settings::Settings;
 use crate::sys;
 
 /// How long the listener waits for a notification before checking `stop`.
@@ -115,22 +114,6 @@ pub struct NasDirectory {
 }
 
 impl NasDirectory {
-    /// Starts the directory for the module's settings (the same config file,
-    /// `NETILY_DATABASE_URL` override and timeout as the subscriber data).
-    pub fn for_settings(settings: &Settings) -> Result<(Self, Duration), String> {
-        let config = netily_core::config::Config::resolve(Some(&settings.config_file), None)
-            .map_err(|e| e.to_string())?;
-        let timeout = if settings.db_timeout.is_zero() {
-            Duration::from_secs(u64::from(config.connect_timeout.max(1)))
-        } else {
-            settings.db_timeout
-        };
-        let plan = config.router_plan();
-        let directory = NasDirectory::start(config.database_url, plan, timeout)
-            .map_err(|e| format!("cannot start the RADIUS client thread: {e}"))?;
-        Ok((directory, timeout))
-    }
-
     /// Waits up to `timeout` for the table, then registers every client in
     /// it with the server (instantiate only).
     pub fn register_at_start(&self, timeout: Duration) {

@@ -7,11 +7,10 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use netily_core::accounting::{self, AccountingPacket, Change};
 use netily_core::clock::now;
-use netily_core::config::Config;
 use netily_core::db;
 use netily_core::db::accounting::{AccountingStore, Recorded};
 use netily_core::db::post_auth::PostAuthRecord;
@@ -104,29 +103,19 @@ impl Warnings {
 }
 
 impl Core {
-    /// Reads the config file (errors are fatal: radiusd refuses to start with a
-    /// broken config) and starts the snapshot, waiting up to db_timeout for its
+    /// Starts the snapshot, waiting up to the settings' timeout for its
     /// first load. An unreachable database is not fatal: authorize returns
     /// `fail` until the first load completes. Override rows are checked
     /// against `dictionary` (what this server's dictionary confirms).
-    pub fn new(settings: Settings, dictionary: Dictionary) -> Result<Core, String> {
-        let mut config =
-            Config::resolve(Some(&settings.config_file), None).map_err(|e| e.to_string())?;
-        if settings.pool_size > 0 {
-            config.pool_size = settings.pool_size;
-        }
-        if !settings.db_timeout.is_zero() {
-            config.connect_timeout =
-                u32::try_from(settings.db_timeout.as_secs()).unwrap_or(u32::MAX);
-        }
-        let timeout = Duration::from_secs(u64::from(config.connect_timeout.max(1)));
+    pub fn new(settings: &Settings, dictionary: Dictionary) -> Result<Core, String> {
+        let timeout = settings.timeout;
         let snapshot = SubscriberSnapshot::start_with_dictionary(
-            config.database_url.clone(),
+            settings.database_url.clone(),
             timeout,
             dictionary,
         )
         .map_err(|e| format!("cannot start the subscriber snapshot thread: {e}"))?;
-        let where_ = db::redact_url(&config.database_url);
+        let where_ = db::redact_url(&settings.database_url);
         if snapshot.wait_loaded(timeout) {
             log::info!(
                 "loaded {} subscriber(s) from {where_}",
@@ -139,12 +128,12 @@ impl Core {
                 timeout.as_secs()
             );
         }
-        let accounting = AccountingStore::new(&config.database_url, config.pool_size, timeout)
+        let accounting = AccountingStore::new(&settings.database_url, settings.pool_size, timeout)
             .map_err(|e| e.to_string())?;
-        let auth_log = AuthLogWriter::start(config.database_url.clone(), timeout, PENDING_BYTES)
+        let auth_log = AuthLogWriter::start(settings.database_url.clone(), timeout, PENDING_BYTES)
             .map_err(|e| format!("cannot start the authentication log thread: {e}"))?;
         Ok(Core {
-            policy: config.policy(),
+            policy: settings.policy.clone(),
             snapshot,
             accounting,
             auth_log,

@@ -15,7 +15,7 @@ use log::Level;
 use crate::clients::{self, NasDirectory};
 use crate::glue::{self, Core, Outcome, Pair};
 use crate::request::{List, Mode, Request};
-use crate::settings::Settings;
+use crate::settings::{Section, Settings};
 use crate::sys;
 use crate::values::{AccessValues, AccountingValues, PostAuthValues};
 
@@ -156,7 +156,7 @@ fn install_panic_hook() {
 /// # Safety
 /// `instance` is the Instance FreeRADIUS allocated for this module, already
 /// filled by the config parser.
-unsafe fn settings(instance: &Instance) -> Settings {
+unsafe fn section(instance: &Instance) -> Section {
     let config_file = if instance.config_file.is_null() {
         PathBuf::from("/etc/netily/netily.conf")
     } else {
@@ -165,7 +165,7 @@ unsafe fn settings(instance: &Instance) -> Settings {
         let raw = unsafe { CStr::from_ptr(instance.config_file) };
         PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(raw.to_bytes()))
     };
-    Settings {
+    Section {
         config_file,
         pool_size: instance.pool_size,
         db_timeout: Duration::from_secs(u64::from(instance.db_timeout)),
@@ -182,28 +182,40 @@ unsafe extern "C" fn mod_instantiate(_cs: *mut sys::CONF_SECTION, instance: *mut
             return -1;
         };
         // SAFETY: as above.
-        let settings = unsafe { settings(inst) };
+        let section = unsafe { section(inst) };
         log::info!(
             "instantiating (FreeRADIUS {}, config_file {}, pool_size {}, db_timeout {}s)",
             sys::FREERADIUS_VERSION,
-            settings.config_file.display(),
-            settings.pool_size,
-            settings.db_timeout.as_secs()
+            section.config_file.display(),
+            section.pool_size,
+            section.db_timeout.as_secs()
         );
-        // Started first so its first load overlaps the subscriber load.
-        let (directory, timeout) = match NasDirectory::for_settings(&settings) {
-            Ok(d) => d,
+        // The one read of the config file; a broken one stops radiusd.
+        let settings = match Settings::read(&section) {
+            Ok(s) => s,
             Err(e) => {
                 log::error!("cannot start: {e}");
                 return -1;
             }
         };
+        // Started first so its first load overlaps the subscriber load.
+        let directory = match NasDirectory::start(
+            settings.database_url.clone(),
+            settings.router_plan,
+            settings.timeout,
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                log::error!("cannot start: cannot start the RADIUS client thread: {e}");
+                return -1;
+            }
+        };
         // Before the snapshot starts: it checks override rows against it.
         let dictionary = crate::dictionary::confirmed();
-        match Core::new(settings, dictionary) {
+        match Core::new(&settings, dictionary) {
             Ok(core) => {
                 inst.core = Box::into_raw(Box::new(core));
-                directory.register_at_start(timeout);
+                directory.register_at_start(settings.timeout);
                 inst.clients = Box::into_raw(Box::new(directory));
                 0
             }
