@@ -10,7 +10,9 @@
 //! write), `Calling-Station-Id` with one MAC address. Anything else is "not
 //! understood", with the row named.
 
-use crate::model::UnixTime;
+use crate::model::{
+    CheckRules, ReplyOverride, ReplySource, SkippedReply, SubscriberRecord, UnixTime,
+};
 
 /// Password hash attributes FreeRADIUS's pap module knows.
 const HASHES: &[&str] = &[
@@ -50,6 +52,13 @@ pub struct Checks {
     pub not_understood: Vec<(usize, String)>,
     /// Row indexes of password rows (plain or hashed).
     pub password_rows: Vec<usize>,
+}
+
+/// A password attribute (cleartext or hashed): its value is a secret.
+pub fn is_password(attribute: &str) -> bool {
+    is(attribute, "Cleartext-Password")
+        || is(attribute, "User-Password")
+        || HASHES.iter().any(|h| is(attribute, h))
 }
 
 /// Attribute names and values as FreeRADIUS compares them: any case.
@@ -148,4 +157,134 @@ fn month(word: &str) -> Option<u8> {
         .iter()
         .position(|m| w.len() >= 3 && w.starts_with(m))?;
     Some(i as u8 + 1)
+}
+
+fn triples(rows: &[ReplyOverride]) -> impl Iterator<Item = (&str, &str, &str)> {
+    rows.iter()
+        .map(|r| (r.attribute.as_str(), r.op.as_str(), r.value.as_str()))
+}
+
+/// Turns a loaded record's check rows into its `check_rules`; rows the
+/// rules do not use go to `skipped_replies` with why (never their value: a
+/// row may hold a password). A password row is not used: a Netily
+/// subscriber's password is Netily's. Idempotent (the rows are consumed).
+pub fn screen(record: &mut SubscriberRecord) {
+    if record.user_checks.is_empty() && record.group_checks.is_empty() {
+        return;
+    }
+    let user = read(triples(&record.user_checks), "radcheck");
+    let group = read(triples(&record.group_checks), "radgroupcheck");
+    record.check_rules = CheckRules {
+        reject: if user.reject {
+            Some("radcheck".into())
+        } else if group.reject {
+            Some("radgroupcheck".into())
+        } else {
+            None
+        },
+        simultaneous_use: user.simultaneous_use.or(group.simultaneous_use),
+        expires_at: user.expires_at.or(group.expires_at),
+        mac: user.mac.clone().or(group.mac.clone()),
+    };
+    for (source, rows, c) in [
+        (
+            ReplySource::UserCheck,
+            std::mem::take(&mut record.user_checks),
+            &user,
+        ),
+        (
+            ReplySource::GroupCheck,
+            std::mem::take(&mut record.group_checks),
+            &group,
+        ),
+    ] {
+        for (i, _) in &c.not_understood {
+            if let Some(row) = rows.get(*i) {
+                record.skipped_replies.push(SkippedReply {
+                    source,
+                    row: row.clone(),
+                    reason: "not understood, so not used".into(),
+                });
+            }
+        }
+        for i in &c.password_rows {
+            if let Some(row) = rows.get(*i) {
+                record.skipped_replies.push(SkippedReply {
+                    source,
+                    // Named, never kept: `netadmin check --json` prints rows.
+                    row: ReplyOverride {
+                        value: String::new(),
+                        ..row.clone()
+                    },
+                    reason: "a Netily subscriber's password is Netily's \
+                             (netadmin customer update --password); this row is not used"
+                        .into(),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(attribute: &str, op: &str, value: &str) -> ReplyOverride {
+        ReplyOverride {
+            attribute: attribute.into(),
+            op: op.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn understood_rows_become_rules_and_the_rest_is_reported_without_values() {
+        let mut r: SubscriberRecord = serde_json::from_value(serde_json::json!({
+            "subscriber": {"id": 1, "username": "alice", "password": "p", "full_name": "",
+                           "status": "active", "mac_binding": null, "static_ip": null},
+            "plan": null, "subscription": null, "unpaid_invoices": [],
+            "cycle_usage_bytes": 0, "usage_cycle_start": null, "open_sessions": [],
+            "group_replies": [], "user_replies": []
+        }))
+        .unwrap();
+        r.user_checks = vec![
+            row("Simultaneous-Use", ":=", "3"),
+            row("Login-Time", ":=", "Wk0800-1800"),
+            row("Cleartext-Password", ":=", "hunter2"),
+        ];
+        r.group_checks = vec![
+            row("Auth-Type", ":=", "Reject"),
+            row("Simultaneous-Use", ":=", "1"),
+            row("Expiration", ":=", "01 Jan 2027"),
+        ];
+        screen(&mut r);
+        assert_eq!(
+            r.check_rules,
+            CheckRules {
+                reject: Some("radgroupcheck".into()),
+                simultaneous_use: Some(3),
+                expires_at: Some(1_798_761_600),
+                mac: None,
+            }
+        );
+        let skipped: Vec<_> = r
+            .skipped_replies
+            .iter()
+            .map(|s| (s.source.table(), s.row.attribute.as_str()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                ("radcheck", "Login-Time"),
+                ("radcheck", "Cleartext-Password")
+            ]
+        );
+        assert!(!r
+            .skipped_replies
+            .iter()
+            .any(|s| s.reason.contains("hunter2")));
+        let again = r.clone();
+        screen(&mut r);
+        assert_eq!(r, again, "idempotent");
+    }
 }

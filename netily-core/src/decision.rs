@@ -4,13 +4,17 @@
 //!
 //! 1. unknown user (no record) — the RADIUS module answers NOTFOUND;
 //! 2. terminated;
-//! 3. disabled by the operator (status Suspended) — always rejected, never
+//! 3. disabled by the operator (status Suspended, or a radcheck /
+//!    radgroupcheck `Auth-Type := Reject` row) — always rejected, never
 //!    walled-gardened: the operator switched the account off on purpose;
-//! 4. no active subscription / not started yet / expired (at `expires_at`);
+//! 4. no active subscription / not started yet / expired (at `expires_at`,
+//!    or at a check row's `Expiration`, whichever comes first);
 //! 5. no plan;
-//! 6. MAC binding mismatch;
-//! 7. simultaneous-use limit reached (see [`counted_sessions`]: a device
-//!    may replace one stale session of its own on the same NAS, nothing more);
+//! 6. MAC binding mismatch (the subscriber's binding, and a check row's
+//!    `Calling-Station-Id`);
+//! 7. simultaneous-use limit reached (the plan's, or a check row's
+//!    `Simultaneous-Use`; see [`counted_sessions`]: a device may replace one
+//!    stale session of its own on the same NAS, nothing more);
 //! 8. an invoice unpaid past due + grace: rejected, or, when the policy has a
 //!    walled garden, accepted into it.
 //!
@@ -90,6 +94,11 @@ pub enum RejectReason {
     Terminated,
     /// Status Suspended: switched off by the operator.
     Disabled,
+    /// `Auth-Type := Reject` in `table` (radcheck or radgroupcheck), as a
+    /// stock rlm_sql tool (daloRADIUS) disables users.
+    DisabledByCheck {
+        table: String,
+    },
     NoSubscription,
     /// The subscription exists but the operator ended it.
     SubscriptionInactive,
@@ -122,7 +131,7 @@ impl RejectReason {
         match self {
             RejectReason::UnknownUser => "unknown_user",
             RejectReason::Terminated => "terminated",
-            RejectReason::Disabled => "disabled",
+            RejectReason::Disabled | RejectReason::DisabledByCheck { .. } => "disabled",
             RejectReason::NoSubscription | RejectReason::SubscriptionInactive => "no_subscription",
             RejectReason::SubscriptionNotStarted { .. } => "subscription_not_started",
             RejectReason::SubscriptionExpired { .. } => "subscription_expired",
@@ -138,7 +147,7 @@ impl RejectReason {
         match self {
             RejectReason::UnknownUser => "Unknown user",
             RejectReason::Terminated => "Account terminated",
-            RejectReason::Disabled => "Account disabled",
+            RejectReason::Disabled | RejectReason::DisabledByCheck { .. } => "Account disabled",
             RejectReason::NoSubscription | RejectReason::SubscriptionInactive => {
                 "No active subscription"
             }
@@ -164,6 +173,9 @@ impl fmt::Display for RejectReason {
             RejectReason::UnknownUser => f.write_str("Unknown user"),
             RejectReason::Terminated => f.write_str("Account terminated"),
             RejectReason::Disabled => f.write_str("Account disabled by the operator"),
+            RejectReason::DisabledByCheck { table } => {
+                write!(f, "Account disabled: {table} has Auth-Type := Reject")
+            }
             RejectReason::NoSubscription => f.write_str("No subscription"),
             RejectReason::SubscriptionInactive => {
                 f.write_str("No active subscription: the subscription was ended")
@@ -511,6 +523,19 @@ pub fn decide(
         SubscriberStatus::Suspended => return reject(RejectReason::Disabled),
         SubscriberStatus::Active => {}
     }
+    let checks = &r.check_rules;
+    if let Some(table) = &checks.reject {
+        return reject(RejectReason::DisabledByCheck {
+            table: table.clone(),
+        });
+    }
+    if let Some(expiration) = checks.expires_at {
+        if now >= expiration {
+            return reject(RejectReason::SubscriptionExpired {
+                expires_at: expiration,
+            });
+        }
+    }
     let expires_at = match billing::subscription_state(r.subscription.as_ref(), now) {
         SubscriptionState::None => return reject(RejectReason::NoSubscription),
         SubscriptionState::Inactive => return reject(RejectReason::SubscriptionInactive),
@@ -526,7 +551,10 @@ pub fn decide(
         return reject(RejectReason::NoPlan);
     };
     // An empty binding (e.g. a blank column) is no binding.
-    if let Some(bound) = nonempty(&r.subscriber.mac_binding) {
+    for bound in [nonempty(&r.subscriber.mac_binding), checks.mac.as_deref()]
+        .into_iter()
+        .flatten()
+    {
         let matches = request
             .calling_station_id
             .is_some_and(|c| same_station(bound, c));
@@ -537,7 +565,7 @@ pub fn decide(
             });
         }
     }
-    if let Some(limit) = plan.simultaneous_use {
+    if let Some(limit) = checks.simultaneous_use.or(plan.simultaneous_use) {
         let open = counted_sessions(&r.open_sessions, request);
         if open >= limit as usize {
             return reject(RejectReason::SimultaneousUse {
@@ -546,10 +574,19 @@ pub fn decide(
             });
         }
     }
-    let secs_left = r
+    let mut secs_left = r
         .subscription
         .as_ref()
         .and_then(|s| billing::seconds_until_expiry(s, now));
+    // A check row's Expiration ends the service too: whichever is first.
+    let mut expires_at = expires_at;
+    if let Some(expiration) = checks.expires_at {
+        let left = u64::try_from(expiration.saturating_sub(now)).unwrap_or(0);
+        if secs_left.is_none_or(|l| left < l) {
+            secs_left = Some(left);
+            expires_at = Some(expiration);
+        }
+    }
 
     if let Some(invoice) = billing::oldest_overdue(&r.unpaid_invoices, now, policy) {
         let reason = RejectReason::InvoiceOverdue {
@@ -711,6 +748,9 @@ mod tests {
             group_replies: vec![],
             user_replies: vec![],
             skipped_replies: vec![],
+            user_checks: vec![],
+            group_checks: vec![],
+            check_rules: Default::default(),
         }
     }
 
@@ -1049,6 +1089,80 @@ mod tests {
         let mut r = record();
         set_limit(&mut r, 1);
         r
+    }
+
+    /// radcheck / radgroupcheck rows a stock rlm_sql tool wrote, as loaded.
+    fn with_checks(user: &[(&str, &str, &str)], group: &[(&str, &str, &str)]) -> SubscriberRecord {
+        let mut r = record();
+        let rows = |rows: &[(&str, &str, &str)]| {
+            rows.iter()
+                .map(|(a, op, v)| ReplyOverride {
+                    attribute: (*a).into(),
+                    op: (*op).into(),
+                    value: (*v).into(),
+                })
+                .collect()
+        };
+        r.user_checks = rows(user);
+        r.group_checks = rows(group);
+        crate::checks::screen(&mut r);
+        r
+    }
+
+    #[test]
+    fn a_check_rows_auth_type_reject_disables_the_subscriber() {
+        let r = with_checks(&[], &[("Auth-Type", ":=", "Reject")]);
+        let d = decide(Some(&r), &req(None), NOW, &Policy::default());
+        let reason = rejected(&d);
+        assert_eq!(reason.code(), "disabled");
+        assert_eq!(
+            reason.to_string(),
+            "Account disabled: radgroupcheck has Auth-Type := Reject"
+        );
+    }
+
+    #[test]
+    fn a_check_rows_expiration_ends_service_and_caps_the_session_before() {
+        // 1_700_000_000 is 2023-11-14T22:13:20Z.
+        let r = with_checks(&[("Expiration", ":=", "Nov 15 2023")], &[]);
+        let d = decide(Some(&r), &req(None), NOW, &Policy::default());
+        assert_eq!(d.reply_value("Session-Timeout"), Some("6400"), "{d:?}");
+        let d = decide(Some(&r), &req(None), 1_700_006_400, &Policy::default());
+        assert_eq!(rejected(&d).code(), "subscription_expired");
+    }
+
+    #[test]
+    fn a_check_rows_limits_replace_the_plans_and_bind_the_device() {
+        let mut r = with_checks(
+            &[
+                ("Simultaneous-Use", ":=", "1"),
+                ("Calling-Station-Id", "==", "aa-bb-cc-dd-ee-ff"),
+            ],
+            &[],
+        );
+        r.open_sessions = vec![session_on("s1", Some("AA:BB:CC:DD:EE:FF"), "192.0.2.9")];
+        let d = decide(
+            Some(&r),
+            &req(Some("AA:BB:CC:DD:EE:FF")),
+            NOW,
+            &Policy::default(),
+        );
+        assert_eq!(rejected(&d).code(), "simultaneous_use");
+        r.open_sessions.clear();
+        assert!(decide(
+            Some(&r),
+            &req(Some("aa:bb:cc:dd:ee:ff")),
+            NOW,
+            &Policy::default()
+        )
+        .is_accept());
+        let d = decide(
+            Some(&r),
+            &req(Some("11:22:33:44:55:66")),
+            NOW,
+            &Policy::default(),
+        );
+        assert_eq!(rejected(&d).code(), "mac_mismatch");
     }
 
     #[test]

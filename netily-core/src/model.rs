@@ -128,9 +128,33 @@ pub struct SubscriberRecord {
     /// radreply rows of the user.
     pub user_replies: Vec<ReplyOverride>,
     /// Rows left out of the two lists above because FreeRADIUS could not
-    /// send them as written (see `dictionary`), with the reason.
+    /// send them as written (see `dictionary`), with the reason; and check
+    /// rows the rules do not use (see `checks`).
     #[serde(default)]
     pub skipped_replies: Vec<SkippedReply>,
+    /// radcheck rows of the user, as stored (emptied by `checks::screen`).
+    #[serde(default)]
+    pub user_checks: Vec<ReplyOverride>,
+    /// radgroupcheck rows of the user's groups, by priority (emptied too).
+    #[serde(default)]
+    pub group_checks: Vec<ReplyOverride>,
+    /// What those rows say, once screened.
+    #[serde(default)]
+    pub check_rules: CheckRules,
+}
+
+/// What a subscriber's radcheck/radgroupcheck rows add to the decision
+/// (radcheck first, then the groups by priority).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRules {
+    /// `Auth-Type := Reject`: the table that says so.
+    pub reject: Option<String>,
+    /// `Simultaneous-Use`: replaces the plan's limit.
+    pub simultaneous_use: Option<u32>,
+    /// `Expiration`: not served from this instant on.
+    pub expires_at: Option<UnixTime>,
+    /// `Calling-Station-Id`: the one device allowed, as a MAC binding.
+    pub mac: Option<String>,
 }
 
 /// Where an override row comes from.
@@ -141,6 +165,10 @@ pub enum ReplySource {
     Group,
     /// radreply.
     User,
+    /// radgroupcheck, through one of the user's groups.
+    GroupCheck,
+    /// radcheck.
+    UserCheck,
 }
 
 impl ReplySource {
@@ -148,6 +176,18 @@ impl ReplySource {
         match self {
             ReplySource::Group => "group",
             ReplySource::User => "user",
+            ReplySource::GroupCheck => "group check",
+            ReplySource::UserCheck => "user check",
+        }
+    }
+
+    /// The table the row is in.
+    pub fn table(self) -> &'static str {
+        match self {
+            ReplySource::Group => "radgroupreply",
+            ReplySource::User => "radreply",
+            ReplySource::GroupCheck => "radgroupcheck",
+            ReplySource::UserCheck => "radcheck",
         }
     }
 }

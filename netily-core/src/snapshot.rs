@@ -185,8 +185,8 @@ impl SkippedRows {
             }
             for s in &r.skipped_replies {
                 let owner = match s.source {
-                    ReplySource::User => Some(user.clone()),
-                    ReplySource::Group => None,
+                    ReplySource::User | ReplySource::UserCheck => Some(user.clone()),
+                    ReplySource::Group | ReplySource::GroupCheck => None,
                 };
                 let said = before.get(&owner).is_some_and(|b| b.contains(&s.row));
                 let new = self.said.entry(owner).or_default().insert(s.row.clone());
@@ -224,6 +224,12 @@ fn skipped_line(user: &str, s: &SkippedReply) -> String {
         ReplySource::Group => format!(
             "reply row skipped: {attribute} {op} (a group row of user \"{user}\" and maybe \
              others; value not logged): {}; netadmin check {user} shows it",
+            s.reason
+        ),
+        ReplySource::UserCheck | ReplySource::GroupCheck => format!(
+            "{} row of user \"{user}\" not used: {attribute} {op} (value not logged): {}; \
+             netadmin check {user} shows it",
+            s.source.table(),
             s.reason
         ),
     }
@@ -471,9 +477,9 @@ impl Changes {
                 }
                 Err(_) => self.everything = true,
             },
-            // A group's reply changed: which subscribers it touches is a
-            // query of its own; group edits are rare, so reload all.
-            ("radgroupreply", _) => self.everything = true,
+            // A group's reply or check changed: which subscribers it touches
+            // is a query of its own; group edits are rare, so reload all.
+            ("radgroupreply" | "radgroupcheck", _) => self.everything = true,
             (_, username) => {
                 self.usernames.insert(username.to_owned());
             }

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use netily_core::db;
 use netily_core::decision::{self, AccessRequest, Decision};
+use netily_core::model::ReplySource;
 
 use super::{now, Ctx};
 use crate::output::print_json;
@@ -58,9 +59,12 @@ pub fn run(ctx: &Ctx, username: &str, mac: Option<&str>, nas: Option<&str>) -> O
             println!("reason: {reason}");
         }
     }
-    if !skipped.is_empty() {
+    let (checks, replies): (Vec<_>, Vec<_>) = skipped
+        .iter()
+        .partition(|s| matches!(s.source, ReplySource::UserCheck | ReplySource::GroupCheck));
+    if !replies.is_empty() {
         println!("skipped reply rows (radiusd leaves them out too):");
-        for s in skipped {
+        for s in replies {
             let row = &s.row;
             println!(
                 "  {} reply {} {} {} skipped: {}",
@@ -68,6 +72,25 @@ pub fn run(ctx: &Ctx, username: &str, mac: Option<&str>, nas: Option<&str>) -> O
                 row.attribute,
                 row.op,
                 row.value,
+                s.reason
+            );
+        }
+    }
+    if !checks.is_empty() {
+        println!("check rows not used (radiusd does not use them either):");
+        for s in checks {
+            let row = &s.row;
+            // A password row's value is a secret: named, never kept.
+            let value = if netily_core::checks::is_password(&row.attribute) {
+                "(value hidden)".to_string()
+            } else {
+                format!("{:?}", row.value)
+            };
+            println!(
+                "  {} {} {} {value}: {}",
+                s.source.table(),
+                row.attribute,
+                row.op,
                 s.reason
             );
         }

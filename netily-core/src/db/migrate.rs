@@ -102,6 +102,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "usage_cycles",
         sql: include_str!("../../migrations/0017_usage_cycles.sql"),
     },
+    Migration {
+        version: 18,
+        name: "radcheck_honoured",
+        sql: include_str!("../../migrations/0018_radcheck_honoured.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

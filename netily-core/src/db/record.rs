@@ -17,7 +17,8 @@ use super::error::{q, Error, Result};
 use super::plans::{plan_from_row, PLAN_COLUMNS};
 use crate::dictionary::Dictionary;
 use crate::model::{
-    OpenSession, ReplyOverride, Subscriber, SubscriberRecord, Subscription, UnpaidInvoice,
+    OpenSession, ReplyOverride, ReplySource, Subscriber, SubscriberRecord, Subscription,
+    UnpaidInvoice,
 };
 use postgres::types::Type;
 
@@ -77,6 +78,9 @@ fn base_from_row(r: &Row) -> Result<(SubscriberRecord, Option<i64>)> {
         group_replies: Vec::new(),
         user_replies: Vec::new(),
         skipped_replies: Vec::new(),
+        user_checks: Vec::new(),
+        group_checks: Vec::new(),
+        check_rules: Default::default(),
     };
     Ok((record, plan_id))
 }
@@ -104,7 +108,7 @@ pub fn load_subscriber(
 fn record_from_json(text: &str, username: &str) -> Result<SubscriberRecord> {
     let mut record: SubscriberRecord = serde_json::from_str(text)
         .map_err(|e| Error::corrupt(format!("record of subscriber '{username}'"), e))?;
-    Dictionary::standard().screen(&mut record);
+    screen(Dictionary::standard(), &mut record);
     Ok(record)
 }
 
@@ -134,7 +138,7 @@ pub fn load_subscribers(
 
 const NO_PARAMS: [&(dyn postgres::types::ToSql + Sync); 0] = [];
 
-/// Every subscriber's record, for an in-memory snapshot. Six streamed,
+/// Every subscriber's record, for an in-memory snapshot. Eight streamed,
 /// set-based queries whatever the count (no per-subscriber round trips);
 /// rows are attached by username through one hash map.
 pub fn load_all_subscribers(conn: &mut impl GenericClient) -> Result<Vec<SubscriberRecord>> {
@@ -218,40 +222,62 @@ pub fn load_all_subscribers(conn: &mut impl GenericClient) -> Result<Vec<Subscri
         }
     }
 
-    for (what, sql, group) in [
+    for (what, sql, source) in [
         (
             "loading group replies",
             "SELECT ug.username, g.attribute, g.op, g.value
                FROM radusergroup ug JOIN radgroupreply g ON g.groupname = ug.groupname
               ORDER BY ug.username, ug.priority, ug.id, g.id",
-            true,
+            ReplySource::Group,
         ),
         (
             "loading user replies",
             "SELECT username, attribute, op, value FROM radreply ORDER BY username, id",
-            false,
+            ReplySource::User,
+        ),
+        (
+            "loading group checks",
+            "SELECT ug.username, g.attribute, g.op, g.value
+               FROM radusergroup ug JOIN radgroupcheck g ON g.groupname = ug.groupname
+              ORDER BY ug.username, ug.priority, ug.id, g.id",
+            ReplySource::GroupCheck,
+        ),
+        (
+            "loading user checks",
+            "SELECT username, attribute, op, value FROM radcheck ORDER BY username, id",
+            ReplySource::UserCheck,
         ),
     ] {
         let mut rows = conn.query_raw(sql, NO_PARAMS).map_err(q(what))?;
         while let Some(r) = rows.next().map_err(q(what))? {
             let name: String = r.get(0);
             if let Some(&i) = by_name.get(&name) {
-                let reply = ReplyOverride {
+                let row = ReplyOverride {
                     attribute: r.get(1),
                     op: r.get(2),
                     value: r.get(3),
                 };
-                if group {
-                    records[i].group_replies.push(reply);
-                } else {
-                    records[i].user_replies.push(reply);
+                let rec = &mut records[i];
+                match source {
+                    ReplySource::Group => rec.group_replies.push(row),
+                    ReplySource::User => rec.user_replies.push(row),
+                    ReplySource::GroupCheck => rec.group_checks.push(row),
+                    ReplySource::UserCheck => rec.user_checks.push(row),
                 }
             }
         }
     }
     let dictionary = Dictionary::standard();
     for record in &mut records {
-        dictionary.screen(record);
+        screen(dictionary, record);
     }
     Ok(records)
+}
+
+/// Every loaded record goes through the same checks, so radiusd and
+/// `netadmin check` see the same rows: reply rows FreeRADIUS can send, and
+/// what the check rows say.
+fn screen(dictionary: &Dictionary, record: &mut SubscriberRecord) {
+    dictionary.screen(record);
+    crate::checks::screen(record);
 }

@@ -1,0 +1,81 @@
+-- radcheck and radgroupcheck rows of Netily subscribers are read, not
+-- ignored: a stock rlm_sql tool (daloRADIUS, hand-written SQL) that adds
+-- `Auth-Type := Reject`, `Simultaneous-Use`, `Expiration` or a
+-- `Calling-Station-Id` for a subscriber is honoured by the decision, and any
+-- other row is reported (netily_core::checks). The subscriber record carries
+-- them (restating 0017's function with two more fields), and changes notify
+-- like the reply tables' (radgroupcheck: every member, as radgroupreply).
+
+CREATE TRIGGER radcheck_notify AFTER INSERT OR UPDATE OR DELETE ON radcheck
+    FOR EACH ROW WHEN (current_setting('netily.bulk', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION netily_notify();
+CREATE TRIGGER radgroupcheck_notify AFTER INSERT OR UPDATE OR DELETE ON radgroupcheck
+    FOR EACH ROW WHEN (current_setting('netily.bulk', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION netily_notify();
+
+CREATE OR REPLACE FUNCTION netily_subscriber_record(p_username text) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    result json;
+BEGIN
+    SELECT json_build_object(
+        'subscriber', json_build_object(
+            'id', c.id, 'username', c.username, 'password', c.password,
+            'full_name', c.full_name, 'status', c.status, 'mac_binding', c.mac_binding,
+            'static_ip', host(c.static_ip)),
+        'plan', CASE WHEN p.id IS NULL THEN NULL ELSE json_build_object(
+            'id', p.id, 'name', p.name, 'rate', p.rate, 'data_cap_bytes', p.data_cap_bytes,
+            'fair_use_rate', p.fair_use_rate, 'session_timeout', p.session_timeout,
+            'idle_timeout', p.idle_timeout, 'interim_interval', p.interim_interval,
+            'ip_pool', p.ip_pool, 'mikrotik_group', p.mikrotik_group,
+            'address_list', p.address_list, 'simultaneous_use', p.simultaneous_use,
+            'price_cents', p.price_cents) END,
+        'subscription', CASE WHEN s.id IS NULL THEN NULL ELSE json_build_object(
+            'id', s.id, 'plan_id', s.plan_id,
+            'starts_at', floor(extract(epoch from s.starts_at))::bigint,
+            'expires_at', floor(extract(epoch from s.expires_at))::bigint,
+            'active', s.active,
+            'cycle_start', floor(extract(epoch from s.cycle_start))::bigint) END,
+        'unpaid_invoices', coalesce((
+            SELECT json_agg(json_build_object(
+                       'id', i.id, 'number', i.number, 'amount_cents', i.amount_cents,
+                       'due_at', floor(extract(epoch from i.due_at))::bigint) ORDER BY i.due_at, i.id)
+              FROM invoices i WHERE i.customer_id = c.id AND i.status = 'unpaid'), '[]'::json),
+        'cycle_usage_bytes', coalesce((
+            SELECT u.bytes FROM usage u
+             WHERE u.customer_id = c.id AND u.cycle_start = cy.start), 0),
+        'usage_cycle_start', floor(extract(epoch from cy.start))::bigint,
+        'open_sessions', coalesce((
+            SELECT json_agg(json_build_object(
+                       'acct_unique_id', a.acctuniqueid, 'nas_ip', host(a.nasipaddress),
+                       'calling_station_id', a.callingstationid,
+                       'started_at', coalesce(floor(extract(epoch from a.acctstarttime))::bigint, 0))
+                       ORDER BY a.acctstarttime, a.radacctid)
+              FROM radacct a WHERE a.username = c.username AND a.acctstoptime IS NULL), '[]'::json),
+        'group_replies', coalesce((
+            SELECT json_agg(json_build_object('attribute', g.attribute, 'op', g.op, 'value', g.value)
+                       ORDER BY ug.priority, ug.id, g.id)
+              FROM radusergroup ug JOIN radgroupreply g ON g.groupname = ug.groupname
+             WHERE ug.username = c.username), '[]'::json),
+        'user_replies', coalesce((
+            SELECT json_agg(json_build_object('attribute', r.attribute, 'op', r.op, 'value', r.value)
+                       ORDER BY r.id)
+              FROM radreply r WHERE r.username = c.username), '[]'::json),
+        'user_checks', coalesce((
+            SELECT json_agg(json_build_object('attribute', k.attribute, 'op', k.op, 'value', k.value)
+                       ORDER BY k.id)
+              FROM radcheck k WHERE k.username = c.username), '[]'::json),
+        'group_checks', coalesce((
+            SELECT json_agg(json_build_object('attribute', g.attribute, 'op', g.op, 'value', g.value)
+                       ORDER BY ug.priority, ug.id, g.id)
+              FROM radusergroup ug JOIN radgroupcheck g ON g.groupname = ug.groupname
+             WHERE ug.username = c.username), '[]'::json))
+      INTO result
+      FROM customers c
+      LEFT JOIN subscriptions s ON s.customer_id = c.id AND s.active
+      LEFT JOIN LATERAL (SELECT netily_cycle_start(s.cycle_start, now()) AS start) cy ON true
+      LEFT JOIN plans p ON p.id = s.plan_id
+     WHERE c.username = p_username;
+    RETURN result;
+END
+$$;
