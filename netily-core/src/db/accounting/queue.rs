@@ -1,0 +1,307 @@
+//! The packets waiting for a writer, how a writer takes a batch of them,
+//! and the slot a request thread waits on for its packet's result.
+//!
+//! A subscriber's packets are never in two batches at once: a batch holds
+//! its subscribers busy until it is committed, and their later packets wait
+//! in the queue. Nothing here touches the database. Failure behaviour: a
+//! full queue refuses a packet at once ([`Queue::push`]); a request whose
+//! slot is not filled in time gets nothing ([`Slot::wait_until`]) and the
+//! caller answers fail.
+
+use std::borrow::Borrow;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::super::error::Result;
+use super::Recorded;
+use crate::accounting::Change;
+
+/// Packets committed together at most.
+pub(super) const BATCH_MAX: usize = 512;
+/// Packets waiting at most (all writers together); beyond that the database
+/// is too slow and a new packet fails at once (the NAS retransmits it).
+pub(super) const QUEUE_MAX: usize = 4_096;
+
+/// Where a writer puts one packet's result for the request thread waiting on it.
+#[derive(Default)]
+pub(super) struct Slot {
+    result: Mutex<Option<Result<Recorded>>>,
+    filled: Condvar,
+}
+
+impl Slot {
+    pub(super) fn fill(&self, r: Result<Recorded>) {
+        *self.result.lock() = Some(r);
+        self.filled.notify_one();
+    }
+
+    /// The result, once filled; None if it is not by `deadline`.
+    pub(super) fn wait_until(&self, deadline: Instant) -> Option<Result<Recorded>> {
+        let mut result = self.result.lock();
+        loop {
+            if let Some(r) = result.take() {
+                return Some(r);
+            }
+            if self.filled.wait_until(&mut result, deadline).timed_out() {
+                return result.take();
+            }
+        }
+    }
+}
+
+/// One queued packet and the slot its request waits on.
+pub(super) struct Job {
+    pub(super) change: Change,
+    pub(super) slot: Arc<Slot>,
+}
+
+impl Borrow<Change> for Job {
+    fn borrow(&self) -> &Change {
+        &self.change
+    }
+}
+
+/// A batch, and the subscribers it holds busy.
+pub(super) struct Batch {
+    pub(super) jobs: Vec<Job>,
+    pub(super) keys: Vec<String>,
+}
+
+/// The packets waiting, which every writer takes from.
+#[derive(Default)]
+pub(super) struct Queue {
+    jobs: VecDeque<Job>,
+    /// Subscribers (sessions without a username: their id) in a batch that
+    /// a writer is committing. Their later packets wait for that commit, so
+    /// a subscriber's rows (its sessions in radacct, its usage) are only
+    /// ever written by one batch at a time: the counters a batch reads are
+    /// the ones it updates, and writers do not wait on each other's rows.
+    busy: HashSet<String>,
+}
+
+impl Queue {
+    /// Queues a packet; gives it back when [`QUEUE_MAX`] are waiting.
+    pub(super) fn push(&mut self, job: Job) -> std::result::Result<(), Job> {
+        if self.jobs.len() >= QUEUE_MAX {
+            return Err(job);
+        }
+        self.jobs.push_back(job);
+        Ok(())
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Every waiting packet, taken out (to fail them).
+    pub(super) fn drain(&mut self) -> Vec<Job> {
+        self.jobs.drain(..).collect()
+    }
+
+    /// Takes up to [`BATCH_MAX`] packets, oldest first, of subscribers no
+    /// batch holds, and holds those subscribers busy until [`Queue::release`].
+    /// Empty when every waiting packet's subscriber is busy.
+    pub(super) fn take_batch(&mut self) -> Batch {
+        let mut jobs = Vec::new();
+        let mut keys: Vec<String> = Vec::new();
+        let mut left = VecDeque::with_capacity(self.jobs.len());
+        while let Some(job) = self.jobs.pop_front() {
+            let key = key_of(&job.change);
+            let held = key.is_some_and(|k| self.busy.contains(k));
+            if held || jobs.len() >= BATCH_MAX {
+                left.push_back(job);
+                continue;
+            }
+            if let Some(k) = key {
+                // Taken: from now on the subscriber's later packets wait.
+                self.busy.insert(k.to_owned());
+                keys.push(k.to_owned());
+            }
+            jobs.push(job);
+        }
+        self.jobs = left;
+        // Rows locked in one order (a NAS restart, which closes sessions of
+        // many subscribers, first), so batches that meet wait instead of
+        // deadlocking. Stable: a session's packets keep their order.
+        jobs.sort_by(|a, b| lock_order(&a.change).cmp(&lock_order(&b.change)));
+        Batch { jobs, keys }
+    }
+
+    /// Frees a committed batch's subscribers for the other writers.
+    pub(super) fn release(&mut self, keys: &[String]) {
+        for k in keys {
+            self.busy.remove(k);
+        }
+    }
+}
+
+fn lock_order(change: &Change) -> (u8, Option<&str>, &str) {
+    match change {
+        Change::NasRestart(_) | Change::Ignore { .. } => (0, None, ""),
+        Change::Session(s) => (1, s.username.as_deref(), s.unique_id.as_str()),
+    }
+}
+
+/// Whose rows a packet writes: the subscriber's, else (no username) the
+/// session's; a NAS restart belongs to nobody.
+fn key_of(change: &Change) -> Option<&str> {
+    match change {
+        Change::Session(s) => Some(s.username.as_deref().unwrap_or(&s.unique_id)),
+        Change::NasRestart(_) | Change::Ignore { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::fixtures::{interim, nas_restart, session};
+    use super::*;
+    use crate::accounting::SessionEvent;
+
+    fn job(change: Change) -> Job {
+        Job {
+            change,
+            slot: Arc::default(),
+        }
+    }
+
+    fn queue(changes: Vec<Change>) -> Queue {
+        let mut q = Queue::default();
+        for c in changes {
+            assert!(q.push(job(c)).is_ok());
+        }
+        q
+    }
+
+    /// "event unique_id" of each packet, or "restart".
+    fn names(jobs: &[Job]) -> Vec<String> {
+        jobs.iter()
+            .map(|j| match &j.change {
+                Change::Session(s) => format!("{} {}", s.event.as_str(), s.unique_id),
+                Change::NasRestart(_) => "restart".into(),
+                Change::Ignore { status_type } => format!("ignore {status_type}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_subscribers_later_packets_wait_for_the_batch_holding_it() {
+        let mut q = queue(vec![
+            interim("a1", "alice"),
+            interim("b1", "bob"),
+            interim("a2", "alice"),
+            interim("a1", "alice"),
+        ]);
+        let first = q.take_batch();
+        assert_eq!(names(&first.jobs), ["interim a1", "interim b1"]);
+        assert_eq!(first.keys, ["alice", "bob"]);
+        // Alice is busy until the first batch is released.
+        assert!(q.take_batch().jobs.is_empty());
+        q.release(&first.keys);
+        let second = q.take_batch();
+        assert_eq!(names(&second.jobs), ["interim a2"]);
+        q.release(&second.keys);
+        assert_eq!(names(&q.take_batch().jobs), ["interim a1"]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_session_without_a_username_is_held_by_its_id() {
+        let mut q = queue(vec![
+            session(SessionEvent::Start, "x", None),
+            session(SessionEvent::Stop, "x", None),
+            session(SessionEvent::Start, "y", None),
+        ]);
+        let batch = q.take_batch();
+        assert_eq!(names(&batch.jobs), ["start x", "start y"]);
+        assert_eq!(batch.keys, ["x", "y"]);
+    }
+
+    #[test]
+    fn a_nas_restart_holds_nobody_and_is_never_held() {
+        let mut q = queue(vec![interim("a1", "alice")]);
+        let held = q.take_batch();
+        assert!(q.push(job(nas_restart())).is_ok());
+        assert!(q.push(job(interim("a1", "alice"))).is_ok());
+        let batch = q.take_batch();
+        assert_eq!(names(&batch.jobs), ["restart"]);
+        assert!(batch.keys.is_empty());
+        q.release(&held.keys);
+        assert_eq!(names(&q.take_batch().jobs), ["interim a1"]);
+    }
+
+    #[test]
+    fn a_batch_locks_rows_in_one_order_restarts_first() {
+        let mut q = queue(vec![
+            interim("c1", "carol"),
+            session(SessionEvent::Start, "z", None),
+            interim("a1", "alice"),
+            nas_restart(),
+            interim("b1", "bob"),
+        ]);
+        let batch = q.take_batch();
+        // Sessions without a username sort first among sessions (None < Some).
+        assert_eq!(
+            names(&batch.jobs),
+            [
+                "restart",
+                "start z",
+                "interim a1",
+                "interim b1",
+                "interim c1"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_batch_max_packets_and_the_rest_keep_their_order() {
+        let users: Vec<String> = (0..BATCH_MAX + 2).map(|i| format!("u{i:04}")).collect();
+        let mut q = queue(users.iter().map(|u| interim(u, u)).collect());
+        let batch = q.take_batch();
+        assert_eq!(batch.jobs.len(), BATCH_MAX);
+        assert_eq!(batch.keys.len(), BATCH_MAX);
+        let rest = q.take_batch();
+        assert_eq!(names(&rest.jobs), ["interim u0512", "interim u0513"]);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_a_packet_at_once() {
+        let mut q = Queue::default();
+        for i in 0..QUEUE_MAX {
+            assert!(q.push(job(interim(&i.to_string(), "alice"))).is_ok());
+        }
+        let refused = q.push(job(interim("late", "bob")));
+        assert_eq!(names(&[refused.expect_err("full")]), ["interim late"]);
+        assert_eq!(q.drain().len(), QUEUE_MAX);
+        assert!(q.is_empty());
+        assert!(q.push(job(interim("late", "bob"))).is_ok());
+    }
+
+    #[test]
+    fn a_request_gets_its_result_once_filled_or_nothing_at_the_deadline() {
+        let slot = Arc::new(Slot::default());
+        let writer = Arc::clone(&slot);
+        let filler = std::thread::spawn(move || writer.fill(Ok(Recorded::Session)));
+        let got = slot.wait_until(Instant::now() + Duration::from_secs(10));
+        assert!(matches!(got, Some(Ok(Recorded::Session))));
+        assert!(filler.join().is_ok());
+
+        let empty = Slot::default();
+        let started = Instant::now();
+        assert!(empty
+            .wait_until(started + Duration::from_millis(20))
+            .is_none());
+        assert!(started.elapsed() >= Duration::from_millis(20));
+
+        // Filled before anyone waits: returned at once, even past the deadline.
+        empty.fill(Ok(Recorded::AlreadyClosed));
+        assert!(matches!(
+            empty.wait_until(started),
+            Some(Ok(Recorded::AlreadyClosed))
+        ));
+    }
+}
