@@ -4,7 +4,6 @@
 //! subscriber records and `decision::decide` rules on them; the module turns
 //! the outcome into pairs and a return code.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::net::IpAddr;
 use std::time::SystemTime;
@@ -14,7 +13,7 @@ use netily_core::clock::now;
 use netily_core::db;
 use netily_core::db::accounting::{AccountingStore, Recorded};
 use netily_core::db::post_auth::PostAuthRecord;
-use netily_core::decision::{self, AccessRequest, Decision};
+use netily_core::decision::{self, AccessRequest, Decision, ReplyAttribute};
 use netily_core::dictionary::Dictionary;
 use netily_core::model::Policy;
 use netily_core::snapshot::{Lookup, SubscriberSnapshot};
@@ -25,38 +24,25 @@ use crate::settings::Settings;
 use crate::values::{AccessValues, AccountingValues, PostAuthValues};
 use crate::writer::{AuthLogWriter, PENDING_BYTES};
 
-/// One attribute to set. The first of a name replaces what the list holds;
-/// a later one of the same name in the same outcome is added after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pair {
-    /// Borrowed for Netily's own attributes: no allocation per login.
-    pub name: Cow<'static, str>,
-    pub value: String,
-}
-
-impl Pair {
-    pub fn new(name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Pair {
-        Pair {
-            name: name.into(),
-            value: value.into(),
-        }
-    }
-}
-
 /// What a module call should do to the request, and which code to return.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Known subscriber allowed in: `control` feeds pap/chap/mschap, `reply`
-    /// the NAS; `why` is logged (as `accept: why`) only when debugging.
+    /// Known subscriber allowed in: `password` (the control list's
+    /// Cleartext-Password) feeds pap/chap/mschap, `reply` (the decision's,
+    /// set as it is) the NAS; `why` is logged (as `accept: why`) only when
+    /// debugging.
     Accept {
-        control: Vec<Pair>,
-        reply: Vec<Pair>,
+        password: String,
+        reply: Vec<ReplyAttribute>,
         why: String,
     },
     /// Done (an accounting packet recorded); `log` says what was done.
     Done { log: String },
-    /// Known subscriber refused; `reply` carries the Reply-Message.
-    Reject { reply: Vec<Pair>, log: String },
+    /// Known subscriber refused, with the Reply-Message for the NAS.
+    Reject {
+        reply_message: &'static str,
+        log: String,
+    },
     /// Not a Netily subscriber: let other modules decide.
     NotFound,
     /// Nothing to do for this request.
@@ -246,14 +232,8 @@ fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
             let why = explain(walled_garden, why);
             let verdict = Verdict::Accept { why: why.clone() };
             let outcome = Outcome::Accept {
-                control: vec![Pair::new("Cleartext-Password", password)],
-                reply: reply
-                    .into_iter()
-                    .map(|a| Pair {
-                        name: a.name,
-                        value: a.value,
-                    })
-                    .collect(),
+                password,
+                reply,
                 why,
             };
             (outcome, Some(verdict))
@@ -263,7 +243,7 @@ fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
         }
         Decision::Reject { reason } => {
             let outcome = Outcome::Reject {
-                reply: vec![Pair::new("Reply-Message", reason.reply_message())],
+                reply_message: reason.reply_message(),
                 log: format!("reject ({}): {reason}", reason.code()),
             };
             let verdict = Verdict::Reject {

@@ -11,10 +11,11 @@ use std::sync::Once;
 use std::time::Duration;
 
 use log::Level;
+use netily_core::decision::ReplyAttribute;
 
 use crate::clients::{self, NasDirectory};
-use crate::glue::{self, Core, Outcome, Pair};
-use crate::request::{List, Mode, Request};
+use crate::glue::{self, Core, Outcome};
+use crate::request::{List, Mode, PairError, Request};
 use crate::settings::{Section, Settings};
 use crate::sys;
 use crate::values::{AccessValues, AccountingValues, PostAuthValues};
@@ -365,49 +366,60 @@ unsafe extern "C" fn mod_post_auth(
     }
 }
 
-/// Sets `pairs` in `list`: the first of each name replaces the list's
-/// instances, later ones of the same name are added (`+=` overrides).
-fn set_all(request: &mut Request<'_>, list: List, pairs: &[Pair]) -> Result<(), sys::rlm_rcode_t> {
-    for (i, p) in pairs.iter().enumerate() {
-        let repeated = pairs[..i]
+/// Sets the decision's reply attributes in the reply list: the first of
+/// each name replaces the list's instances, later ones of the same name are
+/// added (`+=` overrides).
+fn set_reply(request: &mut Request<'_>, reply: &[ReplyAttribute]) -> Result<(), sys::rlm_rcode_t> {
+    for (i, a) in reply.iter().enumerate() {
+        let repeated = reply[..i]
             .iter()
-            .any(|q| q.name.eq_ignore_ascii_case(&p.name));
+            .any(|b| b.name.eq_ignore_ascii_case(&a.name));
         let mode = if repeated {
             Mode::Append
         } else {
             Mode::Replace
         };
-        if let Err(e) = request.set(list, mode, &p.name, &p.value) {
-            log::error!("{e}");
-            return Err(sys::RLM_MODULE_FAIL);
-        }
+        request
+            .set(List::Reply, mode, &a.name, &a.value)
+            .map_err(set_failed)?;
     }
     Ok(())
 }
+
+/// Logs why an attribute could not be set: the request then fails.
+fn set_failed(e: PairError) -> sys::rlm_rcode_t {
+    log::error!("{e}");
+    sys::RLM_MODULE_FAIL
+}
+
+/// The control attribute pap, chap and mschap check the password against.
+const PASSWORD: &str = "Cleartext-Password";
+/// The reply attribute a refused subscriber's device may show.
+const REPLY_MESSAGE: &str = "Reply-Message";
 
 /// Turns a plain outcome into pairs on the request and a return code.
 fn apply(request: &mut Request<'_>, outcome: Outcome) -> sys::rlm_rcode_t {
     match outcome {
         Outcome::Accept {
-            control,
+            password,
             reply,
             why,
         } => {
             if request.debugging(Level::Info) {
                 request.log(Level::Info, &format!("accept: {why}"));
             }
-            if let Err(code) = set_all(request, List::Control, &control) {
-                return code;
+            if let Err(e) = request.replace(List::Control, PASSWORD, &password) {
+                return set_failed(e);
             }
-            if let Err(code) = set_all(request, List::Reply, &reply) {
+            if let Err(code) = set_reply(request, &reply) {
                 return code;
             }
             sys::RLM_MODULE_OK
         }
-        Outcome::Reject { reply, log } => {
+        Outcome::Reject { reply_message, log } => {
             auth_line(request, &log);
-            if let Err(code) = set_all(request, List::Reply, &reply) {
-                return code;
+            if let Err(e) = request.replace(List::Reply, REPLY_MESSAGE, reply_message) {
+                return set_failed(e);
             }
             sys::RLM_MODULE_REJECT
         }

@@ -2,7 +2,9 @@
 //! they let the end-to-end tests prove the FFI plumbing and the panic guard
 //! against a real radiusd without a database.
 
-use crate::glue::{usable, Outcome, Pair};
+use netily_core::decision::ReplyAttribute;
+
+use crate::glue::{usable, Outcome};
 use crate::values::AccessValues;
 
 /// Panics inside authorize: the guard must turn it into `fail`.
@@ -19,13 +21,13 @@ pub fn authorize(request: &AccessValues<'_>) -> Option<Outcome> {
     match usable(&request.username)? {
         PANIC_USER => panic!("test hook: panic requested by User-Name {PANIC_USER}"),
         ACCEPT_USER => Some(Outcome::Accept {
-            control: vec![Pair::new("Cleartext-Password", ACCEPT_PASSWORD)],
+            password: ACCEPT_PASSWORD.into(),
             reply: vec![
-                Pair::new("Mikrotik-Rate-Limit", "1M/2M"),
-                Pair::new("Session-Timeout", "3600"),
+                ReplyAttribute::new("Mikrotik-Rate-Limit", "1M/2M"),
+                ReplyAttribute::new("Session-Timeout", "3600"),
                 // Two of a name: the second is added, not a replacement.
-                Pair::new("Mikrotik-Address-List", "netily-a"),
-                Pair::new("Mikrotik-Address-List", "netily-b"),
+                ReplyAttribute::new("Mikrotik-Address-List", "netily-a"),
+                ReplyAttribute::new("Mikrotik-Address-List", "netily-b"),
             ],
             why: "test hook: fixed accept".into(),
         }),
