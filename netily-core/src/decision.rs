@@ -529,13 +529,6 @@ pub fn decide(
             table: table.clone(),
         });
     }
-    if let Some(expiration) = checks.expires_at {
-        if now >= expiration {
-            return reject(RejectReason::SubscriptionExpired {
-                expires_at: expiration,
-            });
-        }
-    }
     let expires_at = match billing::subscription_state(r.subscription.as_ref(), now) {
         SubscriptionState::None => return reject(RejectReason::NoSubscription),
         SubscriptionState::Inactive => return reject(RejectReason::SubscriptionInactive),
@@ -547,6 +540,13 @@ pub fn decide(
         }
         SubscriptionState::Active { expires_at } => expires_at,
     };
+    if let Some(expiration) = checks.expires_at {
+        if now >= expiration {
+            return reject(RejectReason::SubscriptionExpired {
+                expires_at: expiration,
+            });
+        }
+    }
     let Some(plan) = &r.plan else {
         return reject(RejectReason::NoPlan);
     };

@@ -19,8 +19,8 @@
 //! silently. Reply rows (radreply, radgroupreply) keep working as they are:
 //! Netily applies them as overrides. A group's `Mikrotik-Rate-Limit` becomes
 //! its plan's rate, read as RouterOS reads it (a bare number is bits/s);
-//! one Netily cannot hold (not whole kbps) leaves the plan at the default
-//! rate and the row in place, sent to the router as before.
+//! one Netily cannot send (not whole kbps) leaves the plan at the default
+//! rate, and the row is skipped at login like any row FreeRADIUS cannot send.
 //!
 //! One plan per distinct profile: (first group by priority, rate,
 //! Simultaneous-Use). Plan names come from the group name.
@@ -270,9 +270,9 @@ pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
                     default_rate.clone(),
                     raw.map(|r| {
                         format!(
-                            "group {} rate {:?} cannot be a plan's rate (not whole kbps): \
-                             the plan has the default rate, the row stays and is sent \
-                             to the router unchanged",
+                            "group {} rate {:?} is not whole kbps, which Netily cannot \
+                             send: the plan has the default rate, and the row is skipped \
+                             at login (`netadmin check USER` names it)",
                             r.owner, r.value
                         )
                     }),

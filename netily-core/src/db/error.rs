@@ -90,6 +90,18 @@ pub(crate) fn q(what: &str) -> impl FnOnce(postgres::Error) -> Error + '_ {
     move |e| from_pg(what, "", e)
 }
 
+/// SQLSTATEs that say "not now" rather than "not this statement": worth
+/// reconnecting and retrying. Connection exceptions (08), a timed-out or
+/// cancelled statement (57014), an administrator's shutdown (57P0x),
+/// insufficient resources (53), serialization failures and deadlocks
+/// (40001, 40P01), and a read-only server after a failover (25006).
+fn is_transient(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P0")
+        || matches!(code, "57014" | "40001" | "40P01" | "25006")
+}
+
 fn from_pg(what: &str, dup: &str, e: postgres::Error) -> Error {
     if let Some(db) = e.as_db_error() {
         if *db.code() == SqlState::UNIQUE_VIOLATION && !dup.is_empty() {
@@ -101,6 +113,12 @@ fn from_pg(what: &str, dup: &str, e: postgres::Error) -> Error {
             return Error::Invalid {
                 field: db.constraint().unwrap_or(what).to_owned(),
                 allowed: db.message().to_owned(),
+            };
+        }
+        if is_transient(db.code().code()) {
+            return Error::Lost {
+                what: what.to_owned(),
+                detail: db.message().to_owned(),
             };
         }
         return Error::Query {
@@ -118,5 +136,22 @@ fn from_pg(what: &str, dup: &str, e: postgres::Error) -> Error {
     Error::Lost {
         what: what.to_owned(),
         detail: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_transient;
+
+    #[test]
+    fn timeouts_shutdowns_and_failovers_are_worth_a_retry_bad_statements_are_not() {
+        for code in [
+            "08006", "57014", "57P01", "53300", "40001", "40P01", "25006",
+        ] {
+            assert!(is_transient(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22003", "23514"] {
+            assert!(!is_transient(code), "{code}");
+        }
     }
 }
