@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use netily_core::config::VpnProto;
+use netily_core::config::{Config, VpnProto};
+use netily_core::vpn_plan::VpnPlan;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
@@ -24,6 +25,10 @@ pub struct Args {
     /// `vpn_network` (udp) or `vpn_tcp_network` (tcp), so what the plugin
     /// pushes and what netadmin tells routers come from one place.
     pub proto: VpnProto,
+    /// The old `vpn_network=` argument (installed server-tcp.conf files
+    /// still carry it): accepted when it names one of netily.conf's two
+    /// networks, see [`Args::plan`].
+    pub legacy_network: Option<VpnPlan>,
 }
 
 impl Default for Args {
@@ -35,6 +40,7 @@ impl Default for Args {
             stale_after: Duration::from_secs(60),
             refresh: Duration::from_millis(1000),
             proto: VpnProto::Udp,
+            legacy_network: None,
         }
     }
 }
@@ -42,6 +48,26 @@ impl Default for Args {
 const KNOWN: &str = "config=PATH, status=PATH, status_interval=SECONDS, stale_after=SECONDS, refresh_ms=MILLISECONDS, proto=udp|tcp";
 
 impl Args {
+    /// The tunnel network this server hands out: netily.conf's network for
+    /// `proto=`. A legacy `vpn_network=` must name one of netily.conf's two
+    /// networks (it then also says which server this is), so the plugin and
+    /// netadmin can never disagree about a router's address.
+    pub fn plan(&self, config: &Config) -> Result<VpnPlan, String> {
+        let Some(legacy) = self.legacy_network else {
+            return Ok(config.vpn_plan(self.proto));
+        };
+        if legacy == config.vpn_tcp_network || legacy == config.vpn_network {
+            Ok(legacy)
+        } else {
+            Err(format!(
+                "plugin argument vpn_network={legacy} is neither vpn_network ({}) nor \
+                 vpn_tcp_network ({}) in netily.conf: set vpn_tcp_network = {legacy} there and \
+                 replace the argument with proto=tcp",
+                config.vpn_network, config.vpn_tcp_network
+            ))
+        }
+    }
+
     pub fn parse<'a>(words: impl IntoIterator<Item = &'a str>) -> Result<Args, String> {
         let mut a = Args::default();
         for word in words {
@@ -75,10 +101,10 @@ impl Args {
                     }
                 }
                 "vpn_network" => {
-                    return Err(
-                        "plugin argument vpn_network= is gone: the network comes from \
-                                netily.conf (vpn_network, or vpn_tcp_network with proto=tcp)"
-                            .to_string(),
+                    a.legacy_network = Some(
+                        value
+                            .parse()
+                            .map_err(|e| format!("plugin argument vpn_network: {e}"))?,
                     )
                 }
                 _ => {
@@ -116,8 +142,15 @@ mod tests {
         assert!(Args::parse(["config"]).is_err());
         assert_eq!(Args::parse(["proto=tcp"]).unwrap().proto, VpnProto::Tcp);
         assert!(Args::parse(["proto=sctp"]).is_err());
-        assert!(Args::parse(["vpn_network=10.9.0.0/24"])
+        // Installed server-tcp.conf files still say vpn_network=: accepted
+        // when it is one of netily.conf's networks, refused otherwise.
+        let config = Config::default();
+        let legacy = Args::parse(["vpn_network=10.9.0.0/24"]).unwrap();
+        assert_eq!(legacy.plan(&config).unwrap(), config.vpn_tcp_network);
+        let other = Args::parse(["vpn_network=10.77.0.0/24"]).unwrap();
+        assert!(other
+            .plan(&config)
             .unwrap_err()
-            .contains("vpn_tcp_network"));
+            .contains("vpn_tcp_network = 10.77.0.0/24"));
     }
 }

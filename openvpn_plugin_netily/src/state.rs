@@ -79,7 +79,7 @@ impl Plugin {
             None => Config::resolve(None, None),
         }
         .map_err(|e| e.to_string())?;
-        let plan = config.vpn_plan(args.proto);
+        let plan = args.plan(&config)?;
 
         let routers = Arc::new(Routers::default());
         // One synchronous load at startup (not on a client's path), so the
