@@ -20,6 +20,7 @@ pub mod db;
 pub mod decision;
 pub mod dictionary;
 pub mod import;
+pub mod live;
 pub mod model;
 pub mod pki;
 pub mod radius;

@@ -7,12 +7,11 @@
 //! background thread listens and reloads just what changed, usually within
 //! milliseconds of the commit, on every server that runs a snapshot.
 //!
-//! Failure model: the thread LISTENs *before* it loads, so no change made
-//! during a load is lost. When the connection drops it reconnects with
-//! backoff and reloads everything, since notifications sent while it was
-//! away are gone. Until the first load completes, `lookup` says `NotLoaded`
-//! (callers answer FAIL); after that it serves the last known state, and
-//! `health()` tells how old that is.
+//! Failure model: the loop of [`crate::live`] (LISTEN before the load, so no
+//! change made during a load is lost; on a lost connection, reconnect with
+//! backoff and reload everything). Until the first load completes, `lookup`
+//! says `NotLoaded` (callers answer FAIL); after that it serves the last
+//! known state, and `health()` tells how old that is.
 //!
 //! Usage needs no reload at a cycle's end: a record holds the usage of the
 //! billing cycle of its load (`usage_cycle_start`), which a decision reads as
@@ -24,27 +23,18 @@
 //! left out of the reply, and the log says so once per row, not per login.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::RwLock;
 use postgres::Client;
 
 use crate::db;
 use crate::dictionary::Dictionary;
+use crate::live::{self, Live, Mirror, Payload};
 use crate::model::{OpenSession, Plan, ReplyOverride, ReplySource, SkippedReply, SubscriberRecord};
 
-/// How long the listener waits for a notification before checking whether
-/// it should stop or probe the connection.
-const POLL: Duration = Duration::from_millis(200);
-/// A silent connection is probed this often, so a dead one is noticed.
-const PROBE_EVERY: Duration = Duration::from_secs(5);
-/// Reconnect backoff bounds.
-const BACKOFF_MIN: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// At most this many usernames are reloaded one by one per batch; a larger
 /// burst (a bulk change) is cheaper as a full reload.
 const MAX_TARGETED: usize = 2_000;
@@ -235,26 +225,10 @@ fn skipped_line(user: &str, s: &SkippedReply) -> String {
     }
 }
 
-struct Shared {
-    records: RwLock<Records>,
-    /// What override rows may set (narrower than the standard table when
-    /// radiusd's own dictionary lacks some).
-    dictionary: Dictionary,
-    /// Used by the listener thread only.
-    skipped: Mutex<SkippedRows>,
-    loaded: AtomicBool,
-    live: AtomicBool,
-    in_sync_at: Mutex<Option<Instant>>,
-    stop: AtomicBool,
-    /// Woken on every load and every applied batch (for `wait_*`).
-    changed: Condvar,
-    changed_lock: Mutex<u64>,
-}
-
-/// The snapshot and its listener thread; dropping it stops and joins the thread.
+/// The snapshot and its loop; dropping it stops and joins the loop's thread.
 pub struct SubscriberSnapshot {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    records: Arc<RwLock<Records>>,
+    live: Live,
 }
 
 impl SubscriberSnapshot {
@@ -274,135 +248,74 @@ impl SubscriberSnapshot {
         connect_timeout: Duration,
         dictionary: Dictionary,
     ) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared {
-            records: RwLock::new(Records::default()),
+        let records = Arc::new(RwLock::new(Records::default()));
+        let loader = Loader {
+            records: Arc::clone(&records),
             dictionary,
-            skipped: Mutex::new(SkippedRows::default()),
-            loaded: AtomicBool::new(false),
-            live: AtomicBool::new(false),
-            in_sync_at: Mutex::new(None),
-            stop: AtomicBool::new(false),
-            changed: Condvar::new(),
-            changed_lock: Mutex::new(0),
-        });
-        let worker = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("netily-snapshot".into())
-            .spawn(move || listen_forever(&worker, &database_url, connect_timeout))?;
+            skipped: SkippedRows::default(),
+        };
+        let options = live::Options::new(
+            "netily-snapshot",
+            "subscriber snapshot",
+            database_url,
+            connect_timeout,
+        );
         Ok(SubscriberSnapshot {
-            shared,
-            thread: Some(thread),
+            records,
+            live: Live::start(options, loader)?,
         })
     }
 
     /// The current record of `username`; never touches the database.
     pub fn lookup(&self, username: &str) -> Lookup {
-        if !self.shared.loaded.load(Ordering::Acquire) {
+        if !self.live.is_loaded() {
             return Lookup::NotLoaded;
         }
-        match self.shared.records.read().by_name.get(username) {
+        match self.records.read().by_name.get(username) {
             Some(rec) => Lookup::Found(Arc::clone(rec)),
             None => Lookup::Unknown,
         }
     }
 
     pub fn health(&self) -> Health {
-        let live = self.shared.live.load(Ordering::Acquire);
-        let since = if live {
-            Some(Duration::ZERO)
-        } else {
-            self.shared.in_sync_at.lock().map(|t| t.elapsed())
-        };
+        let status = self.live.status();
         Health {
-            loaded: self.shared.loaded.load(Ordering::Acquire),
-            live,
-            subscribers: self.shared.records.read().by_name.len(),
-            since_in_sync: since,
+            loaded: status.loaded,
+            live: status.live,
+            subscribers: self.records.read().by_name.len(),
+            since_in_sync: status.since_in_sync,
         }
     }
 
     /// Blocks until the first load completes or `timeout` passes.
     pub fn wait_loaded(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut generation = self.shared.changed_lock.lock();
-        while !self.shared.loaded.load(Ordering::Acquire) {
-            if self
-                .shared
-                .changed
-                .wait_until(&mut generation, deadline)
-                .timed_out()
-            {
-                return self.shared.loaded.load(Ordering::Acquire);
-            }
-        }
-        true
+        self.live.wait_loaded(timeout)
     }
 }
 
-impl Drop for SubscriberSnapshot {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            if t.join().is_err() {
-                warn!("snapshot listener thread panicked");
-            }
-        }
-    }
+/// The snapshot's side of the loop, on the loop's thread.
+struct Loader {
+    records: Arc<RwLock<Records>>,
+    /// What override rows may set (narrower than the standard table when
+    /// radiusd's own dictionary lacks some).
+    dictionary: Dictionary,
+    skipped: SkippedRows,
 }
 
-fn listen_forever(shared: &Shared, url: &str, connect_timeout: Duration) {
-    let mut backoff = BACKOFF_MIN;
-    let mut last_error = String::new();
-    while !shared.stop.load(Ordering::Acquire) {
-        match serve_one_connection(shared, url, connect_timeout) {
-            Ok(()) => return, // asked to stop
-            Err(e) => {
-                // A connection that was serving live starts over from the
-                // shortest wait; repeated failures back off.
-                if shared.live.swap(false, Ordering::AcqRel) {
-                    backoff = BACKOFF_MIN;
-                }
-                let text = e.to_string();
-                if text != last_error {
-                    warn!("subscriber snapshot: {text}; serving the last known state and retrying");
-                    last_error = text;
-                }
-            }
-        }
-        sleep_unless_stopped(shared, backoff);
-        backoff = (backoff * 2).min(BACKOFF_MAX);
-    }
-}
+impl Mirror for Loader {
+    type Changes = Changes;
 
-fn sleep_unless_stopped(shared: &Shared, total: Duration) {
-    let deadline = Instant::now() + total;
-    while !shared.stop.load(Ordering::Acquire) && Instant::now() < deadline {
-        std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
+    fn note(&self, changes: &mut Changes, payload: Payload<'_>) {
+        changes.note(payload);
     }
-}
 
-/// One connection's life: LISTEN, full load, then apply changes until the
-/// connection fails (Err) or the snapshot is dropped (Ok).
-fn serve_one_connection(shared: &Shared, url: &str, connect_timeout: Duration) -> db::Result<()> {
-    let mut client = db::connect(url, connect_timeout)?;
-    db::listen::subscribe(&mut client)?;
-    full_reload(shared, &mut client)?;
-    info!("subscriber snapshot live");
-
-    let mut last_probe = Instant::now();
-    while !shared.stop.load(Ordering::Acquire) {
-        let batch = next_batch(&mut client)?;
-        if batch.is_empty() {
-            if last_probe.elapsed() >= PROBE_EVERY {
-                db::listen::probe(&mut client)?;
-                last_probe = Instant::now();
-            }
-            continue;
-        }
-        last_probe = Instant::now();
-        apply(shared, &mut client, batch)?;
+    fn load_all(&mut self, client: &mut Client) -> db::Result<()> {
+        self.full_reload(client)
     }
-    Ok(())
+
+    fn apply(&mut self, client: &mut Client, changes: Changes) -> db::Result<()> {
+        self.apply_changes(client, changes)
+    }
 }
 
 /// A session opened or closed, as migration 0010's payloads tell.
@@ -464,9 +377,8 @@ impl Changes {
 
     /// Reads one `'<table> <key>'` payload (migration 0004) or session
     /// payload (migration 0010).
-    fn note(&mut self, payload: &str) {
-        let (table, key) = payload.split_once(' ').unwrap_or((payload, "*"));
-        match (table, key) {
+    fn note(&mut self, payload: Payload<'_>) {
+        match (payload.table, payload.key) {
             ("session+", json) => self.note_session(true, json),
             ("session-", json) => self.note_session(false, json),
             ("nas" | "certificates" | "routers", _) => {}
@@ -503,43 +415,33 @@ struct ClosedPayload {
     acct_unique_id: String,
 }
 
-/// Waits up to `POLL` for notifications and folds them into one batch.
-fn next_batch(client: &mut Client) -> db::Result<Changes> {
-    let mut changes = Changes::default();
-    for payload in db::listen::next_changes(client, POLL)? {
-        changes.note(&payload);
-    }
-    Ok(changes)
-}
-
-fn apply(shared: &Shared, client: &mut Client, changes: Changes) -> db::Result<()> {
-    if changes.everything {
-        return full_reload(shared, client);
-    }
-    let mut plans = Vec::with_capacity(changes.plans.len());
-    for id in changes.plans {
-        if let Some(plan) = db::listen::plan_by_id(client, id)? {
-            plans.push(plan);
+impl Loader {
+    fn apply_changes(&mut self, client: &mut Client, changes: Changes) -> db::Result<()> {
+        if changes.everything {
+            return self.full_reload(client);
         }
-    }
-    // One round trip for the whole batch: a burst of session starts must not
-    // cost a query each.
-    let names: Vec<String> = changes.usernames.into_iter().collect();
-    let mut reloaded = if names.is_empty() {
-        Vec::new()
-    } else {
-        db::load_subscribers(client, &names)?
-    };
-    for rec in reloaded.iter_mut().filter_map(|(_, r)| r.as_mut()) {
-        shared.dictionary.screen(rec);
-    }
-    report_skipped(
-        shared,
-        reloaded.iter().filter_map(|(_, r)| r.as_ref()),
-        false,
-    );
-    {
-        let mut records = shared.records.write();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut plans = Vec::with_capacity(changes.plans.len());
+        for id in changes.plans {
+            if let Some(plan) = db::listen::plan_by_id(client, id)? {
+                plans.push(plan);
+            }
+        }
+        // One round trip for the whole batch: a burst of session starts must not
+        // cost a query each.
+        let names: Vec<String> = changes.usernames.into_iter().collect();
+        let mut reloaded = if names.is_empty() {
+            Vec::new()
+        } else {
+            db::load_subscribers(client, &names)?
+        };
+        for rec in reloaded.iter_mut().filter_map(|(_, r)| r.as_mut()) {
+            self.dictionary.screen(rec);
+        }
+        self.report_skipped(reloaded.iter().filter_map(|(_, r)| r.as_ref()), false);
+        let mut records = self.records.write();
         for plan in &plans {
             records.replace_plan(plan);
         }
@@ -551,49 +453,36 @@ fn apply(shared: &Shared, client: &mut Client, changes: Changes) -> db::Result<(
         for delta in &changes.sessions {
             records.apply_session(delta);
         }
+        Ok(())
     }
-    mark_in_sync(shared);
-    Ok(())
-}
 
-fn full_reload(shared: &Shared, client: &mut Client) -> db::Result<()> {
-    let started = Instant::now();
-    let mut all = db::load_all_subscribers(client)?;
-    for rec in &mut all {
-        shared.dictionary.screen(rec);
+    fn full_reload(&mut self, client: &mut Client) -> db::Result<()> {
+        let started = Instant::now();
+        let mut all = db::load_all_subscribers(client)?;
+        for rec in &mut all {
+            self.dictionary.screen(rec);
+        }
+        self.report_skipped(&all, true);
+        let fresh = Records::from_all(all);
+        let count = fresh.by_name.len();
+        *self.records.write() = fresh;
+        info!(
+            "subscriber snapshot loaded: {count} subscribers in {} ms",
+            started.elapsed().as_millis()
+        );
+        Ok(())
     }
-    report_skipped(shared, &all, true);
-    let fresh = Records::from_all(all);
-    let count = fresh.by_name.len();
-    *shared.records.write() = fresh;
-    // Only ever called on a subscribed connection: from here changes arrive
-    // live. Set before `loaded`, so a caller woken by the load sees both.
-    shared.live.store(true, Ordering::Release);
-    shared.loaded.store(true, Ordering::Release);
-    mark_in_sync(shared);
-    info!(
-        "subscriber snapshot loaded: {count} subscribers in {} ms",
-        started.elapsed().as_millis()
-    );
-    Ok(())
-}
 
-/// Logs the skipped override rows of a load that the log has not named.
-fn report_skipped<'a>(
-    shared: &Shared,
-    records: impl IntoIterator<Item = &'a SubscriberRecord>,
-    full: bool,
-) {
-    for line in shared.skipped.lock().note(records, full) {
-        warn!("{line}");
+    /// Logs the skipped override rows of a load that the log has not named.
+    fn report_skipped<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a SubscriberRecord>,
+        full: bool,
+    ) {
+        for line in self.skipped.note(records, full) {
+            warn!("{line}");
+        }
     }
-}
-
-fn mark_in_sync(shared: &Shared) {
-    *shared.in_sync_at.lock() = Some(Instant::now());
-    let mut generation = shared.changed_lock.lock();
-    *generation += 1;
-    shared.changed.notify_all();
 }
 
 #[cfg(test)]
@@ -603,29 +492,29 @@ mod tests {
     #[test]
     fn payloads_pick_targeted_or_full_reloads() {
         let mut c = Changes::default();
-        c.note("customers alice");
-        c.note("invoices bob");
-        c.note("radacct alice");
-        c.note("plans 7");
-        c.note("nas 127.0.0.1");
+        c.note(Payload::parse("customers alice"));
+        c.note(Payload::parse("invoices bob"));
+        c.note(Payload::parse("radacct alice"));
+        c.note(Payload::parse("plans 7"));
+        c.note(Payload::parse("nas 127.0.0.1"));
         assert!(!c.everything);
         assert_eq!(c.usernames.len(), 2);
         assert!(c.plans.contains(&7));
 
         let mut bulk = Changes::default();
-        bulk.note("customers *");
+        bulk.note(Payload::parse("customers *"));
         assert!(bulk.everything);
 
         let mut group = Changes::default();
-        group.note("radgroupreply group:gold");
+        group.note(Payload::parse("radgroupreply group:gold"));
         assert!(group.everything);
 
         let mut bad_plan = Changes::default();
-        bad_plan.note("plans x");
+        bad_plan.note(Payload::parse("plans x"));
         assert!(bad_plan.everything);
 
         let mut ignored = Changes::default();
-        ignored.note("certificates 12");
+        ignored.note(Payload::parse("certificates 12"));
         assert!(ignored.is_empty());
     }
 
@@ -657,11 +546,13 @@ mod tests {
     #[test]
     fn session_payloads_open_and_close_in_memory() {
         let mut c = Changes::default();
-        c.note(&opened("s2", 200));
-        c.note(&opened("s1", 100));
-        c.note(&opened("s3", 200));
-        c.note(r#"session- {"username":"alice","acct_unique_id":"s2"}"#);
-        c.note(&opened("s9", 50).replace("alice", "nobody"));
+        c.note(Payload::parse(&opened("s2", 200)));
+        c.note(Payload::parse(&opened("s1", 100)));
+        c.note(Payload::parse(&opened("s3", 200)));
+        c.note(Payload::parse(
+            r#"session- {"username":"alice","acct_unique_id":"s2"}"#,
+        ));
+        c.note(Payload::parse(&opened("s9", 50).replace("alice", "nobody")));
         assert!(!c.everything && c.usernames.is_empty());
         assert_eq!(c.sessions.len(), 5);
 
@@ -686,8 +577,10 @@ mod tests {
     #[test]
     fn a_reopened_session_is_replaced_not_doubled() {
         let mut c = Changes::default();
-        c.note(&opened("s1", 100));
-        c.note(&opened("s1", 100).replace("null", r#""aa-bb""#));
+        c.note(Payload::parse(&opened("s1", 100)));
+        c.note(Payload::parse(
+            &opened("s1", 100).replace("null", r#""aa-bb""#),
+        ));
         let mut records = alice();
         apply_all(&mut records, &c);
         let open = &records.by_name["alice"].open_sessions;
@@ -703,7 +596,7 @@ mod tests {
             "session- []",
         ] {
             let mut c = Changes::default();
-            c.note(bad);
+            c.note(Payload::parse(bad));
             assert!(c.everything, "{bad}");
         }
     }
@@ -780,7 +673,7 @@ mod tests {
     fn a_flood_of_usernames_becomes_one_full_reload() {
         let mut c = Changes::default();
         for i in 0..=MAX_TARGETED {
-            c.note(&format!("customers u{i}"));
+            c.note(Payload::parse(&format!("customers u{i}")));
         }
         assert!(c.everything);
     }

@@ -1,10 +1,14 @@
 //! The routers allowed to connect, in memory, so TLS_VERIFY and CONNECT are
 //! answered without a database round trip on OpenVPN's thread.
 //!
-//! A background thread reloads the set every `refresh` (1 s by default), so a
-//! revoked certificate or disabled router is refused at its next handshake
-//! within about a second. When the database is down the last loaded set keeps
-//! serving; before the first load, nobody is admitted (fail closed).
+//! netily-core's live loop (`netily_core::live`) keeps the set: it reloads
+//! it at once when a certificate changes (a revoke, a new certificate:
+//! `certificates` notifications), and also every `refresh` (1 s by default),
+//! since an expiry or a disabled router fires no notification; so a revoked
+//! certificate is refused at its next handshake, and an expired one or a
+//! disabled router within about a second. When the database is down the last
+//! loaded set keeps serving; before the first load, nobody is admitted (fail
+//! closed).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,10 +17,12 @@ use std::time::Duration;
 
 use netily_core::db;
 use netily_core::db::vpn_store::{self, AuthorizedCertificate};
+use netily_core::live::{self, Live};
 use netily_core::pki::Serial;
 use parking_lot::RwLock;
 
-use crate::state::{connect_db, Stop};
+/// The tables whose changes can change who is admitted.
+const TABLES: &[&str] = &["certificates", "routers"];
 
 /// What the plugin needs to know about an admitted certificate. Cloned on
 /// OpenVPN's thread at every lookup, so the name is shared, not copied.
@@ -45,7 +51,6 @@ impl Routers {
         self.loaded.load(Ordering::Acquire)
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.by_serial.read().len()
     }
@@ -76,57 +81,53 @@ impl Routers {
         }
         self.loaded.store(true, Ordering::Release);
     }
+}
 
-    /// One load from the database; Err is the (password-free) reason.
-    pub fn reload(&self, client: &mut db::Client) -> db::Result<usize> {
+/// Starts the thread that keeps `routers` fresh; dropping the handle stops
+/// and joins it. `every` is the periodic reload (expiry fires no
+/// notification); statements are bounded by `timeout`, so the host's close
+/// never waits long on the database.
+pub fn keep_fresh(
+    routers: Arc<Routers>,
+    database_url: String,
+    every: Duration,
+    timeout: Duration,
+) -> std::io::Result<Live> {
+    let mut options = live::Options::new(
+        "netily-routers",
+        "router certificates",
+        database_url,
+        timeout,
+    );
+    options.bounded = true;
+    options.reload_every = Some(every);
+    let mut refresher = Refresher {
+        routers,
+        unreadable: 0,
+    };
+    let mirror = live::Whole::new(TABLES, move |c: &mut db::Client| refresher.load(c));
+    Live::start(options, mirror)
+}
+
+/// The plugin's side of the loop.
+struct Refresher {
+    routers: Arc<Routers>,
+    /// Rows with an unreadable serial in the last load, so the log names a
+    /// change, not every reload.
+    unreadable: usize,
+}
+
+impl Refresher {
+    fn load(&mut self, client: &mut db::Client) -> db::Result<()> {
         let (certificates, unreadable) = vpn_store::load_authorized(client)?;
-        if unreadable > 0 {
+        if unreadable != self.unreadable && unreadable > 0 {
             log::warn!(
                 "{unreadable} certificate rows have an unreadable serial and are not admitted"
             );
         }
-        let n = certificates.len();
-        self.replace(certificates);
-        Ok(n)
-    }
-}
-
-/// The refresher thread's body: reload every `every` until stopped.
-pub fn keep_fresh(routers: Arc<Routers>, database_url: String, every: Duration, stop: Arc<Stop>) {
-    let mut client: Option<db::Client> = None;
-    let mut healthy = true;
-    loop {
-        let result = match client.as_mut() {
-            Some(c) => routers.reload(c).map_err(|e| e.to_string()),
-            None => match connect_db(&database_url) {
-                Ok(mut c) => {
-                    let r = routers.reload(&mut c).map_err(|e| e.to_string());
-                    client = Some(c);
-                    r
-                }
-                Err(e) => Err(e),
-            },
-        };
-        match result {
-            Ok(n) => {
-                if !healthy {
-                    log::info!("database back: {n} router certificates admitted");
-                }
-                healthy = true;
-            }
-            Err(e) => {
-                client = None;
-                if healthy {
-                    log::warn!(
-                        "cannot refresh router certificates, serving the last known set: {e}"
-                    );
-                }
-                healthy = false;
-            }
-        }
-        if stop.wait(every) {
-            return;
-        }
+        self.unreadable = unreadable;
+        self.routers.replace(certificates);
+        Ok(())
     }
 }
 
@@ -159,5 +160,15 @@ mod tests {
             Arc::ptr_eq(&before, &r.by_serial.read()),
             "an unchanged set is not swapped"
         );
+    }
+
+    #[test]
+    fn certificate_and_router_changes_reload() {
+        let touches = |p| live::Payload::parse(p).is_about(TABLES);
+        assert!(touches("certificates 12"));
+        assert!(touches("certificates *"));
+        assert!(touches("routers 3"));
+        assert!(!touches("nas 10.0.0.1"));
+        assert!(!touches("customers alice"));
     }
 }

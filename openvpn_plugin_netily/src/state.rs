@@ -11,6 +11,7 @@ use std::time::Duration;
 use netily_core::clock::now;
 use netily_core::config::Config;
 use netily_core::db;
+use netily_core::live::Live;
 use parking_lot::{Condvar, Mutex};
 
 use crate::args::Args;
@@ -65,6 +66,9 @@ pub struct Plugin {
     pub timings: Mutex<Timings>,
     stop: Arc<Stop>,
     workers: Vec<JoinHandle<()>>,
+    /// The loop keeping `core.routers` fresh; dropped (stopped and joined)
+    /// with the workers.
+    routers_live: Option<Live>,
     /// Stopped after the workers, since they feed it.
     recorder_stop: Arc<Stop>,
     recorder: Option<JoinHandle<()>>,
@@ -82,23 +86,33 @@ impl Plugin {
         let plan = args.plan(&config)?;
 
         let routers = Arc::new(Routers::default());
-        // One synchronous load at startup (not on a client's path), so the
-        // first routers are admitted at once; if it fails, nobody is admitted
-        // until the refresher succeeds.
-        match connect_db(&config.database_url)
-            .and_then(|mut c| routers.reload(&mut c).map_err(|e| e.to_string()))
-        {
-            Ok(n) => log.note(&format!(
-                "{n} router certificates admitted; VPN network {plan}; connections logged to syslog{}",
+        let routers_live = routers::keep_fresh(
+            routers.clone(),
+            config.database_url.clone(),
+            args.refresh,
+            CONNECT_TIMEOUT,
+        )
+        .map_err(|e| format!("cannot start thread netily-routers: {e}"))?;
+        // Open waits (bounded, not on a client's path) for the first load or
+        // the first failed attempt, so the first routers are admitted at once;
+        // if it fails, nobody is admitted until a load succeeds.
+        if routers_live.wait_attempt(2 * CONNECT_TIMEOUT) {
+            log.note(&format!(
+                "{} router certificates admitted; VPN network {plan}; connections logged to syslog{}",
+                routers.len(),
                 if verb >= VERBOSE_FROM {
                     format!(" and here (verb {verb})")
                 } else {
                     format!(" (and here from verb {VERBOSE_FROM}; verb is {verb})")
                 }
-            )),
-            Err(e) => log.warn(&format!(
-                "router certificates not loaded yet, refusing routers until they are: {e}"
-            )),
+            ));
+        } else {
+            let why = routers_live.status().last_error;
+            log.warn(&format!(
+                "router certificates not loaded yet, refusing routers until they are: {}",
+                why.as_deref()
+                    .unwrap_or("the database has not answered yet")
+            ));
         }
 
         let stop = Arc::new(Stop::default());
@@ -123,23 +137,6 @@ impl Plugin {
         )?;
 
         let mut workers = Vec::new();
-        let (r, url, every, s) = (
-            routers.clone(),
-            config.database_url.clone(),
-            args.refresh,
-            stop.clone(),
-        );
-        match spawn(
-            "netily-routers",
-            Box::new(move || routers::keep_fresh(r, url, every, s)),
-        ) {
-            Ok(h) => workers.push(h),
-            Err(e) => {
-                recorder_stop.stop();
-                let _ = recorder.join();
-                return Err(e);
-            }
-        }
         if let Some(path) = args.status_file.clone() {
             let (sess, tx, s) = (sessions.clone(), records.clone(), stop.clone());
             let (every, stale) = (args.status_interval, args.stale_after.as_secs() as i64);
@@ -164,6 +161,7 @@ impl Plugin {
             timings: Mutex::new(Timings::default()),
             stop,
             workers,
+            routers_live: Some(routers_live),
             recorder_stop,
             recorder: Some(recorder),
         })
@@ -172,6 +170,7 @@ impl Plugin {
     /// Stops and joins every thread; queued records get one last write.
     pub fn shutdown(mut self) {
         self.stop.stop();
+        drop(self.routers_live.take());
         for h in self.workers.drain(..) {
             let _ = h.join();
         }

@@ -15,9 +15,9 @@
 //!
 //! FreeRADIUS runs that authorize on its main (socket reading) thread, so it
 //! must never wait on PostgreSQL: the directory is an in-memory copy of the
-//! table, reloaded by a background thread when the table notifies a change
-//! (migration 0004's `nas` trigger). If the database goes away the last
-//! known table keeps serving.
+//! table, reloaded by netily-core's live loop (`netily_core::live`) when the
+//! table notifies a change (migration 0004's `nas` trigger). If the database
+//! goes away the last known table keeps serving.
 //!
 //! Secrets are never logged, not even at debug level.
 
@@ -25,23 +25,18 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use netily_core::db::{self, nas::NasClient};
+use netily_core::live::{self, Live};
 use netily_core::vpn_plan::VpnPlan;
 
 use crate::request::{List, Mode, Request};
 use crate::sys;
 
-/// How long the listener waits for a notification before checking `stop`.
-const POLL: Duration = Duration::from_millis(500);
-/// An idle connection is probed this often, so a dead one is noticed.
-const PROBE_EVERY: Duration = Duration::from_secs(30);
-const BACKOFF_MIN: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// The tables whose changes can change the client list.
+const TABLES: &[&str] = &["nas", "routers"];
 
 /// The `nas` table as last loaded.
 #[derive(Default)]
@@ -87,15 +82,8 @@ impl Table {
     }
 }
 
-struct Shared {
-    /// The network routers dial: a router is also a client by its address
-    /// there (`db::nas::load_clients`).
-    plan: VpnPlan,
-    table: RwLock<Option<Arc<Table>>>,
-    stop: AtomicBool,
-    loaded: Mutex<bool>,
-    loaded_cv: Condvar,
-}
+/// The table as last loaded; None before the first load.
+type Shared = RwLock<Option<Arc<Table>>>;
 
 /// What the directory knows about an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,8 +97,8 @@ pub enum Lookup {
 /// An in-memory copy of the `nas` table kept fresh by LISTEN/NOTIFY; dropping
 /// it stops and joins its thread.
 pub struct NasDirectory {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    table: Arc<Shared>,
+    live: Live,
 }
 
 impl NasDirectory {
@@ -138,49 +126,32 @@ impl NasDirectory {
         plan: VpnPlan,
         connect_timeout: Duration,
     ) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared {
+        let table = Arc::new(Shared::default());
+        let mut loader = Loader {
             plan,
-            table: RwLock::new(None),
-            stop: AtomicBool::new(false),
-            loaded: Mutex::new(false),
-            loaded_cv: Condvar::new(),
-        });
-        let worker = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("netily-nas".into())
-            .spawn(move || listen_forever(&worker, &database_url, connect_timeout))?;
+            table: Arc::clone(&table),
+            loads: 0,
+        };
+        let options = live::Options::new(
+            "netily-nas",
+            "RADIUS clients",
+            database_url,
+            connect_timeout,
+        );
+        let mirror = live::Whole::new(TABLES, move |c: &mut db::Client| loader.load(c));
         Ok(NasDirectory {
-            shared,
-            thread: Some(thread),
+            table,
+            live: Live::start(options, mirror)?,
         })
     }
 
     /// Blocks until the first load or until `timeout` passes.
     pub fn wait_loaded(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut loaded = self
-            .shared
-            .loaded
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        while !*loaded {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            loaded = self
-                .shared
-                .loaded_cv
-                .wait_timeout(loaded, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        true
+        self.live.wait_loaded(timeout)
     }
 
     fn table(&self) -> Option<Arc<Table>> {
-        self.shared
-            .table
+        self.table
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -203,89 +174,30 @@ impl NasDirectory {
     }
 }
 
-impl Drop for NasDirectory {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            if t.join().is_err() {
-                log::warn!("RADIUS client listener thread panicked");
-            }
-        }
-    }
+/// The directory's side of the loop (loaded whole, again whenever a change
+/// can touch it).
+struct Loader {
+    /// The network routers dial: a router is also a client by its address
+    /// there (`db::nas::load_clients`).
+    plan: VpnPlan,
+    table: Arc<Shared>,
+    loads: u64,
 }
 
-fn listen_forever(shared: &Shared, url: &str, connect_timeout: Duration) {
-    let mut backoff = BACKOFF_MIN;
-    let mut last_error = String::new();
-    while !shared.stop.load(Ordering::Acquire) {
-        match serve_one_connection(shared, url, connect_timeout, &mut backoff) {
-            Ok(()) => return,
-            Err(e) => {
-                let text = e.to_string();
-                if text != last_error {
-                    log::warn!(
-                        "RADIUS clients: {text}; keeping the last known nas table and retrying"
-                    );
-                    last_error = text;
-                }
-            }
+impl Loader {
+    fn load(&mut self, client: &mut db::Client) -> db::Result<()> {
+        let all = db::nas::load_clients(client, &self.plan)?;
+        let count = all.len();
+        *self.table.write().unwrap_or_else(PoisonError::into_inner) =
+            Some(Arc::new(Table::new(all)));
+        if self.loads == 0 {
+            log::info!("RADIUS clients: {count} in the nas table");
+        } else {
+            log::debug!("RADIUS clients: nas table reloaded ({count})");
         }
-        let deadline = Instant::now() + backoff;
-        while !shared.stop.load(Ordering::Acquire) && Instant::now() < deadline {
-            std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
-        }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        self.loads += 1;
+        Ok(())
     }
-}
-
-/// LISTEN first, then load, so no change made during the load is missed.
-fn serve_one_connection(
-    shared: &Shared,
-    url: &str,
-    connect_timeout: Duration,
-    backoff: &mut Duration,
-) -> db::Result<()> {
-    let mut client = db::connect(url, connect_timeout)?;
-    db::listen::subscribe(&mut client)?;
-    reload(shared, &mut client)?;
-    *backoff = BACKOFF_MIN;
-    let mut last_probe = Instant::now();
-    while !shared.stop.load(Ordering::Acquire) {
-        let payloads = db::listen::next_changes(&mut client, POLL)?;
-        if payloads.is_empty() {
-            if last_probe.elapsed() >= PROBE_EVERY {
-                db::listen::probe(&mut client)?;
-                last_probe = Instant::now();
-            }
-            continue;
-        }
-        last_probe = Instant::now();
-        if payloads.iter().any(|p| touches_clients(p)) {
-            reload(shared, &mut client)?;
-        }
-    }
-    Ok(())
-}
-
-/// A `'<table> <key>'` change payload that can change the client list.
-fn touches_clients(payload: &str) -> bool {
-    let table = payload.split(' ').next().unwrap_or("");
-    matches!(table, "nas" | "routers")
-}
-
-fn reload(shared: &Shared, client: &mut db::Client) -> db::Result<()> {
-    let all = db::nas::load_clients(client, &shared.plan)?;
-    let count = all.len();
-    *shared.table.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Table::new(all)));
-    let mut loaded = shared.loaded.lock().unwrap_or_else(PoisonError::into_inner);
-    if !*loaded {
-        log::info!("RADIUS clients: {count} in the nas table");
-    } else {
-        log::debug!("RADIUS clients: nas table reloaded ({count})");
-    }
-    *loaded = true;
-    shared.loaded_cv.notify_all();
-    Ok(())
 }
 
 fn c_string(field: &str, value: &str) -> Result<CString, String> {
@@ -464,11 +376,18 @@ mod tests {
 
     #[test]
     fn only_nas_and_router_changes_reload() {
-        assert!(touches_clients("nas 10.0.0.1"));
-        assert!(touches_clients("nas *"));
-        assert!(touches_clients("routers 7"));
-        assert!(!touches_clients("customers alice"));
-        assert!(!touches_clients("radacct alice"));
+        let payloads = [
+            "nas 10.0.0.1",
+            "customers alice",
+            "nas *",
+            "radacct a",
+            "routers 7",
+        ];
+        let reloading: Vec<&str> = payloads
+            .into_iter()
+            .filter(|p| live::Payload::parse(p).is_about(TABLES))
+            .collect();
+        assert_eq!(reloading, ["nas 10.0.0.1", "nas *", "routers 7"]);
     }
 
     #[test]
