@@ -36,6 +36,8 @@ use crate::rate::RateLimit;
 /// (owner = group) row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttributeRow {
+    /// The row's id in its table (0 where it has none, e.g. in tests).
+    pub id: i64,
     pub owner: String,
     pub attribute: String,
     pub op: String,
@@ -100,6 +102,13 @@ pub struct SubscriberImport {
     pub mac_binding: Option<String>,
     pub expires_at: Option<UnixTime>,
     pub plan: String,
+    /// radcheck row ids whose meaning now lives in Netily's columns: when
+    /// importing from Netily's own database they are archived, so they do
+    /// not act again at login beside what Netily holds.
+    pub absorbed_checks: Vec<i64>,
+    /// Groups whose only meaning for this user was `Auth-Type := Reject`
+    /// (daloRADIUS's disabled group), now the subscriber's status.
+    pub absorbed_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,11 +220,27 @@ pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
         let groups = groups_of.get(user).unwrap_or(&empty);
         let mut notes = Vec::new();
         let mut checks = checks::read(triples(&user_checks, user), "radcheck");
+        let own_rows = user_checks.get(user).map_or(&[][..], |v| v);
+        let absorbed_checks: Vec<i64> = own_rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !checks.not_understood.iter().any(|(n, _)| n == i))
+            .map(|(_, r)| r.id)
+            .collect();
+        let mut absorbed_groups = Vec::new();
         for g in groups {
             let gc = checks::read(
                 triples(&group_checks, g.groupname.as_str()),
                 "radgroupcheck",
             );
+            let only_disables = gc.reject
+                && gc.not_understood.is_empty()
+                && gc.simultaneous_use.is_none()
+                && gc.expires_at.is_none()
+                && !group_replies.contains_key(g.groupname.as_str());
+            if only_disables {
+                absorbed_groups.push(g.groupname.clone());
+            }
             checks.reject |= gc.reject;
             checks.simultaneous_use = checks.simultaneous_use.or(gc.simultaneous_use);
             checks.expires_at = checks.expires_at.or(gc.expires_at);
@@ -328,6 +353,8 @@ pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
             mac_binding: checks.mac,
             expires_at: checks.expires_at,
             plan,
+            absorbed_checks,
+            absorbed_groups,
         });
         if !notes.is_empty() {
             m.notes.insert(user.to_string(), notes);
@@ -358,6 +385,7 @@ mod tests {
 
     fn row(owner: &str, attribute: &str, op: &str, value: &str) -> AttributeRow {
         AttributeRow {
+            id: 0,
             owner: owner.into(),
             attribute: attribute.into(),
             op: op.into(),

@@ -237,3 +237,60 @@ fn an_rlm_sql_database_is_imported_and_its_users_log_in_unchanged() {
     assert!(login("alice", "wrong", "aa:bb:cc:dd:ee:99").is("Access-Reject"));
     assert!(login("frank", "frank-pw", "aa:bb:cc:dd:ee:03").is("Access-Reject"));
 }
+
+/// Without --from the rlm_sql tables are Netily's own: what the import
+/// moved into Netily's columns leaves radcheck (archived, not deleted), so
+/// it does not act again at login; the operator's later changes win.
+#[test]
+fn importing_from_netilys_own_tables_archives_what_it_absorbed() {
+    let isp = Isp::new("netily_import_same");
+    isp.netadmin(&["migrate"]);
+    let mut db = isp.sql();
+    fill_like_daloradius(&mut db);
+    let text = isp.netadmin(&["import"]);
+    assert!(text.contains("Created 5 subscribers"), "{text}");
+    let count = |q: &str| -> i64 { isp.sql().query_one(q, &[]).unwrap().get(0) };
+    // carol's password, MAC and Expiration, frank's password and disabled
+    // group, alice's, bob's (two) and erin's passwords: archived.
+    assert_eq!(
+        count("SELECT count(*) FROM rlm_sql_imported WHERE username IN ('alice','bob','carol','erin','frank')"),
+        9
+    );
+    // What nobody understood stays where the operator put it; so does the
+    // hash-only user nobody imported.
+    assert_eq!(
+        count("SELECT count(*) FROM radcheck WHERE username = 'erin'"),
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM radcheck WHERE username = 'dave'"),
+        1
+    );
+    let radiusd = isp.radiusd();
+    let login = |user: &str, pass: &str, mac: &str| {
+        radiusd
+            .auth(&format!(
+                "User-Name = \"{user}\", User-Password = \"{pass}\", Calling-Station-Id = \"{mac}\"\n"
+            ))
+            .unwrap()
+    };
+    assert!(login("frank", "frank-pw", "aa:bb:cc:dd:ee:03").is("Access-Reject"));
+    // Resumed with netadmin: nothing in radcheck or radusergroup keeps the
+    // old disable alive.
+    isp.netadmin(&["customer", "resume", "frank"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !login("frank", "frank-pw", "aa:bb:cc:dd:ee:03").is("Access-Accept") {
+        assert!(std::time::Instant::now() < deadline, "{}", radiusd.log());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let r = login("carol", "carol-pw", "aa:bb:cc:dd:ee:01");
+    assert!(r.is("Access-Accept"), "{r:?}");
+    assert_eq!(r.values("Session-Timeout"), ["3600"]);
+    // A second run changes nothing and archives nothing more.
+    let again = isp.netadmin(&["import"]);
+    assert!(
+        again.contains("Created 0 subscribers (5 already in Netily)"),
+        "{again}"
+    );
+    assert!(again.contains(", 0 check rows archived"), "{again}");
+}

@@ -72,7 +72,7 @@ pub fn run(
     }
     let verb = if dry_run { "Would create" } else { "Created" };
     println!(
-        "{verb} {} subscribers ({} already in Netily), {} plans ({} existing), {} routers ({} existing), {} reply rows copied, in {secs:.1} s.",
+        "{verb} {} subscribers ({} already in Netily), {} plans ({} existing), {} routers ({} existing), {} reply rows copied, {} check rows archived, in {secs:.1} s.",
         report.subscribers_created,
         report.subscribers_existing,
         report.plans_created.len(),
@@ -80,6 +80,7 @@ pub fn run(
         report.routers_created.len(),
         report.routers_existing.len(),
         report.reply_rows_copied,
+        report.check_rows_archived,
     );
     for (what, names) in [
         ("New plans", &report.plans_created),

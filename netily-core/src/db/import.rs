@@ -35,6 +35,10 @@ pub struct ImportReport {
     pub routers_created: Vec<String>,
     pub routers_existing: Vec<String>,
     pub reply_rows_copied: u64,
+    /// Importing from Netily's own database: radcheck rows and disabling
+    /// group memberships now held in Netily's columns, moved to
+    /// `rlm_sql_imported` (kept, no longer acting at login).
+    pub check_rows_archived: u64,
     /// Users not imported, with why.
     pub skipped: BTreeMap<String, String>,
     /// Per user (or `nas NAME`): what was not understood or needs attention.
@@ -49,17 +53,18 @@ fn attribute_rows(
     // `table` and `owner` are one of four fixed pairs below, never input.
     let rows = conn
         .query(
-            &format!("SELECT {owner}, attribute, op, value FROM {table} ORDER BY id"),
+            &format!("SELECT id::bigint, {owner}, attribute, op, value FROM {table} ORDER BY id"),
             &[],
         )
         .map_err(q("reading the rlm_sql tables"))?;
     Ok(rows
         .iter()
         .map(|r| AttributeRow {
-            owner: r.get(0),
-            attribute: r.get(1),
-            op: r.get(2),
-            value: r.get(3),
+            id: r.get(0),
+            owner: r.get(1),
+            attribute: r.get(2),
+            op: r.get(3),
+            value: r.get(4),
         })
         .collect())
 }
@@ -124,12 +129,31 @@ pub fn import(
         notes: m.notes.clone(),
         ..Default::default()
     };
+    // A user already in Netily is not "skipped" for lacking a radcheck
+    // password: a first run from this database archived it (second runs
+    // change nothing and say so).
+    let names: Vec<&str> = report.skipped.keys().map(String::as_str).collect();
+    let known: Vec<String> = conn
+        .query(
+            "SELECT username FROM customers WHERE username = ANY($1)",
+            &[&names],
+        )
+        .map_err(q("reading subscribers"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for name in known {
+        report.skipped.remove(&name);
+        report.subscribers_existing += 1;
+    }
     hold_notifications(conn)?;
     let plan_ids = write_plans(conn, &m, &mut report)?;
     write_routers(conn, &m, vpn, &mut report)?;
     let created = write_subscribers(conn, &m, &plan_ids, now, &mut report, progress)?;
     if copy_replies {
         report.reply_rows_copied = copy_reply_rows(conn, src, &m, &created)?;
+    } else {
+        report.check_rows_archived = archive_absorbed(conn, &m, &created)?;
     }
     announce_bulk(
         conn,
@@ -323,6 +347,51 @@ struct Columns<'a> {
     plan: Vec<i64>,
     starts: Vec<f64>,
     expires: Vec<Option<f64>>,
+}
+
+/// Moves what the created subscribers' radcheck rows and disabling group
+/// memberships said, now held in Netily's columns, into `rlm_sql_imported`
+/// (migration 0019): kept, and no longer acting at login beside Netily's
+/// own status, expiry, MAC binding and plan.
+fn archive_absorbed(
+    conn: &mut impl GenericClient,
+    m: &Migration,
+    created: &BTreeSet<String>,
+) -> Result<u64> {
+    let mut ids = Vec::new();
+    let (mut users, mut groups) = (Vec::new(), Vec::new());
+    for s in m
+        .subscribers
+        .iter()
+        .filter(|s| created.contains(&s.username))
+    {
+        ids.extend(s.absorbed_checks.iter().copied());
+        for g in &s.absorbed_groups {
+            users.push(s.username.as_str());
+            groups.push(g.as_str());
+        }
+    }
+    let checks = conn
+        .execute(
+            "WITH moved AS (DELETE FROM radcheck WHERE id::bigint = ANY($1)
+                            RETURNING username, attribute, op, value)
+             INSERT INTO rlm_sql_imported (source_table, username, attribute, op, value)
+             SELECT 'radcheck', username, attribute, op, value FROM moved",
+            &[&ids],
+        )
+        .map_err(q("archiving imported radcheck rows"))?;
+    let memberships = conn
+        .execute(
+            "WITH moved AS (DELETE FROM radusergroup g
+                             USING unnest($1::text[], $2::text[]) AS x(username, groupname)
+                             WHERE g.username = x.username AND g.groupname = x.groupname
+                            RETURNING g.username, g.groupname, g.priority)
+             INSERT INTO rlm_sql_imported (source_table, username, groupname, priority)
+             SELECT 'radusergroup', username, groupname, priority FROM moved",
+            &[&users, &groups],
+        )
+        .map_err(q("archiving imported group memberships"))?;
+    Ok(checks + memberships)
 }
 
 /// Copies the reply rows of the subscribers just created (radreply,

@@ -107,6 +107,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "radcheck_honoured",
         sql: include_str!("../../migrations/0018_radcheck_honoured.sql"),
     },
+    Migration {
+        version: 19,
+        name: "rlm_sql_imported",
+        sql: include_str!("../../migrations/0019_rlm_sql_imported.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).
