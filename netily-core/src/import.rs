@@ -320,7 +320,10 @@ pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
                 let mut base = plan_name(group.as_deref().unwrap_or("imported"));
                 if taken.contains(&base) {
                     if let Some(n) = checks.simultaneous_use {
-                        base = format!("{base}-su{n}");
+                        // Stays within the 64 characters a plan name may have.
+                        let suffix = format!("-su{n}");
+                        base.truncate(NAME_MAX - 4 - suffix.len());
+                        base.push_str(&suffix);
                     }
                 }
                 let mut name = base.clone();
@@ -516,6 +519,33 @@ mod tests {
         assert_eq!(m.routers[0].name, "tower-1");
         assert_eq!(m.routers[0].description, None);
         assert!(m.notes["nas lan"][0].contains("not one IPv4 address"));
+    }
+
+    #[test]
+    fn plan_names_from_long_groups_stay_within_64_characters() {
+        let group = "g".repeat(80);
+        let src = Source {
+            radcheck: vec![
+                row("a", "Cleartext-Password", ":=", "pw-a"),
+                row("b", "Cleartext-Password", ":=", "pw-b"),
+                row("b", "Simultaneous-Use", ":=", "12"),
+                row("c", "Cleartext-Password", ":=", "pw-c"),
+                row("c", "Simultaneous-Use", ":=", "12"),
+                row("d", "Cleartext-Password", ":=", "pw-d"),
+                row("d", "Simultaneous-Use", ":=", "13"),
+            ],
+            memberships: ["a", "b", "c", "d"]
+                .iter()
+                .map(|u| member(u, &group, 1))
+                .collect(),
+            ..Default::default()
+        };
+        let m = plan_migration(&src, &default_rate());
+        assert_eq!(m.plans.len(), 3);
+        for p in &m.plans {
+            assert!(p.name.len() <= 64, "{}", p.name);
+            crate::db::plans::check_name("plan name", &p.name).unwrap();
+        }
     }
 
     #[test]

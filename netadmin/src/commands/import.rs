@@ -94,14 +94,24 @@ pub fn run(
     if !report.skipped.is_empty() {
         println!("Not imported ({}):", report.skipped.len());
         for (user, why) in &report.skipped {
-            println!("  {user}: {why}");
+            // Names and values come from the old database: no control
+            // character reaches the terminal.
+            println!(
+                "  {}: {}",
+                crate::escape_controls(user, false),
+                crate::escape_controls(why, false)
+            );
         }
     }
     if !report.notes.is_empty() {
         println!("To look at ({}):", report.notes.len());
         for (who, notes) in &report.notes {
             for n in notes {
-                println!("  {who}: {n}");
+                println!(
+                    "  {}: {}",
+                    crate::escape_controls(who, false),
+                    crate::escape_controls(n, false)
+                );
             }
         }
     }

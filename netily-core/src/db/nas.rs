@@ -151,7 +151,7 @@ pub struct NasChange {
     pub description: Option<String>,
 }
 
-fn check_description(d: &str) -> Result<()> {
+pub(crate) fn check_description(d: &str) -> Result<()> {
     if d.chars().count() > 200 || d.chars().any(char::is_control) {
         return Err(Error::invalid(
             "description",
@@ -182,7 +182,7 @@ fn check_fields(
 
 /// Serializes NAS address checks with `router add` (which takes the same
 /// lock), so two commands cannot both take one address.
-fn lock(conn: &mut impl GenericClient) -> Result<()> {
+pub(crate) fn lock(conn: &mut impl GenericClient) -> Result<()> {
     conn.batch_execute("LOCK TABLE routers IN SHARE ROW EXCLUSIVE MODE")
         .map_err(q("locking the router list"))
 }

@@ -184,7 +184,12 @@ pub fn update_router(
     if let Some(secret) = &change.secret {
         check_secret(secret)?;
     }
+    if let Some(d) = change.description.as_deref().filter(|d| !d.is_empty()) {
+        super::nas::check_description(d)?;
+    }
     if let Some(ip) = change.nas_ip {
+        // As `router add` and `nas add`: one address, one owner.
+        super::nas::lock(conn)?;
         let ip = IpAddr::V4(ip);
         let nasname = ip.to_string();
         let owner = super::nas::address_owner(conn, &nasname, Some(r.id), None, plan)?;
