@@ -82,6 +82,8 @@ fn an_rlm_sql_database_is_imported_and_its_users_log_in_unchanged() {
     let schema = fs::read_to_string(STOCK_SCHEMA).unwrap();
     src.batch_execute(&schema).unwrap();
     fill_like_daloradius(&mut src);
+    // Netily already has a "silver" that is not the old system's silver.
+    isp.netadmin(&["plan", "add", "silver", "--rate", "1M/1M"]);
     let csv = isp.config().with_file_name("subscribers.csv");
     fs::write(
         &csv,
@@ -105,11 +107,18 @@ fn an_rlm_sql_database_is_imported_and_its_users_log_in_unchanged() {
     assert_eq!(dry["subscribers_created"], 5, "{dry}");
     let count = |isp: &Isp, q: &str| -> i64 { isp.sql().query_one(q, &[]).unwrap().get(0) };
     assert_eq!(count(&isp, "SELECT count(*) FROM customers"), 0);
-    assert_eq!(count(&isp, "SELECT count(*) FROM plans"), 0);
+    assert_eq!(count(&isp, "SELECT count(*) FROM plans"), 1);
 
     let text = isp.netadmin(&["import", "--from", &src_url, "--subscribers", csv]);
     assert!(
         text.contains("Created 5 subscribers (0 already in Netily)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Netily already has a plan 'silver' with another rate or Simultaneous-Use: \
+             imported as 'silver-imported'"
+        ),
         "{text}"
     );
     // Every user the import cannot carry over is named with why.

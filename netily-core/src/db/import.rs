@@ -178,25 +178,57 @@ fn write_plans(
     let mut ids = BTreeMap::new();
     for p in &m.plans {
         super::plans::check_name("plan name", &p.name)?;
-        let existing = conn
-            .query_opt("SELECT id FROM plans WHERE name = $1", &[&p.name])
-            .map_err(q("reading plans"))?;
-        let id: i64 = match existing {
-            Some(r) => {
-                report.plans_existing.push(p.name.clone());
-                r.get(0)
-            }
-            None => {
-                let su = p.simultaneous_use.map(|n| n.min(i32::MAX as u32) as i32);
-                let r = conn
-                    .query_one(
-                        "INSERT INTO plans (name, rate, simultaneous_use) VALUES ($1, $2, $3)
-                         RETURNING id",
-                        &[&p.name, &p.rate.to_string(), &su],
-                    )
-                    .map_err(q("adding a plan"))?;
-                report.plans_created.push(p.name.clone());
-                r.get(0)
+        let rate = p.rate.to_string();
+        let su = p.simultaneous_use.map(|n| n.min(i32::MAX as u32) as i32);
+        // A plan of the same name is used only if it is the same profile;
+        // otherwise the import's plan gets a name of its own (and a note).
+        let mut name = p.name.clone();
+        let mut n = 1;
+        let id = loop {
+            let existing = conn
+                .query_opt(
+                    "SELECT id, rate = $2 AND simultaneous_use IS NOT DISTINCT FROM $3
+                       FROM plans WHERE name = $1",
+                    &[&name, &rate, &su],
+                )
+                .map_err(q("reading plans"))?;
+            match existing {
+                Some(r) if r.get::<_, bool>(1) => {
+                    report.plans_existing.push(name.clone());
+                    break r.get::<_, i64>(0);
+                }
+                Some(_) => {
+                    n += 1;
+                    let suffix = if n == 2 {
+                        "-imported".to_string()
+                    } else {
+                        format!("-imported-{}", n - 1)
+                    };
+                    let keep = p.name.len().min(64 - suffix.len());
+                    name = format!("{}{suffix}", &p.name[..keep]);
+                }
+                None => {
+                    let r = conn
+                        .query_one(
+                            "INSERT INTO plans (name, rate, simultaneous_use) VALUES ($1, $2, $3)
+                             RETURNING id",
+                            &[&name, &rate, &su],
+                        )
+                        .map_err(q("adding a plan"))?;
+                    if name != p.name {
+                        report
+                            .notes
+                            .entry(format!("plan {}", p.name))
+                            .or_default()
+                            .push(format!(
+                                "Netily already has a plan '{}' with another rate or \
+                             Simultaneous-Use: imported as '{name}'",
+                                p.name
+                            ));
+                    }
+                    report.plans_created.push(name.clone());
+                    break r.get::<_, i64>(0);
+                }
             }
         };
         ids.insert(p.name.clone(), id);
