@@ -39,8 +39,8 @@ const HASHES: &[&str] = &[
 pub struct Checks {
     /// `Cleartext-Password` (or `User-Password`).
     pub password: Option<String>,
-    /// The name of a password hash attribute, if one is set.
-    pub hash: Option<String>,
+    /// A password hash row: (attribute, value).
+    pub hash: Option<(String, String)>,
     /// `Auth-Type := Reject`.
     pub reject: bool,
     pub simultaneous_use: Option<u32>,
@@ -52,6 +52,39 @@ pub struct Checks {
     pub not_understood: Vec<(usize, String)>,
     /// Row indexes of password rows (plain or hashed).
     pub password_rows: Vec<usize>,
+}
+
+/// A hash row in FreeRADIUS's Password-With-Header form, which pap turns
+/// back into the hash attribute (hex or base64 digests alike); None for a
+/// hash pap cannot check from a header (LM-Password).
+pub fn password_with_header(attribute: &str, value: &str) -> Option<String> {
+    const HEADERS: &[(&str, &str)] = &[
+        ("MD5-Password", "{md5}"),
+        ("SMD5-Password", "{smd5}"),
+        ("SHA-Password", "{sha}"),
+        ("SHA1-Password", "{sha}"),
+        ("SSHA-Password", "{ssha}"),
+        ("SSHA1-Password", "{ssha}"),
+        ("SHA2-Password", "{sha2}"),
+        ("SHA2-256-Password", "{sha256}"),
+        ("SHA2-512-Password", "{sha512}"),
+        ("SSHA2-256-Password", "{ssha256}"),
+        ("SSHA2-512-Password", "{ssha512}"),
+        ("Crypt-Password", "{crypt}"),
+        ("NT-Password", "{nt}"),
+        ("NS-MTA-MD5-Password", "{ns-mta-md5}"),
+    ];
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    if is(attribute, "Password-With-Header") {
+        return Some(value.to_string());
+    }
+    HEADERS
+        .iter()
+        .find(|(a, _)| is(a, attribute))
+        .map(|(_, h)| format!("{h}{value}"))
 }
 
 /// A password attribute (cleartext or hashed): its value is a secret.
@@ -90,7 +123,7 @@ pub fn read<'a>(
             c.password = Some(value.to_string());
             c.password_rows.push(i);
         } else if HASHES.iter().any(|h| is(a, h)) {
-            c.hash = Some(a.to_string());
+            c.hash = Some((a.to_string(), value.to_string()));
             c.password_rows.push(i);
         } else if is(a, "Auth-Type") && plain_op && is(v, "Reject") {
             c.reject = true;

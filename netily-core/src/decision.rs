@@ -38,8 +38,8 @@ use serde::{Serialize, Serializer};
 use crate::billing::{self, format_bytes, format_utc, SubscriptionState};
 use crate::cycle;
 use crate::model::{
-    OpenSession, Plan, Policy, ReplyOverride, SubscriberRecord, SubscriberStatus, UnixTime,
-    WalledGarden,
+    OpenSession, Plan, Policy, ReplyOverride, Subscriber, SubscriberRecord, SubscriberStatus,
+    UnixTime, WalledGarden,
 };
 
 pub const RATE_LIMIT: &str = "Mikrotik-Rate-Limit";
@@ -249,6 +249,10 @@ impl Serialize for RejectReason {
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
     Accept {
+        /// The control attribute `password` goes in: Cleartext-Password, or
+        /// Password-With-Header for a password known only as a hash.
+        #[serde(skip)]
+        password_attribute: &'static str,
         #[serde(skip)]
         password: String,
         reply: Vec<ReplyAttribute>,
@@ -288,6 +292,18 @@ impl Decision {
             .iter()
             .find(|a| a.name.eq_ignore_ascii_case(name))
             .map(|a| a.value.as_str())
+    }
+}
+
+/// The password FreeRADIUS checks the login against, and the control
+/// attribute that carries it: the cleartext when Netily has it (PAP, CHAP
+/// and MS-CHAPv2 all work from it), else the imported hash as
+/// Password-With-Header (pap normalizes it; PAP works, and MS-CHAP with an
+/// NT hash).
+fn known_good_password(s: &Subscriber) -> (&'static str, String) {
+    match (&s.password_hash, s.password.is_empty()) {
+        (Some(hash), true) => ("Password-With-Header", hash.clone()),
+        _ => ("Cleartext-Password", s.password.clone()),
     }
 }
 
@@ -641,8 +657,10 @@ pub fn decide(
     reply.apply_overrides(&r.group_replies, "group", &[], &mut why);
     reply.apply_overrides(&r.user_replies, "user", &[], &mut why);
     reply.cap_session_timeout(secs_left, &mut why);
+    let (password_attribute, password) = known_good_password(&r.subscriber);
     Decision::Accept {
-        password: r.subscriber.password.clone(),
+        password_attribute,
+        password,
         reply: reply.attrs,
         walled_garden: false,
         why,
@@ -677,8 +695,10 @@ fn walled_garden_accept(
     let locked = [RATE_LIMIT, ADDRESS_LIST, SESSION_TIMEOUT];
     reply.apply_overrides(&r.group_replies, "group", &locked, &mut why);
     reply.apply_overrides(&r.user_replies, "user", &locked, &mut why);
+    let (password_attribute, password) = known_good_password(&r.subscriber);
     Decision::Accept {
-        password: r.subscriber.password.clone(),
+        password_attribute,
+        password,
         reply: reply.attrs,
         walled_garden: true,
         why,

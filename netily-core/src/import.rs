@@ -5,9 +5,10 @@
 //! What is understood, per user (radcheck) or per group (radgroupcheck):
 //! - `Cleartext-Password` (or the old `User-Password`): the password.
 //! - a password hash (`MD5-Password`, `SHA-Password`, `Crypt-Password`,
-//!   `NT-Password`, ...): Netily needs the cleartext (CHAP and MS-CHAP cannot
-//!   work from most hashes, and Netily hands FreeRADIUS a cleartext password),
-//!   so the user is not imported and the report says so.
+//!   `NT-Password`, ...): kept as the hash (Password-With-Header form), so
+//!   PAP still works; the report says, per user, that CHAP (and MS-CHAP,
+//!   unless it is an NT hash) needs the cleartext. A hash pap cannot check
+//!   (LM-Password) is not imported.
 //! - `Auth-Type := Reject` (daloRADIUS disables users this way, through the
 //!   group `daloRADIUS-Disabled-Users`): the subscriber is suspended.
 //! - `Simultaneous-Use`: the plan's limit (users with different limits get
@@ -94,7 +95,10 @@ pub struct PlanImport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriberImport {
     pub username: String,
+    /// Empty when only `password_hash` is known.
     pub password: String,
+    /// Password-With-Header form of an imported hash.
+    pub password_hash: Option<String>,
     pub full_name: String,
     pub phone: Option<String>,
     pub email: Option<String>,
@@ -252,19 +256,35 @@ pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
         }
         notes.extend(checks.not_understood.drain(..).map(|(_, n)| n));
         let from_csv = csv.get(user).and_then(|c| c.password.clone());
-        let password = match (&checks.password, &checks.hash) {
-            (Some(p), _) => p.clone(),
-            (None, _) if from_csv.is_some() => from_csv.unwrap_or_default(),
-            (None, Some(hash)) => {
-                m.skipped.insert(
-                    user.to_string(),
-                    format!(
-                        "the password is only a {hash} hash; Netily needs the cleartext \
-                         (PAP, CHAP and MS-CHAP all work from it): add it to the CSV's \
-                         password column or set it later with `netadmin customer update`"
-                    ),
-                );
-                continue;
+        let (password, password_hash) = match (&checks.password, &checks.hash) {
+            (Some(p), _) => (p.clone(), None),
+            (None, _) if from_csv.is_some() => (from_csv.unwrap_or_default(), None),
+            (None, Some((attribute, value))) => {
+                match checks::password_with_header(attribute, value) {
+                    Some(header) => {
+                        let works = if checks::is(attribute, "NT-Password") {
+                            "PAP and MS-CHAP work; CHAP needs the cleartext"
+                        } else {
+                            "PAP works; CHAP and MS-CHAP need the cleartext"
+                        };
+                        notes.push(format!(
+                            "password kept as its {attribute} hash: {works} (the CSV's \
+                             password column or `netadmin customer update --password` sets it)"
+                        ));
+                        (String::new(), Some(header))
+                    }
+                    None => {
+                        m.skipped.insert(
+                            user.to_string(),
+                            format!(
+                                "the password is only a {attribute} hash, which FreeRADIUS \
+                                 cannot check here: add the cleartext to the CSV's password \
+                                 column"
+                            ),
+                        );
+                        continue;
+                    }
+                }
             }
             (None, None) => {
                 m.skipped
@@ -349,6 +369,7 @@ pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
         m.subscribers.push(SubscriberImport {
             username: user.to_string(),
             password,
+            password_hash,
             full_name: extra.map(|c| c.full_name.clone()).unwrap_or_default(),
             phone: extra.and_then(|c| c.phone.clone()),
             email: extra.and_then(|c| c.email.clone()),
@@ -466,12 +487,14 @@ mod tests {
         };
         let m = plan_migration(&src, &default_rate());
         let names: Vec<_> = m.plans.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["gold", "gold-su2", "bare", "odd"]);
+        // dave has no group: the default plan "imported".
+        assert_eq!(names, ["gold", "gold-su2", "imported", "bare", "odd"]);
         assert_eq!(m.plans[0].rate.to_string(), "10M/20M");
         assert_eq!(m.plans[1].simultaneous_use, Some(2));
+        assert_eq!(m.plans[2].rate, default_rate());
         // A bare number is bits/s, as RouterOS reads the row.
-        assert_eq!(m.plans[2].rate.to_string(), "10k/20k");
-        assert_eq!(m.plans[3].rate, default_rate());
+        assert_eq!(m.plans[3].rate.to_string(), "10k/20k");
+        assert_eq!(m.plans[4].rate, default_rate());
         let sub = |u: &str| m.subscribers.iter().find(|s| s.username == u).unwrap();
         assert_eq!(sub("alice").plan, "gold");
         assert_eq!(sub("bob").plan, "gold-su2");
@@ -481,7 +504,9 @@ mod tests {
             sub("carol").mac_binding.as_deref(),
             Some("AA:BB:CC:DD:EE:FF")
         );
-        assert!(m.skipped["dave"].contains("MD5-Password hash"));
+        assert_eq!(sub("dave").password, "");
+        assert_eq!(sub("dave").password_hash.as_deref(), Some("{md5}0123"));
+        assert!(m.notes["dave"][0].contains("CHAP and MS-CHAP need the cleartext"));
         let erin = &m.notes["erin"];
         assert!(erin.iter().any(|n| n.contains("Login-Time")), "{erin:?}");
         assert!(

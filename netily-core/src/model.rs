@@ -35,6 +35,12 @@ pub struct Subscriber {
     /// so PAP, CHAP and MS-CHAPv2 all work.
     #[serde(skip_serializing)]
     pub password: String,
+    /// A password known only as a hash (imported from rlm_sql), in
+    /// FreeRADIUS's Password-With-Header form (`{md5}...`, `{ssha}...`,
+    /// `{crypt}...`, `{nt}...`): used when `password` is empty. PAP checks
+    /// it; CHAP needs the cleartext, MS-CHAP an NT hash.
+    #[serde(skip_serializing, default)]
+    pub password_hash: Option<String>,
     pub full_name: String,
     pub status: SubscriberStatus,
     /// When set, the request's Calling-Station-Id must match (MAC binding).

@@ -32,6 +32,8 @@ pub enum Outcome {
     /// set as it is) the NAS; `why` is logged (as `accept: why`) only when
     /// debugging.
     Accept {
+        /// Cleartext-Password, or Password-With-Header for a hash.
+        password_attribute: &'static str,
         password: String,
         reply: Vec<ReplyAttribute>,
         why: String,
@@ -224,6 +226,7 @@ fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
     };
     match decision::decide(record.as_deref(), &access, now(), &core.policy) {
         Decision::Accept {
+            password_attribute,
             password,
             reply,
             walled_garden,
@@ -232,6 +235,7 @@ fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
             let why = explain(walled_garden, why);
             let verdict = Verdict::Accept { why: why.clone() };
             let outcome = Outcome::Accept {
+                password_attribute,
                 password,
                 reply,
                 why,

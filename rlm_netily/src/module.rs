@@ -392,8 +392,6 @@ fn set_failed(e: PairError) -> sys::rlm_rcode_t {
     sys::RLM_MODULE_FAIL
 }
 
-/// The control attribute pap, chap and mschap check the password against.
-const PASSWORD: &str = "Cleartext-Password";
 /// The reply attribute a refused subscriber's device may show.
 const REPLY_MESSAGE: &str = "Reply-Message";
 
@@ -401,6 +399,7 @@ const REPLY_MESSAGE: &str = "Reply-Message";
 fn apply(request: &mut Request<'_>, outcome: Outcome) -> sys::rlm_rcode_t {
     match outcome {
         Outcome::Accept {
+            password_attribute,
             password,
             reply,
             why,
@@ -408,7 +407,7 @@ fn apply(request: &mut Request<'_>, outcome: Outcome) -> sys::rlm_rcode_t {
             if request.debugging(Level::Info) {
                 request.log(Level::Info, &format!("accept: {why}"));
             }
-            if let Err(e) = request.replace(List::Control, PASSWORD, &password) {
+            if let Err(e) = request.replace(List::Control, password_attribute, &password) {
                 return set_failed(e);
             }
             if let Err(code) = set_reply(request, &reply) {

@@ -21,6 +21,7 @@ pub fn authorize(request: &AccessValues<'_>) -> Option<Outcome> {
     match usable(&request.username)? {
         PANIC_USER => panic!("test hook: panic requested by User-Name {PANIC_USER}"),
         ACCEPT_USER => Some(Outcome::Accept {
+            password_attribute: "Cleartext-Password",
             password: ACCEPT_PASSWORD.into(),
             reply: vec![
                 ReplyAttribute::new("Mikrotik-Rate-Limit", "1M/2M"),

@@ -104,14 +104,14 @@ fn an_rlm_sql_database_is_imported_and_its_users_log_in_unchanged() {
     ]))
     .unwrap();
     assert_eq!(dry["dry_run"], true);
-    assert_eq!(dry["subscribers_created"], 5, "{dry}");
+    assert_eq!(dry["subscribers_created"], 6, "{dry}");
     let count = |isp: &Isp, q: &str| -> i64 { isp.sql().query_one(q, &[]).unwrap().get(0) };
     assert_eq!(count(&isp, "SELECT count(*) FROM customers"), 0);
     assert_eq!(count(&isp, "SELECT count(*) FROM plans"), 1);
 
     let text = isp.netadmin(&["import", "--from", &src_url, "--subscribers", csv]);
     assert!(
-        text.contains("Created 5 subscribers (0 already in Netily)"),
+        text.contains("Created 6 subscribers (0 already in Netily)"),
         "{text}"
     );
     assert!(
@@ -123,7 +123,9 @@ fn an_rlm_sql_database_is_imported_and_its_users_log_in_unchanged() {
     );
     // Every user the import cannot carry over is named with why.
     assert!(
-        text.contains("dave: the password is only a MD5-Password hash"),
+        text.contains(
+            "dave: password kept as its MD5-Password hash: PAP works; CHAP and MS-CHAP need the cleartext"
+        ),
         "{text}"
     );
     assert!(
@@ -220,7 +222,7 @@ fn an_rlm_sql_database_is_imported_and_its_users_log_in_unchanged() {
     ]))
     .unwrap();
     assert_eq!(again["subscribers_created"], 0, "{again}");
-    assert_eq!(again["subscribers_existing"], 5, "{again}");
+    assert_eq!(again["subscribers_existing"], 6, "{again}");
     assert_eq!(again["reply_rows_copied"], 0, "{again}");
     assert_eq!(again["plans_created"].as_array().map(Vec::len), Some(0));
     assert_eq!(count(&isp, "SELECT count(*) FROM radusergroup"), 6);
@@ -245,6 +247,19 @@ fn an_rlm_sql_database_is_imported_and_its_users_log_in_unchanged() {
     assert!(login("carol", "carol-pw", "aa:bb:cc:dd:ee:02").is("Access-Reject"));
     assert!(login("alice", "wrong", "aa:bb:cc:dd:ee:99").is("Access-Reject"));
     assert!(login("frank", "frank-pw", "aa:bb:cc:dd:ee:03").is("Access-Reject"));
+    // dave's password was only an MD5-Password hash (of "password"): PAP
+    // still works from it, a wrong password still fails.
+    let r = login("dave", "password", "aa:bb:cc:dd:ee:04");
+    assert!(r.is("Access-Accept"), "{r:?}\n{}", radiusd.log());
+    assert!(login("dave", "not-it", "aa:bb:cc:dd:ee:04").is("Access-Reject"));
+    // A cleartext password set with netadmin replaces the hash.
+    isp.netadmin(&["customer", "update", "dave", "--password", "dave-new"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !login("dave", "dave-new", "aa:bb:cc:dd:ee:04").is("Access-Accept") {
+        assert!(std::time::Instant::now() < deadline, "{}", radiusd.log());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(login("dave", "password", "aa:bb:cc:dd:ee:04").is("Access-Reject"));
 }
 
 /// Without --from the rlm_sql tables are Netily's own: what the import
@@ -257,23 +272,19 @@ fn importing_from_netilys_own_tables_archives_what_it_absorbed() {
     let mut db = isp.sql();
     fill_like_daloradius(&mut db);
     let text = isp.netadmin(&["import"]);
-    assert!(text.contains("Created 5 subscribers"), "{text}");
+    assert!(text.contains("Created 6 subscribers"), "{text}");
     let count = |q: &str| -> i64 { isp.sql().query_one(q, &[]).unwrap().get(0) };
     // carol's password, MAC and Expiration, frank's password and disabled
-    // group, alice's, bob's (two) and erin's passwords: archived.
-    assert_eq!(
-        count("SELECT count(*) FROM rlm_sql_imported WHERE username IN ('alice','bob','carol','erin','frank')"),
-        9
-    );
-    // What nobody understood stays where the operator put it; so does the
-    // hash-only user nobody imported.
+    // group, alice's, bob's (two), dave's (a hash) and erin's: archived.
+    assert_eq!(count("SELECT count(*) FROM rlm_sql_imported"), 10);
+    // What nobody understood stays where the operator put it.
     assert_eq!(
         count("SELECT count(*) FROM radcheck WHERE username = 'erin'"),
         1
     );
     assert_eq!(
         count("SELECT count(*) FROM radcheck WHERE username = 'dave'"),
-        1
+        0
     );
     let radiusd = isp.radiusd();
     let login = |user: &str, pass: &str, mac: &str| {
@@ -295,7 +306,10 @@ fn importing_from_netilys_own_tables_archives_what_it_absorbed() {
     let r = login("carol", "carol-pw", "aa:bb:cc:dd:ee:01");
     assert!(r.is("Access-Accept"), "{r:?}");
     assert_eq!(r.values("Session-Timeout"), ["3600"]);
-    // A second run changes nothing and archives nothing more.
+    // The hash moved into Netily: dave still logs in with PAP.
+    assert!(login("dave", "password", "aa:bb:cc:dd:ee:04").is("Access-Accept"));
+    // A second run changes nothing and archives nothing more (dave, whose
+    // only row was archived, is no longer in the rlm_sql tables at all).
     let again = isp.netadmin(&["import"]);
     assert!(
         again.contains("Created 0 subscribers (5 already in Netily)"),

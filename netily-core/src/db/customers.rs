@@ -291,6 +291,8 @@ pub fn update_customer(
     conn.execute(
         "UPDATE customers SET
             password    = coalesce($2, password),
+            -- A new cleartext password replaces an imported hash.
+            password_hash = CASE WHEN $2::text IS NULL THEN password_hash END,
             full_name   = coalesce($3, full_name),
             phone       = CASE WHEN $4 THEN $5 ELSE phone END,
             email       = CASE WHEN $6 THEN $7 ELSE email END,

@@ -112,6 +112,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "rlm_sql_imported",
         sql: include_str!("../../migrations/0019_rlm_sql_imported.sql"),
     },
+    Migration {
+        version: 20,
+        name: "password_hashes",
+        sql: include_str!("../../migrations/0020_password_hashes.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

@@ -27,7 +27,7 @@ use postgres::types::Type;
 const BASE_COLUMNS: &str = "c.id, c.username, c.password, c.full_name, c.status, c.mac_binding, \
      c.static_ip, s.id, s.plan_id, floor(extract(epoch from s.starts_at))::bigint, \
      floor(extract(epoch from s.expires_at))::bigint, s.active, floor(extract(epoch from s.cycle_start))::bigint, \
-     coalesce(u.bytes, 0), floor(extract(epoch from cy.start))::bigint";
+     coalesce(u.bytes, 0), floor(extract(epoch from cy.start))::bigint, c.password_hash";
 const BASE_FROM: &str = "FROM customers c
        LEFT JOIN subscriptions s ON s.customer_id = c.id AND s.active
        LEFT JOIN LATERAL (SELECT netily_cycle_start(s.cycle_start, now()) AS start) cy ON true
@@ -63,6 +63,7 @@ fn base_from_row(r: &Row) -> Result<(SubscriberRecord, Option<i64>)> {
         subscriber: Subscriber {
             id: r.try_get(0).map_err(q("reading a subscriber record"))?,
             password: r.try_get(2).map_err(q("reading a subscriber record"))?,
+            password_hash: r.try_get(15).map_err(q("reading a subscriber record"))?,
             full_name: r.try_get(3).map_err(q("reading a subscriber record"))?,
             status: parse_status(&status).map_err(|e| bad(&e))?,
             mac_binding: r.try_get(5).map_err(q("reading a subscriber record"))?,

@@ -38,6 +38,7 @@ fn record() -> SubscriberRecord {
             id: 1,
             username: "alice".into(),
             password: "s3cret".into(),
+            password_hash: None,
             full_name: "Alice".into(),
             status: SubscriberStatus::Active,
             mac_binding: None,
