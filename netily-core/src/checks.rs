@@ -4,11 +4,16 @@
 //! writes later is honoured the same way, or reported, never silently
 //! ignored.
 //!
-//! Understood: `Cleartext-Password`/`User-Password` and password hashes
-//! (import only: a Netily subscriber's password is Netily's), `Auth-Type :=
-//! Reject`, `Simultaneous-Use`, `Expiration` (the formats rlm_sql users
-//! write), `Calling-Station-Id` with one MAC address. Anything else is "not
-//! understood", with the row named.
+//! Understood, with rlm_sql's operator meanings: a value put in the control
+//! list (`:=`, `=`) for `Cleartext-Password`/`User-Password` and password
+//! hashes (import only: a Netily subscriber's password is Netily's),
+//! `Auth-Type := Reject`, `Simultaneous-Use` and `Expiration` (the formats
+//! rlm_sql users write, read as UTC: FreeRADIUS reads the server's local
+//! time, the same on a server kept in UTC); a comparison (`==`) for
+//! `Calling-Station-Id` with one MAC address (`:=` there would only set the
+//! request's attribute, which binds nothing). Where rows repeat a setting
+//! (a user's, then their groups' by priority), the first one counts.
+//! Anything else is "not understood", with the row named.
 
 use crate::model::{
     CheckRules, ReplyOverride, ReplySource, SkippedReply, SubscriberRecord, UnixTime,
@@ -108,7 +113,9 @@ pub fn read<'a>(
     let mut c = Checks::default();
     for (i, (a, op, value)) in rows.into_iter().enumerate() {
         let v = value.trim();
-        let plain_op = matches!(op, ":=" | "==" | "=");
+        // rlm_sql puts `:=` and `=` check items in the control list; `==`
+        // compares with the request instead.
+        let sets = matches!(op, ":=" | "=");
         let unknown = |c: &mut Checks| {
             // A password's value is a secret: named, never repeated.
             let shown = if is_password(a) {
@@ -119,25 +126,30 @@ pub fn read<'a>(
             c.not_understood
                 .push((i, format!("{table} {a} {op} {shown}: not understood")));
         };
-        if (is(a, "Cleartext-Password") || is(a, "User-Password")) && plain_op {
-            c.password = Some(value.to_string());
+        if (is(a, "Cleartext-Password") || is(a, "User-Password")) && sets {
+            c.password.get_or_insert_with(|| value.to_string());
             c.password_rows.push(i);
-        } else if HASHES.iter().any(|h| is(a, h)) {
-            c.hash = Some((a.to_string(), value.to_string()));
+        } else if HASHES.iter().any(|h| is(a, h)) && sets {
+            c.hash
+                .get_or_insert_with(|| (a.to_string(), value.to_string()));
             c.password_rows.push(i);
-        } else if is(a, "Auth-Type") && plain_op && is(v, "Reject") {
+        } else if is(a, "Auth-Type") && sets && is(v, "Reject") {
             c.reject = true;
-        } else if is(a, "Simultaneous-Use") && plain_op {
+        } else if is(a, "Simultaneous-Use") && sets {
             match v.parse::<u32>() {
-                Ok(n) if n > 0 => c.simultaneous_use = Some(n),
+                Ok(n) if n > 0 => {
+                    c.simultaneous_use.get_or_insert(n);
+                }
                 _ => unknown(&mut c),
             }
-        } else if is(a, "Expiration") && plain_op {
+        } else if is(a, "Expiration") && sets {
             match parse_expiration(v) {
-                Some(t) => c.expires_at = Some(t),
+                Some(t) => {
+                    c.expires_at.get_or_insert(t);
+                }
                 None => unknown(&mut c),
             }
-        } else if is(a, "Calling-Station-Id") && matches!(op, "==" | ":=") {
+        } else if is(a, "Calling-Station-Id") && op == "==" {
             match crate::db::customers::normalize_mac(v) {
                 Ok(mac) if c.mac.is_none() => c.mac = Some(mac),
                 _ => unknown(&mut c),
@@ -149,7 +161,7 @@ pub fn read<'a>(
     c
 }
 
-/// FreeRADIUS `date` values as rlm_sql users write them: "01 Jan 2027",
+/// FreeRADIUS `date` values as rlm_sql users write them, read as UTC: "01 Jan 2027",
 /// "Jan 01 2027", "January 1 2027 12:30", "2027-01-01"; UTC.
 pub fn parse_expiration(text: &str) -> Option<UnixTime> {
     let words: Vec<&str> = text
@@ -337,5 +349,25 @@ mod tests {
         let again = r.clone();
         screen(&mut r);
         assert_eq!(r, again, "idempotent");
+    }
+
+    #[test]
+    fn operators_keep_their_rlm_sql_meaning_and_the_first_setting_counts() {
+        let c = read(
+            [
+                ("Calling-Station-Id", ":=", "aa:bb:cc:dd:ee:ff"),
+                ("Cleartext-Password", "==", "compared-not-set"),
+                ("Simultaneous-Use", ":=", "2"),
+                ("Simultaneous-Use", ":=", "5"),
+            ],
+            "radcheck",
+        );
+        // `:=` on Calling-Station-Id sets the request's attribute: no binding.
+        assert_eq!(c.mac, None);
+        assert_eq!(c.password, None);
+        assert_eq!(c.simultaneous_use, Some(2));
+        let texts: Vec<_> = c.not_understood.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert!(texts[1].contains("(value hidden)"), "{texts:?}");
     }
 }

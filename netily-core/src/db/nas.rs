@@ -392,7 +392,9 @@ impl NasClient {
 // address (its `nas` row) and from its management VPN address (the RouterOS
 // script sends RADIUS from there), with one secret and one short name. $1 is
 // the network routers dial (`Config::router_plan`): the VPN address is
-// network + vpn_id + 1, as `VpnPlan::router_address` says.
+// network + vpn_id + 1, as `VpnPlan::router_address` says, for the ids that
+// fit in it ($2, the plan's largest): a router whose id no longer fits (the
+// network was made smaller) gets no VPN address, as the plugin refuses it.
 const CLIENT_SELECT: &str = "SELECT nasname, shortname, type, secret FROM (
         SELECT n.nasname, n.shortname, n.type, n.secret, n.id, 0 AS via_vpn
           FROM nas n LEFT JOIN routers r ON r.id = n.router_id
@@ -400,7 +402,7 @@ const CLIENT_SELECT: &str = "SELECT nasname, shortname, type, secret FROM (
         UNION ALL
         SELECT host($1::inet + (r.vpn_id + 1)), n.shortname, n.type, n.secret, n.id, 1
           FROM nas n JOIN routers r ON r.id = n.router_id
-         WHERE r.status = 'active'
+         WHERE r.status = 'active' AND r.vpn_id BETWEEN 1 AND $2::bigint
        ) c
       WHERE true";
 
@@ -421,7 +423,7 @@ pub fn load_clients(conn: &mut impl GenericClient, plan: &VpnPlan) -> Result<Vec
     let rows = conn
         .query(
             &format!("{CLIENT_SELECT} ORDER BY c.id, c.via_vpn"),
-            &[&network],
+            &[&network, &plan.max_router_id()],
         )
         .map_err(q("reading RADIUS clients"))?;
     Ok(rows.iter().map(client_from_row).collect())
@@ -438,10 +440,10 @@ pub fn find_client(
     let row = conn
         .query_opt(
             &format!(
-                "{CLIENT_SELECT} AND (c.nasname = host($2::inet) OR c.nasname = $2::inet::text)
+                "{CLIENT_SELECT} AND (c.nasname = host($3::inet) OR c.nasname = $3::inet::text)
                  ORDER BY c.id, c.via_vpn LIMIT 1"
             ),
-            &[&network, &address],
+            &[&network, &plan.max_router_id(), &address],
         )
         .map_err(q("looking up a RADIUS client"))?;
     Ok(row.as_ref().map(client_from_row))
