@@ -366,6 +366,12 @@ pub fn plan_migration(src: &Source, default_rate: &RateLimit) -> Migration {
             notes.push("a password hash is also stored; the cleartext password is used".into());
         }
         let extra = csv.get(user);
+        if groups.is_empty() && !user_checks.contains_key(user) && !user_replies.contains_key(user)
+        {
+            notes.push(
+                "only in the CSV (no rlm_sql row): check the name; the plan is the default".into(),
+            );
+        }
         m.subscribers.push(SubscriberImport {
             username: user.to_string(),
             password,

@@ -36,8 +36,7 @@ pub fn run(
         let mut source = match from {
             Some(url) => {
                 let timeout = Duration::from_secs(ctx.config.connect_timeout.into());
-                let mut other = db::connect(url, timeout)?;
-                db::import::read_source(&mut other)?
+                db::import::read_source_at(url, timeout)?
             }
             None => db::import::read_source(tx)?,
         };
@@ -90,6 +89,12 @@ pub fn run(
         if !names.is_empty() {
             println!("{what}: {}.", names.join(", "));
         }
+    }
+    if !report.routers_created.is_empty() && !dry_run {
+        println!(
+            "The new routers have no VPN certificate yet: `netadmin cert issue ROUTER`, \
+             then `netadmin mikrotik-script ROUTER`."
+        );
     }
     if !report.skipped.is_empty() {
         println!("Not imported ({}):", report.skipped.len());

@@ -69,6 +69,20 @@ fn attribute_rows(
         .collect())
 }
 
+/// Reads the stock rlm_sql schema of the database at `url` in one
+/// read-only, repeatable-read transaction: one consistent view of the six
+/// tables, nothing changed there.
+pub fn read_source_at(url: &str, timeout: std::time::Duration) -> Result<Source> {
+    let mut other = super::connect(url, timeout)?;
+    let mut snapshot = other
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(q("reading the rlm_sql database"))?;
+    read_source(&mut snapshot)
+}
+
 /// Reads a stock rlm_sql schema (radcheck, radreply, radgroupcheck,
 /// radgroupreply, radusergroup, nas).
 pub fn read_source(conn: &mut impl GenericClient) -> Result<Source> {
