@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use netily_core::db::vpn_store::{self, ConnectionClosed, ConnectionHeartbeat, ConnectionOpened};
 use parking_lot::Mutex;
 
-use crate::state::{connect_db, Stop};
+use crate::background::{connect_db, Stop};
 use netily_core::db;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

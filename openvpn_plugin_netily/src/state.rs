@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use netily_core::clock::now;
 use netily_core::config::Config;
-use netily_core::db;
 use netily_core::live::Live;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::args::Args;
+use crate::background::{Stop, CONNECT_TIMEOUT};
 use crate::events::{Core, Sessions};
 use crate::log::HostLog;
 use crate::recorder::{self, Queue, Record};
@@ -22,39 +22,6 @@ use crate::routers::{self, Routers};
 use crate::status::{parse_status, Beat, HeartbeatTracker, StatusClient};
 use crate::timing::Timings;
 use netily_core::db::vpn_store::ConnectionHeartbeat;
-
-/// Background threads never wait on the database longer than this to connect.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// A stop flag background threads sleep on, so close wakes them at once.
-#[derive(Default)]
-pub struct Stop {
-    stopped: Mutex<bool>,
-    wake: Condvar,
-}
-
-impl Stop {
-    /// Sleeps up to `d`; true once stop was requested.
-    pub fn wait(&self, d: Duration) -> bool {
-        let mut stopped = self.stopped.lock();
-        if !*stopped {
-            self.wake.wait_for(&mut stopped, d);
-        }
-        *stopped
-    }
-
-    pub fn stop(&self) {
-        *self.stopped.lock() = true;
-        self.wake.notify_all();
-    }
-}
-
-/// A database connection for a background thread (netily-core's, so every
-/// host connects alike): connect and every statement bounded, so close()
-/// never waits on a stuck statement; the error never includes the password.
-pub fn connect_db(url: &str) -> Result<db::Client, String> {
-    db::connect_bounded(url, CONNECT_TIMEOUT).map_err(|e| e.to_string())
-}
 
 /// OpenVPN verbosity from which each connection's line also goes to
 /// OpenVPN's log (on its thread); below it only syslog gets it.
