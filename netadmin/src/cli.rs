@@ -208,6 +208,10 @@ pub struct PlanFields {
     /// Simultaneous-Use limit ("none" = unlimited)
     #[arg(long, value_name = "N")]
     pub simultaneous_use: Option<String>,
+    /// Billing cycles of N days (1 = a day pass, 7 = weekly) instead of monthly
+    /// on the subscription's day ("monthly" or "none" restores that)
+    #[arg(long, value_name = "N")]
+    pub cycle_days: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

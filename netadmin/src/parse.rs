@@ -101,6 +101,21 @@ pub fn seconds(field: &str, v: &str) -> Result<u32, Failure> {
         .ok_or_else(|| bad(field, v, "expected a whole number from 1 to 2147483647"))
 }
 
+/// A plan's period: whole days from 1 to `cycle::MAX_CYCLE_DAYS`.
+pub fn cycle_days(v: &str) -> Result<u32, Failure> {
+    let max = netily_core::cycle::MAX_CYCLE_DAYS;
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| {
+            bad(
+                "cycle days",
+                v,
+                &format!("expected a whole number of days from 1 to {max}, or \"monthly\""),
+            )
+        })
+}
+
 pub fn ipv4(field: &str, v: &str) -> Result<Ipv4Addr, Failure> {
     v.parse()
         .map_err(|_| bad(field, v, "expected an IPv4 address like 192.0.2.10"))

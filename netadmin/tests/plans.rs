@@ -216,3 +216,63 @@ fn bare_rate_numbers_are_refused_with_a_hint_to_add_a_unit() {
     let home = env.json(&["plan", "show", "home"]);
     assert_eq!(home["rate"], "10M/20M 0/40M 0/16M 0/16 8 1500k/1M");
 }
+
+/// A plan's own period: `--cycle-days N` sets it, "monthly" (or "none")
+/// restores monthly cycles, out-of-range values are refused, and list,
+/// show and --json show it.
+#[test]
+fn a_plan_may_have_cycles_of_n_days() {
+    let env = Env::migrated();
+    let out = env.ok(&[
+        "plan",
+        "add",
+        "day-pass",
+        "--rate",
+        "1M/3M",
+        "--cycle-days",
+        "1",
+    ]);
+    assert!(out.contains("Added plan 'day-pass'"), "{out}");
+    env.ok(&["plan", "add", "monthly", "--rate", "10M/20M"]);
+    assert_eq!(env.json(&["plan", "show", "day-pass"])["cycle_days"], 1);
+    assert!(env.json(&["plan", "show", "monthly"])["cycle_days"].is_null());
+    let show = env.ok(&["plan", "show", "day-pass"]);
+    assert!(
+        show.lines()
+            .any(|l| l.starts_with("cycle") && l.trim_end().ends_with("1 day")),
+        "{show}"
+    );
+
+    let table = env.ok(&["plan", "list"]);
+    assert!(table.lines().next().unwrap().contains("CYCLE"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("day-pass ") && l.contains("1 day")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("monthly ") && l.contains("monthly")),
+        "{table}"
+    );
+
+    let updated = env.json(&["plan", "update", "day-pass", "--cycle-days", "7"]);
+    assert_eq!(updated["cycle_days"], 7);
+    // Other updates keep it.
+    env.ok(&["plan", "update", "day-pass", "--price", "3"]);
+    assert_eq!(env.json(&["plan", "show", "day-pass"])["cycle_days"], 7);
+    for bad in ["0", "3661", "-1", "1.5", "week"] {
+        let arg = format!("--cycle-days={bad}");
+        let err = env.fail(&["plan", "update", "day-pass", &arg]);
+        assert!(err.contains("cycle days"), "{bad}: {err}");
+    }
+    assert_eq!(env.json(&["plan", "show", "day-pass"])["cycle_days"], 7);
+    env.ok(&["plan", "update", "day-pass", "--cycle-days", "3660"]);
+    env.ok(&["plan", "update", "day-pass", "--cycle-days", "monthly"]);
+    assert!(env.json(&["plan", "show", "day-pass"])["cycle_days"].is_null());
+    env.ok(&["plan", "update", "day-pass", "--cycle-days", "2"]);
+    env.ok(&["plan", "update", "day-pass", "--cycle-days", "none"]);
+    assert!(env.json(&["plan", "show", "day-pass"])["cycle_days"].is_null());
+}

@@ -263,13 +263,18 @@ fn the_auth_log_batch_reads_back_exactly() {
 }
 
 /// netily_cycle_start (SQL: where accounting puts usage) and
-/// cycle::cycle_at (Rust: what a decision reads) are one rule, to the
-/// second, around every cycle start of anchors on short-month days.
+/// cycle::cycle_of (Rust: what a decision reads) are one rule, to the
+/// second, around every cycle start of anchors on short-month days: monthly
+/// (the 2-argument function, and the 3-argument one with NULL days) and
+/// every N days, in a session time zone with daylight saving time (which
+/// must not move a boundary).
 #[test]
 fn sql_and_rust_agree_on_every_cycle_start() {
     let env = Env::migrated();
     let mut c = env.sql();
-    let (mut anchors, mut ats) = (Vec::new(), Vec::new());
+    c.batch_execute("SET TimeZone = 'America/New_York'")
+        .unwrap();
+    let (mut anchors, mut ats, mut periods) = (Vec::new(), Vec::new(), Vec::new());
     // 2023-01-31 00:00, 2024-02-29 12:34:56, 2024-01-30 23:59:59, 2025-05-31 00:00:01
     for anchor in [
         1_675_123_200i64,
@@ -277,30 +282,119 @@ fn sql_and_rust_agree_on_every_cycle_start() {
         1_706_659_199,
         1_748_649_601,
     ] {
-        for n in -3..40 {
-            let start = cycle::cycle_at(anchor, anchor + n * 30 * 86_400).start;
-            for at in [start - 1, start, start + 1, start + 15 * 86_400] {
-                anchors.push(anchor);
-                ats.push(at);
+        for days in [
+            None,
+            Some(1u32),
+            Some(2),
+            Some(7),
+            Some(30),
+            Some(365),
+            Some(3660),
+        ] {
+            let step = i64::from(days.unwrap_or(30)) * 86_400;
+            for n in -3..40 {
+                let start = cycle::cycle_of(anchor, days, anchor + n * step).start;
+                for at in [start - 1, start, start + 1, start + step / 2] {
+                    anchors.push(anchor);
+                    ats.push(at);
+                    periods.push(days.map(|d| d as i32));
+                }
             }
         }
     }
     let rows = c
         .query(
-            "SELECT floor(extract(epoch FROM netily_cycle_start(to_timestamp(a), to_timestamp(t))))::bigint
-               FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x(a, t, i) ORDER BY i",
-            &[&anchors, &ats],
+            "SELECT floor(extract(epoch FROM netily_cycle_start(to_timestamp(a), to_timestamp(t), d)))::bigint,
+                    CASE WHEN d IS NULL
+                         THEN floor(extract(epoch FROM netily_cycle_start(to_timestamp(a), to_timestamp(t))))::bigint
+                    END
+               FROM unnest($1::bigint[], $2::bigint[], $3::int[]) WITH ORDINALITY AS x(a, t, d, i)
+              ORDER BY i",
+            &[&anchors, &ats, &periods],
         )
         .unwrap();
     assert_eq!(rows.len(), anchors.len());
-    for ((anchor, at), row) in anchors.iter().zip(&ats).zip(&rows) {
+    for (((anchor, at), days), row) in anchors.iter().zip(&ats).zip(&periods).zip(&rows) {
         let sql: i64 = row.get(0);
-        assert_eq!(
-            sql,
-            cycle::cycle_at(*anchor, *at).start,
-            "anchor {anchor}, at {at}"
-        );
+        let rust = cycle::cycle_of(*anchor, days.map(|d| d as u32), *at).start;
+        assert_eq!(sql, rust, "anchor {anchor}, at {at}, days {days:?}");
+        if days.is_none() {
+            let monthly: Option<i64> = row.get(1);
+            assert_eq!(monthly, Some(rust), "anchor {anchor}, at {at}");
+        }
     }
+    // NULL in, NULL out, as the 2-argument function.
+    let row = c
+        .query_one(
+            "SELECT netily_cycle_start(NULL, now(), 7) IS NULL,
+                    netily_cycle_start(now(), NULL, NULL) IS NULL",
+            &[],
+        )
+        .unwrap();
+    assert!(row.get::<_, bool>(0) && row.get::<_, bool>(1));
+    // The column's range is the one Rust accepts.
+    for (days, ok) in [(0, false), (1, true), (3660, true), (3661, false)] {
+        let r = c.execute(
+            "INSERT INTO plans (name, rate, cycle_days) VALUES ($1, '1M/1M', $2)",
+            &[&format!("p{days}"), &days],
+        );
+        assert_eq!(r.is_ok(), ok, "{days}: {r:?}");
+    }
+}
+
+/// A plan's own period: usage of a 1-day plan is counted per day, the
+/// record (both loaders) holds today's, and `customer show` shows the day.
+#[test]
+fn a_one_day_plan_counts_usage_per_day() {
+    let env = Env::demo();
+    env.ok(&["plan", "update", "home-20M", "--cycle-days", "1"]);
+    let mut c = env.sql();
+    c.batch_execute(
+        "UPDATE subscriptions s SET cycle_start = now() - interval '10 days 3 hours'
+           FROM customers c WHERE c.id = s.customer_id AND c.username = 'alice' AND s.active;
+         INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime,
+                              acctupdatetime, acctinputoctets, acctoutputoctets)
+              VALUES ('1', 'yesterday', 'alice', '127.0.0.1', now() - interval '30 hours',
+                      now() - interval '28 hours', 4000, 1000),
+                     ('2', 'today', 'alice', '127.0.0.1', now() - interval '1 hour',
+                      now(), 500, 200);",
+    )
+    .unwrap();
+    let alice = db::load_subscriber(&mut c, "alice").unwrap().unwrap();
+    assert_eq!(alice.plan.as_ref().unwrap().cycle_days, Some(1));
+    let anchor = alice.subscription.as_ref().unwrap().cycle_start;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let this = cycle::cycle_of(anchor, Some(1), now);
+    assert_eq!(this.end - this.start, 86_400);
+    assert_eq!((this.start - anchor) % 86_400, 0);
+    assert_eq!(alice.usage_cycle_start, Some(this.start));
+    assert_eq!(alice.cycle_usage_bytes, 700);
+    assert_eq!(cycle::usage_now(&alice, now), 700);
+    assert_eq!(cycle::usage_now(&alice, this.end), 0);
+    let all = db::load_all_subscribers(&mut c).unwrap();
+    let bulk = all
+        .iter()
+        .find(|r| r.subscriber.username == "alice")
+        .unwrap();
+    assert_eq!(bulk.usage_cycle_start, alice.usage_cycle_start);
+    assert_eq!(bulk.cycle_usage_bytes, 700);
+    assert_eq!(env.count("SELECT count(*) FROM usage u JOIN customers c ON c.id = u.customer_id WHERE c.username = 'alice'"), 2);
+
+    let shown = env.json(&["customer", "show", "alice"]);
+    assert_eq!(shown["cycle"]["start"], this.start);
+    assert_eq!(shown["cycle"]["end"], this.end);
+    assert_eq!(shown["cycle"]["cycle_days"], 1);
+    assert_eq!(shown["cycle"]["usage_bytes"], 700);
+    let text = env.ok(&["customer", "show", "alice"]);
+    assert!(text.contains("(1 day)"), "{text}");
+    // Back to monthly: the cycle is the anchor day's again.
+    env.ok(&["plan", "update", "home-20M", "--cycle-days", "monthly"]);
+    let shown = env.json(&["customer", "show", "alice"]);
+    assert_eq!(shown["cycle"]["start"], anchor);
+    assert!(shown["cycle"]["cycle_days"].is_null());
 }
 
 /// Usage belongs to the cycle of its accounting time: last cycle's traffic

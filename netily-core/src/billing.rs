@@ -204,6 +204,7 @@ mod tests {
             address_list: None,
             simultaneous_use: None,
             price_cents: 2_500,
+            cycle_days: None,
         }
     }
 

@@ -10,9 +10,15 @@
 //! month does not pull later cycles earlier. Cycles are half-open like every
 //! period here: `[start, end)`, and `end` is the next cycle's start.
 //!
+//! A plan may have its own period instead (`Plan::cycle_days`, e.g. 1 for
+//! a hotspot day pass, 7 for a weekly plan): cycle `n` then starts exactly
+//! `n * days * 86400` seconds after the anchor (UTC seconds, so no time zone
+//! moves it), also before the anchor. [`cycle_of`] picks the plan's rule.
+//!
 //! Nothing rolls a cycle over: usage is stored per cycle (the cycle of each
 //! accounting event's time, `netily_cycle_start` in SQL, migration 0017,
-//! computes the same as [`cycle_at`]) and a decision reads the usage of the
+//! and its 3-argument form, migration 0021, compute the same as
+//! [`cycle_of`]) and a decision reads the usage of the
 //! cycle of its `now`, so a new cycle starts at zero at its first second.
 
 use serde::Serialize;
@@ -50,15 +56,47 @@ pub fn cycle_at(anchor: UnixTime, at: UnixTime) -> Cycle {
     }
 }
 
+/// The longest period a plan may have, in days (the CHECK of migration 0021).
+pub const MAX_CYCLE_DAYS: u32 = 3660;
+
+/// The cycle that contains `at` of a subscription anchored at `anchor` on a
+/// plan with `days`-day cycles, or monthly ones when `days` is None.
+pub fn cycle_of(anchor: UnixTime, days: Option<u32>, at: UnixTime) -> Cycle {
+    match days {
+        None => cycle_at(anchor, at),
+        Some(days) => cycle_every(anchor, days, at),
+    }
+}
+
+/// The `days`-day cycle (at least 1 day) anchored at `anchor` that contains
+/// `at`; computed in i128 and clamped to the ends of time, so no input
+/// overflows.
+pub fn cycle_every(anchor: UnixTime, days: u32, at: UnixTime) -> Cycle {
+    let period = i128::from(days.max(1)) * i128::from(SECONDS_PER_DAY);
+    let n = (i128::from(at) - i128::from(anchor)).div_euclid(period);
+    let start = i128::from(anchor) + n * period;
+    let clamp = |t: i128| i64::try_from(t).unwrap_or(if t < 0 { i64::MIN } else { i64::MAX });
+    Cycle {
+        start: clamp(start),
+        end: clamp(start + period),
+    }
+}
+
+/// The cycle of `now` for a record's subscription and plan (None without a
+/// subscription).
+pub fn record_cycle(record: &SubscriberRecord, now: UnixTime) -> Option<Cycle> {
+    let s = record.subscription.as_ref()?;
+    let days = record.plan.as_ref().and_then(|p| p.cycle_days);
+    Some(cycle_of(s.cycle_start, days, now))
+}
+
 /// The usage a record holds for the cycle of `now`: its stored usage when
 /// that was counted for this very cycle, else 0 (a cycle that began after
 /// the record was loaded has seen no usage yet as far as this record goes;
 /// the accounting writer notifies when the new cycle's usage crosses the cap).
 pub fn usage_now(record: &SubscriberRecord, now: UnixTime) -> u64 {
-    match (&record.subscription, record.usage_cycle_start) {
-        (Some(s), Some(counted)) if cycle_at(s.cycle_start, now).start == counted => {
-            record.cycle_usage_bytes
-        }
+    match (record_cycle(record, now), record.usage_cycle_start) {
+        (Some(c), Some(counted)) if c.start == counted => record.cycle_usage_bytes,
         _ => 0,
     }
 }
@@ -71,16 +109,18 @@ pub struct CycleUsage {
     pub usage_bytes: u64,
     /// The plan's data cap, if it has one.
     pub cap_bytes: Option<u64>,
+    /// The plan's period in days; None is monthly on the anchor day.
+    pub cycle_days: Option<u32>,
 }
 
 /// The cycle of `now` with what the decision reads of it; None without a
 /// subscription.
 pub fn cycle_usage(record: &SubscriberRecord, now: UnixTime) -> Option<CycleUsage> {
-    let subscription = record.subscription.as_ref()?;
     Some(CycleUsage {
-        cycle: cycle_at(subscription.cycle_start, now),
+        cycle: record_cycle(record, now)?,
         usage_bytes: usage_now(record, now),
         cap_bytes: record.plan.as_ref().and_then(|p| p.data_cap_bytes),
+        cycle_days: record.plan.as_ref().and_then(|p| p.cycle_days),
     })
 }
 
@@ -288,6 +328,95 @@ mod tests {
         ] {
             let c = cycle_at(anchor, at);
             assert!(c.start <= c.end, "{anchor} {at}: {c:?}");
+        }
+    }
+
+    #[test]
+    fn n_day_cycles_start_every_n_days_at_the_anchor_second() {
+        let anchor = t("2026-03-28 09:30:00");
+        let day = |days, at: &str| {
+            let c = cycle_of(anchor, Some(days), t(at));
+            (format_utc(c.start), format_utc(c.end))
+        };
+        let s = |x: &str| format!("{x} UTC");
+        // A day pass: the boundary is the anchor's second, each day.
+        assert_eq!(
+            day(1, "2026-03-28 09:30:00"),
+            (s("2026-03-28 09:30:00"), s("2026-03-29 09:30:00"))
+        );
+        assert_eq!(
+            day(1, "2026-03-29 09:29:59"),
+            (s("2026-03-28 09:30:00"), s("2026-03-29 09:30:00"))
+        );
+        assert_eq!(
+            day(1, "2026-03-29 09:30:00"),
+            (s("2026-03-29 09:30:00"), s("2026-03-30 09:30:00"))
+        );
+        // Weekly, across a month end and a year end.
+        assert_eq!(
+            day(7, "2026-04-04 09:30:00"),
+            (s("2026-04-04 09:30:00"), s("2026-04-11 09:30:00"))
+        );
+        assert_eq!(
+            day(7, "2027-01-01 00:00:00"),
+            (s("2026-12-26 09:30:00"), s("2027-01-02 09:30:00"))
+        );
+        // Before the anchor: cycles extend backwards.
+        assert_eq!(
+            day(7, "2026-03-28 09:29:59"),
+            (s("2026-03-21 09:30:00"), s("2026-03-28 09:30:00"))
+        );
+        assert_eq!(
+            day(1, "2026-01-01 00:00:00"),
+            (s("2025-12-31 09:30:00"), s("2026-01-01 09:30:00"))
+        );
+        // The longest period allowed.
+        assert_eq!(
+            day(MAX_CYCLE_DAYS, "2036-03-27 00:00:00"),
+            (s("2026-03-28 09:30:00"), s("2036-04-04 09:30:00"))
+        );
+        // No period is monthly.
+        assert_eq!(
+            cycle_of(anchor, None, anchor + 1),
+            cycle_at(anchor, anchor + 1)
+        );
+    }
+
+    #[test]
+    fn every_second_is_in_exactly_one_n_day_cycle() {
+        let anchor = t("2024-02-29 23:00:00");
+        for days in [1, 2, 7, 30, 365] {
+            let mut at = anchor - 40 * SECONDS_PER_DAY;
+            let mut previous = cycle_every(anchor, days, at);
+            while at < anchor + 40 * SECONDS_PER_DAY {
+                at += 1_799;
+                let c = cycle_every(anchor, days, at);
+                assert!(c.contains(at), "{days}: {c:?} {at}");
+                assert!(
+                    c == previous || c.start == previous.end,
+                    "{previous:?} then {c:?}"
+                );
+                assert_eq!(c.end - c.start, i64::from(days) * SECONDS_PER_DAY);
+                assert_eq!((c.start - anchor).rem_euclid(SECONDS_PER_DAY), 0);
+                previous = c;
+            }
+        }
+    }
+
+    #[test]
+    fn n_day_cycles_at_the_ends_of_time_do_not_overflow() {
+        for days in [0, 1, 7, MAX_CYCLE_DAYS, u32::MAX] {
+            for (anchor, at) in [
+                (0, i64::MAX),
+                (0, i64::MIN),
+                (i64::MAX, 0),
+                (i64::MIN, i64::MAX),
+                (i64::MAX, i64::MIN),
+                (i64::MAX, i64::MAX),
+            ] {
+                let c = cycle_every(anchor, days, at);
+                assert!(c.start <= c.end, "{days} {anchor} {at}: {c:?}");
+            }
         }
     }
 }

@@ -68,6 +68,10 @@ pub struct Plan {
     /// Simultaneous-Use limit; None means unlimited.
     pub simultaneous_use: Option<u32>,
     pub price_cents: i64,
+    /// The billing cycle's length in days (1..=3660, e.g. 1 for a day pass);
+    /// None is monthly on the subscription's anchor day (`crate::cycle`).
+    #[serde(default)]
+    pub cycle_days: Option<u32>,
 }
 
 /// The subscriber's current subscription to a plan.

@@ -244,13 +244,27 @@ fn show_cycle(c: &CycleUsage) {
     print_fields(&[
         (
             "cycle",
-            format!("{} to {}", time(c.cycle.start), time(c.cycle.end)),
+            format!(
+                "{} to {} ({})",
+                time(c.cycle.start),
+                time(c.cycle.end),
+                period(c.cycle_days)
+            ),
         ),
         (
             "cycle usage",
             format!("{}{cap}", format_bytes(c.usage_bytes)),
         ),
     ]);
+}
+
+/// A plan's period for humans: "monthly", "1 day", "7 days".
+pub(crate) fn period(days: Option<u32>) -> String {
+    match days {
+        None => "monthly".into(),
+        Some(1) => "1 day".into(),
+        Some(n) => format!("{n} days"),
+    }
 }
 
 fn show(c: &CustomerRow) {

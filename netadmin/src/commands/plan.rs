@@ -1,6 +1,7 @@
 use netily_core::db::{self, NewPlan, PlanUpdate};
 use netily_core::model::Plan;
 
+use super::customer::period;
 use super::Ctx;
 use crate::cli::{PlanCmd, PlanFields};
 use crate::output::{bytes, money, opt, print_fields, print_json, Table};
@@ -42,6 +43,10 @@ fn update_from(f: &PlanFields) -> Result<PlanUpdate, Failure> {
         simultaneous_use: parse::clearable(f.simultaneous_use.as_deref(), |v| {
             parse::seconds("simultaneous use", v)
         })?,
+        cycle_days: match f.cycle_days.as_deref() {
+            Some("monthly") => Some(None),
+            v => parse::clearable(v, parse::cycle_days)?,
+        },
     })
 }
 
@@ -68,6 +73,7 @@ pub fn run(ctx: &Ctx, cmd: PlanCmd) -> Outcome {
                 address_list: u.address_list.flatten(),
                 simultaneous_use: u.simultaneous_use.flatten(),
                 price_cents: u.price_cents.unwrap_or(0),
+                cycle_days: u.cycle_days.flatten(),
             };
             let plan = ctx.in_tx(|tx| Ok(db::add_plan(tx, &plan)?))?;
             if ctx.json {
@@ -87,6 +93,7 @@ pub fn run(ctx: &Ctx, cmd: PlanCmd) -> Outcome {
                 "DATA CAP",
                 "FAIR USE",
                 "PRICE",
+                "CYCLE",
                 "SUBSCRIBERS",
             ]);
             for p in &plans {
@@ -99,6 +106,7 @@ pub fn run(ctx: &Ctx, cmd: PlanCmd) -> Outcome {
                         .unwrap_or_else(|| "-".into()),
                     opt(&p.plan.fair_use_rate),
                     money(p.plan.price_cents),
+                    period(p.plan.cycle_days),
                     p.subscribers.to_string(),
                 ]);
             }
@@ -151,5 +159,6 @@ fn show(p: &Plan) {
         ("address list", opt(&p.address_list)),
         ("simultaneous use", opt(&p.simultaneous_use)),
         ("price", money(p.price_cents)),
+        ("cycle", period(p.cycle_days)),
     ]);
 }

@@ -117,6 +117,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "password_hashes",
         sql: include_str!("../../migrations/0020_password_hashes.sql"),
     },
+    Migration {
+        version: 21,
+        name: "plan_cycle_days",
+        sql: include_str!("../../migrations/0021_plan_cycle_days.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

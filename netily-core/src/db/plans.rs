@@ -10,8 +10,8 @@ use crate::rate::RateLimit;
 /// Columns read by `plan_from_row`, in order, for a table aliased `p`.
 pub(crate) const PLAN_COLUMNS: &str = "p.id, p.name, p.rate, p.data_cap_bytes, p.fair_use_rate, \
      p.session_timeout, p.idle_timeout, p.interim_interval, p.ip_pool, p.mikrotik_group, \
-     p.address_list, p.simultaneous_use, p.price_cents";
-pub(crate) const PLAN_COLUMN_COUNT: usize = 13;
+     p.address_list, p.simultaneous_use, p.price_cents, p.cycle_days";
+pub(crate) const PLAN_COLUMN_COUNT: usize = 14;
 
 /// Reads a plan from `PLAN_COLUMNS` starting at column `at`.
 pub(crate) fn plan_from_row(row: &Row, at: usize) -> Result<Plan> {
@@ -46,6 +46,7 @@ pub(crate) fn plan_from_row(row: &Row, at: usize) -> Result<Plan> {
         address_list: row.try_get(at + 10).map_err(q("reading a plan"))?,
         simultaneous_use: positive(11)?,
         price_cents: row.try_get(at + 12).map_err(q("reading a plan"))?,
+        cycle_days: positive(13)?,
         name,
     })
 }
@@ -65,6 +66,8 @@ pub struct NewPlan {
     pub address_list: Option<String>,
     pub simultaneous_use: Option<u32>,
     pub price_cents: i64,
+    /// Cycles of this many days; None is monthly on the anchor day.
+    pub cycle_days: Option<u32>,
 }
 
 impl NewPlan {
@@ -83,6 +86,7 @@ impl NewPlan {
             address_list: None,
             simultaneous_use: None,
             price_cents: 0,
+            cycle_days: None,
         }
     }
 }
@@ -101,6 +105,7 @@ pub struct PlanUpdate {
     pub address_list: Option<Option<String>>,
     pub simultaneous_use: Option<Option<u32>>,
     pub price_cents: Option<i64>,
+    pub cycle_days: Option<Option<u32>>,
 }
 
 /// A plan with how many subscribers are on it now.
@@ -144,6 +149,17 @@ fn check(p: &NewPlan) -> Result<()> {
         return Err(Error::invalid("price", "must not be negative"));
     }
     super::invoices::check_max_amount("price", p.price_cents)?;
+    if p.cycle_days
+        .is_some_and(|d| d == 0 || d > crate::cycle::MAX_CYCLE_DAYS)
+    {
+        return Err(Error::invalid(
+            "cycle days",
+            format!(
+                "must be from 1 to {} (or none: monthly on the subscription's day)",
+                crate::cycle::MAX_CYCLE_DAYS
+            ),
+        ));
+    }
     for (field, v) in [
         ("session timeout", p.session_timeout),
         ("idle timeout", p.idle_timeout),
@@ -171,8 +187,8 @@ pub fn add_plan(conn: &mut impl GenericClient, p: &NewPlan) -> Result<Plan> {
             &format!(
                 "INSERT INTO plans AS p (name, rate, data_cap_bytes, fair_use_rate, session_timeout,
                     idle_timeout, interim_interval, ip_pool, mikrotik_group, address_list,
-                    simultaneous_use, price_cents)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                    simultaneous_use, price_cents, cycle_days)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                  RETURNING {PLAN_COLUMNS}"
             ),
             &[
@@ -188,6 +204,7 @@ pub fn add_plan(conn: &mut impl GenericClient, p: &NewPlan) -> Result<Plan> {
                 &p.address_list,
                 &opt_i32(p.simultaneous_use),
                 &p.price_cents,
+                &opt_i32(p.cycle_days),
             ],
         )
         .map_err(sql("adding a plan", &format!("plan '{}'", p.name)))?;
@@ -241,6 +258,7 @@ pub fn update_plan(conn: &mut impl GenericClient, name: &str, u: &PlanUpdate) ->
         address_list: u.address_list.clone().unwrap_or(cur.address_list),
         simultaneous_use: u.simultaneous_use.unwrap_or(cur.simultaneous_use),
         price_cents: u.price_cents.unwrap_or(cur.price_cents),
+        cycle_days: u.cycle_days.unwrap_or(cur.cycle_days),
     };
     // Clearing the cap also frees the fair-use rate requirement, not the reverse.
     if p.data_cap_bytes.is_none() && u.fair_use_rate.is_none() && u.data_cap_bytes.is_some() {
@@ -253,7 +271,7 @@ pub fn update_plan(conn: &mut impl GenericClient, name: &str, u: &PlanUpdate) ->
                 "UPDATE plans AS p SET rate = $2, data_cap_bytes = $3, fair_use_rate = $4,
                         session_timeout = $5, idle_timeout = $6, interim_interval = $7, ip_pool = $8,
                         mikrotik_group = $9, address_list = $10, simultaneous_use = $11,
-                        price_cents = $12, updated_at = now()
+                        price_cents = $12, cycle_days = $13, updated_at = now()
                   WHERE p.id = $1
                  RETURNING {PLAN_COLUMNS}"
             ),
@@ -270,6 +288,7 @@ pub fn update_plan(conn: &mut impl GenericClient, name: &str, u: &PlanUpdate) ->
                 &p.address_list,
                 &opt_i32(p.simultaneous_use),
                 &p.price_cents,
+                &opt_i32(p.cycle_days),
             ],
         )
         .map_err(q("updating a plan"))?;

@@ -23,14 +23,16 @@ use crate::model::{
 use postgres::types::Type;
 
 /// Subscriber + active subscription + usage of the cycle of now (as
-/// `netily_subscriber_record`, migration 0017).
+/// `netily_subscriber_record`, migrations 0017 and 0021: the cycle is the
+/// plan's period when it has one).
 const BASE_COLUMNS: &str = "c.id, c.username, c.password, c.full_name, c.status, c.mac_binding, \
      c.static_ip, s.id, s.plan_id, floor(extract(epoch from s.starts_at))::bigint, \
      floor(extract(epoch from s.expires_at))::bigint, s.active, floor(extract(epoch from s.cycle_start))::bigint, \
      coalesce(u.bytes, 0), floor(extract(epoch from cy.start))::bigint, c.password_hash";
 const BASE_FROM: &str = "FROM customers c
        LEFT JOIN subscriptions s ON s.customer_id = c.id AND s.active
-       LEFT JOIN LATERAL (SELECT netily_cycle_start(s.cycle_start, now()) AS start) cy ON true
+       LEFT JOIN plans sp ON sp.id = s.plan_id
+       LEFT JOIN LATERAL (SELECT netily_cycle_start(s.cycle_start, now(), sp.cycle_days) AS start) cy ON true
        LEFT JOIN usage u ON u.customer_id = c.id AND u.cycle_start = cy.start";
 
 fn base_from_row(r: &Row) -> Result<(SubscriberRecord, Option<i64>)> {

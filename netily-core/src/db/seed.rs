@@ -79,6 +79,7 @@ pub fn seed_demo(conn: &mut impl GenericClient, vpn: &VpnPlan) -> Result<SeedRep
     hotspot.price_cents = 100;
     hotspot.session_timeout = Some(86_400);
     hotspot.idle_timeout = Some(900);
+    hotspot.cycle_days = Some(1);
     for p in [&basic, &home, &fair, &hotspot] {
         add_plan(conn, p)?;
     }

@@ -28,6 +28,7 @@ fn plan() -> Plan {
         address_list: None,
         simultaneous_use: None,
         price_cents: 2_500,
+        cycle_days: None,
     }
 }
 

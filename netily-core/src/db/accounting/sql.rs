@@ -31,7 +31,8 @@ use crate::accounting::{Change, SessionChange, SessionEvent};
 /// triggers do for other writers (migration 0010; this connection sets
 /// netily.accounting_writer so they skip it): it adds what the counters grew
 /// by to the subscriber's usage in the cycle of the packet's event time
-/// (`netily_cycle_start`, migration 0017; so a new cycle starts at zero),
+/// (`netily_cycle_start` with the plan's period, migrations 0017 and 0021;
+/// so a new cycle starts at zero),
 /// and notifies the sessions that opened or closed and the caps crossed,
 /// with the triggers' payloads. What a counter grew by is measured against
 /// the row as this statement found it; a subscriber's packets are never in
@@ -114,13 +115,14 @@ WITH input AS MATERIALIZED (
 ), grown AS (
     -- OFFSET 0 keeps the lookups per subscriber (index probes): a cached
     -- plan cannot know the batch is small and would hash whole tables.
-    SELECT k.customer_id, netily_cycle_start(k.anchor, d.at) AS cycle_start, k.cap, d.username,
+    SELECT k.customer_id, netily_cycle_start(k.anchor, d.at, k.days) AS cycle_start, k.cap, d.username,
            least(sum(d.bytes), 9223372036854775807)::bigint AS bytes
       FROM (SELECT n.username, to_timestamp(i.ev_at) AS at,
                    greatest(n.bytes - coalesce(b.bytes, 0), 0) AS bytes
               FROM changed n JOIN input i ON i.uid = n.uid LEFT JOIN before b ON b.uid = n.uid
              WHERE n.username IS NOT NULL) d,
-           LATERAL (SELECT c.id AS customer_id, s.cycle_start AS anchor, p.data_cap_bytes AS cap
+           LATERAL (SELECT c.id AS customer_id, s.cycle_start AS anchor, p.data_cap_bytes AS cap,
+                           p.cycle_days AS days
                       FROM customers c
                       JOIN subscriptions s ON s.customer_id = c.id AND s.active
                       LEFT JOIN plans p ON p.id = s.plan_id
