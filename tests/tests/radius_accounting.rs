@@ -1147,3 +1147,86 @@ fn a_fair_use_downgrade_ends_at_the_first_second_of_the_next_cycle() {
     let text = isp.netadmin(&["customer", "show", "alice"]);
     assert!(text.contains("1 kB of 10 kB cap"), "{text}");
 }
+
+/// The same on a plan with its own period (a 1-day plan): the downgrade
+/// ends at the next day boundary counted from the anchor (its tenth here;
+/// a monthly cycle would last weeks longer), and the new day counts from
+/// zero: the writer, the record and the module all use the plan's period.
+#[test]
+fn a_one_day_plans_fair_use_downgrade_ends_at_the_next_day_boundary() {
+    let isp = Isp::new("netily_day_rollover");
+    let mut conn = isp.sql();
+    seed(&mut conn);
+    conn.batch_execute(
+        "UPDATE plans SET data_cap_bytes = 10000, fair_use_rate = '1M/1M', cycle_days = 1",
+    )
+    .unwrap();
+    let server = isp.radiusd();
+    // Anchored 10 days ago less 25 s: the next day's cycle begins 25 s from
+    // now (a monthly cycle would end 20 days later).
+    let boundary: i64 = conn
+        .query_one(
+            "UPDATE subscriptions
+                SET cycle_start = date_trunc('second', now()) + interval '25 s' - interval '240 hours'
+              WHERE active AND customer_id = (SELECT id FROM customers WHERE username = 'alice')
+          RETURNING floor(extract(epoch FROM cycle_start))::bigint + 10 * 86400",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let login = "User-Name = \"alice\", User-Password = \"alice-secret\"\n";
+    let rate = |server: &Radiusd| -> Vec<String> {
+        let reply = server.auth(login).unwrap();
+        assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+        reply
+            .values("Mikrotik-Rate-Limit")
+            .iter()
+            .map(|v| v.to_string())
+            .collect()
+    };
+
+    send_twice(&server, &acct_packet("Start", "cyc-1", ""));
+    send_twice(
+        &server,
+        &acct_packet(
+            "Interim-Update",
+            "cyc-1",
+            ", Acct-Session-Time = 60, Acct-Input-Octets = 6000, Acct-Output-Octets = 6000",
+        ),
+    );
+    let t = Instant::now();
+    while rate(&server) != ["1M/1M"] {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = isp.netadmin(&["--json", "customer", "show", "alice"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["cycle"]["end"], boundary, "{shown}");
+    assert_eq!(shown["cycle"]["usage_bytes"], 12_000, "{shown}");
+    assert_eq!(shown["cycle"]["cap_bytes"], 10_000, "{shown}");
+    assert_eq!(shown["cycle"]["start"], boundary - 86_400, "{shown}");
+    assert_eq!(shown["cycle"]["cycle_days"], 1, "{shown}");
+    assert!(
+        now() < boundary,
+        "too slow: the cycle ended before the test saw its downgrade"
+    );
+
+    while now() < boundary {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rate(&server), ["5M/10M"], "{}", server.log());
+
+    // The session goes on: only what it adds from now on counts.
+    send_twice(
+        &server,
+        &acct_packet(
+            "Interim-Update",
+            "cyc-1",
+            ", Acct-Session-Time = 120, Acct-Input-Octets = 6500, Acct-Output-Octets = 6500",
+        ),
+    );
+    assert_eq!(rate(&server), ["5M/10M"]);
+    let text = isp.netadmin(&["customer", "show", "alice"]);
+    assert!(text.contains("1 kB of 10 kB cap"), "{text}");
+    assert!(text.contains("(1 day)"), "{text}");
+}
