@@ -433,3 +433,50 @@ fn usage_lands_in_the_cycle_of_its_time() {
     let text = env.ok(&["customer", "show", "ivan"]);
     assert!(text.contains("120 GB of 100 GB cap"), "{text}");
 }
+
+/// Other writers' usage on a 1-day plan (the radacct triggers): a cap
+/// crossed in today's cycle is notified, as the accounting writer does.
+#[test]
+fn a_cap_crossed_in_a_one_day_cycle_is_notified() {
+    let env = Env::demo();
+    env.ok(&[
+        "plan",
+        "update",
+        "home-20M",
+        "--cycle-days",
+        "1",
+        "--data-cap",
+        "10k",
+        "--fair-use-rate",
+        "1M/1M",
+    ]);
+    let mut listener = env.sql();
+    listener.batch_execute("LISTEN netily_changed").unwrap();
+    env.sql()
+        .batch_execute(
+            "UPDATE subscriptions s SET cycle_start = now() - interval '10 days 3 hours'
+               FROM customers c WHERE c.id = s.customer_id AND c.username = 'alice' AND s.active;
+             INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress,
+                                  acctstarttime, acctupdatetime, acctinputoctets, acctoutputoctets)
+                  VALUES ('1', 'today', 'alice', '127.0.0.1', now() - interval '1 hour',
+                          now(), 6000, 6000);",
+        )
+        .unwrap();
+    let mut n = listener.notifications();
+    let mut it = n.timeout_iter(Duration::from_secs(5));
+    let mut got = Vec::new();
+    while !got.contains(&"usage alice".to_owned()) {
+        match it.next().unwrap() {
+            Some(note) => got.push(note.payload().to_owned()),
+            None => panic!("no cap notification: {got:?}"),
+        }
+    }
+    // Counted in today's cycle (10 days after the anchor), not the month's.
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM usage u JOIN subscriptions s ON s.customer_id = u.customer_id AND s.active
+              WHERE u.cycle_start = s.cycle_start + interval '240 hours' AND u.bytes = 12000"
+        ),
+        1
+    );
+}
