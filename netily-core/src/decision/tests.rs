@@ -872,6 +872,29 @@ fn a_fair_use_downgrade_ends_with_its_cycle() {
 }
 
 #[test]
+fn a_one_day_plans_downgrade_ends_at_the_next_day_boundary() {
+    let mut r = capped_at_100_gb();
+    let anchor = 1_675_123_200 + 9 * 3_600; // 2023-01-31 09:00:00
+    if let Some(s) = r.subscription.as_mut() {
+        s.cycle_start = anchor;
+    }
+    if let Some(p) = r.plan.as_mut() {
+        p.cycle_days = Some(1);
+    }
+    let this = cycle::cycle_of(anchor, Some(1), NOW);
+    assert_eq!(this.end - this.start, 86_400);
+    assert_eq!(format_utc(this.start).get(11..), Some("09:00:00 UTC"));
+    r.usage_cycle_start = Some(this.start);
+    r.cycle_usage_bytes = 150_000_000_000;
+    let at = |r: &SubscriberRecord, now| decide(Some(r), &req(None), now, &Policy::default());
+    assert_eq!(at(&r, this.end - 1).reply_value(RATE_LIMIT), Some("1M/2M"));
+    // The next day's first second: the plan's rate (the monthly cycle of
+    // the same anchor would still be downgraded).
+    assert_eq!(at(&r, this.end).reply_value(RATE_LIMIT), Some("5M/10M"));
+    assert!(cycle::cycle_at(anchor, this.end).contains(this.start));
+}
+
+#[test]
 fn fair_use_cap_without_fair_rate_keeps_plan_rate() {
     let mut r = record();
     if let Some(p) = r.plan.as_mut() {
