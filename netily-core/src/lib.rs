@@ -19,6 +19,7 @@ pub mod cycle;
 pub mod db;
 pub mod decision;
 pub mod dictionary;
+pub mod enforcement;
 pub mod import;
 pub mod live;
 pub mod model;
