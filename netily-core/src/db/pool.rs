@@ -8,21 +8,47 @@ use postgres::NoTls;
 
 use super::error::{Error, Result};
 
-fn parse(url: &str, connect_timeout: Duration) -> Result<postgres::Config> {
+/// `url`'s settings with `connect_timeout`, and `application` as the
+/// application name unless the URL names one.
+fn parse(url: &str, connect_timeout: Duration, application: &str) -> Result<postgres::Config> {
     let mut cfg: postgres::Config = url.parse().map_err(|e: postgres::Error| Error::Connect {
         url: redact_url(url),
         detail: format!("not a valid PostgreSQL URL ({e})"),
     })?;
     cfg.connect_timeout(connect_timeout);
     if cfg.get_application_name().is_none() {
-        cfg.application_name("netily");
+        cfg.application_name(application);
     }
+    Ok(cfg)
+}
+
+/// The settings of a server's background connection: `timeout` bounds the
+/// connect and, as statement_timeout, every statement; `extra_options`
+/// (server settings, `-c name=value ...`) follow. Options the URL already
+/// sets are kept, before these.
+pub(crate) fn bounded_config(
+    url: &str,
+    timeout: Duration,
+    application: &str,
+    extra_options: &str,
+) -> Result<postgres::Config> {
+    let mut cfg = parse(url, timeout, application)?;
+    let mut ours = format!("-c statement_timeout={}", timeout.as_millis().max(1));
+    if !extra_options.is_empty() {
+        ours.push(' ');
+        ours.push_str(extra_options);
+    }
+    let options = match cfg.get_options() {
+        Some(o) if !o.is_empty() => format!("{o} {ours}"),
+        _ => ours,
+    };
+    cfg.options(&options);
     Ok(cfg)
 }
 
 /// One connection.
 pub fn connect(url: &str, connect_timeout: Duration) -> Result<postgres::Client> {
-    let cfg = parse(url, connect_timeout)?;
+    let cfg = parse(url, connect_timeout, "netily")?;
     open(url, &cfg)
 }
 
@@ -30,13 +56,7 @@ pub fn connect(url: &str, connect_timeout: Duration) -> Result<postgres::Client>
 /// connect and every statement (statement_timeout, set at connect), so a
 /// stuck statement never holds the thread, and its host's shutdown, forever.
 pub fn connect_bounded(url: &str, timeout: Duration) -> Result<postgres::Client> {
-    let mut cfg = parse(url, timeout)?;
-    let limit = format!("-c statement_timeout={}", timeout.as_millis().max(1));
-    let options = match cfg.get_options() {
-        Some(o) if !o.is_empty() => format!("{o} {limit}"),
-        _ => limit,
-    };
-    cfg.options(&options);
+    let cfg = bounded_config(url, timeout, "netily", "")?;
     open(url, &cfg)
 }
 
@@ -47,7 +67,7 @@ fn open(url: &str, cfg: &postgres::Config) -> Result<postgres::Client> {
     })
 }
 
-fn connect_detail(e: &postgres::Error) -> String {
+pub(crate) fn connect_detail(e: &postgres::Error) -> String {
     use std::error::Error as _;
     // The driver's top-level text is often just "error connecting to server";
     // the cause ("Connection refused", "password authentication failed") is

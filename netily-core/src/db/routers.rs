@@ -100,9 +100,9 @@ pub fn add_router(
     super::plans::check_name("router name", &r.name)?;
     check_secret(&r.secret)?;
     let ip = IpAddr::V4(r.nas_ip);
-    // Serialize id allocation between concurrent `router add`s.
-    conn.batch_execute("LOCK TABLE routers IN SHARE ROW EXCLUSIVE MODE")
-        .map_err(q("locking the router list"))?;
+    // Serializes id allocation and the address check with every other
+    // `router add/update` and `nas add/update`.
+    super::nas::lock(conn)?;
     let nasname = ip.to_string();
     let owner = super::nas::address_owner(conn, &nasname, None, None, vpn)?;
     super::nas::refuse_taken(&nasname, owner)?;

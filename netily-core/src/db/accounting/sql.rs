@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use postgres::{Client, NoTls, Statement};
 
-use super::super::error::{Error, Result};
-use super::super::pool::redact_url;
+use super::super::error::Result;
+use super::super::pool::bounded_config;
 use super::plan::{self, Step};
 use super::Recorded;
 use crate::accounting::{Change, SessionChange, SessionEvent};
@@ -196,25 +196,12 @@ const WRITER_PLANS: &str = "-c plan_cache_mode=force_generic_plan -c enable_seqs
 /// itself (migration 0010); [`WRITER_PLANS`]. Options the URL already sets
 /// are kept, before these.
 pub(super) fn writer_config(url: &str, timeout: Duration) -> Result<postgres::Config> {
-    let mut config: postgres::Config =
-        url.parse().map_err(|e: postgres::Error| Error::Connect {
-            url: redact_url(url),
-            detail: format!("not a valid PostgreSQL URL ({e})"),
-        })?;
-    config.connect_timeout(timeout);
-    if config.get_application_name().is_none() {
-        config.application_name("netily-accounting");
-    }
-    let ours = format!(
-        "-c statement_timeout={} -c netily.accounting_writer=on {WRITER_PLANS}",
-        timeout.as_millis().max(1)
-    );
-    let options = match config.get_options() {
-        Some(o) if !o.is_empty() => format!("{o} {ours}"),
-        _ => ours,
-    };
-    config.options(&options);
-    Ok(config)
+    bounded_config(
+        url,
+        timeout,
+        "netily-accounting",
+        &format!("-c netily.accounting_writer=on {WRITER_PLANS}"),
+    )
 }
 
 /// The packets' values as the arrays [`RECORD_SESSIONS`] takes ($1..$21),

@@ -20,6 +20,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::super::error::{q, Result};
+use super::super::pool::connect_detail;
 use super::plan::is_one_statement;
 use super::queue::{Batch, Job};
 use super::sql::PreparedConnection;
@@ -176,15 +177,4 @@ fn one_by_one(
         }
     }
     Ok(results)
-}
-
-/// The cause of a connection failure ("Connection refused"), not just the
-/// driver's "error connecting to server".
-fn connect_detail(e: &postgres::Error) -> String {
-    use std::error::Error as _;
-    match (e.as_db_error(), e.source()) {
-        (Some(db), _) => db.message().to_owned(),
-        (None, Some(src)) => src.to_string(),
-        (None, None) => e.to_string(),
-    }
 }
