@@ -13,7 +13,7 @@
 use std::fmt;
 use std::fs;
 use std::io::Write;
-use std::net::UdpSocket;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -76,6 +76,32 @@ pub fn free_udp_port() -> Result<u16, RadiusError> {
     Ok(s.local_addr()
         .map_err(|e| err(format!("local_addr: {e}")))?
         .port())
+}
+
+/// Waits until a radiusd started with `-f -l stdout` (output to `log`) says
+/// it is ready; an error with the log when it exits first or takes longer
+/// than 20 s.
+pub fn wait_ready(child: &mut Child, log: &Path) -> Result<(), RadiusError> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let text = || fs::read_to_string(log).unwrap_or_default();
+    loop {
+        if text().contains("Ready to process requests") {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(err(format!(
+                "radiusd exited during startup ({status}):\n{}",
+                text()
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(err(format!(
+                "radiusd not ready after {READY_TIMEOUT:?}:\n{}",
+                text()
+            )));
+        }
+        sleep(Duration::from_millis(50));
+    }
 }
 
 /// A private radiusd; dropping it kills the server and removes its directory.
@@ -219,30 +245,9 @@ impl Radiusd {
             auth_port,
             acct_port,
         };
-        server.wait_ready()?;
+        let log = server.dir.join("radiusd.log");
+        wait_ready(&mut server.child, &log)?;
         Ok(server)
-    }
-
-    fn wait_ready(&mut self) -> Result<(), RadiusError> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if self.log().contains("Ready to process requests") {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(err(format!(
-                    "radiusd exited during startup ({status}):\n{}",
-                    self.log()
-                )));
-            }
-            if Instant::now() > deadline {
-                return Err(err(format!(
-                    "radiusd not ready after {READY_TIMEOUT:?}:\n{}",
-                    self.log()
-                )));
-            }
-            sleep(Duration::from_millis(50));
-        }
     }
 
     /// Everything radiusd logged so far.
@@ -376,10 +381,23 @@ pub fn radclient_as(
     timeout_secs: u32,
     attributes: &str,
 ) -> Result<Reply, RadiusError> {
+    let server = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    radclient_to(server, kind, secret, timeout_secs, attributes)
+}
+
+/// [`radclient_as`] to any server address, e.g. `coa` or `disconnect` to a
+/// [`crate::coa_nas::CoaNas`].
+pub fn radclient_to(
+    server: SocketAddr,
+    kind: &str,
+    secret: &str,
+    timeout_secs: u32,
+    attributes: &str,
+) -> Result<Reply, RadiusError> {
     let mut child = Command::new("radclient")
         .args(["-x", "-r", "1", "-t"])
         .arg(timeout_secs.to_string())
-        .arg(format!("127.0.0.1:{port}"))
+        .arg(server.to_string())
         .args([kind, secret])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -6,6 +6,8 @@
 //! - [`postgres`]: a private PostgreSQL 15 cluster ([`postgres::PgCluster`])
 //!   and fresh databases in it ([`postgres::TestDb`]).
 //! - [`freeradius`]: a private FreeRADIUS running rlm_netily, and radclient.
+//! - [`coa_nas`]: a FreeRADIUS standing in for a router that receives CoA
+//!   and Disconnect requests ([`coa_nas::CoaNas`]) and records each one.
 //! - [`netadmin`]: the real operator CLI, built once per test process.
 //! - [`isp`]: one ISP's database and config file, driven with netadmin and
 //!   served by radiusd ([`isp::Isp`]).
@@ -14,6 +16,7 @@
 //! - [`cdylib`]: builds a plugin crate for tests.
 
 pub mod cdylib;
+pub mod coa_nas;
 pub mod freeradius;
 pub mod isp;
 pub mod netadmin;
