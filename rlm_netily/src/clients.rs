@@ -19,14 +19,35 @@
 //! table notifies a change (migration 0004's `nas` trigger). If the database
 //! goes away the last known table keeps serving.
 //!
+//! **A removed client is not answered from the moment the directory sees the
+//! change.** FreeRADIUS itself keeps a client it was given: one registered at
+//! instantiate for the server's whole life, one defined through the
+//! dynamic-clients server for its `lifetime` (60 s in the shipped site), and
+//! its client list may only be changed from its socket-reading thread, which
+//! a module never runs on. So the module checks every request instead
+//! ([`NasDirectory::removed`], from authorize, accounting and post-auth): when
+//! the request came through a client this module put in place (registered at
+//! start or defined dynamically, remembered by address and prefix) and the
+//! packet's source address is no longer in the table (`netadmin router
+//! remove`, `nas remove`, a disabled router), the request gets
+//! `control:Response-Packet-Type := Do-Not-Respond` and `handled`: FreeRADIUS
+//! sends nothing, exactly as for an unknown client, nothing is written to
+//! radacct or radpostauth, and a line saying so is logged at most once a
+//! minute per address. Clients from clients.conf are never touched. Once
+//! FreeRADIUS's own client expires, the dynamic-clients server finds no row
+//! and the address is ignored as unknown. Until the table has loaded, and
+//! while the database is away, the last known table decides, as everywhere.
+//! A changed secret still takes effect with the client's `lifetime` (for a
+//! client registered at start, with a restart).
+//!
 //! Secrets are never logged, not even at debug level.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ptr;
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use netily_core::db::{self, nas::NasClient};
 use netily_core::live::{self, Live};
@@ -85,6 +106,34 @@ impl Table {
 /// The table as last loaded; None before the first load.
 type Shared = RwLock<Option<Arc<Table>>>;
 
+/// How FreeRADIUS knows a client: one address (full prefix), or a network
+/// (its first address and prefix length), as in its `RADCLIENT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientKey {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl ClientKey {
+    /// The client of one address.
+    pub fn host(address: IpAddr) -> ClientKey {
+        let prefix = if address.is_ipv4() { 32 } else { 128 };
+        ClientKey { address, prefix }
+    }
+
+    /// The client FreeRADIUS makes of a row (None for a row it refuses).
+    fn of(client: &NasClient) -> Option<ClientKey> {
+        client.address().map(ClientKey::host).or_else(|| {
+            client
+                .network()
+                .map(|(address, prefix)| ClientKey { address, prefix })
+        })
+    }
+}
+
+/// How often one removed client's unanswered requests are logged.
+const REMOVED_LOG_EVERY: Duration = Duration::from_secs(60);
+
 /// What the directory knows about an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
@@ -98,6 +147,11 @@ pub enum Lookup {
 /// it stops and joins its thread.
 pub struct NasDirectory {
     table: Arc<Shared>,
+    /// The clients this module gave FreeRADIUS (at start, or dynamically):
+    /// the only ones [`NasDirectory::removed`] ever refuses.
+    served: RwLock<HashSet<ClientKey>>,
+    /// When each removed client's address was last logged.
+    logged: Mutex<HashMap<IpAddr, Instant>>,
     live: Live,
 }
 
@@ -108,6 +162,11 @@ impl NasDirectory {
         if self.wait_loaded(timeout) {
             let all = self.all();
             let added = register_all(&all);
+            self.served
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(added.iter().copied());
+            let added = added.len();
             log::info!(
                 "registered {added} of {} RADIUS client(s) from the nas table",
                 all.len()
@@ -141,6 +200,8 @@ impl NasDirectory {
         let mirror = live::Whole::new(TABLES, move |c: &mut db::Client| loader.load(c));
         Ok(NasDirectory {
             table,
+            served: RwLock::default(),
+            logged: Mutex::default(),
             live: Live::start(options, mirror)?,
         })
     }
@@ -160,6 +221,48 @@ impl NasDirectory {
     /// Every client in the table (empty before the first load).
     pub fn all(&self) -> Vec<NasClient> {
         self.table().map(|t| t.all.clone()).unwrap_or_default()
+    }
+
+    /// True when a request that came through FreeRADIUS's client `client`
+    /// from `source` must not be answered: the client is one this module
+    /// gave FreeRADIUS, and `source` is no longer in the table. Memory only.
+    pub fn removed(&self, client: ClientKey, source: IpAddr) -> bool {
+        let ours = self
+            .served
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&client);
+        ours && matches!(self.lookup(source), Lookup::Unknown)
+    }
+
+    /// Remembers a client FreeRADIUS is about to create from our answer.
+    fn serve(&self, client: ClientKey) {
+        let known = self
+            .served
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&client);
+        if !known {
+            self.served
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(client);
+        }
+    }
+
+    /// True when a removed client's request from `source` should be logged
+    /// now: once per [`REMOVED_LOG_EVERY`] per address.
+    fn log_removed(&self, source: IpAddr, now: Instant) -> bool {
+        let mut logged = self.logged.lock().unwrap_or_else(PoisonError::into_inner);
+        if logged
+            .get(&source)
+            .is_some_and(|&at| now.saturating_duration_since(at) < REMOVED_LOG_EVERY)
+        {
+            return false;
+        }
+        logged.retain(|_, at| now.saturating_duration_since(*at) < REMOVED_LOG_EVERY);
+        logged.insert(source, now);
+        true
     }
 
     /// The client sending from `address`; never touches the database.
@@ -204,16 +307,16 @@ fn c_string(field: &str, value: &str) -> Result<CString, String> {
     CString::new(value).map_err(|_| format!("{field} contains a NUL byte"))
 }
 
-/// Registers each client with the server's global client list; returns how
-/// many were added. A row FreeRADIUS cannot use (bad address, clash with a
+/// Registers each client with the server's global client list; returns the
+/// ones added. A row FreeRADIUS cannot use (bad address, clash with a
 /// clients.conf entry) is skipped with a warning naming it, never its secret.
 ///
 /// Call only from instantiate: the client list is not locked.
-pub fn register_all(clients: &[NasClient]) -> usize {
-    let mut added = 0;
+pub fn register_all(clients: &[NasClient]) -> Vec<ClientKey> {
+    let mut added = Vec::new();
     for c in clients {
         match register(c) {
-            Ok(()) => added += 1,
+            Ok(key) => added.push(key),
             Err(why) => log::warn!(
                 "RADIUS client '{}' ({}) skipped: {why}",
                 c.shortname,
@@ -224,7 +327,9 @@ pub fn register_all(clients: &[NasClient]) -> usize {
     added
 }
 
-fn register(c: &NasClient) -> Result<(), String> {
+fn register(c: &NasClient) -> Result<ClientKey, String> {
+    let key =
+        ClientKey::of(c).ok_or_else(|| format!("'{}' is not an address or network", c.nasname))?;
     let identifier = c_string("nasname", c.nasname.trim())?;
     let secret = c_string("secret", &c.secret)?;
     let shortname = c_string("shortname", &c.shortname)?;
@@ -257,7 +362,7 @@ fn register(c: &NasClient) -> Result<(), String> {
                 .into());
         }
     }
-    Ok(())
+    Ok(key)
 }
 
 /// When FreeRADIUS runs this request only to define a dynamic client (the
@@ -277,6 +382,68 @@ pub unsafe fn being_defined(raw: *mut sys::REQUEST) -> Option<Option<IpAddr>> {
         }
         Some(request.packet.as_ref().and_then(|p| source(&p.src_ipaddr)))
     }
+}
+
+/// For an ordinary request through a client FreeRADIUS created at runtime
+/// (`dynamic`: registered by a module at start, or defined through a
+/// dynamic-clients server; never a clients.conf entry), that client and the
+/// packet's source address.
+///
+/// # Safety
+/// `raw` is the REQUEST FreeRADIUS passed to the current module call (or null).
+pub unsafe fn origin(raw: *mut sys::REQUEST) -> Option<(ClientKey, IpAddr)> {
+    // SAFETY: the caller's contract: raw is null or a live REQUEST whose
+    // client and packet are null or live for the call.
+    unsafe {
+        let request = raw.as_ref()?;
+        let client = request.client.as_ref()?;
+        if client.dynamic == 0 || !client.client_server.is_null() {
+            return None;
+        }
+        let key = ClientKey {
+            address: source(&client.ipaddr)?,
+            prefix: client.ipaddr.prefix,
+        };
+        let from = source(&request.packet.as_ref()?.src_ipaddr)?;
+        Some((key, from))
+    }
+}
+
+/// Whether this request came from a client that is no longer in the nas
+/// table; if so it is marked so FreeRADIUS sends no reply at all
+/// (`control:Response-Packet-Type := Do-Not-Respond`) and the caller returns
+/// `handled` (or `noop` in post-auth).
+///
+/// # Safety
+/// `raw` is the REQUEST of the current module call, not otherwise in use.
+pub unsafe fn not_answered(directory: &NasDirectory, raw: *mut sys::REQUEST) -> bool {
+    // SAFETY: the caller's contract.
+    let Some((client, from)) = (unsafe { origin(raw) }) else {
+        return false;
+    };
+    if !directory.removed(client, from) {
+        return false;
+    }
+    // SAFETY: the caller's contract.
+    let Some(mut request) = (unsafe { Request::from_raw(raw) }) else {
+        return false;
+    };
+    let name = request
+        .client_name()
+        .map(|b| crate::log::safe_value(b, crate::log::SHOWN_CHARS))
+        .unwrap_or_default();
+    if let Err(e) = request.replace(List::Control, "Response-Packet-Type", "Do-Not-Respond") {
+        // Answering would be wrong, failing is the next best: no Accept,
+        // and no accounting ack.
+        log::error!("request from removed RADIUS client {from}: {e}");
+    }
+    if directory.log_removed(from, Instant::now()) {
+        log::warn!(
+            "RADIUS client '{name}' ({from}) is no longer in the nas table: \
+             its requests get no answer"
+        );
+    }
+    true
 }
 
 fn source(a: &sys::fr_ipaddr_t) -> Option<IpAddr> {
@@ -345,6 +512,7 @@ pub unsafe fn define(
     .map_err(|e| e.to_string());
     match set {
         Ok(()) => {
+            directory.serve(ClientKey::host(address));
             log::info!(
                 "RADIUS client '{}' ({address}) defined from the nas table",
                 client.shortname
@@ -388,6 +556,23 @@ mod tests {
             .filter(|p| live::Payload::parse(p).is_about(TABLES))
             .collect();
         assert_eq!(reloading, ["nas 10.0.0.1", "nas *", "routers 7"]);
+    }
+
+    #[test]
+    fn clients_are_keyed_as_freeradius_keys_them() {
+        let key = |n: &str| ClientKey::of(&client(n, "x"));
+        let v4 = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+        assert_eq!(key("10.0.0.1"), Some(ClientKey::host(v4(10, 0, 0, 1))));
+        assert_eq!(key(" 10.0.0.1 ").map(|k| k.prefix), Some(32));
+        assert_eq!(key("2001:db8::1").map(|k| k.prefix), Some(128));
+        assert_eq!(
+            key("10.0.1.9/24"),
+            Some(ClientKey {
+                address: v4(10, 0, 1, 0),
+                prefix: 24
+            })
+        );
+        assert_eq!(key("tower.example"), None);
     }
 
     #[test]

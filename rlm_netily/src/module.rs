@@ -1,6 +1,12 @@
 //! The exported `rlm_netily` module_t. Every entry point is a trampoline into
 //! safe Rust behind one panic guard: a panic becomes `fail` (or a failed
 //! instantiate) and a log line, never an unwind into radiusd.
+//!
+//! Before anything else, authorize, accounting and post-auth drop a request
+//! from a RADIUS client that has left the nas table (a removed router or
+//! NAS; see [`crate::clients`]): no reply is sent (`handled`, or `noop` in
+//! post-auth, with `Response-Packet-Type := Do-Not-Respond`), nothing is
+//! recorded.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::mem::offset_of;
@@ -290,6 +296,10 @@ unsafe extern "C" fn mod_authorize(
         return unsafe { define_client(instance, request, address) };
     }
     // SAFETY: arguments straight from FreeRADIUS.
+    if unsafe { from_removed_client("authorize", instance, request) } {
+        return sys::RLM_MODULE_HANDLED;
+    }
+    // SAFETY: arguments straight from FreeRADIUS.
     unsafe {
         method("authorize", instance, request, |core, request| {
             let values = AccessValues::read(request);
@@ -333,10 +343,38 @@ unsafe fn define_client(
     })
 }
 
+/// True when the request came from a RADIUS client that is no longer in the
+/// nas table: it is then marked to get no reply ([`clients::not_answered`]).
+///
+/// # Safety
+/// `instance` and `request` are what FreeRADIUS passed to a module method.
+unsafe fn from_removed_client(
+    name: &str,
+    instance: *mut c_void,
+    request: *mut sys::REQUEST,
+) -> bool {
+    guard(name, false, || {
+        // SAFETY: instantiate set `clients` (or left it null) before any
+        // method runs; NasDirectory is Sync.
+        let directory = unsafe {
+            instance
+                .cast::<Instance>()
+                .as_ref()
+                .and_then(|i| i.clients.as_ref())
+        };
+        // SAFETY: request is this call's REQUEST.
+        directory.is_some_and(|d| unsafe { clients::not_answered(d, request) })
+    })
+}
+
 unsafe extern "C" fn mod_accounting(
     instance: *mut c_void,
     request: *mut sys::REQUEST,
 ) -> sys::rlm_rcode_t {
+    // SAFETY: arguments straight from FreeRADIUS.
+    if unsafe { from_removed_client("accounting", instance, request) } {
+        return sys::RLM_MODULE_HANDLED;
+    }
     // SAFETY: arguments straight from FreeRADIUS.
     unsafe {
         method("accounting", instance, request, |core, request| {
@@ -350,6 +388,10 @@ unsafe extern "C" fn mod_post_auth(
     instance: *mut c_void,
     request: *mut sys::REQUEST,
 ) -> sys::rlm_rcode_t {
+    // SAFETY: arguments straight from FreeRADIUS.
+    if unsafe { from_removed_client("post-auth", instance, request) } {
+        return sys::RLM_MODULE_NOOP;
+    }
     // SAFETY: arguments straight from FreeRADIUS.
     unsafe {
         method("post-auth", instance, request, |core, request| {

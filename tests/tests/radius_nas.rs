@@ -258,3 +258,140 @@ fn nas_clients_from_netadmin_are_served_and_removed_while_radiusd_runs() {
         assert!(!log.contains(secret), "secret in log:\n{log}");
     }
 }
+
+/// One Accounting-Request (a Start for `session`) from `source`.
+fn acct_from(server: &Radiusd, source: &str, secret: &str, session: &str, timeout: u32) -> Reply {
+    let request = format!(
+        "Acct-Status-Type = Start, User-Name = \"alice\", Acct-Session-Id = \"{session}\", \
+         NAS-IP-Address = {source}, Packet-Src-IP-Address = {source}\n"
+    );
+    freeradius::radclient_as(server.acct_port, "acct", secret, timeout, &request)
+        .expect("run radclient")
+}
+
+/// Sends from `source` (1 s per try) until a request gets no answer;
+/// returns how long after `since` that request was sent.
+fn until_unanswered(server: &Radiusd, source: &str, secret: &str, since: Instant) -> Duration {
+    loop {
+        let sent = since.elapsed();
+        let reply = auth_from(server, source, secret, 1);
+        if reply.code.is_none() {
+            return sent;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "{source}: still {reply:?}:\n{}",
+            server.log()
+        );
+    }
+}
+
+/// A router or NAS removed while radiusd runs is not answered from the
+/// moment the nas table's notification arrives, although FreeRADIUS keeps
+/// the client it was given (for its life, or its 60 s `lifetime`): neither
+/// logins nor accounting, and nothing is recorded for them. Clients from
+/// clients.conf and the remaining routers are served as before.
+#[test]
+fn a_removed_router_or_nas_gets_no_answer_right_after_the_change() {
+    const TOWER_3: &str = "127.0.0.51"; // registered at startup
+    const TOWER_4: &str = "127.0.0.52"; // defined dynamically
+    const CAMPUS: &str = "127.0.0.56/29"; // a network registered at startup
+    const CAMPUS_NAS: &str = "127.0.0.59";
+    let isp = Isp::with_plan("netily_nas_cut", "home", "5M/10M");
+    isp.customer("alice", "alice-pass", "home");
+    isp.netadmin(&[
+        "router", "add", "tower-3", "--ip", TOWER_3, "--secret", "t3-s",
+    ]);
+    isp.netadmin(&[
+        "nas",
+        "add",
+        CAMPUS,
+        "--shortname",
+        "campus",
+        "--secret",
+        "campus-s",
+    ]);
+    // The shipped site's lifetime: a removal used to take up to 60 s.
+    let server = isp.start_radiusd();
+    isp.netadmin(&[
+        "router", "add", "tower-4", "--ip", TOWER_4, "--secret", "t4-s",
+    ]);
+    for (source, secret) in [
+        (TOWER_3, "t3-s"),
+        (TOWER_4, "t4-s"),
+        (CAMPUS_NAS, "campus-s"),
+    ] {
+        let reply = auth_from(&server, source, secret, 3);
+        assert!(
+            reply.is("Access-Accept"),
+            "{source}: {reply:?}\n{}",
+            server.log()
+        );
+    }
+    let reply = acct_from(&server, TOWER_3, "t3-s", "cut-1", 3);
+    assert!(
+        reply.is("Accounting-Response"),
+        "{reply:?}\n{}",
+        server.log()
+    );
+
+    // `router remove` of a router registered at startup.
+    isp.netadmin(&["router", "remove", "tower-3"]);
+    let removed = Instant::now();
+    let took = until_unanswered(&server, TOWER_3, "t3-s", removed);
+    println!("router registered at startup: first unanswered request sent {took:?} after `router remove`");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let reply = acct_from(&server, TOWER_3, "t3-s", "cut-2", 1);
+    assert_eq!(reply.code, None, "accounting answered: {reply:?}");
+
+    // `router remove` of a router defined through the dynamic-clients server.
+    isp.netadmin(&["router", "remove", "tower-4"]);
+    let removed = Instant::now();
+    let took = until_unanswered(&server, TOWER_4, "t4-s", removed);
+    println!(
+        "router defined dynamically: first unanswered request sent {took:?} after `router remove`"
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    // `nas remove` of a network.
+    isp.netadmin(&["nas", "remove", CAMPUS]);
+    let removed = Instant::now();
+    let took = until_unanswered(&server, CAMPUS_NAS, "campus-s", removed);
+    println!("NAS network: first unanswered request sent {took:?} after `nas remove`");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    // clients.conf's client is never touched.
+    let reply = server
+        .auth("User-Name = \"alice\", User-Password = \"alice-pass\"\n")
+        .expect("radclient");
+    assert!(reply.is("Access-Accept"), "{reply:?}");
+
+    // Nothing was recorded for the unanswered requests.
+    let mut sql = isp.sql();
+    let sessions: Vec<String> = sql
+        .query("SELECT acctsessionid FROM radacct ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(sessions, ["cut-1"]);
+    let log = server.log();
+    let said = format!(
+        "RADIUS client 'tower-3' ({TOWER_3}) is no longer in the nas table: its requests get no answer"
+    );
+    assert_eq!(
+        log.matches(&said).count(),
+        1,
+        "logged once a minute:\n{log}"
+    );
+
+    // Added again while FreeRADIUS still holds its old client: served again.
+    isp.netadmin(&[
+        "router", "add", "tower-3", "--ip", TOWER_3, "--secret", "t3-s",
+    ]);
+    let took = until_accepted(&server, TOWER_3, "t3-s", true, Duration::from_secs(5));
+    println!("router added again: served after {took:?}");
+    for secret in ["t3-s", "t4-s", "campus-s"] {
+        assert!(!log.contains(secret), "secret in log:\n{log}");
+    }
+}
