@@ -9,8 +9,8 @@
 # copies openvpn-conf/server.conf and server-tcp.conf to
 # /etc/openvpn/server/netily.conf and netily-tcp.conf unless they exist, with
 # their plugin line pointing at that path. Creates /run/netily, where the
-# configs keep OpenVPN's status file. It starts and enables nothing: the
-# server needs the PKI from `netadmin server-cert` first.
+# configs keep OpenVPN's status file and management socket. It starts and
+# enables nothing: the server needs the PKI from `netadmin server-cert` first.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,7 +49,8 @@ for pair in server.conf:netily.conf server-tcp.conf:netily-tcp.conf; do
     fi
 done
 
-# The status file the plugin reads for heartbeats. /run is emptied at boot:
+# The status file the plugin reads for heartbeats, and the management socket
+# it ends revoked routers' tunnels through. /run is emptied at boot:
 # recreate it before starting OpenVPN (systemd's openvpn-server@ unit does
 # not).
 install -d -m 0755 "$DESTDIR/run/netily"

@@ -21,6 +21,11 @@ pub struct Args {
     pub stale_after: Duration,
     /// How often the set of admitted certificates is reloaded.
     pub refresh: Duration,
+    /// OpenVPN's management interface (the unix socket of the config's
+    /// `management PATH unix` line), through which a connected router that
+    /// is no longer admitted is cut off; without it, it keeps its tunnel
+    /// until its next renegotiation.
+    pub management: Option<PathBuf>,
     /// Which server this is: its tunnel network is the config file's
     /// `vpn_network` (udp) or `vpn_tcp_network` (tcp), so what the plugin
     /// pushes and what netadmin tells routers come from one place.
@@ -39,13 +44,14 @@ impl Default for Args {
             status_interval: Duration::from_secs(5),
             stale_after: Duration::from_secs(60),
             refresh: Duration::from_millis(1000),
+            management: None,
             proto: VpnProto::Udp,
             legacy_network: None,
         }
     }
 }
 
-const KNOWN: &str = "config=PATH, status=PATH, status_interval=SECONDS, stale_after=SECONDS, refresh_ms=MILLISECONDS, proto=udp|tcp";
+const KNOWN: &str = "config=PATH, status=PATH, status_interval=SECONDS, stale_after=SECONDS, refresh_ms=MILLISECONDS, management=PATH, proto=udp|tcp";
 
 impl Args {
     /// The tunnel network this server hands out: netily.conf's network for
@@ -86,6 +92,15 @@ impl Args {
             match key {
                 "config" => a.config = Some(PathBuf::from(value)),
                 "status" => a.status_file = Some(PathBuf::from(value)),
+                "management" => {
+                    if value.is_empty() || value.len() > 107 {
+                        return Err(format!(
+                            "plugin argument management: expected the path of OpenVPN's \
+                             management unix socket (1 to 107 bytes), got \"{value}\""
+                        ));
+                    }
+                    a.management = Some(PathBuf::from(value))
+                }
                 "status_interval" => a.status_interval = Duration::from_secs(number(1, 3600)?),
                 "stale_after" => a.stale_after = Duration::from_secs(number(1, 86_400)?),
                 "refresh_ms" => a.refresh = Duration::from_millis(number(100, 60_000)?),
@@ -142,6 +157,14 @@ mod tests {
         assert!(Args::parse(["config"]).is_err());
         assert_eq!(Args::parse(["proto=tcp"]).unwrap().proto, VpnProto::Tcp);
         assert!(Args::parse(["proto=sctp"]).is_err());
+        assert_eq!(
+            Args::parse(["management=/run/netily/openvpn-mgmt.sock"])
+                .unwrap()
+                .management,
+            Some(PathBuf::from("/run/netily/openvpn-mgmt.sock"))
+        );
+        assert_eq!(Args::default().management, None);
+        assert!(Args::parse(["management="]).is_err());
         // Installed server-tcp.conf files still say vpn_network=: accepted
         // when it is one of netily.conf's networks, refused otherwise.
         let config = Config::default();

@@ -21,7 +21,12 @@ use crate::routers::{Admitted, Routers};
 pub struct Session {
     pub router_id: i64,
     pub router_name: Arc<str>,
+    /// The certificate's common name, as OpenVPN knows the client.
+    pub common_name: Arc<str>,
     pub vpn_address: Ipv4Addr,
+    /// The certificate it connected with: when it leaves the admitted set,
+    /// the session is ended ([`crate::cutoff`]).
+    pub serial: Serial,
 }
 
 pub type Sessions = Arc<Mutex<HashMap<String, Session>>>;
@@ -129,12 +134,18 @@ impl Core {
             .get("time_unix")
             .and_then(|t| t.parse().ok())
             .unwrap_or(now);
+        let common_name = env
+            .get("common_name")
+            .or_else(|| env.get("X509_0_CN"))
+            .unwrap_or_default();
         self.sessions.lock().insert(
             real_address.clone(),
             Session {
                 router_id: admitted.router_id,
                 router_name: admitted.router_name.clone(),
+                common_name: common_name.into(),
                 vpn_address: address,
+                serial,
             },
         );
         let record = Record::Opened {

@@ -6,9 +6,10 @@
 //! `certificates` notifications), and also every `refresh` (1 s by default),
 //! since an expiry or a disabled router fires no notification; so a revoked
 //! certificate is refused at its next handshake, and an expired one or a
-//! disabled router within about a second. When the database is down the last
-//! loaded set keeps serving; before the first load, nobody is admitted (fail
-//! closed).
+//! disabled router within about a second. After each load a connected router
+//! the new set no longer admits has its tunnel ended ([`crate::cutoff`]).
+//! When the database is down the last loaded set keeps serving; before the
+//! first load, nobody is admitted (fail closed).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +56,11 @@ impl Routers {
         self.by_serial.read().len()
     }
 
+    /// The admitted set as it is now (a pointer copy, for a whole sweep).
+    pub fn current(&self) -> Arc<HashMap<Serial, Admitted>> {
+        self.by_serial.read().clone()
+    }
+
     pub fn replace(&self, certificates: Vec<AuthorizedCertificate>) {
         let map: HashMap<Serial, Admitted> = certificates
             .into_iter()
@@ -83,15 +89,19 @@ impl Routers {
     }
 }
 
+/// What runs on the loop's thread after each load (the cut-off sweep).
+pub type AfterLoad = Box<dyn FnMut(&Routers) + Send>;
+
 /// Starts the thread that keeps `routers` fresh; dropping the handle stops
 /// and joins it. `every` is the periodic reload (expiry fires no
 /// notification); statements are bounded by `timeout`, so the host's close
-/// never waits long on the database.
+/// never waits long on the database. `after_load` runs after every load.
 pub fn keep_fresh(
     routers: Arc<Routers>,
     database_url: String,
     every: Duration,
     timeout: Duration,
+    after_load: AfterLoad,
 ) -> std::io::Result<Live> {
     let mut options = live::Options::new(
         "netily-routers",
@@ -104,6 +114,7 @@ pub fn keep_fresh(
     let mut refresher = Refresher {
         routers,
         unreadable: 0,
+        after_load,
     };
     let mirror = live::Whole::new(TABLES, move |c: &mut db::Client| refresher.load(c));
     Live::start(options, mirror)
@@ -115,6 +126,7 @@ struct Refresher {
     /// Rows with an unreadable serial in the last load, so the log names a
     /// change, not every reload.
     unreadable: usize,
+    after_load: AfterLoad,
 }
 
 impl Refresher {
@@ -127,6 +139,7 @@ impl Refresher {
         }
         self.unreadable = unreadable;
         self.routers.replace(certificates);
+        (self.after_load)(&self.routers);
         Ok(())
     }
 }

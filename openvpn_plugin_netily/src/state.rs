@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 
 use crate::args::Args;
 use crate::background::{Stop, CONNECT_TIMEOUT};
+use crate::cutoff::Cutoff;
 use crate::events::{Core, Sessions};
 use crate::log::HostLog;
 use crate::recorder::{self, Queue, Record};
@@ -36,6 +37,9 @@ pub struct Plugin {
     /// The loop keeping `core.routers` fresh; dropped (stopped and joined)
     /// with the workers.
     routers_live: Option<Live>,
+    /// Ends connected routers no longer admitted; stopped after the loop
+    /// that feeds it.
+    cutoff: Option<Cutoff>,
     /// Stopped after the workers, since they feed it.
     recorder_stop: Arc<Stop>,
     recorder: Option<JoinHandle<()>>,
@@ -52,12 +56,17 @@ impl Plugin {
         .map_err(|e| e.to_string())?;
         let plan = args.plan(&config)?;
 
+        let sessions: Sessions = Arc::new(Mutex::new(HashMap::new()));
+        let cutoff = Cutoff::start(args.management.clone())
+            .map_err(|e| format!("cannot start thread netily-cutoff: {e}"))?;
+        let sweeper = cutoff.sweeper(sessions.clone());
         let routers = Arc::new(Routers::default());
         let routers_live = routers::keep_fresh(
             routers.clone(),
             config.database_url.clone(),
             args.refresh,
             CONNECT_TIMEOUT,
+            Box::new(move |routers: &Routers| sweeper.sweep(routers)),
         )
         .map_err(|e| format!("cannot start thread netily-routers: {e}"))?;
         // Open waits (bounded, not on a client's path) for the first load or
@@ -82,8 +91,23 @@ impl Plugin {
             ));
         }
 
+        match &args.management {
+            Some(path) => log.note(&format!(
+                "a connected router whose certificate is revoked, or that is removed or \
+                 disabled, is cut off through the management interface {}",
+                path.display()
+            )),
+            None => log.warn(
+                "no management= plugin argument: a connected router whose certificate is \
+                 revoked, or that is removed or disabled, keeps its tunnel until its next \
+                 renegotiation (reneg-sec) or reconnect, which is refused; add \
+                 `management /run/netily/openvpn-mgmt.sock unix` to the server config and \
+                 management=/run/netily/openvpn-mgmt.sock to the plugin line to cut it off \
+                 at once",
+            ),
+        }
+
         let stop = Arc::new(Stop::default());
-        let sessions: Sessions = Arc::new(Mutex::new(HashMap::new()));
         let records = Queue::default();
         let recorder_stop = Arc::new(Stop::default());
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
@@ -129,6 +153,7 @@ impl Plugin {
             stop,
             workers,
             routers_live: Some(routers_live),
+            cutoff: Some(cutoff),
             recorder_stop,
             recorder: Some(recorder),
         })
@@ -138,6 +163,8 @@ impl Plugin {
     pub fn shutdown(mut self) {
         self.stop.stop();
         drop(self.routers_live.take());
+        // After the loop whose sweeps feed it; never waits for a reply.
+        drop(self.cutoff.take());
         for h in self.workers.drain(..) {
             let _ = h.join();
         }

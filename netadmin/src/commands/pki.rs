@@ -58,12 +58,16 @@ pub fn ca(ctx: &Ctx, cmd: CaCmd) -> Outcome {
 
 /// What a revocation means for the VPN, printed after `cert revoke` and
 /// `router remove`. The plugin's in-memory set of active certificates is
-/// reloaded every second and checked at every TLS handshake (renegotiation
-/// included), so OpenVPN's CRL file is a second line that needs no refresh.
+/// reloaded at once on the change (and every second) and checked at every
+/// TLS handshake (renegotiation included); a connected router it no longer
+/// admits is ended through OpenVPN's management socket. OpenVPN's CRL file
+/// is a second line that needs no refresh.
 pub const REVOKED_NOTE: &str =
-    "The VPN refuses it from its next handshake, within about a second: \
-     the Netily OpenVPN plugin admits only certificates active in the database, so no CRL \
-     refresh is needed (`netadmin crl --out FILE` serves a server without the plugin).";
+    "The VPN refuses it from its next handshake, and a tunnel it has open now is ended \
+     within a second (through OpenVPN's management socket, `management=` on the plugin line; \
+     without it, at its next renegotiation): the Netily OpenVPN plugin admits only \
+     certificates active in the database, so no CRL refresh is needed (`netadmin crl --out \
+     FILE` serves a server without the plugin).";
 
 pub fn cert(ctx: &Ctx, cmd: CertCmd) -> Outcome {
     match cmd {
