@@ -232,7 +232,9 @@ impl NasDirectory {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .contains(&client);
-        ours && matches!(self.lookup(source), Lookup::Unknown)
+        // Loaded, and no row for it (no copy of the row: every request of
+        // every router passes here).
+        ours && self.table().is_some_and(|t| t.find(source).is_none())
     }
 
     /// Remembers a client FreeRADIUS is about to create from our answer.
