@@ -13,7 +13,9 @@
 //! - A counter the packet does not carry is `None`, meaning "keep what is
 //!   stored": a Stop without octets never zeroes the totals.
 //! - A closed session stays closed: Start, Interim-Update or Stop arriving
-//!   after its Stop change nothing.
+//!   after its Stop change nothing. The exception is a session Netily
+//!   closed as stale (`crate::stale_session`): its router's next
+//!   Interim-Update reopens it, and its Stop records the real end.
 //! - Start, Interim-Update or Stop for an unknown session creates it (the
 //!   Start was lost); its start time is the event time minus the session time.
 //! - Accounting-On/Off close every open session of that NAS.

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::model::{Policy, WalledGarden};
 use crate::rate::RateLimit;
+use crate::stale_session::{StaleSessionSettings, DEFAULT_INTERIM_INTERVAL, DEFAULT_MARGIN};
 use crate::vpn_plan::VpnPlan;
 
 pub const DEFAULT_PATH: &str = "/etc/netily/netily.conf";
@@ -38,7 +39,14 @@ const KEYS: &[&str] = &[
     "radius_server",
     "ca_key_seal",
     "ca_key_seal_file",
+    "stale_session_margin",
+    "default_interim_interval",
 ];
+
+/// The largest `stale_session_margin`: 7 days.
+const MAX_STALE_SESSION_MARGIN: u32 = 604_800;
+/// The largest `default_interim_interval`: 1 day.
+const MAX_INTERIM_INTERVAL: u32 = 86_400;
 
 /// OpenVPN's port, used when `vpn_remote` names none.
 pub const DEFAULT_VPN_PORT: u16 = 1194;
@@ -77,6 +85,12 @@ pub struct Config {
     /// A private (0600) file holding `ca_key_seal`, so this config can stay
     /// readable by the freerad group while the key does not.
     pub ca_key_seal_file: Option<std::path::PathBuf>,
+    /// Seconds of silence allowed beyond two interim intervals before an
+    /// open session is closed as stale (`crate::stale_session`).
+    pub stale_session_margin: u32,
+    /// Seconds between Interim-Updates assumed for a session when neither
+    /// the session nor its plan tells.
+    pub default_interim_interval: u32,
 }
 
 /// `vpn_remote`: the VPN server as routers reach it.
@@ -190,6 +204,8 @@ impl Default for Config {
             radius_server: None,
             ca_key_seal: None,
             ca_key_seal_file: None,
+            stale_session_margin: DEFAULT_MARGIN,
+            default_interim_interval: DEFAULT_INTERIM_INTERVAL,
         }
     }
 }
@@ -351,6 +367,14 @@ impl Config {
                     }
                     c.ca_key_seal_file = Some(value.into());
                 }
+                "stale_session_margin" => {
+                    c.stale_session_margin = number(value, 0, MAX_STALE_SESSION_MARGIN)
+                        .ok_or_else(|| bad("expected seconds from 0 to 604800 (7 days)"))?
+                }
+                "default_interim_interval" => {
+                    c.default_interim_interval = number(value, 1, MAX_INTERIM_INTERVAL)
+                        .ok_or_else(|| bad("expected seconds from 1 to 86400 (1 day)"))?
+                }
                 _ => {
                     return Err(ConfigError(format!(
                         "{origin}:{n}: unknown key \"{key}\" (known keys: {})",
@@ -384,6 +408,14 @@ impl Config {
     pub fn radius_address(&self) -> Ipv4Addr {
         self.radius_server
             .unwrap_or_else(|| self.router_plan().server_address())
+    }
+
+    /// When an open session is stale (`crate::stale_session`).
+    pub fn stale_sessions(&self) -> StaleSessionSettings {
+        StaleSessionSettings {
+            margin: self.stale_session_margin,
+            default_interim_interval: self.default_interim_interval,
+        }
     }
 
     /// The operator policy the access decision reads.
@@ -545,6 +577,41 @@ mod tests {
         assert!(e.0.contains("expected `key = value`"), "{e}");
         let e = Config::parse("pool_size = 0", "x.conf").unwrap_err();
         assert!(e.0.contains("pool_size"), "{e}");
+    }
+
+    #[test]
+    fn stale_session_keys() {
+        let c = Config::default();
+        assert_eq!(c.stale_sessions(), StaleSessionSettings::default());
+        let c = Config::parse(
+            "stale_session_margin = 0\ndefault_interim_interval = 60\n",
+            "t.conf",
+        )
+        .unwrap();
+        assert_eq!(
+            c.stale_sessions(),
+            StaleSessionSettings {
+                margin: 0,
+                default_interim_interval: 60
+            }
+        );
+        let margin = "expected seconds from 0 to 604800 (7 days)";
+        let interval = "expected seconds from 1 to 86400 (1 day)";
+        for (text, allowed) in [
+            ("stale_session_margin = -1", margin),
+            ("stale_session_margin = 604801", margin),
+            ("stale_session_margin = 5m", margin),
+            ("default_interim_interval = 0", interval),
+            ("default_interim_interval = 86401", interval),
+            ("default_interim_interval =", interval),
+        ] {
+            let e = Config::parse(text, "x.conf").unwrap_err();
+            let key = text.split(' ').next().unwrap_or_default();
+            assert!(
+                e.0.starts_with(&format!("x.conf:1: {key}: {allowed}")),
+                "{text}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -27,4 +27,5 @@ pub mod pki;
 pub mod radius;
 pub mod rate;
 pub mod snapshot;
+pub mod stale_session;
 pub mod vpn_plan;

@@ -397,6 +397,11 @@ fn recorded_log(change: &Change, recorded: Recorded) -> String {
             s.event.as_str(),
             s.unique_id
         ),
+        (Change::Session(s), Recorded::Reopened) => format!(
+            "{} reopened session {}: it had been closed as stale",
+            s.event.as_str(),
+            s.unique_id
+        ),
         (Change::Session(s), _) => {
             format!("{} recorded for session {}", s.event.as_str(), s.unique_id)
         }

@@ -34,6 +34,8 @@ fn example_config_mentions_every_key_once() {
         "walled_garden_rate",
         "walled_garden_session_timeout",
         "vpn_network",
+        "stale_session_margin",
+        "default_interim_interval",
     ] {
         assert_eq!(
             keys.iter().filter(|k| **k == key).count(),

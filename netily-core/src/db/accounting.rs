@@ -4,7 +4,8 @@
 //! ... ON CONFLICT (acctuniqueid) DO UPDATE ... WHERE acctstoptime IS NULL`:
 //! the rules of `crate::accounting` are conditions in SQL, so the database
 //! applies them atomically and a retransmit can never double-count (counters
-//! only move up, a closed session stays closed). Accounting-On/Off is one
+//! only move up, a closed session stays closed unless Netily closed it as
+//! stale: see `crate::stale_session`). Accounting-On/Off is one
 //! UPDATE of the NAS's open sessions. The radacct triggers (migration 0010)
 //! add each row's octet delta to the subscriber's cycle (a duplicate changes
 //! nothing, so it adds nothing) and tell the snapshots which sessions opened
@@ -48,6 +49,9 @@ pub use store::AccountingStore;
 pub enum Recorded {
     /// The session row was created or updated.
     Session,
+    /// An Interim-Update reopened a session Netily had closed as stale
+    /// (`crate::stale_session`): its router still reports it.
+    Reopened,
     /// Nothing changed: the session was already closed (a late Interim, a
     /// duplicate Stop). The packet is still acknowledged.
     AlreadyClosed,

@@ -24,6 +24,7 @@ pub mod record;
 pub mod routers;
 pub mod seed;
 pub mod sessions;
+pub mod stale_sessions;
 pub mod subscriptions;
 pub mod vpn_status;
 pub mod vpn_store;
@@ -50,6 +51,7 @@ pub use routers::{
 };
 pub use seed::{seed_demo, seed_synthetic, SeedReport, SyntheticReport};
 pub use sessions::{list_sessions, SessionFilter, SessionRow};
+pub use stale_sessions::{close_stale_sessions, find_stale_sessions, StaleSession};
 pub use subscriptions::{set_plan, SubscriptionRow};
 pub use vpn_status::{vpn_status, VpnStatusRow, STALE_AFTER_SECONDS};
 

@@ -9,7 +9,7 @@
 //! retries.
 
 use std::borrow::Borrow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -24,8 +24,8 @@ use crate::accounting::{Change, SessionChange, SessionEvent};
 /// Start, Interim-Update and Stop packets of many sessions, each session at
 /// most once, as one statement. $1.. are arrays with one element per packet
 /// (see [`SessionColumns`]); $1 is the event ('start', 'interim', 'stop').
-/// Returns the acctuniqueid of every row it created or changed; one missing
-/// was already closed.
+/// Returns the acctuniqueid of every row it created or changed (one missing
+/// was already closed), and whether that reopened a stale-closed session.
 ///
 /// The statement also does, once for the whole batch, what the radacct
 /// triggers do for other writers (migration 0010; this connection sets
@@ -82,7 +82,9 @@ WITH input AS MATERIALIZED (
                              THEN EXCLUDED.acctstarttime ELSE r.acctstarttime END,
         acctupdatetime = greatest(r.acctupdatetime, EXCLUDED.acctupdatetime),
         acctstoptime = EXCLUDED.acctstoptime,
+        -- (Not from a reopening Interim: the silence before it is no interval.)
         acctinterval = CASE WHEN EXCLUDED.acctuniqueid = ANY ($23::text[])
+                             AND r.acctstoptime IS NULL
                              AND EXCLUDED.acctupdatetime > coalesce(r.acctupdatetime, r.acctstarttime)
                             THEN floor(extract(epoch FROM EXCLUDED.acctupdatetime))::bigint
                                  - floor(extract(epoch FROM coalesce(r.acctupdatetime, r.acctstarttime)))::bigint
@@ -94,7 +96,10 @@ WITH input AS MATERIALIZED (
         -- A counter the packet lacks was stored as 0: greatest() keeps the total.
         acctinputoctets = greatest(r.acctinputoctets, EXCLUDED.acctinputoctets),
         acctoutputoctets = greatest(r.acctoutputoctets, EXCLUDED.acctoutputoctets),
-        acctterminatecause = coalesce(EXCLUDED.acctterminatecause, r.acctterminatecause),
+        -- A stale-closed session takes the router's word: an Interim clears it.
+        acctterminatecause = CASE WHEN r.acctstoptime IS NULL
+                                  THEN coalesce(EXCLUDED.acctterminatecause, r.acctterminatecause)
+                                  ELSE EXCLUDED.acctterminatecause END,
         connectinfo_start = coalesce(r.connectinfo_start, EXCLUDED.connectinfo_start),
         connectinfo_stop = coalesce(EXCLUDED.connectinfo_stop, r.connectinfo_stop),
         username = coalesce(r.username, EXCLUDED.username),
@@ -107,7 +112,13 @@ WITH input AS MATERIALIZED (
         servicetype = coalesce(EXCLUDED.servicetype, r.servicetype),
         framedprotocol = coalesce(EXCLUDED.framedprotocol, r.framedprotocol),
         class = coalesce(EXCLUDED.class, r.class)
+    -- A closed session stays closed, except one Netily closed as stale
+    -- (crate::stale_session): its router's next Interim-Update reopens it and
+    -- its Stop records the real end, if newer than what was last heard.
     WHERE r.acctstoptime IS NULL
+       OR (r.acctterminatecause = 'Stale-Session'
+           AND NOT EXCLUDED.acctuniqueid = ANY ($22::text[])
+           AND EXCLUDED.acctupdatetime > coalesce(r.acctupdatetime, r.acctstarttime))
     RETURNING r.acctuniqueid AS uid, r.username, r.nasipaddress AS nas,
               r.callingstationid AS calling, r.acctstarttime AS started,
               r.acctstoptime IS NULL AS is_open,
@@ -156,7 +167,8 @@ WITH input AS MATERIALIZED (
     SELECT count(pg_notify('netily_changed', payload)) FROM notes
      WHERE octet_length(payload) < 8000
 )
-SELECT n.uid FROM changed n, sent";
+SELECT n.uid, n.is_open AND NOT coalesce(b.is_open, true)
+  FROM changed n LEFT JOIN before b ON b.uid = n.uid, sent";
 
 /// Accounting-On/Off: every session of the NAS that began before it
 /// restarted. Notifies the closed sessions itself, as [`RECORD_SESSIONS`]
@@ -269,12 +281,13 @@ impl<'a> SessionColumns<'a> {
 }
 
 /// Runs [`RECORD_SESSIONS`] for sessions that each appear at most once;
-/// returns the unique ids of the rows it created or changed.
+/// returns the unique ids of the rows it created or changed, each with
+/// whether it reopened a session closed as stale.
 fn record_sessions(
     conn: &mut Client,
     statement: &Statement,
     sessions: &[&SessionChange],
-) -> std::result::Result<HashSet<String>, postgres::Error> {
+) -> std::result::Result<HashMap<String, bool>, postgres::Error> {
     let c = SessionColumns::of(sessions);
     let rows = conn.query(
         statement,
@@ -304,14 +317,16 @@ fn record_sessions(
             &c.interims,
         ],
     )?;
-    rows.iter().map(|r| r.try_get(0)).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }
 
-fn session_outcome(changed: &HashSet<String>, s: &SessionChange) -> Recorded {
-    if changed.contains(&s.unique_id) {
-        Recorded::Session
-    } else {
-        Recorded::AlreadyClosed
+fn session_outcome(changed: &HashMap<String, bool>, s: &SessionChange) -> Recorded {
+    match changed.get(&s.unique_id) {
+        Some(true) => Recorded::Reopened,
+        Some(false) => Recorded::Session,
+        None => Recorded::AlreadyClosed,
     }
 }
 
@@ -377,6 +392,7 @@ impl PreparedConnection {
 mod tests {
     use super::super::fixtures::session;
     use super::*;
+    use crate::stale_session::STALE_SESSION;
 
     fn sessions(changes: &[Change]) -> Vec<&SessionChange> {
         changes
@@ -446,11 +462,20 @@ mod tests {
         let changes = [
             session(SessionEvent::Interim, "open", Some("alice")),
             session(SessionEvent::Interim, "closed", Some("alice")),
+            session(SessionEvent::Interim, "stale", Some("alice")),
         ];
         let all = sessions(&changes);
-        let changed: HashSet<String> = ["open".to_owned()].into();
+        let changed: HashMap<String, bool> =
+            [("open".to_owned(), false), ("stale".to_owned(), true)].into();
         assert_eq!(session_outcome(&changed, all[0]), Recorded::Session);
         assert_eq!(session_outcome(&changed, all[1]), Recorded::AlreadyClosed);
+        assert_eq!(session_outcome(&changed, all[2]), Recorded::Reopened);
+    }
+
+    #[test]
+    fn only_a_session_closed_as_stale_may_be_reopened() {
+        let cause = format!("r.acctterminatecause = '{STALE_SESSION}'");
+        assert!(RECORD_SESSIONS.contains(&cause), "{cause}");
     }
 
     #[test]
