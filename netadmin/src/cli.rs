@@ -57,7 +57,8 @@ pub enum Command {
     /// RADIUS clients (the nas table)
     #[command(subcommand)]
     Nas(NasCmd),
-    /// Accounting sessions, newest first
+    /// Accounting sessions, newest first; `sessions close-stale` closes
+    /// sessions whose router stopped reporting them
     Sessions(SessionsArgs),
     /// The authentication log (accepts and rejects with why)
     AuthLog {
@@ -141,7 +142,10 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SessionsArgs {
+    #[command(subcommand)]
+    pub command: Option<SessionsCmd>,
     /// Only sessions that have not stopped
     #[arg(long)]
     pub active: bool,
@@ -157,6 +161,19 @@ pub struct SessionsArgs {
     pub since: Option<String>,
     #[arg(long, default_value_t = 100, value_parser = limit())]
     pub limit: i64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCmd {
+    /// Close every open session with no accounting for longer than 2 x its
+    /// interim interval + stale_session_margin (terminate cause
+    /// Stale-Session), so it no longer counts for simultaneous use; its
+    /// router's next Interim-Update reopens it
+    CloseStale {
+        /// List the sessions that would be closed, and close nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@ mod pki;
 mod plan;
 mod router;
 mod seed;
+mod stale_sessions;
 mod vpn;
 
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ use netily_core::config::{self, Config, VpnRemote};
 use netily_core::db::{self, Client, Transaction};
 use netily_core::pki::CaKeySeal;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SessionsArgs, SessionsCmd};
 use crate::{Failure, Outcome};
 
 pub struct Ctx {
@@ -126,6 +127,10 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Invoice(cmd) => invoice::run(&ctx, cmd),
         Command::Router(cmd) => router::run(&ctx, cmd),
         Command::Nas(cmd) => router::run_nas(&ctx, cmd),
+        Command::Sessions(SessionsArgs {
+            command: Some(SessionsCmd::CloseStale { dry_run }),
+            ..
+        }) => stale_sessions::close_stale(&ctx, dry_run),
         Command::Sessions(args) => logs::sessions(&ctx, args),
         Command::AuthLog {
             user,
