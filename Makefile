@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: help deps build run stop test lint bench install
+.PHONY: help deps build run stop test lint bench bench-enforcer install
 
 help:
 	@echo "make run      install deps, build, start PostgreSQL (+ FreeRADIUS/OpenVPN when available), load demo data"
@@ -14,6 +14,7 @@ help:
 	@echo "make test     build and run all tests against a throwaway PostgreSQL"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
 	@echo "make bench    benchmarks (scripts/bench.sh)"
+	@echo "make bench-enforcer  the enforcer: a plan change moving 10,000 of 100,000 online sessions; a deadline tick"
 	@echo "make install  install netadmin and /etc/netily/netily.conf into the system"
 	@echo "make deps     install system packages (apt-get) that are missing"
 	@echo "make build    cargo build --release --workspace"
@@ -39,6 +40,9 @@ lint:
 
 bench:
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "no benchmarks yet (scripts/bench.sh)"; fi
+
+bench-enforcer: deps build
+	NETILY_NETADMIN=$(CURDIR)/target/release/netadmin $(CARGO) run --release -p netily-bench --bin enforcer_bench
 
 install: build
 	scripts/install.sh

@@ -5,8 +5,9 @@
 #   DESTDIR  staging root (packaging); default /
 #   PREFIX   default /usr/local
 #
-# The FreeRADIUS module and OpenVPN plugin install themselves through
-# scripts/freeradius-install.sh and scripts/openvpn-install.sh when those
+# The FreeRADIUS module, the OpenVPN plugin and the enforcer's systemd unit
+# install themselves through scripts/freeradius-install.sh,
+# scripts/openvpn-install.sh and scripts/enforcer-install.sh when those
 # exist (called with DESTDIR and PREFIX exported).
 set -euo pipefail
 
@@ -30,7 +31,7 @@ else
     echo "installed $conf (edit database_url)"
 fi
 
-for c in freeradius openvpn; do
+for c in freeradius openvpn enforcer; do
     if [ -x "scripts/$c-install.sh" ]; then
         "scripts/$c-install.sh"
     fi

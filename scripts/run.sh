@@ -5,6 +5,7 @@
 # seed demo, then each optional component whose script exists:
 #   scripts/freeradius-run.sh   FreeRADIUS with rlm_netily
 #   scripts/openvpn-run.sh      OpenVPN with the Netily plugin
+#   scripts/enforcer-run.sh     the enforcer (CoA/Disconnect to routers)
 # A component script is called as `<script> start` and `<script> stop`, from
 # the project root, with these exported:
 #   NETILY_DATABASE_URL  the private cluster's URL
@@ -39,7 +40,7 @@ export NETILY_RELEASE_DIR="${CARGO_TARGET_DIR:-$root/target}/release"
 export NETILY_MODULE="$NETILY_RELEASE_DIR/librlm_netily.so"
 export NETILY_CONFIG_FILE="$NETILY_RUN_DIR/netily.conf"
 netadmin="$NETILY_RELEASE_DIR/netadmin"
-components=(freeradius openvpn)
+components=(freeradius openvpn enforcer)
 
 start() {
     trap 'echo "run.sh: start failed; \`make stop\` stops what did start" >&2' ERR
@@ -78,6 +79,14 @@ Netily is running (state in $NETILY_RUN_DIR). Try:
   export NETILY_DATABASE_URL=$NETILY_DATABASE_URL
   $netadmin --help
   psql "$NETILY_DATABASE_URL"
+Watch the enforcer act on a demo session (its log: $NETILY_RUN_DIR/enforcer.log):
+  # alice comes online on demo-router (127.0.0.1), as a router would report it
+  echo 'User-Name = "alice", Acct-Status-Type = Start, Acct-Session-Id = "demo-1", NAS-IP-Address = 127.0.0.1, Framed-IP-Address = 10.0.0.7' \
+    | radclient 127.0.0.1:18132 acct testing123
+  $netadmin plan update home-20M --rate 15M/15M   # a CoA-Request with the new rate, at once
+  $netadmin customer suspend alice                # a Disconnect-Request
+  $netadmin coa-log    # what was sent and the answer (no-answer here: no router listens on 127.0.0.1:3799)
+  $netadmin enforce --dry-run                     # what would be sent now, and why
 Stop everything with: make stop
 TRY
 }

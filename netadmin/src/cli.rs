@@ -60,6 +60,27 @@ pub enum Command {
     /// Accounting sessions, newest first; `sessions close-stale` closes
     /// sessions whose router stopped reporting them
     Sessions(SessionsArgs),
+    /// Make online sessions match their decisions now: CoA for a new rate,
+    /// Disconnect for a refusal (once; `--follow` is the service)
+    Enforce {
+        /// Show what would be sent and why, send nothing
+        #[arg(long, conflicts_with = "follow")]
+        dry_run: bool,
+        /// Keep enforcing (the netily-enforcer service): react to changes
+        /// and deadlines; one node acts at a time
+        #[arg(long)]
+        follow: bool,
+    },
+    /// CoA and Disconnect-Requests sent to routers and their answers
+    CoaLog {
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Only those sent at or after this (YYYY-MM-DD or RFC 3339)
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        #[arg(long, default_value_t = 100, value_parser = limit())]
+        limit: i64,
+    },
     /// The authentication log (accepts and rejects with why)
     AuthLog {
         #[arg(long, value_name = "USER")]
@@ -173,6 +194,20 @@ pub enum SessionsCmd {
         /// List the sessions that would be closed, and close nothing
         #[arg(long)]
         dry_run: bool,
+    },
+    /// End a subscriber's open sessions (or one session) now: a
+    /// Disconnect-Request to the router, the outcome in `coa-log`
+    Kick {
+        /// A username, or an open session's Acct-Session-Id or unique id
+        #[arg(value_name = "USER|SESSION")]
+        target: String,
+    },
+    /// Push the subscriber's current decision onto their open sessions now
+    /// (a CoA-Request with the rate and timeouts, or a Disconnect-Request
+    /// where a CoA cannot change what differs)
+    Coa {
+        #[arg(value_name = "USER")]
+        user: String,
     },
 }
 
@@ -399,7 +434,7 @@ pub enum RouterCmd {
     Show {
         name: String,
     },
-    /// Change a router's NAS address, RADIUS secret or description
+    /// Change a router's NAS address, RADIUS secret, description or CoA port
     Update {
         name: String,
         /// The address it sends RADIUS from (besides its VPN address)
@@ -411,6 +446,10 @@ pub enum RouterCmd {
         /// New description ("" clears it)
         #[arg(long)]
         description: Option<String>,
+        /// The port it takes CoA and Disconnect-Requests on (`/radius
+        /// incoming`; 3799 until set)
+        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        coa_port: Option<u16>,
     },
     /// Remove a router, its NAS entry, and revoke its certificates
     Remove {
@@ -441,6 +480,9 @@ pub enum NasCmd {
         kind: Option<String>,
         #[arg(long)]
         description: Option<String>,
+        /// The port it takes CoA and Disconnect-Requests on [default: 3799]
+        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        coa_port: Option<u16>,
     },
     /// Change a RADIUS client added with `nas add` (by address or short name)
     Update {
@@ -459,6 +501,9 @@ pub enum NasCmd {
         /// New description ("" clears it)
         #[arg(long)]
         description: Option<String>,
+        /// The port it takes CoA and Disconnect-Requests on
+        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        coa_port: Option<u16>,
     },
     /// Remove a RADIUS client added with `nas add` (by address or short name)
     Remove {

@@ -32,6 +32,7 @@ mod commands;
 mod files;
 mod output;
 mod parse;
+mod stderr_log;
 
 use std::io::{ErrorKind, Write};
 use std::process::ExitCode;

@@ -15,6 +15,15 @@ pub fn now() -> UnixTime {
     since_epoch(SystemTime::now())
 }
 
+/// Milliseconds since the Unix epoch (0 for a clock before 1970), for
+/// waiting until a second begins.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 fn since_epoch(t: SystemTime) -> UnixTime {
     t.duration_since(UNIX_EPOCH)
         .map(|d| UnixTime::try_from(d.as_secs()).unwrap_or(UnixTime::MAX))

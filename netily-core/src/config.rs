@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +41,12 @@ const KEYS: &[&str] = &[
     "ca_key_seal_file",
     "stale_session_margin",
     "default_interim_interval",
+    "coa_source_address",
+    "coa_per_router",
+    "coa_timeout",
+    "coa_tries",
+    "coa_retry_after",
+    "stale_session_check_interval",
 ];
 
 /// The largest `stale_session_margin`: 7 days.
@@ -91,6 +97,20 @@ pub struct Config {
     /// Seconds between Interim-Updates assumed for a session when neither
     /// the session nor its plan tells.
     pub default_interim_interval: u32,
+    /// The address CoA and Disconnect-Requests leave from; None = the RADIUS
+    /// server address routers name (`radius_server()`) when it is local.
+    pub coa_source_address: Option<IpAddr>,
+    /// Requests in flight to one router at most.
+    pub coa_per_router: u32,
+    /// Seconds before a request is first sent again (doubling).
+    pub coa_timeout: u32,
+    /// Transmissions of one request in all.
+    pub coa_tries: u32,
+    /// Seconds before a subscriber whose request failed is tried again.
+    pub coa_retry_after: u32,
+    /// Seconds between the enforcer's checks for stale sessions (and for
+    /// sessions a router acknowledged as disconnected but still reports).
+    pub stale_session_check_interval: u32,
 }
 
 /// `vpn_remote`: the VPN server as routers reach it.
@@ -206,6 +226,12 @@ impl Default for Config {
             ca_key_seal_file: None,
             stale_session_margin: DEFAULT_MARGIN,
             default_interim_interval: DEFAULT_INTERIM_INTERVAL,
+            coa_source_address: None,
+            coa_per_router: 32,
+            coa_timeout: 2,
+            coa_tries: 3,
+            coa_retry_after: 60,
+            stale_session_check_interval: 30,
         }
     }
 }
@@ -353,6 +379,30 @@ impl Config {
                         "tcp" => VpnProto::Tcp,
                         _ => return Err(bad("expected udp or tcp")),
                     }
+                }
+                "coa_source_address" => {
+                    c.coa_source_address =
+                        Some(value.parse().map_err(|_| bad("expected an IP address"))?)
+                }
+                "coa_per_router" => {
+                    c.coa_per_router = number(value, 1, 256)
+                        .ok_or_else(|| bad("expected a number of requests from 1 to 256"))?
+                }
+                "coa_timeout" => {
+                    c.coa_timeout =
+                        number(value, 1, 60).ok_or_else(|| bad("expected seconds from 1 to 60"))?
+                }
+                "coa_tries" => {
+                    c.coa_tries =
+                        number(value, 1, 10).ok_or_else(|| bad("expected a number from 1 to 10"))?
+                }
+                "stale_session_check_interval" => {
+                    c.stale_session_check_interval = number(value, 1, 3600)
+                        .ok_or_else(|| bad("expected seconds from 1 to 3600"))?
+                }
+                "coa_retry_after" => {
+                    c.coa_retry_after = number(value, 1, 86_400)
+                        .ok_or_else(|| bad("expected seconds from 1 to 86400"))?
                 }
                 "radius_server" => {
                     c.radius_server =
@@ -558,6 +608,37 @@ mod tests {
         assert_eq!(wg.address_list, "unpaid");
         assert_eq!(wg.rate.to_string(), "128k/128k");
         assert_eq!(wg.session_timeout, 600);
+    }
+
+    #[test]
+    fn the_enforcers_keys_are_read_and_bad_values_refused() {
+        let c = Config::parse(
+            "coa_source_address = 10.8.0.1\ncoa_per_router = 8\ncoa_timeout = 1\n\
+             coa_tries = 5\ncoa_retry_after = 30\n",
+            "t.conf",
+        )
+        .unwrap();
+        assert_eq!(c.coa_source_address, Some("10.8.0.1".parse().unwrap()));
+        assert_eq!(
+            (
+                c.coa_per_router,
+                c.coa_timeout,
+                c.coa_tries,
+                c.coa_retry_after
+            ),
+            (8, 1, 5, 30)
+        );
+        for bad in [
+            "coa_source_address = router",
+            "coa_per_router = 0",
+            "coa_per_router = 257",
+            "coa_timeout = 61",
+            "coa_tries = 0",
+            "coa_retry_after = -1",
+        ] {
+            let e = Config::parse(bad, "x.conf").unwrap_err();
+            assert!(e.0.starts_with("x.conf:1: coa_"), "{bad}: {e}");
+        }
     }
 
     #[test]

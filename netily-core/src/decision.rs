@@ -706,4 +706,4 @@ fn walled_garden_accept(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

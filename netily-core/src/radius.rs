@@ -1,9 +1,9 @@
 //! The RADIUS wire format Netily itself speaks (the load generator, the
-//! tests, later CoA): build Access-Request and Accounting-Request packets
-//! (RFC 2865, RFC 2866), hide User-Password, sign with Message-Authenticator
-//! (RFC 3579), and check a reply's Response Authenticator and
-//! Message-Authenticator (RouterOS 7.15+ discards an Access-* reply without a
-//! valid one).
+//! tests, the enforcer): build Access-Request, Accounting-Request and
+//! CoA/Disconnect-Request packets (RFC 2865, RFC 2866, RFC 5176), hide
+//! User-Password, sign with Message-Authenticator (RFC 3579), and check a
+//! reply's Response Authenticator and Message-Authenticator (RouterOS 7.15+
+//! discards an Access-* reply without a valid one).
 
 use md5::{Digest, Md5};
 
@@ -12,6 +12,12 @@ pub const ACCESS_ACCEPT: u8 = 2;
 pub const ACCESS_REJECT: u8 = 3;
 pub const ACCOUNTING_REQUEST: u8 = 4;
 pub const ACCOUNTING_RESPONSE: u8 = 5;
+pub const DISCONNECT_REQUEST: u8 = 40;
+pub const DISCONNECT_ACK: u8 = 41;
+pub const DISCONNECT_NAK: u8 = 42;
+pub const COA_REQUEST: u8 = 43;
+pub const COA_ACK: u8 = 44;
+pub const COA_NAK: u8 = 45;
 
 pub const USER_NAME: u8 = 1;
 pub const USER_PASSWORD: u8 = 2;
@@ -35,6 +41,7 @@ pub const ACCT_OUTPUT_GIGAWORDS: u8 = 53;
 pub const EVENT_TIMESTAMP: u8 = 55;
 pub const NAS_PORT_TYPE: u8 = 61;
 pub const MESSAGE_AUTHENTICATOR: u8 = 80;
+pub const ERROR_CAUSE: u8 = 101;
 
 pub const VENDOR_MIKROTIK: u32 = 14988;
 pub const MIKROTIK_RATE_LIMIT: u8 = 8;
@@ -141,7 +148,6 @@ impl Builder {
         self.attr(typ, &value.to_be_bytes());
     }
 
-    #[cfg(test)]
     pub fn vsa(&mut self, vendor: u32, typ: u8, value: &[u8]) {
         let v = &value[..value.len().min(247)];
         self.buf.push(VENDOR_SPECIFIC);
@@ -150,6 +156,11 @@ impl Builder {
         self.buf.push(typ);
         self.buf.push((v.len() + 2) as u8);
         self.buf.extend_from_slice(v);
+    }
+
+    /// The packet as built so far (finished once a `finish_*` returned).
+    pub fn packet(&self) -> &[u8] {
+        &self.buf
     }
 
     fn set_length(&mut self) {
@@ -183,6 +194,23 @@ impl Builder {
         self.buf[4..20].copy_from_slice(&auth);
         (&self.buf, auth)
     }
+
+    /// CoA-Request or Disconnect-Request (RFC 5176 section 3): signed like
+    /// an Accounting-Request, after a Message-Authenticator computed with
+    /// the authenticator field zeroed (RFC 5176 section 3.1; what
+    /// FreeRADIUS sends and checks). Returns the packet and its
+    /// authenticator (the reply is checked against it).
+    pub fn finish_change(&mut self, secret: &[u8]) -> (&[u8], [u8; 16]) {
+        let at = self.buf.len() + 2;
+        self.attr(MESSAGE_AUTHENTICATOR, &[0u8; 16]);
+        self.set_length();
+        self.buf[4..20].fill(0);
+        let mac = hmac_md5(secret, &self.buf);
+        self.buf[at..at + 16].copy_from_slice(&mac);
+        let auth = md5(&[&self.buf, secret]);
+        self.buf[4..20].copy_from_slice(&auth);
+        (&self.buf, auth)
+    }
 }
 
 /// What the generator needs from a reply.
@@ -193,6 +221,8 @@ pub struct Reply {
     /// A Mikrotik-Rate-Limit VSA is present.
     pub has_rate_limit: bool,
     pub message_authenticator: MessageAuthenticator,
+    /// Error-Cause (RFC 5176 section 3.5) of a NAK, if it has one.
+    pub error_cause: Option<u32>,
 }
 
 /// A reply's Message-Authenticator (RFC 3579 section 3.2).
@@ -239,6 +269,7 @@ pub fn check_reply(
         return Err(BadReply::Authenticator);
     }
     let mut has_rate_limit = false;
+    let mut error_cause = None;
     let mut mac_at = None;
     let mut mac_count = 0;
     let mut attrs = &data[20..];
@@ -253,6 +284,9 @@ pub fn check_reply(
             if alen == 18 {
                 mac_at = Some(len - attrs.len() + 2);
             }
+        }
+        if typ == ERROR_CAUSE && value.len() == 4 {
+            error_cause = Some(u32::from_be_bytes([value[0], value[1], value[2], value[3]]));
         }
         if typ == VENDOR_SPECIFIC
             && value.len() >= 6
@@ -275,6 +309,7 @@ pub fn check_reply(
         id: data[1],
         has_rate_limit,
         message_authenticator,
+        error_cause,
     })
 }
 
@@ -408,6 +443,38 @@ mod tests {
     }
 
     #[test]
+    fn change_request_is_signed_over_its_message_authenticator() {
+        let mut b = Builder::new();
+        b.start(DISCONNECT_REQUEST, 9, &[0xaa; 16]);
+        b.attr(USER_NAME, b"alice");
+        b.attr(ACCT_SESSION_ID, b"81a00001");
+        let (pkt, auth) = b.finish_change(b"s3cret");
+        let pkt = pkt.to_vec();
+        assert_eq!(pkt.len(), 20 + 7 + 10 + 18);
+        assert_eq!(&pkt[..4], &[DISCONNECT_REQUEST, 9, 0, 55]);
+        // The MAC is over the packet with a zero authenticator and a zero MAC.
+        let mut zeroed = pkt.clone();
+        zeroed[4..20].fill(0);
+        zeroed[39..55].fill(0);
+        assert_eq!(&pkt[37..39], &[MESSAGE_AUTHENTICATOR, 18]);
+        assert_eq!(hmac_md5(b"s3cret", &zeroed)[..], pkt[39..55]);
+        // The authenticator is over the packet (MAC included) with zeros.
+        let mut unsigned = pkt.clone();
+        unsigned[4..20].fill(0);
+        assert_eq!(md5(&[&unsigned, b"s3cret"]), auth);
+        assert_eq!(&pkt[4..20], &auth);
+    }
+
+    #[test]
+    fn a_nak_reports_its_error_cause() {
+        let req = [7u8; 16];
+        let attrs = [ERROR_CAUSE, 6, 0, 0, 1, 247];
+        let nak = signed_reply(DISCONNECT_NAK, 3, &req, &attrs, b"s");
+        let r = check_reply(&nak, &req, b"s").unwrap();
+        assert_eq!((r.code, r.error_cause), (DISCONNECT_NAK, Some(503)));
+    }
+
+    #[test]
     fn checks_response_authenticator() {
         let req = auth16(AUTH);
         let attrs = b"\x1a\x0e\x00\x00\x3a\x8c\x08\x085M/10M";
@@ -419,6 +486,7 @@ mod tests {
                 id: 9,
                 has_rate_limit: true,
                 message_authenticator: MessageAuthenticator::Absent,
+                error_cause: None,
             })
         );
         assert_eq!(

@@ -130,10 +130,14 @@ impl Records {
         }
     }
 
-    /// Swaps in a changed plan for every subscriber on it.
-    fn replace_plan(&mut self, plan: &Plan) {
-        for rec in self.by_name.values_mut() {
+    /// Swaps in a changed plan for every subscriber on it; the usernames
+    /// of those online go to `online`.
+    fn replace_plan(&mut self, plan: &Plan, online: &mut Vec<String>) {
+        for (name, rec) in self.by_name.iter_mut() {
             if rec.plan.as_ref().is_some_and(|p| p.id == plan.id) {
+                if !rec.open_sessions.is_empty() {
+                    online.push(name.clone());
+                }
                 Arc::make_mut(rec).plan = Some(plan.clone());
             }
         }
@@ -225,6 +229,17 @@ fn skipped_line(user: &str, s: &SkippedReply) -> String {
     }
 }
 
+/// What a batch changed, for a watcher (the enforcer), sent after it is in
+/// place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// A full load: any record may have changed.
+    Everything,
+    /// The records of these usernames (a session opening or closing, a plan
+    /// change for the online subscribers on it).
+    Subscribers(Vec<String>),
+}
+
 /// The snapshot and its loop; dropping it stops and joins the loop's thread.
 pub struct SubscriberSnapshot {
     records: Arc<RwLock<Records>>,
@@ -248,11 +263,37 @@ impl SubscriberSnapshot {
         connect_timeout: Duration,
         dictionary: Dictionary,
     ) -> std::io::Result<Self> {
+        Self::start_inner(database_url, connect_timeout, dictionary, None)
+    }
+
+    /// [`SubscriberSnapshot::start`], telling `watcher` (on the loop's
+    /// thread) what each batch changed, once it is in place; a watcher that
+    /// returns false is not told again.
+    pub fn start_watched(
+        database_url: String,
+        connect_timeout: Duration,
+        watcher: impl FnMut(Changed) -> bool + Send + 'static,
+    ) -> std::io::Result<Self> {
+        Self::start_inner(
+            database_url,
+            connect_timeout,
+            Dictionary::standard().clone(),
+            Some(Box::new(watcher)),
+        )
+    }
+
+    fn start_inner(
+        database_url: String,
+        connect_timeout: Duration,
+        dictionary: Dictionary,
+        watcher: Option<Watcher>,
+    ) -> std::io::Result<Self> {
         let records = Arc::new(RwLock::new(Records::default()));
         let loader = Loader {
             records: Arc::clone(&records),
             dictionary,
             skipped: SkippedRows::default(),
+            watcher,
         };
         let options = live::Options::new(
             "netily-snapshot",
@@ -275,6 +316,17 @@ impl SubscriberSnapshot {
             Some(rec) => Lookup::Found(Arc::clone(rec)),
             None => Lookup::Unknown,
         }
+    }
+
+    /// The records of every subscriber with an open session.
+    pub fn online(&self) -> Vec<Arc<SubscriberRecord>> {
+        self.records
+            .read()
+            .by_name
+            .values()
+            .filter(|r| !r.open_sessions.is_empty())
+            .cloned()
+            .collect()
     }
 
     pub fn health(&self) -> Health {
@@ -300,6 +352,20 @@ struct Loader {
     /// radiusd's own dictionary lacks some).
     dictionary: Dictionary,
     skipped: SkippedRows,
+    watcher: Option<Watcher>,
+}
+
+/// Told what each batch changed; false: tell it no more.
+type Watcher = Box<dyn FnMut(Changed) -> bool + Send>;
+
+impl Loader {
+    fn tell(&mut self, changed: Changed) {
+        if let Some(w) = &mut self.watcher {
+            if !w(changed) {
+                self.watcher = None;
+            }
+        }
+    }
 }
 
 impl Mirror for Loader {
@@ -329,6 +395,16 @@ enum SessionDelta {
         username: String,
         acct_unique_id: String,
     },
+}
+
+impl SessionDelta {
+    fn username(&self) -> &str {
+        match self {
+            SessionDelta::Opened { username, .. } | SessionDelta::Closed { username, .. } => {
+                username
+            }
+        }
+    }
 }
 
 /// What a batch of notifications asks for.
@@ -432,6 +508,7 @@ impl Loader {
         // One round trip for the whole batch: a burst of session starts must not
         // cost a query each.
         let names: Vec<String> = changes.usernames.into_iter().collect();
+        let mut changed = names.clone();
         let mut reloaded = if names.is_empty() {
             Vec::new()
         } else {
@@ -443,7 +520,7 @@ impl Loader {
         self.report_skipped(reloaded.iter().filter_map(|(_, r)| r.as_ref()), false);
         let mut records = self.records.write();
         for plan in &plans {
-            records.replace_plan(plan);
+            records.replace_plan(plan, &mut changed);
         }
         for (name, rec) in reloaded {
             records.put(&name, rec);
@@ -452,6 +529,13 @@ impl Loader {
         // applying them on top (idempotently, in order) is exact.
         for delta in &changes.sessions {
             records.apply_session(delta);
+            changed.push(delta.username().to_owned());
+        }
+        drop(records);
+        if self.watcher.is_some() && !changed.is_empty() {
+            changed.sort_unstable();
+            changed.dedup();
+            self.tell(Changed::Subscribers(changed));
         }
         Ok(())
     }
@@ -466,6 +550,7 @@ impl Loader {
         let fresh = Records::from_all(all);
         let count = fresh.by_name.len();
         *self.records.write() = fresh;
+        self.tell(Changed::Everything);
         info!(
             "subscriber snapshot loaded: {count} subscribers in {} ms",
             started.elapsed().as_millis()

@@ -9,6 +9,7 @@
 //! - [`coa_nas`]: a FreeRADIUS standing in for a router that receives CoA
 //!   and Disconnect requests ([`coa_nas::CoaNas`]) and records each one.
 //! - [`netadmin`]: the real operator CLI, built once per test process.
+//! - [`enforcer`]: `netadmin enforce --follow`, the enforcer service.
 //! - [`isp`]: one ISP's database and config file, driven with netadmin and
 //!   served by radiusd ([`isp::Isp`]).
 //! - [`openvpn`]: network namespaces, openvpn processes and a VPN lab
@@ -17,6 +18,7 @@
 
 pub mod cdylib;
 pub mod coa_nas;
+pub mod enforcer;
 pub mod freeradius;
 pub mod isp;
 pub mod netadmin;

@@ -7,11 +7,15 @@ use std::sync::OnceLock;
 
 use crate::freeradius::workspace;
 
-/// Builds netadmin (debug) once per test process and returns its path.
-/// Panics with cargo's output when the build fails: the test cannot run.
+/// Builds netadmin (debug) once per test process and returns its path;
+/// `NETILY_NETADMIN` names another build instead (the benchmarks' release
+/// one). Panics with cargo's output when the build fails: the test cannot run.
 pub fn netadmin_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("NETILY_NETADMIN") {
+            return PathBuf::from(path);
+        }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let out = Command::new(cargo)
             .current_dir(workspace())

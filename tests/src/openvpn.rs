@@ -336,6 +336,27 @@ impl Lab {
         self.server = Some(server);
     }
 
+    /// One router online: registered, the server started, a host of its
+    /// own with a RouterOS-like client connected (the test fails with both
+    /// logs otherwise). Returns its VPN id and its host.
+    pub fn connect_router(&mut self, name: &str) -> (i32, usize) {
+        let nth = u32::try_from(self.client_ns.len() + 1).unwrap_or(1);
+        let (vpn_id, cert) = self.add_router(name, nth);
+        if self.server.is_none() {
+            self.start_server();
+        }
+        let host = self.add_host();
+        let ca_pem = self.ca.cert_pem.clone();
+        let c = self.start_client(host, name, &ca_pem, &cert);
+        assert!(
+            self.clients[c].wait_ready(Duration::from_secs(15)),
+            "{name} did not connect:\n{}\nserver:\n{}",
+            self.clients[c].log(),
+            self.server_log()
+        );
+        (vpn_id, host)
+    }
+
     pub fn server_log(&self) -> String {
         self.server.as_ref().map(OpenVpn::log).unwrap_or_default()
     }

@@ -36,6 +36,11 @@ fn example_config_mentions_every_key_once() {
         "vpn_network",
         "stale_session_margin",
         "default_interim_interval",
+        "coa_per_router",
+        "coa_timeout",
+        "coa_tries",
+        "coa_retry_after",
+        "stale_session_check_interval",
     ] {
         assert_eq!(
             keys.iter().filter(|k| **k == key).count(),

@@ -7,7 +7,6 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use netily_core::config::Config;
 use netily_core::db::NewPlan;
@@ -54,17 +53,7 @@ fn served_through_the_tunnel(transport: VpnTransport) {
         &mut lab.db(),
         &NewPlan::new("home-10m", "5M/10M".parse().unwrap()),
     );
-    let (vpn_id, cert) = lab.add_router("tower-1", 1);
-    lab.start_server();
-    let host = lab.add_host();
-    let ca_pem = lab.ca.cert_pem.clone();
-    let c = lab.start_client(host, "tower-1", &ca_pem, &cert);
-    assert!(
-        lab.clients[c].wait_ready(Duration::from_secs(15)),
-        "tower-1 did not connect:\n{}\nserver:\n{}",
-        lab.clients[c].log(),
-        lab.server_log()
-    );
+    let (vpn_id, host) = lab.connect_router("tower-1");
     // One source: the address OpenVPN was pushed is the one netily.conf's
     // router plan gives this router (what `router show` prints and the
     // RouterOS script sends RADIUS from), and RADIUS lives at the address

@@ -3,6 +3,7 @@
 mod check;
 mod customer;
 mod dashboard;
+mod enforce;
 mod import;
 mod invoice;
 mod logs;
@@ -131,7 +132,17 @@ pub fn run(cli: Cli) -> Outcome {
             command: Some(SessionsCmd::CloseStale { dry_run }),
             ..
         }) => stale_sessions::close_stale(&ctx, dry_run),
+        Command::Sessions(SessionsArgs {
+            command: Some(SessionsCmd::Kick { target }),
+            ..
+        }) => enforce::kick(&ctx, &target),
+        Command::Sessions(SessionsArgs {
+            command: Some(SessionsCmd::Coa { user }),
+            ..
+        }) => enforce::coa(&ctx, &user),
         Command::Sessions(args) => logs::sessions(&ctx, args),
+        Command::Enforce { dry_run, follow } => enforce::enforce(&ctx, dry_run, follow),
+        Command::CoaLog { user, since, limit } => enforce::coa_log(&ctx, user, since, limit),
         Command::AuthLog {
             user,
             rejects,

@@ -112,6 +112,7 @@ pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
             ip,
             secret,
             description,
+            coa_port,
         } => {
             let change = db::RouterChange {
                 nas_ip: ip
@@ -120,6 +121,7 @@ pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
                     .transpose()?,
                 secret,
                 description,
+                coa_port,
             };
             let r = ctx.in_tx(|tx| {
                 Ok(db::update_router(
@@ -200,6 +202,7 @@ pub fn run_nas(ctx: &Ctx, cmd: NasCmd) -> Outcome {
             secret,
             kind,
             description,
+            coa_port,
         } => {
             let n = NewNas {
                 nasname: address,
@@ -207,6 +210,7 @@ pub fn run_nas(ctx: &Ctx, cmd: NasCmd) -> Outcome {
                 secret,
                 kind,
                 description,
+                coa_port,
             };
             let plan = ctx.config.router_plan();
             let row = ctx.in_tx(|tx| Ok(nas::add_nas(tx, &n, &plan)?))?;
@@ -219,6 +223,7 @@ pub fn run_nas(ctx: &Ctx, cmd: NasCmd) -> Outcome {
             secret,
             kind,
             description,
+            coa_port,
         } => {
             let change = NasChange {
                 nasname: address,
@@ -226,6 +231,7 @@ pub fn run_nas(ctx: &Ctx, cmd: NasCmd) -> Outcome {
                 secret,
                 kind,
                 description,
+                coa_port,
             };
             let plan = ctx.config.router_plan();
             let row = ctx.in_tx(|tx| Ok(nas::update_nas(tx, &target, &change, &plan)?))?;

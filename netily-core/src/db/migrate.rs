@@ -122,6 +122,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "plan_cycle_days",
         sql: include_str!("../../migrations/0021_plan_cycle_days.sql"),
     },
+    Migration {
+        version: 22,
+        name: "enforcement",
+        sql: include_str!("../../migrations/0022_enforcement.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

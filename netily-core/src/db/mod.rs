@@ -11,6 +11,7 @@ pub mod accounting;
 pub mod auth_log;
 pub mod customers;
 pub mod dashboard;
+pub mod enforcement;
 pub mod import;
 pub mod invoices;
 pub mod listen;

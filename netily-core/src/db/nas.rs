@@ -22,10 +22,13 @@ pub struct NasRow {
     pub secret: Option<String>,
     pub router: Option<String>,
     pub description: Option<String>,
+    /// Where it takes CoA and Disconnect-Requests (FreeRADIUS's `ports`
+    /// column); None is 3799.
+    pub coa_port: Option<i32>,
 }
 
 const NAS_SELECT: &str = "SELECT n.id, n.nasname, n.shortname, n.type,
-            CASE WHEN $1 THEN n.secret END, r.name, n.description
+            CASE WHEN $1 THEN n.secret END, r.name, n.description, n.ports
        FROM nas n LEFT JOIN routers r ON r.id = n.router_id";
 
 fn nas_from_row(r: &Row) -> NasRow {
@@ -37,6 +40,7 @@ fn nas_from_row(r: &Row) -> NasRow {
         secret: r.get(4),
         router: r.get(5),
         description: r.get(6),
+        coa_port: r.get(7),
     }
 }
 
@@ -138,6 +142,8 @@ pub struct NewNas {
     /// The NAS type (`other` when None).
     pub kind: Option<String>,
     pub description: Option<String>,
+    /// The CoA port (None: 3799).
+    pub coa_port: Option<u16>,
 }
 
 /// What `nas update` changes; `None` keeps the current value.
@@ -149,6 +155,8 @@ pub struct NasChange {
     pub kind: Option<String>,
     /// `Some("")` clears the description.
     pub description: Option<String>,
+    /// The CoA port.
+    pub coa_port: Option<u16>,
 }
 
 pub(crate) fn check_description(d: &str) -> Result<()> {
@@ -212,9 +220,16 @@ pub fn add_nas(conn: &mut impl GenericClient, n: &NewNas, plan: &VpnPlan) -> Res
     let description = n.description.as_deref().filter(|d| !d.is_empty());
     let id: i32 = conn
         .query_one(
-            "INSERT INTO nas (nasname, shortname, type, secret, description)
-             VALUES ($1, $2, COALESCE($3, 'other'), $4, $5) RETURNING id",
-            &[&nasname, &n.shortname, &n.kind, &n.secret, &description],
+            "INSERT INTO nas (nasname, shortname, type, secret, description, ports)
+             VALUES ($1, $2, COALESCE($3, 'other'), $4, $5, $6) RETURNING id",
+            &[
+                &nasname,
+                &n.shortname,
+                &n.kind,
+                &n.secret,
+                &description,
+                &n.coa_port.map(i32::from),
+            ],
         )
         .map_err(q("adding a NAS entry"))?
         .get(0);
@@ -245,7 +260,8 @@ fn find_own(
                   WHERE ($2::text IS NOT NULL AND (n.nasname = $2 OR n.nasname = $2::inet::text))
                      OR ($2::text IS NULL AND n.shortname = $3)
                  UNION ALL
-                 SELECT 0, host($4::inet + (r.vpn_id + 1)), r.name, 'other', NULL, r.name, NULL
+                 SELECT 0, host($4::inet + (r.vpn_id + 1)), r.name, 'other', NULL, r.name, NULL,
+                        NULL::integer
                    FROM routers r
                   WHERE host($4::inet + (r.vpn_id + 1)) = $2
                   ORDER BY 1"
@@ -286,11 +302,12 @@ pub fn update_nas(
         && c.secret.is_none()
         && c.kind.is_none()
         && c.description.is_none()
+        && c.coa_port.is_none()
     {
         return Err(Error::Refused {
             what: format!("update NAS '{target}'"),
-            why: "nothing to change: give --address, --shortname, --secret, --type or \
-                  --description"
+            why: "nothing to change: give --address, --shortname, --secret, --type, \
+                  --description or --coa-port"
                 .into(),
         });
     }
@@ -316,7 +333,8 @@ pub fn update_nas(
     conn.execute(
         "UPDATE nas SET nasname = COALESCE($2, nasname), shortname = COALESCE($3, shortname),
                         secret = COALESCE($4, secret), type = COALESCE($5, type),
-                        description = CASE WHEN $6 THEN $7 ELSE description END
+                        description = CASE WHEN $6 THEN $7 ELSE description END,
+                        ports = COALESCE($8, ports)
           WHERE id = $1",
         &[
             &row.id,
@@ -326,6 +344,7 @@ pub fn update_nas(
             &c.kind,
             &description.is_some(),
             &description.flatten(),
+            &c.coa_port.map(i32::from),
         ],
     )
     .map_err(q("updating a NAS entry"))?;

@@ -163,9 +163,12 @@ pub struct RouterChange {
     pub secret: Option<String>,
     /// `Some("")` clears the description.
     pub description: Option<String>,
+    /// Where the router takes CoA and Disconnect-Requests (`/radius
+    /// incoming` port; 3799 until set).
+    pub coa_port: Option<u16>,
 }
 
-/// Changes a router's NAS address, secret or description, in its router row
+/// Changes a router's NAS address, secret, description or CoA port, in its router row
 /// and its NAS row together (FreeRADIUS reads the NAS row; the change reaches
 /// running servers through the nas table's notification).
 pub fn update_router(
@@ -175,10 +178,14 @@ pub fn update_router(
     plan: &VpnPlan,
 ) -> Result<RouterRow> {
     let r = get_router(conn, name, plan)?;
-    if change.nas_ip.is_none() && change.secret.is_none() && change.description.is_none() {
+    if change.nas_ip.is_none()
+        && change.secret.is_none()
+        && change.description.is_none()
+        && change.coa_port.is_none()
+    {
         return Err(Error::Refused {
             what: format!("update router '{name}'"),
-            why: "nothing to change: give --ip, --secret or --description".into(),
+            why: "nothing to change: give --ip, --secret, --description or --coa-port".into(),
         });
     }
     if let Some(secret) = &change.secret {
@@ -212,7 +219,8 @@ pub fn update_router(
     conn.execute(
         "UPDATE nas SET nasname = COALESCE(host($2::inet), nasname),
                         secret = COALESCE($3, secret),
-                        description = CASE WHEN $4 THEN $5 ELSE description END
+                        description = CASE WHEN $4 THEN $5 ELSE description END,
+                        ports = COALESCE($6, ports)
           WHERE router_id = $1",
         &[
             &r.id,
@@ -220,6 +228,7 @@ pub fn update_router(
             &change.secret,
             &description.is_some(),
             &description.flatten(),
+            &change.coa_port.map(i32::from),
         ],
     )
     .map_err(q("updating the router's NAS entry"))?;

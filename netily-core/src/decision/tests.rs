@@ -5,7 +5,7 @@ use crate::dictionary::Dictionary;
 use crate::model::{OpenSession, Plan, Subscriber, Subscription, UnpaidInvoice, SECONDS_PER_DAY};
 use crate::rate::RateLimit;
 
-const NOW: UnixTime = 1_700_000_000;
+pub(crate) const NOW: UnixTime = 1_700_000_000;
 const DAY: i64 = SECONDS_PER_DAY;
 const MAC: &str = "AA:BB:CC:DD:EE:0F";
 
@@ -33,7 +33,7 @@ fn plan() -> Plan {
 }
 
 /// An active subscriber with an open-ended subscription to Home-10.
-fn record() -> SubscriberRecord {
+pub(crate) fn record() -> SubscriberRecord {
     SubscriberRecord {
         subscriber: Subscriber {
             id: 1,

@@ -1,0 +1,565 @@
+//! The enforcer: keeps what routers enforce on online sessions equal to
+//! what netily-core decides for those subscribers now (issue 11).
+//!
+//! For each online session it remembers the grant (what the router was
+//! told: the login's reply, then every acknowledged CoA folded in) and,
+//! when a subscriber's record changes or one of its deadlines passes,
+//! compares the grant with the decision now (`enforcement::reconcile`):
+//! a CoA-Request for a new rate or session end, a Disconnect-Request for a
+//! reject or an attribute a live session cannot change.
+//!
+//! - Grants live in memory and in `session_grants`, saved with the outcome
+//!   of every request, so the enforcer that takes over after another one
+//!   died starts from what was acknowledged, and sends nothing twice for
+//!   one change (unless the old one died between the ACK and its save).
+//! - A session first seen by the enforcer is granted the decision of that
+//!   moment (it sees sessions open within milliseconds of their Start,
+//!   through the snapshot's notifications; at a takeover, all at once).
+//!   A session first seen with a reject is disconnected.
+//! - Deadlines: one per online subscriber (`enforcement::next_deadline`),
+//!   in a heap; a tick pops what is due. Nothing scans every subscriber.
+//! - After a Disconnect-ACK nothing more is sent for the session (its Stop
+//!   is on the way; the stale-session closer ends it if it never comes),
+//!   unless its router goes on reporting it: then the ACK was not true
+//!   ("Disconnect ACKed but the user stays online") and the session is
+//!   reviewed again, so disconnected again while the decision refuses it.
+//!   A NAK with Error-Cause 503 closes the session record. A request with
+//!   no answer, or another NAK, is tried again for the subscriber after
+//!   `retry_after`.
+//! - A database error in `execute` is returned after the packets were sent:
+//!   the caller (the service) drops its leadership and starts over from the
+//!   database, like the enforcer that would take over.
+
+pub mod sender;
+pub mod service;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::net::SocketAddr;
+
+use postgres::GenericClient;
+
+use crate::coa::{Answer, Kind};
+use crate::db;
+use crate::db::enforcement::{NewCoaLog, StoredGrant};
+use crate::decision::{Decision, ReplyAttribute, SESSION_TIMEOUT};
+use crate::enforcement::{self, Action, Grant};
+use crate::model::{Policy, SubscriberRecord, UnixTime};
+use crate::vpn_plan::VpnPlan;
+use sender::{Delivery, Done, Job, Request};
+pub use sender::{Dispatcher, SendOptions};
+
+/// Who sent a request, for the outcome log.
+pub const ORIGIN_ENFORCER: &str = "enforcer";
+pub const ORIGIN_NETADMIN: &str = "netadmin";
+
+/// One request the enforcer means to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub username: String,
+    pub acct_unique_id: String,
+    pub kind: Kind,
+    /// CoA-Request: the attributes and their new values.
+    pub attributes: Vec<ReplyAttribute>,
+    pub why: String,
+}
+
+/// What the enforcer needs besides the database.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub policy: Policy,
+    pub plan: VpnPlan,
+    pub send: SendOptions,
+    /// Seconds before a request that failed is tried again.
+    pub retry_after: i64,
+}
+
+/// The enforcer's memory: grants and deadlines.
+pub struct Enforcer {
+    settings: Settings,
+    grants: HashMap<String, StoredGrant>,
+    /// Grants to save with the next batch.
+    unsaved: HashSet<String>,
+    deadlines: BinaryHeap<Reverse<(UnixTime, String)>>,
+    /// The earliest deadline queued per username (later heap entries for
+    /// the same name are dropped when popped).
+    scheduled: HashMap<String, UnixTime>,
+    /// Requests sent and not yet answered, by job key.
+    in_flight: HashMap<u64, (Planned, NewCoaLog)>,
+    /// Sessions with a request in flight: reviews leave them alone.
+    busy: HashSet<String>,
+    next_key: u64,
+}
+
+/// "Name=value, ..." for the outcome log.
+pub fn attributes_text(attributes: &[ReplyAttribute]) -> String {
+    attributes
+        .iter()
+        .map(|a| format!("{}={}", a.name, a.value))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Enforcer {
+    pub fn new(settings: Settings) -> Enforcer {
+        Enforcer {
+            settings,
+            grants: HashMap::new(),
+            unsaved: HashSet::new(),
+            deadlines: BinaryHeap::new(),
+            scheduled: HashMap::new(),
+            in_flight: HashMap::new(),
+            busy: HashSet::new(),
+            next_key: 0,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Replaces what it remembers with the grants stored for open sessions.
+    pub fn load_grants(&mut self, conn: &mut impl GenericClient) -> db::Result<()> {
+        let stored = db::enforcement::load_grants(conn)?;
+        self.grants = stored
+            .into_iter()
+            .map(|g| (g.acct_unique_id.clone(), g))
+            .collect();
+        self.unsaved.clear();
+        self.deadlines.clear();
+        self.scheduled.clear();
+        Ok(())
+    }
+
+    /// How many sessions it holds a grant for.
+    pub fn grants(&self) -> usize {
+        self.grants.len()
+    }
+
+    /// Queues `username` to be reviewed at `at`.
+    pub fn schedule(&mut self, username: &str, at: UnixTime) {
+        match self.scheduled.get(username) {
+            Some(&queued) if queued <= at => {}
+            _ => {
+                self.scheduled.insert(username.to_owned(), at);
+                self.deadlines.push(Reverse((at, username.to_owned())));
+            }
+        }
+    }
+
+    /// The earliest queued deadline.
+    pub fn next_deadline(&self) -> Option<UnixTime> {
+        self.deadlines.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// The usernames whose deadline is at or before `now`, each once.
+    pub fn due(&mut self, now: UnixTime) -> Vec<String> {
+        let mut due = Vec::new();
+        while let Some(Reverse((at, _))) = self.deadlines.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, name))) = self.deadlines.pop() else {
+                break;
+            };
+            if self.scheduled.get(&name) == Some(&at) {
+                self.scheduled.remove(&name);
+                due.push(name);
+            }
+        }
+        due
+    }
+
+    /// What must be sent for the online sessions of `record` now; grants
+    /// of sessions seen for the first time are taken from this decision,
+    /// and the subscriber's next deadline is queued.
+    pub fn review(&mut self, record: &SubscriberRecord, now: UnixTime) -> Vec<Planned> {
+        let policy = &self.settings.policy;
+        let username = &record.subscriber.username;
+        let mut planned = Vec::new();
+        for session in &record.open_sessions {
+            let id = &session.acct_unique_id;
+            if self.busy.contains(id) {
+                continue;
+            }
+            let decision = enforcement::session_decision(record, session, now, policy);
+            let action = match self.grants.get(id) {
+                Some(stored) if stored.ended_at.is_some() => Action::Nothing,
+                Some(stored) => enforcement::reconcile(&stored.grant, &decision, now),
+                None => match &decision {
+                    Decision::Accept { reply, .. } => {
+                        self.grants.insert(
+                            id.clone(),
+                            StoredGrant {
+                                acct_unique_id: id.clone(),
+                                username: username.clone(),
+                                grant: Grant {
+                                    reply: reply.clone(),
+                                    granted_at: now,
+                                },
+                                ended_at: None,
+                            },
+                        );
+                        self.unsaved.insert(id.clone());
+                        Action::Nothing
+                    }
+                    Decision::Reject { reason } => Action::Disconnect {
+                        why: reason.to_string(),
+                    },
+                },
+            };
+            if let Some(p) = planned_from(username, id, action) {
+                planned.push(p);
+            }
+        }
+        if !record.open_sessions.is_empty() {
+            if let Some(at) = enforcement::next_deadline(record, now, policy) {
+                self.schedule(username, at);
+            }
+        }
+        planned
+    }
+
+    /// Disconnect-Requests for the sessions of a subscriber who is no
+    /// longer in the database (removed), as far as grants know them.
+    pub fn review_removed(&self, username: &str) -> Vec<Planned> {
+        self.grants
+            .values()
+            .filter(|g| {
+                g.username == username
+                    && g.ended_at.is_none()
+                    && !self.busy.contains(&g.acct_unique_id)
+            })
+            .map(|g| Planned {
+                username: username.to_owned(),
+                acct_unique_id: g.acct_unique_id.clone(),
+                kind: Kind::Disconnect,
+                attributes: Vec::new(),
+                why: "the subscriber was removed".to_owned(),
+            })
+            .collect()
+    }
+
+    /// Makes sessions acknowledged as disconnected reviewable again (their
+    /// router still reports them); returns their usernames, to review now.
+    pub fn not_ended(&mut self, sessions: &[(String, String)]) -> Vec<String> {
+        let mut names = Vec::new();
+        for (username, id) in sessions {
+            if let Some(g) = self.grants.get_mut(id) {
+                g.ended_at = None;
+                self.unsaved.insert(id.clone());
+                names.push(username.clone());
+            }
+        }
+        names
+    }
+
+    /// Forgets the grants of sessions `is_open(username, id)` says closed.
+    pub fn forget_closed(&mut self, is_open: impl Fn(&str, &str) -> bool) {
+        self.grants
+            .retain(|id, g| is_open(g.username.as_str(), id.as_str()));
+    }
+
+    /// Sends `planned` and waits for every outcome, then records them and
+    /// saves the grants they change (and those first seen), in one
+    /// transaction. Returns what was recorded (`netadmin`, acting once).
+    pub fn execute(
+        &mut self,
+        conn: &mut impl GenericClient,
+        planned: &[Planned],
+        origin: &'static str,
+        now: UnixTime,
+    ) -> db::Result<Vec<NewCoaLog>> {
+        let (requests, mut log) = self.dispatch(conn, planned, origin, now)?;
+        let jobs: Vec<Request> = requests.iter().map(|j| j.request.clone()).collect();
+        let outcomes = sender::send_all(&jobs, &self.settings.send);
+        let done: Vec<Done> = requests
+            .iter()
+            .zip(outcomes)
+            .map(|(j, outcome)| Done {
+                key: j.key,
+                outcome,
+            })
+            .collect();
+        log.extend(self.complete(conn, done, now, &mut Vec::new())?);
+        Ok(log)
+    }
+
+    /// The requests for `planned` (their sessions marked in flight, so a
+    /// review leaves them alone until [`Enforcer::complete`]); what cannot
+    /// be sent is recorded at once and returned.
+    pub fn dispatch(
+        &mut self,
+        conn: &mut impl GenericClient,
+        planned: &[Planned],
+        origin: &'static str,
+        now: UnixTime,
+    ) -> db::Result<(Vec<Job>, Vec<NewCoaLog>)> {
+        let ids: Vec<String> = planned.iter().map(|p| p.acct_unique_id.clone()).collect();
+        let targets = db::enforcement::session_targets(conn, &ids, &self.settings.plan)?;
+        let by_id: HashMap<&str, &db::enforcement::SessionTarget> = targets
+            .iter()
+            .map(|t| (t.acct_unique_id.as_str(), t))
+            .collect();
+        let mut unsent = Vec::new();
+        let mut jobs = Vec::new();
+        for p in planned {
+            // A session that closed since it was reviewed needs nothing.
+            let Some(t) = by_id.get(p.acct_unique_id.as_str()) else {
+                continue;
+            };
+            let entry = NewCoaLog {
+                username: p.username.clone(),
+                acct_unique_id: p.acct_unique_id.clone(),
+                acct_session_id: Some(t.identity.acct_session_id.clone()),
+                nas_ip: t.identity.nas_ip,
+                router: t.destination.as_ref().and_then(|d| d.router.clone()),
+                target: String::new(),
+                kind: p.kind,
+                attributes: attributes_text(&p.attributes),
+                why: p.why.clone(),
+                outcome: String::new(),
+                error_cause: None,
+                attempts: 0,
+                rtt_ms: None,
+                origin,
+            };
+            let Some(d) = &t.destination else {
+                unsent.push(NewCoaLog {
+                    outcome: "no-route".to_owned(),
+                    why: format!(
+                        "{}; not sent: {}",
+                        p.why,
+                        t.no_route.as_deref().unwrap_or("no route")
+                    ),
+                    ..entry
+                });
+                self.retry(&p.username, now);
+                continue;
+            };
+            let target = SocketAddr::new(d.address, d.port);
+            self.next_key += 1;
+            let key = self.next_key;
+            jobs.push(Job {
+                key,
+                request: Request {
+                    target,
+                    secret: d.secret.clone(),
+                    kind: p.kind,
+                    session: t.identity.clone(),
+                    attributes: p.attributes.clone(),
+                    event_timestamp: now,
+                },
+            });
+            self.busy.insert(p.acct_unique_id.clone());
+            self.in_flight.insert(
+                key,
+                (
+                    p.clone(),
+                    NewCoaLog {
+                        target: target.to_string(),
+                        ..entry
+                    },
+                ),
+            );
+        }
+        if !unsent.is_empty() {
+            db::enforcement::record_outcomes(conn, &unsent)?;
+        }
+        Ok((jobs, unsent))
+    }
+
+    /// True while requests are in flight.
+    pub fn waiting(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// Folds outcomes into the grants, then records them and saves the
+    /// grants they change (and those first seen) in one transaction; the
+    /// subscribers whose sessions were in flight go to `review_again` (a
+    /// change that came meanwhile was not acted on). Returns what was
+    /// recorded.
+    pub fn complete(
+        &mut self,
+        conn: &mut impl GenericClient,
+        done: Vec<Done>,
+        now: UnixTime,
+        review_again: &mut Vec<String>,
+    ) -> db::Result<Vec<NewCoaLog>> {
+        let mut log = Vec::with_capacity(done.len());
+        let mut closed = Vec::new();
+        for d in done {
+            let Some((p, entry)) = self.in_flight.remove(&d.key) else {
+                continue;
+            };
+            self.busy.remove(&p.acct_unique_id);
+            review_again.push(p.username.clone());
+            let mut entry = NewCoaLog {
+                attempts: d.outcome.attempts,
+                ..entry
+            };
+            match d.outcome.delivery {
+                Delivery::Answered { answer, rtt } => {
+                    entry.rtt_ms = Some(u32::try_from(rtt.as_millis()).unwrap_or(u32::MAX));
+                    match answer {
+                        Answer::Ack => {
+                            entry.outcome = "ack".to_owned();
+                            self.acknowledged(&p, now);
+                        }
+                        Answer::Nak { error_cause } => {
+                            entry.outcome = "nak".to_owned();
+                            entry.error_cause = error_cause;
+                            if answer.session_not_found() {
+                                closed.push(p.acct_unique_id.clone());
+                            } else {
+                                self.retry(&p.username, now);
+                            }
+                        }
+                    }
+                }
+                Delivery::NoAnswer { bad_reply } => {
+                    entry.outcome = if bad_reply.is_some() {
+                        "bad-answer"
+                    } else {
+                        "no-answer"
+                    }
+                    .to_owned();
+                    if let Some(bad) = bad_reply {
+                        entry.why = format!("{}; {bad}", entry.why);
+                    }
+                    self.retry(&p.username, now);
+                }
+                Delivery::Failed(why) => {
+                    entry.outcome = "error".to_owned();
+                    entry.why = format!("{}; not sent: {why}", entry.why);
+                    self.retry(&p.username, now);
+                }
+            }
+            log.push(entry);
+        }
+        for id in &closed {
+            self.grants.remove(id);
+            self.unsaved.remove(id);
+        }
+        let changed = self.take_unsaved();
+        db::enforcement::save_round(conn, &closed, &changed, &log)?;
+        Ok(log)
+    }
+
+    /// Saves the grants first seen since the last save.
+    pub fn save(&mut self, conn: &mut impl GenericClient) -> db::Result<()> {
+        let changed = self.take_unsaved();
+        db::enforcement::save_grants(conn, &changed)
+    }
+
+    /// True when grants wait to be saved.
+    pub fn has_unsaved(&self) -> bool {
+        !self.unsaved.is_empty()
+    }
+
+    fn take_unsaved(&mut self) -> Vec<StoredGrant> {
+        let changed = self
+            .unsaved
+            .iter()
+            .filter_map(|id| self.grants.get(id).cloned())
+            .collect();
+        self.unsaved.clear();
+        changed
+    }
+
+    fn retry(&mut self, username: &str, now: UnixTime) {
+        self.schedule(username, now.saturating_add(self.settings.retry_after));
+    }
+
+    /// Folds an acknowledged request into the session's grant.
+    fn acknowledged(&mut self, p: &Planned, now: UnixTime) {
+        let Some(stored) = self.grants.get_mut(&p.acct_unique_id) else {
+            // netadmin acting on a session the enforcer never saw: nothing
+            // to fold into; a kick still has to be remembered.
+            if p.kind == Kind::Disconnect {
+                self.grants.insert(
+                    p.acct_unique_id.clone(),
+                    StoredGrant {
+                        acct_unique_id: p.acct_unique_id.clone(),
+                        username: p.username.clone(),
+                        grant: Grant {
+                            reply: Vec::new(),
+                            granted_at: now,
+                        },
+                        ended_at: Some(now),
+                    },
+                );
+                self.unsaved.insert(p.acct_unique_id.clone());
+            }
+            return;
+        };
+        match p.kind {
+            Kind::Disconnect => stored.ended_at = Some(now),
+            Kind::Coa => {
+                for a in &p.attributes {
+                    stored
+                        .grant
+                        .reply
+                        .retain(|r| !r.name.eq_ignore_ascii_case(&a.name));
+                }
+                stored.grant.reply.extend(p.attributes.iter().cloned());
+                if p.attributes
+                    .iter()
+                    .any(|a| a.name.eq_ignore_ascii_case(SESSION_TIMEOUT))
+                {
+                    stored.grant.granted_at = now;
+                }
+            }
+        }
+        self.unsaved.insert(p.acct_unique_id.clone());
+    }
+}
+
+fn planned_from(username: &str, id: &str, action: Action) -> Option<Planned> {
+    let (kind, attributes, why) = match action {
+        Action::Nothing => return None,
+        Action::Coa { attributes } => {
+            let why = format!("now {}", attributes_text(&attributes));
+            (Kind::Coa, attributes, why)
+        }
+        Action::Disconnect { why } => (Kind::Disconnect, Vec::new(), why),
+    };
+    Some(Planned {
+        username: username.to_owned(),
+        acct_unique_id: id.to_owned(),
+        kind,
+        attributes,
+        why,
+    })
+}
+
+/// A Disconnect-Request for each (username, acctuniqueid) of `sessions`,
+/// `why` in the log (`session kick`).
+pub fn kick(sessions: &[(String, String)], why: &str) -> Vec<Planned> {
+    sessions
+        .iter()
+        .map(|(username, id)| Planned {
+            username: username.clone(),
+            acct_unique_id: id.clone(),
+            kind: Kind::Disconnect,
+            attributes: Vec::new(),
+            why: why.to_owned(),
+        })
+        .collect()
+}
+
+/// The current decision pushed whole onto `record`'s sessions (`session
+/// coa`): every changeable attribute, or a Disconnect where a CoA cannot do.
+pub fn push_current(enforcer: &Enforcer, record: &SubscriberRecord, now: UnixTime) -> Vec<Planned> {
+    let policy = &enforcer.settings.policy;
+    record
+        .open_sessions
+        .iter()
+        .filter_map(|s| {
+            let decision = enforcement::session_decision(record, s, now, policy);
+            let grant = enforcer.grants.get(&s.acct_unique_id).map(|g| &g.grant);
+            let action = enforcement::push_current(grant, &decision, now);
+            planned_from(&record.subscriber.username, &s.acct_unique_id, action)
+        })
+        .collect()
+}
