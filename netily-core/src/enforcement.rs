@@ -10,7 +10,8 @@
 //! - Only attributes a CoA can change differ (rate, group, idle timeout, or
 //!   the session's end moved by more than [`SESSION_END_SLACK`]) →
 //!   CoA-Request carrying their new values; Session-Timeout as the seconds
-//!   left from now.
+//!   left from now. One of them gone altogether (a CoA sets, it never
+//!   unsets: an idle timeout dropped, an expiry lifted) → Disconnect-Request.
 //! - Otherwise nothing.
 //!
 //! When to ask again without any change in the database is
@@ -98,8 +99,14 @@ pub fn reconcile(grant: &Grant, now_decision: &Decision, now: UnixTime) -> Actio
     }
     let mut attributes = Vec::new();
     for name in CHANGEABLE {
-        let is = values(reply, name);
-        if values(&grant.reply, name) != is {
+        let (was, is) = (values(&grant.reply, name), values(reply, name));
+        if was != is {
+            if is.is_empty() {
+                // A CoA sets attributes; none unsets one.
+                return Action::Disconnect {
+                    why: format!("{name} {was:?} no longer applies: a CoA cannot remove it"),
+                };
+            }
             attributes.extend(is.iter().map(|v| ReplyAttribute::new(*name, *v)));
         }
     }
@@ -117,9 +124,18 @@ pub fn reconcile(grant: &Grant, now_decision: &Decision, now: UnixTime) -> Actio
             _ => true,
         };
     if moved {
-        if let Some(end) = is_end {
-            let left = end.saturating_sub(now).max(1);
-            attributes.push(ReplyAttribute::new(SESSION_TIMEOUT, left.to_string()));
+        match is_end {
+            Some(end) => {
+                let left = end.saturating_sub(now).max(1);
+                attributes.push(ReplyAttribute::new(SESSION_TIMEOUT, left.to_string()));
+            }
+            // The router would still end the session at the old end.
+            None => {
+                return Action::Disconnect {
+                    why: "the session's end was lifted: a CoA cannot remove Session-Timeout"
+                        .to_owned(),
+                }
+            }
         }
     }
     if attributes.is_empty() {
@@ -246,6 +262,19 @@ mod tests {
         // Ten minutes later the same expiry renders as 3000 s from now.
         let d = accept(&[(RATE_LIMIT, "5M/10M"), (SESSION_TIMEOUT, "3000")]);
         assert_eq!(reconcile(&g, &d, T0 + 600), Action::Nothing);
+    }
+
+    #[test]
+    fn an_attribute_gone_or_an_end_lifted_disconnects() {
+        let g = grant(&[(RATE_LIMIT, "5M/10M"), (IDLE_TIMEOUT, "900")]);
+        let d = accept(&[(RATE_LIMIT, "5M/10M")]);
+        assert!(matches!(reconcile(&g, &d, T0), Action::Disconnect { .. }));
+        let g = grant(&[(RATE_LIMIT, "5M/10M"), (SESSION_TIMEOUT, "600")]);
+        let d = accept(&[(RATE_LIMIT, "5M/10M")]);
+        match reconcile(&g, &d, T0) {
+            Action::Disconnect { why } => assert!(why.contains("Session-Timeout"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

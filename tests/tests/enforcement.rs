@@ -257,6 +257,8 @@ fn a_silent_router_gets_the_retransmissions_then_the_failure_is_recorded() {
     }
     assert_eq!(log[0]["outcome"], "no-answer", "{log:?}");
     assert_eq!(log[0]["attempts"], 2);
+    // Then the session waits coa_retry_after (60 s): nothing more now.
+    lab.exactly(2);
 }
 
 #[test]

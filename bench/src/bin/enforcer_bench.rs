@@ -200,6 +200,7 @@ fn deadline_tick() {
     let mut e = Enforcer::new(Settings {
         policy: Policy::default(),
         plan: VpnPlan::default(),
+        vpn_source: None,
         send: SendOptions::default(),
         retry_after: 60,
     });

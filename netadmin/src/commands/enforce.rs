@@ -201,6 +201,20 @@ pub fn kick(ctx: &Ctx, who: &str) -> Outcome {
     let mut sessions = enforcement::open_sessions(&mut conn, Some(who), None)?;
     if sessions.is_empty() {
         sessions = enforcement::open_sessions(&mut conn, None, Some(who))?;
+        // Acct-Session-Ids are a router's own counter: two routers may use
+        // the same one.
+        if sessions.len() > 1 {
+            let list = sessions
+                .iter()
+                .map(|(user, id)| format!("{id} ({user})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Failure(format!(
+                "{} open sessions have the id \"{who}\": {list}; name one by its unique id \
+                 (the first of each pair)",
+                sessions.len()
+            )));
+        }
     }
     if sessions.is_empty() {
         return Err(Failure(format!(

@@ -101,8 +101,20 @@ pub fn load_grants(conn: &mut impl GenericClient) -> Result<Vec<StoredGrant>> {
         .collect())
 }
 
-/// Inserts or replaces these grants, in one statement.
+/// Grants per statement: a takeover saves every online session's at once,
+/// and each statement must finish within the connection's statement
+/// timeout.
+const GRANTS_PER_STATEMENT: usize = 5_000;
+
+/// Inserts or replaces these grants, [`GRANTS_PER_STATEMENT`] per statement.
 pub fn save_grants(conn: &mut impl GenericClient, grants: &[StoredGrant]) -> Result<()> {
+    for chunk in grants.chunks(GRANTS_PER_STATEMENT) {
+        save_grant_chunk(conn, chunk)?;
+    }
+    Ok(())
+}
+
+fn save_grant_chunk(conn: &mut impl GenericClient, grants: &[StoredGrant]) -> Result<()> {
     if grants.is_empty() {
         return Ok(());
     }
@@ -128,16 +140,19 @@ pub fn save_grants(conn: &mut impl GenericClient, grants: &[StoredGrant]) -> Res
     Ok(())
 }
 
-/// Deletes the grants of sessions that have closed; how many.
-pub fn forget_closed_grants(conn: &mut impl GenericClient) -> Result<u64> {
-    conn.execute(
-        "DELETE FROM session_grants g
-          WHERE NOT EXISTS (SELECT 1 FROM radacct a
-                             WHERE a.acctuniqueid = g.acctuniqueid
-                               AND a.acctstoptime IS NULL)",
-        &[],
-    )
-    .map_err(q("forgetting grants of closed sessions"))
+/// Deletes the grants of sessions that have closed; their ids.
+pub fn forget_closed_grants(conn: &mut impl GenericClient) -> Result<Vec<String>> {
+    let rows = conn
+        .query(
+            "DELETE FROM session_grants g
+              WHERE NOT EXISTS (SELECT 1 FROM radacct a
+                                 WHERE a.acctuniqueid = g.acctuniqueid
+                                   AND a.acctstoptime IS NULL)
+          RETURNING acctuniqueid",
+            &[],
+        )
+        .map_err(q("forgetting grants of closed sessions"))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// (username, acctuniqueid) of the sessions whose Disconnect-Request was
@@ -193,25 +208,38 @@ pub struct SessionTarget {
     pub no_route: Option<String>,
 }
 
-const TARGET_SELECT: &str = "SELECT a.acctuniqueid, a.username, a.acctsessionid,
-            a.framedipaddress, a.nasipaddress,
-            t.nasname, t.secret, t.port, t.router, t.vpn_address, t.vpn_up
-       FROM radacct a
-       LEFT JOIN LATERAL (
-            SELECT n.nasname, n.secret, n.ports AS port, r.name AS router,
-                   CASE WHEN r.vpn_id BETWEEN 1 AND $3::bigint
-                        THEN $2::inet + (r.vpn_id + 1) END AS vpn_address,
-                   EXISTS (SELECT 1 FROM vpn_connections c
-                            WHERE c.router_id = r.id AND ONLINE) AS vpn_up,
-                   r.nas_ip
-              FROM nas n LEFT JOIN routers r ON r.id = n.router_id
-             WHERE n.nasname = host(a.nasipaddress)
-                OR r.nas_ip = a.nasipaddress
-                OR (r.vpn_id BETWEEN 1 AND $3::bigint
-                    AND $2::inet + (r.vpn_id + 1) = a.nasipaddress)
-             ORDER BY n.id
-             LIMIT 1) t ON true
-      WHERE a.acctuniqueid = ANY($1) AND a.acctstoptime IS NULL AND a.username IS NOT NULL";
+/// Each NAS address among the sessions is matched once, by three index
+/// lookups (a `nas` row by name, a router by `--ip`, a router by VPN id, the
+/// address's offset in the plan), not by a scan per session.
+const TARGET_SELECT: &str = "WITH s AS (
+        SELECT acctuniqueid, username, acctsessionid, framedipaddress, nasipaddress
+          FROM radacct
+         WHERE acctuniqueid = ANY($1) AND acctstoptime IS NULL AND username IS NOT NULL),
+     n AS (SELECT DISTINCT nasipaddress FROM s WHERE nasipaddress IS NOT NULL),
+     t AS (
+        SELECT n.nasipaddress, x.*
+          FROM n LEFT JOIN LATERAL (
+               SELECT c.nasname, c.secret, c.ports AS port, r.name AS router,
+                      CASE WHEN r.vpn_id BETWEEN 1 AND $3::bigint
+                           THEN $2::inet + (r.vpn_id + 1) END AS vpn_address,
+                      EXISTS (SELECT 1 FROM vpn_connections v
+                               WHERE v.router_id = r.id AND ONLINE) AS vpn_up
+                 FROM (SELECT m.id, 1 AS pick FROM nas m WHERE m.nasname = host(n.nasipaddress)
+                       UNION ALL
+                       SELECT m.id, 2 FROM routers q JOIN nas m ON m.router_id = q.id
+                        WHERE q.nas_ip = n.nasipaddress
+                       UNION ALL
+                       SELECT m.id, 3 FROM routers q JOIN nas m ON m.router_id = q.id
+                        WHERE q.vpn_id BETWEEN 1 AND $3::bigint
+                          AND q.vpn_id = (CASE WHEN family(n.nasipaddress) = family($2::inet)
+                                               THEN n.nasipaddress - $2::inet END) - 1) hit
+                 JOIN nas c ON c.id = hit.id
+                 LEFT JOIN routers r ON r.id = c.router_id
+                ORDER BY hit.pick, c.id
+                LIMIT 1) x ON true)
+    SELECT s.acctuniqueid, s.username, s.acctsessionid, s.framedipaddress, s.nasipaddress,
+           t.nasname, t.secret, t.port, t.router, t.vpn_address, t.vpn_up
+      FROM s LEFT JOIN t ON t.nasipaddress = s.nasipaddress";
 
 /// The open sessions among `ids`, with where to reach each one's NAS.
 pub fn session_targets(
@@ -223,8 +251,8 @@ pub fn session_targets(
         return Ok(Vec::new());
     }
     let sql = TARGET_SELECT.replace(
-        "c.router_id = r.id AND ONLINE",
-        &format!("c.router_id = r.id AND {ONLINE_CONDITION}"),
+        "v.router_id = r.id AND ONLINE",
+        &format!("v.router_id = r.id AND {ONLINE_CONDITION}"),
     );
     let network = IpAddr::V4(plan.network());
     let rows = conn

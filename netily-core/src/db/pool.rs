@@ -60,6 +60,27 @@ pub fn connect_bounded(url: &str, timeout: Duration) -> Result<postgres::Client>
     open(url, &cfg)
 }
 
+/// A connection whose death both ends notice within seconds, for a lock
+/// held as a lease (the enforcer's): TCP keepalives every second after 2 s
+/// of silence, 3 unanswered = dead, on PostgreSQL's side (so it releases
+/// the lock of a vanished host) and on ours (so a probe fails instead of
+/// waiting for the kernel's 2 hours); statements bounded as
+/// [`connect_bounded`].
+pub fn connect_lease(url: &str, timeout: Duration) -> Result<postgres::Client> {
+    let mut cfg = bounded_config(
+        url,
+        timeout,
+        "netily",
+        "-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3 \
+         -c tcp_user_timeout=5000",
+    )?;
+    cfg.keepalives(true)
+        .keepalives_idle(Duration::from_secs(2))
+        .keepalives_interval(Duration::from_secs(1))
+        .keepalives_retries(3);
+    open(url, &cfg)
+}
+
 fn open(url: &str, cfg: &postgres::Config) -> Result<postgres::Client> {
     cfg.connect(NoTls).map_err(|e| Error::Connect {
         url: redact_url(url),

@@ -23,9 +23,12 @@
 //!   unless its router goes on reporting it: then the ACK was not true
 //!   ("Disconnect ACKed but the user stays online") and the session is
 //!   reviewed again, so disconnected again while the decision refuses it.
-//!   A NAK with Error-Cause 503 closes the session record. A request with
-//!   no answer, or another NAK, is tried again for the subscriber after
-//!   `retry_after`.
+//!   A NAK with Error-Cause 503 closes the session record. After no
+//!   answer, another NAK or a failure to send, the session is left alone
+//!   for `retry_after`, then reviewed again (so one request per
+//!   `retry_after` at most, whatever the router does).
+//! - A session with a request in flight is not reviewed; its subscriber is
+//!   reviewed again when the answer comes if a change arrived meanwhile.
 //! - A database error in `execute` is returned after the packets were sent:
 //!   the caller (the service) drops its leadership and starts over from the
 //!   database, like the enforcer that would take over.
@@ -69,7 +72,13 @@ pub struct Planned {
 pub struct Settings {
     pub policy: Policy,
     pub plan: VpnPlan,
+    /// `send.source` is the configured `coa_source_address` (every request
+    /// leaves from it when set).
     pub send: SendOptions,
+    /// Without one: the address requests through the management VPN leave
+    /// from (the tunnel address routers name, when this host has it);
+    /// others leave from the system's choice.
+    pub vpn_source: Option<std::net::IpAddr>,
     /// Seconds before a request that failed is tried again.
     pub retry_after: i64,
 }
@@ -88,6 +97,11 @@ pub struct Enforcer {
     in_flight: HashMap<u64, (Planned, NewCoaLog)>,
     /// Sessions with a request in flight: reviews leave them alone.
     busy: HashSet<String>,
+    /// Subscribers a review passed over because a session was busy: they
+    /// are reviewed again when it completes.
+    deferred: HashSet<String>,
+    /// Sessions whose last request failed: not before this time again.
+    held: HashMap<String, UnixTime>,
     next_key: u64,
 }
 
@@ -110,6 +124,8 @@ impl Enforcer {
             scheduled: HashMap::new(),
             in_flight: HashMap::new(),
             busy: HashSet::new(),
+            deferred: HashSet::new(),
+            held: HashMap::new(),
             next_key: 0,
         }
     }
@@ -180,6 +196,10 @@ impl Enforcer {
         for session in &record.open_sessions {
             let id = &session.acct_unique_id;
             if self.busy.contains(id) {
+                self.deferred.insert(username.clone());
+                continue;
+            }
+            if self.held.get(id).is_some_and(|&until| until > now) {
                 continue;
             }
             let decision = enforcement::session_decision(record, session, now, policy);
@@ -222,13 +242,18 @@ impl Enforcer {
 
     /// Disconnect-Requests for the sessions of a subscriber who is no
     /// longer in the database (removed), as far as grants know them.
-    pub fn review_removed(&self, username: &str) -> Vec<Planned> {
+    pub fn review_removed(&self, username: &str, now: UnixTime) -> Vec<Planned> {
         self.grants
             .values()
             .filter(|g| {
                 g.username == username
                     && g.ended_at.is_none()
                     && !self.busy.contains(&g.acct_unique_id)
+            })
+            .filter(|g| {
+                self.held
+                    .get(&g.acct_unique_id)
+                    .is_none_or(|&until| until <= now)
             })
             .map(|g| Planned {
                 username: username.to_owned(),
@@ -238,6 +263,20 @@ impl Enforcer {
                 why: "the subscriber was removed".to_owned(),
             })
             .collect()
+    }
+
+    /// The usernames of grants `known` does not know (subscribers removed
+    /// while their sessions were online), each once.
+    pub fn unknown_usernames(&self, known: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .grants
+            .values()
+            .filter(|g| g.ended_at.is_none() && !known(&g.username))
+            .map(|g| g.username.clone())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     /// Makes sessions acknowledged as disconnected reviewable again (their
@@ -254,10 +293,13 @@ impl Enforcer {
         names
     }
 
-    /// Forgets the grants of sessions `is_open(username, id)` says closed.
-    pub fn forget_closed(&mut self, is_open: impl Fn(&str, &str) -> bool) {
-        self.grants
-            .retain(|id, g| is_open(g.username.as_str(), id.as_str()));
+    /// Forgets what it holds about these sessions (closed).
+    pub fn forget(&mut self, ids: &[String]) {
+        for id in ids {
+            self.grants.remove(id);
+            self.unsaved.remove(id);
+            self.held.remove(id);
+        }
     }
 
     /// Sends `planned` and waits for every outcome, then records them and
@@ -304,10 +346,14 @@ impl Enforcer {
         let mut unsent = Vec::new();
         let mut jobs = Vec::new();
         for p in planned {
-            // A session that closed since it was reviewed needs nothing.
+            // A session that closed since it was reviewed needs nothing;
+            // one already in flight (planned twice in a round) waits.
             let Some(t) = by_id.get(p.acct_unique_id.as_str()) else {
                 continue;
             };
+            if self.busy.contains(&p.acct_unique_id) {
+                continue;
+            }
             let entry = NewCoaLog {
                 username: p.username.clone(),
                 acct_unique_id: p.acct_unique_id.clone(),
@@ -334,21 +380,26 @@ impl Enforcer {
                     ),
                     ..entry
                 });
-                self.retry(&p.username, now);
+                self.hold(p, now);
                 continue;
             };
             let target = SocketAddr::new(d.address, d.port);
+            let source = self.settings.send.source.or(if d.via_vpn {
+                self.settings.vpn_source
+            } else {
+                None
+            });
             self.next_key += 1;
             let key = self.next_key;
             jobs.push(Job {
                 key,
                 request: Request {
                     target,
+                    source,
                     secret: d.secret.clone(),
                     kind: p.kind,
                     session: t.identity.clone(),
                     attributes: p.attributes.clone(),
-                    event_timestamp: now,
                 },
             });
             self.busy.insert(p.acct_unique_id.clone());
@@ -393,7 +444,9 @@ impl Enforcer {
                 continue;
             };
             self.busy.remove(&p.acct_unique_id);
-            review_again.push(p.username.clone());
+            if self.deferred.remove(&p.username) {
+                review_again.push(p.username.clone());
+            }
             let mut entry = NewCoaLog {
                 attempts: d.outcome.attempts,
                 ..entry
@@ -412,7 +465,7 @@ impl Enforcer {
                             if answer.session_not_found() {
                                 closed.push(p.acct_unique_id.clone());
                             } else {
-                                self.retry(&p.username, now);
+                                self.hold(&p, now);
                             }
                         }
                     }
@@ -427,20 +480,17 @@ impl Enforcer {
                     if let Some(bad) = bad_reply {
                         entry.why = format!("{}; {bad}", entry.why);
                     }
-                    self.retry(&p.username, now);
+                    self.hold(&p, now);
                 }
                 Delivery::Failed(why) => {
                     entry.outcome = "error".to_owned();
                     entry.why = format!("{}; not sent: {why}", entry.why);
-                    self.retry(&p.username, now);
+                    self.hold(&p, now);
                 }
             }
             log.push(entry);
         }
-        for id in &closed {
-            self.grants.remove(id);
-            self.unsaved.remove(id);
-        }
+        self.forget(&closed);
         let changed = self.take_unsaved();
         db::enforcement::save_round(conn, &closed, &changed, &log)?;
         Ok(log)
@@ -467,12 +517,17 @@ impl Enforcer {
         changed
     }
 
-    fn retry(&mut self, username: &str, now: UnixTime) {
-        self.schedule(username, now.saturating_add(self.settings.retry_after));
+    /// A request for `p` failed: its session waits `retry_after`, then its
+    /// subscriber is reviewed again.
+    fn hold(&mut self, p: &Planned, now: UnixTime) {
+        let until = now.saturating_add(self.settings.retry_after);
+        self.held.insert(p.acct_unique_id.clone(), until);
+        self.schedule(&p.username, until);
     }
 
     /// Folds an acknowledged request into the session's grant.
     fn acknowledged(&mut self, p: &Planned, now: UnixTime) {
+        self.held.remove(&p.acct_unique_id);
         let Some(stored) = self.grants.get_mut(&p.acct_unique_id) else {
             // netadmin acting on a session the enforcer never saw: nothing
             // to fold into; a kick still has to be remembered.

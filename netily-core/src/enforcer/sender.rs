@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use crate::coa::{self, Answer, Kind, SessionIdentity};
 use crate::decision::ReplyAttribute;
-use crate::model::UnixTime;
 use crate::radius::{self, Builder};
 
 /// A worker with nothing to do for this long ends (a new request starts
@@ -44,7 +43,8 @@ const POLL: Duration = Duration::from_millis(20);
 /// How requests are sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendOptions {
-    /// The address requests leave from; None lets the system choose.
+    /// The configured address every request leaves from (a request may
+    /// name its own); None lets the system choose.
     pub source: Option<IpAddr>,
     /// Requests in flight to one router at most.
     pub per_router: usize,
@@ -65,16 +65,30 @@ impl Default for SendOptions {
     }
 }
 
-/// One request to send.
-#[derive(Debug, Clone)]
+/// One request to send. Its Event-Timestamp is the time it first leaves.
+#[derive(Clone)]
 pub struct Request {
     pub target: SocketAddr,
+    /// The address it leaves from; None: the system's choice.
+    pub source: Option<IpAddr>,
     pub secret: String,
     pub kind: Kind,
     pub session: SessionIdentity,
     /// For a CoA-Request: the attributes to change.
     pub attributes: Vec<ReplyAttribute>,
-    pub event_timestamp: UnixTime,
+}
+
+/// Never the secret.
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("target", &self.target)
+            .field("source", &self.source)
+            .field("kind", &self.kind)
+            .field("session", &self.session)
+            .field("attributes", &self.attributes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What became of one request.
@@ -120,6 +134,9 @@ pub type OnDone = Arc<dyn Fn(Done) + Send + Sync>;
 
 struct Worker {
     jobs: Sender<Job>,
+    /// Set by the worker, under the lock, when it ends: a job is sent only
+    /// while it is false, so none is left in a channel nobody reads.
+    closed: Arc<parking_lot::Mutex<bool>>,
     handle: JoinHandle<()>,
 }
 
@@ -128,7 +145,7 @@ pub struct Dispatcher {
     opts: SendOptions,
     on_done: OnDone,
     stop: Arc<AtomicBool>,
-    workers: HashMap<(SocketAddr, String), Worker>,
+    workers: HashMap<(SocketAddr, Option<IpAddr>, String), Worker>,
 }
 
 impl Dispatcher {
@@ -143,30 +160,41 @@ impl Dispatcher {
 
     /// Queues `job` on its router's worker (starting one if needed).
     pub fn send(&mut self, job: Job) {
-        let key = (job.request.target, job.request.secret.clone());
-        // A worker that ended (idle) has dropped its receiver: start anew.
-        let job = match self.workers.get(&key) {
-            Some(w) => match w.jobs.send(job) {
-                Ok(()) => return,
-                Err(mpsc::SendError(job)) => job,
-            },
-            None => job,
-        };
+        let r = &job.request;
+        let key = (r.target, r.source, r.secret.clone());
+        if let Some(w) = self.workers.get(&key) {
+            let closed = w.closed.lock();
+            if !*closed && w.jobs.send(job.clone()).is_ok() {
+                return;
+            }
+        }
+        // No worker, or one that ended: start anew.
         if let Some(old) = self.workers.remove(&key) {
             let _ = old.handle.join();
         }
         let (tx, rx) = mpsc::channel();
+        let closed = Arc::new(parking_lot::Mutex::new(false));
         let opts = self.opts.clone();
         let on_done = Arc::clone(&self.on_done);
         let stop = Arc::clone(&self.stop);
-        let target = job.request.target;
+        let (target, source) = (job.request.target, job.request.source);
+        let ended = Arc::clone(&closed);
         let spawned = std::thread::Builder::new()
             .name("netily-coa".to_owned())
-            .spawn(move || work(target, &rx, &opts, &on_done, &stop));
+            .spawn(move || {
+                work(target, source, &rx, &ended, &opts, &on_done, &stop);
+            });
         match spawned {
             Ok(handle) => {
                 let _ = tx.send(job);
-                self.workers.insert(key, Worker { jobs: tx, handle });
+                self.workers.insert(
+                    key,
+                    Worker {
+                        jobs: tx,
+                        closed,
+                        handle,
+                    },
+                );
             }
             Err(e) => (self.on_done)(Done {
                 key: job.key,
@@ -283,15 +311,19 @@ fn answer_to(data: &[u8], in_flight: &mut HashMap<u8, InFlight>) -> Option<(u8, 
 }
 
 /// One router's worker: takes jobs from `jobs`, `per_router` in flight at
-/// a time, until idle for [`IDLE_WORKER`], the dispatcher is gone, or `stop`.
+/// a time, until idle for [`IDLE_WORKER`], the dispatcher is gone, `stop`,
+/// or its socket cannot be set up (every job then fails with why, and the
+/// next one starts a worker that tries again).
 fn work(
     target: SocketAddr,
+    source: Option<IpAddr>,
     jobs: &Receiver<Job>,
+    closed: &parking_lot::Mutex<bool>,
     opts: &SendOptions,
     on_done: &OnDone,
     stop: &AtomicBool,
 ) {
-    let socket = bind(opts.source, target);
+    let socket = bind(source, target);
     let window = opts.per_router.clamp(1, 256);
     let mut waiting: VecDeque<Job> = VecDeque::new();
     let mut free_ids: VecDeque<u8> = (0..=255).collect();
@@ -312,7 +344,19 @@ fn work(
         if in_flight.is_empty() && waiting.is_empty() {
             match jobs.recv_timeout(IDLE_WORKER) {
                 Ok(job) => waiting.push_back(job),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => {
+                    // Under the lock the dispatcher sends with: nothing
+                    // arrives after the last look.
+                    let mut c = closed.lock();
+                    match jobs.try_recv() {
+                        Ok(job) => waiting.push_back(job),
+                        Err(_) => {
+                            *c = true;
+                            return;
+                        }
+                    }
+                }
             }
         }
         while let Ok(job) = jobs.try_recv() {
@@ -321,14 +365,18 @@ fn work(
         let socket = match &socket {
             Ok(s) => s,
             Err(e) => {
-                let from = opts
-                    .source
-                    .map_or_else(|| "any address".to_owned(), |s| s.to_string());
+                let from = source.map_or_else(|| "any address".to_owned(), |s| s.to_string());
                 let why = format!("cannot send from {from} to {target}: {e}");
+                let mut c = closed.lock();
+                while let Ok(job) = jobs.try_recv() {
+                    waiting.push_back(job);
+                }
+                *c = true;
+                drop(c);
                 for job in waiting.drain(..) {
                     finish(job, Delivery::Failed(why.clone()), 0);
                 }
-                continue;
+                return;
             }
         };
         while in_flight.len() < window {
@@ -342,7 +390,7 @@ fn work(
                 id,
                 &r.session,
                 &r.attributes,
-                r.event_timestamp,
+                crate::clock::now(),
                 r.secret.as_bytes(),
             );
             let authenticator = match built {
@@ -476,7 +524,7 @@ mod tests {
                 nas_ip: None,
             },
             attributes: vec![ReplyAttribute::new("Mikrotik-Rate-Limit", "1M/2M")],
-            event_timestamp: 1_800_000_000,
+            source: None,
         }
     }
 
@@ -570,12 +618,10 @@ mod tests {
 
     #[test]
     fn a_source_address_that_is_not_local_fails_every_request_clearly() {
-        let opts = SendOptions {
-            source: Some("192.0.2.77".parse().unwrap()),
-            ..quick()
-        };
         let target = "127.0.0.1:9".parse().unwrap();
-        let out = send_all(&[request(target, Kind::Coa, 1)], &opts);
+        let mut r = request(target, Kind::Coa, 1);
+        r.source = Some("192.0.2.77".parse().unwrap());
+        let out = send_all(&[r], &quick());
         match &out[0].delivery {
             Delivery::Failed(why) => assert!(why.contains("192.0.2.77"), "{why}"),
             other => panic!("{other:?}"),

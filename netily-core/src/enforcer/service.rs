@@ -59,28 +59,34 @@ pub struct ServiceOptions {
 }
 
 impl Settings {
-    /// The enforcer's settings from the configuration. The source address
-    /// is `coa_source_address`, else the RADIUS address routers name
-    /// (their `/radius` entry, so their only accepted sender) when this
-    /// host has it, else the system's choice (said in the log).
+    /// The enforcer's settings from the configuration. Requests leave from
+    /// `coa_source_address` when set; else those through the management VPN
+    /// leave from the RADIUS address routers name (their `/radius` entry,
+    /// so their only accepted sender) when this host has it (said in the
+    /// log when it does not), and the others from the system's choice (the
+    /// address a NAS on the LAN knows this host by).
     pub fn from_config(config: &Config) -> Settings {
-        let source = config.coa_source_address.or_else(|| {
-            let radius = IpAddr::V4(config.radius_address());
-            let local = UdpSocket::bind(SocketAddr::new(radius, 0)).is_ok();
-            if !local {
-                info!(
-                    "CoA requests leave from the system's choice of address: {radius} (the RADIUS \
-                     address routers name) is not on this host; set coa_source_address to an \
-                     address routers accept requests from"
-                );
+        let vpn_source = match config.coa_source_address {
+            Some(_) => None,
+            None => {
+                let radius = IpAddr::V4(config.radius_address());
+                let local = UdpSocket::bind(SocketAddr::new(radius, 0)).is_ok();
+                if !local {
+                    info!(
+                        "CoA requests to routers on the VPN leave from the system's choice of \
+                         address: {radius} (the RADIUS address routers name) is not on this \
+                         host; run the enforcer beside the VPN server or set coa_source_address"
+                    );
+                }
+                local.then_some(radius)
             }
-            local.then_some(radius)
-        });
+        };
         Settings {
             policy: config.policy(),
             plan: config.router_plan(),
+            vpn_source,
             send: super::SendOptions {
-                source,
+                source: config.coa_source_address,
                 per_router: config.coa_per_router as usize,
                 first_timeout: Duration::from_secs(u64::from(config.coa_timeout)),
                 tries: config.coa_tries,
@@ -131,7 +137,7 @@ pub fn run(options: &ServiceOptions, stop: &AtomicBool) -> std::io::Result<()> {
     let mut backoff = Backoff::new(options.poll, Duration::from_secs(30));
     let mut failures = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let attempt = db::connect_bounded(&options.database_url, options.connect_timeout).and_then(
+        let attempt = db::connect_lease(&options.database_url, options.connect_timeout).and_then(
             |mut conn| db::enforcement::try_lead(&mut conn).map(|leads| leads.then_some(conn)),
         );
         match attempt {
@@ -151,7 +157,14 @@ pub fn run(options: &ServiceOptions, stop: &AtomicBool) -> std::io::Result<()> {
                 info!("enforcer: this node acts now");
                 match act(&mut conn, &snapshot, (&tx, &rx), options, stop) {
                     Ok(()) => info!("enforcer: stopped acting"),
-                    Err(e) => warn!("enforcer: stopped acting: {e}"),
+                    Err(e) => {
+                        // Not at once again: an error that persists (a
+                        // statement timing out, a full disk) would otherwise
+                        // be a loop of takeovers, each resending.
+                        warn!("enforcer: stopped acting: {e}");
+                        drop(conn);
+                        pause(backoff.next_wait(), stop);
+                    }
                 }
             }
             Err(e) => {
@@ -250,13 +263,21 @@ fn collect(first: Event, rx: &Receiver<Event>) -> Batch {
     batch
 }
 
+/// Every online subscriber the snapshot knows, and the sessions granted to
+/// subscribers it no longer knows (removed).
 fn review_everyone(enforcer: &mut Enforcer, snapshot: &SubscriberSnapshot) -> Vec<Planned> {
     let now = clock::now();
-    snapshot
+    let mut planned: Vec<Planned> = snapshot
         .online()
         .iter()
         .flat_map(|r| enforcer.review(r, now))
-        .collect()
+        .collect();
+    let removed =
+        enforcer.unknown_usernames(|name| !matches!(snapshot.lookup(name), Lookup::Unknown));
+    for name in removed {
+        planned.extend(enforcer.review_removed(&name, now));
+    }
+    planned
 }
 
 fn review_names<'a>(
@@ -270,7 +291,7 @@ fn review_names<'a>(
         match snapshot.lookup(name) {
             Lookup::Found(r) => planned.extend(enforcer.review(&r, now)),
             // A grant scan: removals are rare and come one by one.
-            Lookup::Unknown => planned.extend(enforcer.review_removed(name)),
+            Lookup::Unknown => planned.extend(enforcer.review_removed(name, now)),
             Lookup::NotLoaded => {}
         }
     }
@@ -355,7 +376,7 @@ fn act(
             dispatcher.reap();
         }
         if housekept.elapsed() >= options.housekeeping {
-            housekeeping(&mut enforcer, conn, snapshot, options)?;
+            housekeeping(&mut enforcer, conn, options)?;
             housekept = Instant::now();
         }
     }
@@ -365,7 +386,6 @@ fn act(
 fn housekeeping(
     enforcer: &mut Enforcer,
     conn: &mut Client,
-    snapshot: &SubscriberSnapshot,
     options: &ServiceOptions,
 ) -> db::Result<()> {
     let closed = db::stale_sessions::close_stale_sessions(conn, clock::now(), &options.stale)?;
@@ -377,11 +397,8 @@ fn housekeeping(
             options.stale.margin
         );
     }
-    db::enforcement::forget_closed_grants(conn)?;
-    enforcer.forget_closed(|username, id| match snapshot.lookup(username) {
-        Lookup::Found(r) => r.open_sessions.iter().any(|s| s.acct_unique_id == id),
-        _ => false,
-    });
+    let closed = db::enforcement::forget_closed_grants(conn)?;
+    enforcer.forget(&closed);
     let now = clock::now();
     let kept = db::enforcement::still_reported(conn)?;
     if !kept.is_empty() {
