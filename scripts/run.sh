@@ -85,7 +85,7 @@ Watch the enforcer act on a demo session (its log: $NETILY_RUN_DIR/enforcer.log)
     | radclient 127.0.0.1:18132 acct testing123
   $netadmin plan update home-20M --rate 15M/15M   # a CoA-Request with the new rate, at once
   $netadmin customer suspend alice                # a Disconnect-Request
-  $netadmin coa-log    # what was sent and the answer (no-answer here: no router listens on 127.0.0.1:3799)
+  $netadmin coa-log    # what was sent and the answer: no-answer here after the retries (~14 s), no router listens on 127.0.0.1:3799
   $netadmin enforce --dry-run                     # what would be sent now, and why
 Stop everything with: make stop
 TRY

@@ -24,9 +24,10 @@
 //!   ("Disconnect ACKed but the user stays online") and the session is
 //!   reviewed again, so disconnected again while the decision refuses it.
 //!   A NAK with Error-Cause 503 closes the session record. After no
-//!   answer, another NAK or a failure to send, the session is left alone
-//!   for `retry_after`, then reviewed again (so one request per
-//!   `retry_after` at most, whatever the router does).
+//!   answer, another NAK or a failure to send, that same request waits
+//!   `retry_after` (so one per `retry_after` at most, whatever the router
+//!   does); a different one (a suspension after a failed rate change) goes
+//!   at once.
 //! - A session with a request in flight is not reviewed; its subscriber is
 //!   reviewed again when the answer comes if a change arrived meanwhile.
 //! - A database error in `execute` is returned after the packets were sent:
@@ -100,9 +101,36 @@ pub struct Enforcer {
     /// Subscribers a review passed over because a session was busy: they
     /// are reviewed again when it completes.
     deferred: HashSet<String>,
-    /// Sessions whose last request failed: not before this time again.
-    held: HashMap<String, UnixTime>,
+    /// Sessions whose last request failed: that same request not before
+    /// this time again (a different one goes at once).
+    held: HashMap<String, Held>,
     next_key: u64,
+}
+
+/// A failed request, remembered to be sent again only after `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Held {
+    until: UnixTime,
+    request: RequestKey,
+}
+
+/// What makes two requests the same one: the kind and the attributes with
+/// their values, but Session-Timeout by name only (it counts down).
+type RequestKey = (Kind, Vec<(String, Option<String>)>);
+
+fn request_key(p: &Planned) -> RequestKey {
+    let attributes = p
+        .attributes
+        .iter()
+        .map(|a| {
+            let counts_down = a.name.eq_ignore_ascii_case(SESSION_TIMEOUT);
+            (
+                a.name.to_ascii_lowercase(),
+                (!counts_down).then(|| a.value.clone()),
+            )
+        })
+        .collect();
+    (p.kind, attributes)
 }
 
 /// "Name=value, ..." for the outcome log.
@@ -199,9 +227,6 @@ impl Enforcer {
                 self.deferred.insert(username.clone());
                 continue;
             }
-            if self.held.get(id).is_some_and(|&until| until > now) {
-                continue;
-            }
             let decision = enforcement::session_decision(record, session, now, policy);
             let action = match self.grants.get(id) {
                 Some(stored) if stored.ended_at.is_some() => Action::Nothing,
@@ -229,7 +254,9 @@ impl Enforcer {
                 },
             };
             if let Some(p) = planned_from(username, id, action) {
-                planned.push(p);
+                if !self.is_held(&p, now) {
+                    planned.push(p);
+                }
             }
         }
         if !record.open_sessions.is_empty() {
@@ -250,11 +277,6 @@ impl Enforcer {
                     && g.ended_at.is_none()
                     && !self.busy.contains(&g.acct_unique_id)
             })
-            .filter(|g| {
-                self.held
-                    .get(&g.acct_unique_id)
-                    .is_none_or(|&until| until <= now)
-            })
             .map(|g| Planned {
                 username: username.to_owned(),
                 acct_unique_id: g.acct_unique_id.clone(),
@@ -262,6 +284,7 @@ impl Enforcer {
                 attributes: Vec::new(),
                 why: "the subscriber was removed".to_owned(),
             })
+            .filter(|p| !self.is_held(p, now))
             .collect()
     }
 
@@ -517,12 +540,24 @@ impl Enforcer {
         changed
     }
 
-    /// A request for `p` failed: its session waits `retry_after`, then its
-    /// subscriber is reviewed again.
+    /// A request for `p` failed: the same request waits `retry_after`, then
+    /// its subscriber is reviewed again.
     fn hold(&mut self, p: &Planned, now: UnixTime) {
         let until = now.saturating_add(self.settings.retry_after);
-        self.held.insert(p.acct_unique_id.clone(), until);
+        let held = Held {
+            until,
+            request: request_key(p),
+        };
+        self.held.insert(p.acct_unique_id.clone(), held);
         self.schedule(&p.username, until);
+    }
+
+    /// True when `p` is the request that failed for its session less than
+    /// `retry_after` ago.
+    fn is_held(&self, p: &Planned, now: UnixTime) -> bool {
+        self.held
+            .get(&p.acct_unique_id)
+            .is_some_and(|h| h.until > now && h.request == request_key(p))
     }
 
     /// Folds an acknowledged request into the session's grant.
@@ -617,4 +652,69 @@ pub fn push_current(enforcer: &Enforcer, record: &SubscriberRecord, now: UnixTim
             planned_from(&record.subscriber.username, &s.acct_unique_id, action)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::tests::{record, NOW};
+    use crate::model::{OpenSession, SubscriberStatus};
+
+    fn enforcer() -> Enforcer {
+        Enforcer::new(Settings {
+            policy: Policy::default(),
+            plan: VpnPlan::default(),
+            vpn_source: None,
+            send: SendOptions::default(),
+            retry_after: 60,
+        })
+    }
+
+    fn online() -> SubscriberRecord {
+        let mut r = record();
+        r.open_sessions.push(OpenSession {
+            acct_unique_id: "u1".into(),
+            nas_ip: "192.0.2.1".into(),
+            calling_station_id: None,
+            started_at: NOW - 60,
+        });
+        r
+    }
+
+    fn rate(r: &mut SubscriberRecord, text: &str) {
+        if let Some(p) = r.plan.as_mut() {
+            p.rate = text.parse().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_failed_request_waits_but_a_different_one_goes_at_once() {
+        let mut e = enforcer();
+        let mut r = online();
+        assert!(e.review(&r, NOW).is_empty(), "first seen: granted");
+        rate(&mut r, "1M/2M");
+        let coa = e.review(&r, NOW);
+        assert_eq!(coa.len(), 1);
+        assert_eq!(coa[0].kind, Kind::Coa);
+        e.hold(&coa[0], NOW);
+        assert!(e.review(&r, NOW + 10).is_empty(), "the same CoA waits");
+        r.subscriber.status = SubscriberStatus::Suspended;
+        let kick = e.review(&r, NOW + 10);
+        assert_eq!(kick.len(), 1);
+        assert_eq!(kick[0].kind, Kind::Disconnect);
+        r.subscriber.status = SubscriberStatus::Active;
+        assert_eq!(e.review(&r, NOW + 61).len(), 1, "after retry_after");
+    }
+
+    #[test]
+    fn deadlines_pop_once_in_order_and_only_when_due() {
+        let mut e = enforcer();
+        e.schedule("b", NOW + 20);
+        e.schedule("a", NOW + 10);
+        e.schedule("a", NOW + 30);
+        assert_eq!(e.next_deadline(), Some(NOW + 10));
+        assert!(e.due(NOW + 9).is_empty());
+        assert_eq!(e.due(NOW + 25), ["a", "b"]);
+        assert!(e.due(NOW + 40).is_empty(), "a's later entry was superseded");
+    }
 }
