@@ -158,6 +158,10 @@ fn the_auth_log_batch_reads_back_exactly() {
     let env = Env::migrated();
     let mut c = env.sql();
     let at = |micros| UNIX_EPOCH + Duration::from_micros(micros);
+    let granted = [
+        netily_core::decision::ReplyAttribute::new("Mikrotik-Rate-Limit", "5M/10M"),
+        netily_core::decision::ReplyAttribute::new("Session-Timeout", "3600"),
+    ];
     let records = [
         PostAuthRecord {
             username: "alice",
@@ -167,6 +171,7 @@ fn the_auth_log_batch_reads_back_exactly() {
             nas_ip: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))),
             authdate: at(1_700_000_000_123_456),
             reason: Some("plan home rate 5M/10M — ünïcode"),
+            granted: Some(&granted),
         },
         PostAuthRecord {
             username: "bob",
@@ -176,6 +181,7 @@ fn the_auth_log_batch_reads_back_exactly() {
             nas_ip: Some(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1))),
             authdate: at(1_700_000_001_000_000),
             reason: None,
+            granted: Some(&granted),
         },
         PostAuthRecord {
             username: "",
@@ -185,6 +191,7 @@ fn the_auth_log_batch_reads_back_exactly() {
             nas_ip: None,
             authdate: at(1_700_000_002_000_000),
             reason: Some("no User-Name"),
+            granted: None,
         },
     ];
     let mut batch = PostAuthBatch::new();
@@ -258,6 +265,29 @@ fn the_auth_log_batch_reads_back_exactly() {
         ),
     ];
     assert_eq!(got, want);
+    // An accepted login's reply is remembered as its grant (a reject's is not).
+    let grants = c
+        .query(
+            "SELECT username, host(nasipaddress), callingstationid, reply::text,
+                    (extract(epoch FROM granted_at) * 1000000)::bigint
+               FROM login_grants",
+            &[],
+        )
+        .unwrap();
+    let grants: Vec<(String, String, String, String, i64)> = grants
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    assert_eq!(
+        grants,
+        [(
+            "alice".to_owned(),
+            "192.0.2.7".to_owned(),
+            "AA:BB:CC:DD:EE:01".to_owned(),
+            r#"[["Mikrotik-Rate-Limit", "5M/10M"], ["Session-Timeout", "3600"]]"#.to_owned(),
+            1_700_000_000_123_456
+        )]
+    );
     // An empty batch writes nothing and needs no round trip.
     assert_eq!(insert_batch(&mut c, &PostAuthBatch::new()).unwrap(), 0);
 }

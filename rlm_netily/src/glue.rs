@@ -144,8 +144,12 @@ impl Core {
 /// another thread) falls back to the request's Module-Failure-Message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Verdict {
-    /// Accepted by netily (pap/chap/mschap may still refuse the password).
-    Accept { why: String },
+    /// Accepted by netily (pap/chap/mschap may still refuse the password);
+    /// `reply` is what the NAS is told, remembered as the login's grant.
+    Accept {
+        why: String,
+        reply: Vec<ReplyAttribute>,
+    },
     /// Refused by netily, with the operator-facing reason.
     Reject { reason: String },
     /// Not a Netily subscriber.
@@ -233,7 +237,10 @@ fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
             why,
         } => {
             let why = explain(walled_garden, why);
-            let verdict = Verdict::Accept { why: why.clone() };
+            let verdict = Verdict::Accept {
+                why: why.clone(),
+                reply: reply.clone(),
+            };
             let outcome = Outcome::Accept {
                 password_attribute,
                 password,
@@ -423,7 +430,7 @@ fn post_auth_reason(
 ) -> Option<String> {
     let failure = || module_failure.map(str::to_owned);
     match (accepted, decided) {
-        (true, Some(Verdict::Accept { why })) => Some(why).filter(|w| !w.is_empty()),
+        (true, Some(Verdict::Accept { why, .. })) => Some(why).filter(|w| !w.is_empty()),
         (true, _) => None,
         (false, Some(Verdict::Reject { reason })) => Some(reason),
         (false, Some(Verdict::NotFound)) => Some("Unknown user".to_owned()),
@@ -443,7 +450,12 @@ pub fn post_auth(core: &Core, request: &PostAuthValues<'_>, accepted: bool) -> O
         Some(Err(bad)) => ("", Some(format!("User-Name {bad}"))),
         None => ("", Some("no User-Name".to_owned())),
     };
-    let decided = recall(username);
+    let mut decided = recall(username);
+    // What netily told the NAS, for the enforcer (`login_grants`).
+    let granted = match &mut decided {
+        Some(Verdict::Accept { reply, .. }) if accepted => Some(std::mem::take(reply)),
+        _ => None,
+    };
     let reason =
         post_auth_reason(accepted, decided, usable(&request.module_failure)).or(name_problem);
     core.auth_log.push(&PostAuthRecord {
@@ -454,6 +466,7 @@ pub fn post_auth(core: &Core, request: &PostAuthValues<'_>, accepted: bool) -> O
         nas_ip: request.access.nas_ip.map(IpAddr::V4),
         authdate: SystemTime::now(),
         reason: reason.as_deref(),
+        granted: granted.as_deref(),
     });
     Outcome::Noop
 }
@@ -481,6 +494,7 @@ mod tests {
     fn a_wrong_password_takes_the_modules_message() {
         let accept = Verdict::Accept {
             why: "plan home rate 5M/10M".into(),
+            reply: vec![],
         };
         assert_eq!(
             post_auth_reason(false, Some(accept), Some("pap: Password incorrect")).as_deref(),
@@ -493,6 +507,7 @@ mod tests {
     fn an_accept_records_why() {
         let accept = Verdict::Accept {
             why: "walled garden: invoice overdue".into(),
+            reply: vec![],
         };
         assert_eq!(
             post_auth_reason(true, Some(accept), None).as_deref(),

@@ -244,6 +244,7 @@ mod tests {
             nas_ip: None,
             authdate: SystemTime::now(),
             reason: Some("Unknown user"),
+            granted: None,
         };
         let kept = (0..40).filter(|_| writer.push(&record)).count() as u64;
         // 85 bytes a record: 5 fit under 400 bytes. The writer may already

@@ -583,3 +583,49 @@ fn a_session_still_reported_after_its_disconnect_ack_is_disconnected_again() {
     assert_eq!(got[1].kind, DISCONNECT_REQUEST);
     assert_identity(&got[1], "alice", "known-a1", "10.0.0.7");
 }
+
+/// What the router enforces is what the login's Access-Accept said: a plan
+/// changed after the Accept and before any enforcer saw the session is
+/// still a change for that session.
+#[test]
+fn a_plan_changed_after_the_login_and_before_the_enforcer_saw_the_session_is_pushed() {
+    let lab = lab("enforce_login_grant", "", known());
+    let reply = lab
+        .radiusd
+        .auth(&format!(
+            "User-Name = alice, User-Password = alice-secret, NAS-IP-Address = {ROUTER}, \
+             Calling-Station-Id = AA:BB:CC:00:00:01"
+        ))
+        .unwrap();
+    assert_eq!(reply.values("Mikrotik-Rate-Limit"), ["5M/10M"]);
+    // The authentication log's writer remembers the Accept's reply.
+    let mut sql = lab.isp.sql();
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        let n: i64 = sql
+            .query_one(
+                "SELECT count(*) FROM login_grants WHERE username = 'alice'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    lab.isp.netadmin(&["customer", "set-plan", "alice", "fast"]);
+    let reply = lab
+        .radiusd
+        .acct(&format!(
+            "User-Name = alice, Acct-Status-Type = Start, Acct-Session-Id = known-a1, \
+             NAS-IP-Address = {ROUTER}, Framed-IP-Address = 10.0.0.7, \
+             Calling-Station-Id = AA:BB:CC:00:00:01"
+        ))
+        .unwrap();
+    assert!(reply.is("Accounting-Response"), "{reply:?}");
+    let _enforcer = lab.enforcer("one");
+    let got = lab.exactly(1);
+    assert_eq!(got[0].kind, COA_REQUEST);
+    assert_eq!(got[0].rate_limit.as_deref(), Some("20M/40M"));
+}

@@ -43,10 +43,13 @@ fn review_all(conn: &mut Client, e: &mut Enforcer) -> Result<Vec<Planned>, Failu
     let at = now();
     let mut planned = Vec::new();
     for chunk in names.chunks(1_000) {
-        for (_, record) in db::load_subscribers(conn, chunk)? {
-            if let Some(r) = record {
-                planned.extend(e.review(&r, at));
-            }
+        let records: Vec<_> = db::load_subscribers(conn, chunk)?
+            .into_iter()
+            .filter_map(|(_, r)| r)
+            .collect();
+        e.adopt_login_grants(conn, &records)?;
+        for r in &records {
+            planned.extend(e.review(r, at));
         }
     }
     Ok(planned)
@@ -240,6 +243,7 @@ pub fn coa(ctx: &Ctx, username: &str) -> Outcome {
     }
     let mut e = enforcer(ctx);
     e.load_grants(&mut conn)?;
+    e.adopt_login_grants(&mut conn, [&record])?;
     let planned = enforcer::push_current(&e, &record, now());
     let log = e.execute(&mut conn, &planned, ORIGIN_NETADMIN, now())?;
     print_outcomes(ctx, &log, "Nothing to send.")

@@ -106,6 +106,43 @@ pub fn load_grants(conn: &mut impl GenericClient) -> Result<Vec<StoredGrant>> {
 /// timeout.
 const GRANTS_PER_STATEMENT: usize = 5_000;
 
+/// The login grants (what rlm_netily's Access-Accept said, migration 0023)
+/// of these open sessions, where one matches: same subscriber, NAS and
+/// station, granted before the session started (a minute of slack for the
+/// NAS's clock).
+pub fn login_grants(conn: &mut impl GenericClient, ids: &[String]) -> Result<Vec<StoredGrant>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = conn
+        .query(
+            concat!(
+                "SELECT a.acctuniqueid, a.username, lg.reply::text, ",
+                epoch!("lg.granted_at"),
+                " FROM radacct a
+                   JOIN login_grants lg
+                     ON lg.username = a.username AND lg.nasipaddress = a.nasipaddress
+                    AND lg.callingstationid = coalesce(a.callingstationid, '')
+                  WHERE a.acctuniqueid = ANY($1) AND a.acctstoptime IS NULL
+                    AND lg.granted_at <= coalesce(a.acctstarttime, now()) + interval '60 seconds'"
+            ),
+            &[&ids],
+        )
+        .map_err(q("reading what logins were granted"))?;
+    Ok(rows
+        .iter()
+        .map(|r| StoredGrant {
+            acct_unique_id: r.get(0),
+            username: r.get(1),
+            grant: Grant {
+                reply: reply_from_json(r.get(2)),
+                granted_at: r.get(3),
+            },
+            ended_at: None,
+        })
+        .collect())
+}
+
 /// Inserts or replaces these grants, [`GRANTS_PER_STATEMENT`] per statement.
 pub fn save_grants(conn: &mut impl GenericClient, grants: &[StoredGrant]) -> Result<()> {
     for chunk in grants.chunks(GRANTS_PER_STATEMENT) {

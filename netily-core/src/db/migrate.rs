@@ -127,6 +127,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "enforcement",
         sql: include_str!("../../migrations/0022_enforcement.sql"),
     },
+    Migration {
+        version: 23,
+        name: "login_grants",
+        sql: include_str!("../../migrations/0023_login_grants.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

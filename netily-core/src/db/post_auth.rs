@@ -7,6 +7,12 @@
 //! trip, whatever its size). A record is encoded where it is made, from the
 //! request's own values: no allocation per login, and nothing for another
 //! thread to free. The password column (`pass`) is never written.
+//!
+//! An accepted login's reply, when the record carries it, goes with the
+//! batch into `login_grants` (the latest per subscriber, NAS and station:
+//! what the enforcer takes the router to enforce for a session it did not
+//! see start). It is encoded the same way, into a second buffer, and stored
+//! in the same transaction as the log rows.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -15,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use postgres::GenericClient;
 
 use super::error::{q, Error, Result};
+use crate::decision::ReplyAttribute;
 
 /// `Access-Accept` / `Access-Reject`, as the stock schema's `reply` column holds.
 pub const ACCESS_ACCEPT: &str = "Access-Accept";
@@ -32,6 +39,8 @@ pub struct PostAuthRecord<'a> {
     pub authdate: SystemTime,
     /// Why (the decision's reason, or the failing module's message).
     pub reason: Option<&'a str>,
+    /// The reply of an accepted login, to remember as its grant.
+    pub granted: Option<&'a [ReplyAttribute]>,
 }
 
 /// Records waiting to be written, encoded as binary COPY rows (columns as in
@@ -40,6 +49,8 @@ pub struct PostAuthRecord<'a> {
 pub struct PostAuthBatch {
     rows: Vec<u8>,
     count: u64,
+    /// `login_grants` rows, encoded alike (columns as in [`COPY_GRANTS`]).
+    grants: Vec<u8>,
 }
 
 impl PostAuthBatch {
@@ -62,25 +73,38 @@ impl PostAuthBatch {
         );
         text(out, r.called_station_id);
         text(out, r.calling_station_id);
-        // inet: family (PGSQL_AF_INET 2 / PGSQL_AF_INET6 3), prefix bits,
-        // is_cidr, address length, address.
-        match r.nas_ip {
-            Some(IpAddr::V4(a)) => {
-                out.extend_from_slice(&8i32.to_be_bytes());
-                out.extend_from_slice(&[2, 32, 0, 4]);
-                out.extend_from_slice(&a.octets());
-            }
-            Some(IpAddr::V6(a)) => {
-                out.extend_from_slice(&20i32.to_be_bytes());
-                out.extend_from_slice(&[3, 128, 0, 16]);
-                out.extend_from_slice(&a.octets());
-            }
-            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
-        }
+        inet(out, r.nas_ip);
         out.extend_from_slice(&8i32.to_be_bytes());
         out.extend_from_slice(&(unix_micros(r.authdate) - PG_EPOCH_MICROS).to_be_bytes());
         text(out, r.reason);
         self.count += 1;
+        if let (true, Some(reply), Some(nas)) = (r.accepted, r.granted, r.nas_ip) {
+            self.push_grant(r, nas, reply);
+        }
+    }
+
+    fn push_grant(&mut self, r: &PostAuthRecord<'_>, nas: IpAddr, reply: &[ReplyAttribute]) {
+        let out = &mut self.grants;
+        out.extend_from_slice(&5i16.to_be_bytes());
+        text(out, Some(r.username));
+        inet(out, Some(nas));
+        text(out, Some(r.calling_station_id.unwrap_or("")));
+        // The reply as JSON [[name, value], ...], written in place: its
+        // length goes in front once known.
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let pairs = reply.iter().map(|a| (a.name.as_ref(), a.value.as_str()));
+        let mut json = serde_json::Serializer::new(&mut *out);
+        if serde::Serializer::collect_seq(&mut json, pairs).is_err() {
+            out.truncate(at);
+            out.extend_from_slice(&2i32.to_be_bytes());
+            out.extend_from_slice(b"[]");
+        } else {
+            let len = i32::try_from(out.len() - at - 4).unwrap_or(i32::MAX);
+            out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&(unix_micros(r.authdate) - PG_EPOCH_MICROS).to_be_bytes());
     }
 
     /// Records in the batch.
@@ -94,12 +118,13 @@ impl PostAuthBatch {
 
     /// Bytes the encoded records take (for bounding memory).
     pub fn encoded_bytes(&self) -> usize {
-        self.rows.len()
+        self.rows.len() + self.grants.len()
     }
 
-    /// Forgets the records, keeping the buffer for the next batch.
+    /// Forgets the records, keeping the buffers for the next batch.
     pub fn clear(&mut self) {
         self.rows.clear();
+        self.grants.clear();
         self.count = 0;
     }
 }
@@ -116,8 +141,27 @@ const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// The binary COPY trailer: a field count of -1.
 const COPY_TRAILER: &[u8] = &[0xff, 0xff];
 
-/// Stores the batch with one COPY (one round trip, all or nothing).
-/// Returns how many rows were written.
+/// The login grants of a batch go through a temporary table, then into
+/// `login_grants`, the latest per key winning.
+const GRANTS_STAGE: &str = "CREATE TEMP TABLE IF NOT EXISTS login_grants_in (
+    username text, nasipaddress inet, callingstationid text, reply text,
+    granted_at timestamptz) ON COMMIT DELETE ROWS";
+const COPY_GRANTS: &str = "
+COPY login_grants_in (username, nasipaddress, callingstationid, reply, granted_at)
+FROM STDIN (FORMAT binary)";
+const MERGE_GRANTS: &str = "
+INSERT INTO login_grants (username, nasipaddress, callingstationid, reply, granted_at)
+SELECT DISTINCT ON (username, nasipaddress, callingstationid)
+       username, nasipaddress, callingstationid, reply::jsonb, granted_at
+  FROM login_grants_in
+ ORDER BY username, nasipaddress, callingstationid, granted_at DESC
+ON CONFLICT (username, nasipaddress, callingstationid) DO UPDATE
+   SET reply = EXCLUDED.reply, granted_at = EXCLUDED.granted_at
+ WHERE login_grants.granted_at <= EXCLUDED.granted_at";
+
+/// Stores the batch: one COPY of the log rows, and the login grants, in
+/// one transaction (all or nothing, so a retry never doubles a row).
+/// Returns how many log rows were written.
 pub fn insert_batch(conn: &mut impl GenericClient, batch: &PostAuthBatch) -> Result<u64> {
     if batch.is_empty() {
         return Ok(0);
@@ -127,11 +171,42 @@ pub fn insert_batch(conn: &mut impl GenericClient, batch: &PostAuthBatch) -> Res
         what: what.into(),
         detail: e.to_string(),
     };
-    let mut sink = conn.copy_in(COPY_BATCH).map_err(q(what))?;
+    let mut tx = conn.transaction().map_err(q(what))?;
+    let mut sink = tx.copy_in(COPY_BATCH).map_err(q(what))?;
     sink.write_all(COPY_HEADER).map_err(io)?;
     sink.write_all(&batch.rows).map_err(io)?;
     sink.write_all(COPY_TRAILER).map_err(io)?;
-    sink.finish().map_err(q(what))
+    let written = sink.finish().map_err(q(what))?;
+    if !batch.grants.is_empty() {
+        let what = "remembering what logins were granted";
+        tx.batch_execute(GRANTS_STAGE).map_err(q(what))?;
+        let mut sink = tx.copy_in(COPY_GRANTS).map_err(q(what))?;
+        sink.write_all(COPY_HEADER).map_err(io)?;
+        sink.write_all(&batch.grants).map_err(io)?;
+        sink.write_all(COPY_TRAILER).map_err(io)?;
+        sink.finish().map_err(q(what))?;
+        tx.batch_execute(MERGE_GRANTS).map_err(q(what))?;
+    }
+    tx.commit().map_err(q(what))?;
+    Ok(written)
+}
+
+/// An inet field: family (PGSQL_AF_INET 2 / PGSQL_AF_INET6 3), prefix bits,
+/// is_cidr, address length, address; or -1 for NULL.
+fn inet(out: &mut Vec<u8>, ip: Option<IpAddr>) {
+    match ip {
+        Some(IpAddr::V4(a)) => {
+            out.extend_from_slice(&8i32.to_be_bytes());
+            out.extend_from_slice(&[2, 32, 0, 4]);
+            out.extend_from_slice(&a.octets());
+        }
+        Some(IpAddr::V6(a)) => {
+            out.extend_from_slice(&20i32.to_be_bytes());
+            out.extend_from_slice(&[3, 128, 0, 16]);
+            out.extend_from_slice(&a.octets());
+        }
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+    }
 }
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC).
@@ -176,6 +251,7 @@ mod tests {
             nas_ip: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
             authdate: at(946_684_800_250_000),
             reason: None,
+            granted: None,
         }
     }
 

@@ -12,10 +12,13 @@
 //!   of every request, so the enforcer that takes over after another one
 //!   died starts from what was acknowledged, and sends nothing twice for
 //!   one change (unless the old one died between the ACK and its save).
-//! - A session first seen by the enforcer is granted the decision of that
-//!   moment (it sees sessions open within milliseconds of their Start,
-//!   through the snapshot's notifications; at a takeover, all at once).
-//!   A session first seen with a reject is disconnected.
+//! - A session first seen by the enforcer takes its login's grant: the
+//!   reply rlm_netily's Access-Accept gave that subscriber on that NAS and
+//!   station (`login_grants`, written with the authentication log), so a
+//!   change between the Accept and the Start, or while no enforcer ran, is
+//!   still a change. Without one (another RADIUS server answered, the log
+//!   was not written yet) it is granted the decision of that moment. A
+//!   session first seen with a reject is disconnected.
 //! - Deadlines: one per online subscriber (`enforcement::next_deadline`),
 //!   in a heap; a tick pops what is due. Nothing scans every subscriber.
 //! - After a Disconnect-ACK nothing more is sent for the session (its Stop
@@ -172,6 +175,30 @@ impl Enforcer {
         self.unsaved.clear();
         self.deadlines.clear();
         self.scheduled.clear();
+        Ok(())
+    }
+
+    /// Takes the login grants (the Access-Accept's reply, migration 0023)
+    /// of the open sessions of `records` it holds no grant for, so what it
+    /// compares with is what the router was told, not the decision of the
+    /// moment it first sees the session. One query, only when there are
+    /// such sessions.
+    pub fn adopt_login_grants<'r>(
+        &mut self,
+        conn: &mut impl GenericClient,
+        records: impl IntoIterator<Item = &'r SubscriberRecord>,
+    ) -> db::Result<()> {
+        let ids: Vec<String> = records
+            .into_iter()
+            .flat_map(|r| r.open_sessions.iter())
+            .map(|s| &s.acct_unique_id)
+            .filter(|id| !self.grants.contains_key(*id))
+            .cloned()
+            .collect();
+        for g in db::enforcement::login_grants(conn, &ids)? {
+            self.unsaved.insert(g.acct_unique_id.clone());
+            self.grants.insert(g.acct_unique_id.clone(), g);
+        }
         Ok(())
     }
 

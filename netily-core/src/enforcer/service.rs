@@ -265,10 +265,15 @@ fn collect(first: Event, rx: &Receiver<Event>) -> Batch {
 
 /// Every online subscriber the snapshot knows, and the sessions granted to
 /// subscribers it no longer knows (removed).
-fn review_everyone(enforcer: &mut Enforcer, snapshot: &SubscriberSnapshot) -> Vec<Planned> {
+fn review_everyone(
+    enforcer: &mut Enforcer,
+    conn: &mut Client,
+    snapshot: &SubscriberSnapshot,
+) -> db::Result<Vec<Planned>> {
     let now = clock::now();
-    let mut planned: Vec<Planned> = snapshot
-        .online()
+    let online = snapshot.online();
+    enforcer.adopt_login_grants(conn, online.iter().map(|r| &**r))?;
+    let mut planned: Vec<Planned> = online
         .iter()
         .flat_map(|r| enforcer.review(r, now))
         .collect();
@@ -277,25 +282,31 @@ fn review_everyone(enforcer: &mut Enforcer, snapshot: &SubscriberSnapshot) -> Ve
     for name in removed {
         planned.extend(enforcer.review_removed(&name, now));
     }
-    planned
+    Ok(planned)
 }
 
 fn review_names<'a>(
     enforcer: &mut Enforcer,
+    conn: &mut Client,
     snapshot: &SubscriberSnapshot,
     names: impl IntoIterator<Item = &'a String>,
-) -> Vec<Planned> {
+) -> db::Result<Vec<Planned>> {
     let now = clock::now();
     let mut planned = Vec::new();
+    let mut found = Vec::new();
     for name in names {
         match snapshot.lookup(name) {
-            Lookup::Found(r) => planned.extend(enforcer.review(&r, now)),
+            Lookup::Found(r) => found.push(r),
             // A grant scan: removals are rare and come one by one.
             Lookup::Unknown => planned.extend(enforcer.review_removed(name, now)),
             Lookup::NotLoaded => {}
         }
     }
-    planned
+    enforcer.adopt_login_grants(conn, found.iter().map(|r| &**r))?;
+    for r in &found {
+        planned.extend(enforcer.review(r, now));
+    }
+    Ok(planned)
 }
 
 /// How long to wait for changes: until the next deadline, at most `poll`.
@@ -332,7 +343,7 @@ fn act(
     let mut enforcer = Enforcer::new(options.settings.clone());
     enforcer.load_grants(conn)?;
     let mut tally = Tally::default();
-    let planned = review_everyone(&mut enforcer, snapshot);
+    let planned = review_everyone(&mut enforcer, conn, snapshot)?;
     round(&mut enforcer, &mut dispatcher, conn, &planned, &mut tally)?;
     info!(
         "enforcer: reviewed every online session ({} with a grant)",
@@ -359,12 +370,12 @@ fn act(
             names.extend(again);
         }
         let mut planned = if batch.everyone {
-            review_everyone(&mut enforcer, snapshot)
+            review_everyone(&mut enforcer, conn, snapshot)?
         } else {
-            review_names(&mut enforcer, snapshot, &names)
+            review_names(&mut enforcer, conn, snapshot, &names)?
         };
         let due = enforcer.due(clock::now());
-        planned.extend(review_names(&mut enforcer, snapshot, &due));
+        planned.extend(review_names(&mut enforcer, conn, snapshot, &due)?);
         round(&mut enforcer, &mut dispatcher, conn, &planned, &mut tally)?;
         if probed.elapsed() >= options.poll {
             tally.flush();
