@@ -143,6 +143,16 @@ pub fn login_grants(conn: &mut impl GenericClient, ids: &[String]) -> Result<Vec
         .collect())
 }
 
+/// Deletes login grants older than `days` (a subscriber's old stations and
+/// NASes); how many. A scan of the table: run it seldom.
+pub fn prune_login_grants(conn: &mut impl GenericClient, days: i32) -> Result<u64> {
+    conn.execute(
+        "DELETE FROM login_grants WHERE granted_at < now() - make_interval(days => $1)",
+        &[&days],
+    )
+    .map_err(q("pruning old login grants"))
+}
+
 /// Inserts or replaces these grants, [`GRANTS_PER_STATEMENT`] per statement.
 pub fn save_grants(conn: &mut impl GenericClient, grants: &[StoredGrant]) -> Result<()> {
     for chunk in grants.chunks(GRANTS_PER_STATEMENT) {

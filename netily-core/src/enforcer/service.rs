@@ -211,6 +211,12 @@ impl Tally {
     }
 }
 
+/// Login grants older than this are deleted (a subscriber's old stations
+/// and NASes; a session that old has long had a grant of its own), once an
+/// hour.
+const LOGIN_GRANT_DAYS: i32 = 30;
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// What reaches the acting loop: changes from the snapshot, outcomes from
 /// the dispatcher's workers.
 enum Event {
@@ -351,6 +357,7 @@ fn act(
     );
     let mut probed = Instant::now();
     let mut housekept = Instant::now();
+    let mut pruned: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         let batch = match rx.recv_timeout(wait_for(&enforcer, options.poll)) {
             Ok(first) => collect(first, rx),
@@ -389,6 +396,13 @@ fn act(
         if housekept.elapsed() >= options.housekeeping {
             housekeeping(&mut enforcer, conn, options)?;
             housekept = Instant::now();
+        }
+        if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            let n = db::enforcement::prune_login_grants(conn, LOGIN_GRANT_DAYS)?;
+            if n > 0 {
+                info!("enforcer: forgot {n} login grant(s) older than {LOGIN_GRANT_DAYS} days");
+            }
+            pruned = Some(Instant::now());
         }
     }
     Ok(())
