@@ -57,7 +57,7 @@ use crate::request::{List, Mode, Request};
 use crate::sys;
 
 /// The tables whose changes can change the client list.
-const TABLES: &[&str] = &["nas", "routers"];
+const TABLES: &[&str] = &["nas", "routers", "certificates"];
 
 /// The `nas` table as last loaded.
 #[derive(Default)]

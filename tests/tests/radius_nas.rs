@@ -395,3 +395,47 @@ fn a_removed_router_or_nas_gets_no_answer_right_after_the_change() {
         assert!(!log.contains(secret), "secret in log:\n{log}");
     }
 }
+
+/// A router whose certificate is revoked, with none active left (lost,
+/// stolen), is cut off from RADIUS too, at once: not only its tunnel. One
+/// that gets a new certificate is served again.
+#[test]
+fn a_router_whose_certificates_are_all_revoked_gets_no_answer_right_after() {
+    const TOWER_5: &str = "127.0.0.53";
+    let isp = Isp::with_plan("netily_nas_revoked", "home", "5M/10M");
+    isp.customer("alice", "alice-pass", "home");
+    isp.netadmin(&[
+        "router", "add", "tower-5", "--ip", TOWER_5, "--secret", "t5-s",
+    ]);
+    // Its certificate, as `cert issue` stores it (the PEM is not read here).
+    let mut sql = isp.sql();
+    let certificate = |serial: &str| {
+        format!(
+            "INSERT INTO certificates (serial, router_id, common_name, not_after, pem)
+             SELECT '{serial}', id, name, now() + interval '30 days', 'pem'
+               FROM routers WHERE name = 'tower-5'"
+        )
+    };
+    sql.batch_execute(&certificate("aa01")).unwrap();
+    let server = isp.start_radiusd();
+    let reply = auth_from(&server, TOWER_5, "t5-s", 3);
+    assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+
+    sql.execute(
+        "UPDATE certificates SET status = 'revoked', revoked_at = now() WHERE serial = 'aa01'",
+        &[],
+    )
+    .unwrap();
+    let revoked = Instant::now();
+    let took = until_unanswered(&server, TOWER_5, "t5-s", revoked);
+    println!("revoked router: first unanswered request sent {took:?} after the revocation");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    sql.batch_execute(&certificate("aa02")).unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut reply = auth_from(&server, TOWER_5, "t5-s", 1);
+    while !reply.is("Access-Accept") && Instant::now() < until {
+        reply = auth_from(&server, TOWER_5, "t5-s", 1);
+    }
+    assert!(reply.is("Access-Accept"), "{reply:?}\n{}", server.log());
+}

@@ -417,13 +417,22 @@ impl NasClient {
 const CLIENT_SELECT: &str = "SELECT nasname, shortname, type, secret FROM (
         SELECT n.nasname, n.shortname, n.type, n.secret, n.id, 0 AS via_vpn
           FROM nas n LEFT JOIN routers r ON r.id = n.router_id
-         WHERE (r.id IS NULL OR r.status = 'active')
+         WHERE (r.id IS NULL OR (r.status = 'active' AND NOT REVOKED))
         UNION ALL
         SELECT host($1::inet + (r.vpn_id + 1)), n.shortname, n.type, n.secret, n.id, 1
           FROM nas n JOIN routers r ON r.id = n.router_id
-         WHERE r.status = 'active' AND r.vpn_id BETWEEN 1 AND $2::bigint
+         WHERE r.status = 'active' AND NOT REVOKED AND r.vpn_id BETWEEN 1 AND $2::bigint
        ) c
       WHERE true";
+
+/// A router whose certificates were revoked and that has no active one
+/// left (lost, stolen, cut off) is no RADIUS client either; one that never
+/// had a certificate (no VPN) or is between `cert issue --replace`'s two
+/// halves (one transaction) is.
+const REVOKED: &str = "(EXISTS (SELECT 1 FROM certificates x
+                        WHERE x.router_id = r.id AND x.status = 'revoked')
+          AND NOT EXISTS (SELECT 1 FROM certificates x
+                           WHERE x.router_id = r.id AND x.status = 'active'))";
 
 fn client_from_row(r: &postgres::Row) -> NasClient {
     NasClient {
@@ -434,14 +443,19 @@ fn client_from_row(r: &postgres::Row) -> NasClient {
     }
 }
 
+/// The client query with the revoked-router condition in place.
+fn client_select() -> String {
+    CLIENT_SELECT.replace("REVOKED", REVOKED)
+}
+
 /// Every RADIUS client the server should accept: hand-made `nas` rows and
-/// the NAS rows of routers that are not disabled (each also by its VPN
-/// address), oldest first.
+/// the NAS rows of routers that are neither disabled nor cut off by
+/// revocation (each also by its VPN address), oldest first.
 pub fn load_clients(conn: &mut impl GenericClient, plan: &VpnPlan) -> Result<Vec<NasClient>> {
     let network = IpAddr::V4(plan.network());
     let rows = conn
         .query(
-            &format!("{CLIENT_SELECT} ORDER BY c.id, c.via_vpn"),
+            &format!("{} ORDER BY c.id, c.via_vpn", client_select()),
             &[&network, &plan.max_router_id()],
         )
         .map_err(q("reading RADIUS clients"))?;
@@ -459,8 +473,9 @@ pub fn find_client(
     let row = conn
         .query_opt(
             &format!(
-                "{CLIENT_SELECT} AND (c.nasname = host($3::inet) OR c.nasname = $3::inet::text)
-                 ORDER BY c.id, c.via_vpn LIMIT 1"
+                "{} AND (c.nasname = host($3::inet) OR c.nasname = $3::inet::text)
+                 ORDER BY c.id, c.via_vpn LIMIT 1",
+                client_select()
             ),
             &[&network, &plan.max_router_id(), &address],
         )
