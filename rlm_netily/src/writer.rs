@@ -164,6 +164,7 @@ fn run(shared: &Shared, url: &str, timeout: Duration) {
     let mut batch = PostAuthBatch::new();
     let mut backoff = BACKOFF_MIN;
     let write_warning = RateLimited::new(WARN_EVERY);
+    let grants_warning = RateLimited::new(WARN_EVERY);
     loop {
         // Gather, unless the writer is behind (then what waits is batch enough).
         let behind = lock(&shared.pending).encoded_bytes() >= shared.capacity / 2;
@@ -182,10 +183,19 @@ fn run(shared: &Shared, url: &str, timeout: Duration) {
             }
         }
         match write(&mut conn, url, timeout, &batch) {
-            Ok(n) => {
-                shared.written.fetch_add(n, Ordering::Relaxed);
+            Ok(written) => {
+                shared.written.fetch_add(written.rows, Ordering::Relaxed);
                 batch.clear();
                 backoff = BACKOFF_MIN;
+                // The log is stored; only what the logins were granted is
+                // lost (the enforcer then grants the decision it sees).
+                if let Err(e) = written.grants {
+                    if let Some(line) = grants_warning.line(|| {
+                        format!("authentication log: {e}; the batch's login grants not kept")
+                    }) {
+                        log::warn!("{line}");
+                    }
+                }
             }
             Err(e) => {
                 conn = None;
@@ -217,7 +227,7 @@ fn write(
     url: &str,
     timeout: Duration,
     batch: &PostAuthBatch,
-) -> db::Result<u64> {
+) -> db::Result<post_auth::Written> {
     let c = match conn {
         Some(c) => c,
         None => conn.insert(db::connect_bounded(url, timeout)?),

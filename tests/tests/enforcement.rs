@@ -86,7 +86,8 @@ impl Lab {
             let reply = self
                 .radiusd
                 .auth(&format!(
-                    "User-Name = {user}, User-Password = {user}-secret, NAS-IP-Address = {ROUTER}"
+                    "User-Name = {user}, User-Password = {user}-secret, NAS-IP-Address = {ROUTER}, \
+                     Calling-Station-Id = AA:BB:CC:00:00:01"
                 ))
                 .unwrap();
             if reply.is("Access-Accept") || Instant::now() > until {
@@ -95,6 +96,7 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(50));
         };
         assert!(reply.is("Access-Accept"), "{reply:?}");
+        self.granted(user);
         let reply = self
             .radiusd
             .acct(&format!(
@@ -104,6 +106,28 @@ impl Lab {
             ))
             .unwrap();
         assert!(reply.is("Accounting-Response"), "{reply:?}");
+    }
+
+    /// Waits until the authentication log's writer has stored what `user`'s
+    /// login was granted (a moment after the Accept), as it has long before
+    /// an enforcer starts in the field.
+    fn granted(&self, user: &str) {
+        let mut sql = self.isp.sql();
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            let n: i64 = sql
+                .query_one(
+                    "SELECT count(*) FROM login_grants WHERE username = $1",
+                    &[&user],
+                )
+                .unwrap()
+                .get(0);
+            if n > 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no login grant for {user}");
     }
 
     /// The enforcer, once it has reviewed every online session.
@@ -599,21 +623,7 @@ fn a_plan_changed_after_the_login_and_before_the_enforcer_saw_the_session_is_pus
         .unwrap();
     assert_eq!(reply.values("Mikrotik-Rate-Limit"), ["5M/10M"]);
     // The authentication log's writer remembers the Accept's reply.
-    let mut sql = lab.isp.sql();
-    let until = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < until {
-        let n: i64 = sql
-            .query_one(
-                "SELECT count(*) FROM login_grants WHERE username = 'alice'",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        if n > 0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    lab.granted("alice");
     lab.isp.netadmin(&["customer", "set-plan", "alice", "fast"]);
     let reply = lab
         .radiusd

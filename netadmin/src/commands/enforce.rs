@@ -47,7 +47,7 @@ fn review_all(conn: &mut Client, e: &mut Enforcer) -> Result<Vec<Planned>, Failu
             .into_iter()
             .filter_map(|(_, r)| r)
             .collect();
-        e.adopt_login_grants(conn, &records)?;
+        e.adopt_login_grants(conn, &records, at)?;
         for r in &records {
             planned.extend(e.review(r, at));
         }
@@ -243,7 +243,7 @@ pub fn coa(ctx: &Ctx, username: &str) -> Outcome {
     }
     let mut e = enforcer(ctx);
     e.load_grants(&mut conn)?;
-    e.adopt_login_grants(&mut conn, [&record])?;
+    e.adopt_login_grants(&mut conn, [&record], now())?;
     let planned = enforcer::push_current(&e, &record, now());
     let log = e.execute(&mut conn, &planned, ORIGIN_NETADMIN, now())?;
     print_outcomes(ctx, &log, "Nothing to send.")

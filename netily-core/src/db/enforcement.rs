@@ -108,8 +108,9 @@ const GRANTS_PER_STATEMENT: usize = 5_000;
 
 /// The login grants (what rlm_netily's Access-Accept said, migration 0023)
 /// of these open sessions, where one matches: same subscriber, NAS and
-/// station, granted before the session started (a minute of slack for the
-/// NAS's clock).
+/// station, granted in the two minutes before the session started (a
+/// minute of slack after it for the NAS's clock): an older row is an earlier
+/// login's, not this session's.
 pub fn login_grants(conn: &mut impl GenericClient, ids: &[String]) -> Result<Vec<StoredGrant>> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -124,7 +125,8 @@ pub fn login_grants(conn: &mut impl GenericClient, ids: &[String]) -> Result<Vec
                      ON lg.username = a.username AND lg.nasipaddress = a.nasipaddress
                     AND lg.callingstationid = coalesce(a.callingstationid, '')
                   WHERE a.acctuniqueid = ANY($1) AND a.acctstoptime IS NULL
-                    AND lg.granted_at <= coalesce(a.acctstarttime, now()) + interval '60 seconds'"
+                    AND lg.granted_at <= coalesce(a.acctstarttime, now()) + interval '60 seconds'
+                    AND lg.granted_at >= coalesce(a.acctstarttime, now()) - interval '120 seconds'"
             ),
             &[&ids],
         )
@@ -144,13 +146,24 @@ pub fn login_grants(conn: &mut impl GenericClient, ids: &[String]) -> Result<Vec
 }
 
 /// Deletes login grants older than `days` (a subscriber's old stations and
-/// NASes); how many. A scan of the table: run it seldom.
+/// NASes), 10,000 per statement (by the granted_at index); how many.
 pub fn prune_login_grants(conn: &mut impl GenericClient, days: i32) -> Result<u64> {
-    conn.execute(
-        "DELETE FROM login_grants WHERE granted_at < now() - make_interval(days => $1)",
-        &[&days],
-    )
-    .map_err(q("pruning old login grants"))
+    let mut total = 0;
+    loop {
+        let n = conn
+            .execute(
+                "DELETE FROM login_grants WHERE ctid = ANY(ARRAY(
+                    SELECT ctid FROM login_grants
+                     WHERE granted_at < now() - make_interval(days => $1)
+                     LIMIT 10000))",
+                &[&days],
+            )
+            .map_err(q("pruning old login grants"))?;
+        total += n;
+        if n < 10_000 {
+            return Ok(total);
+        }
+    }
 }
 
 /// Inserts or replaces these grants, [`GRANTS_PER_STATEMENT`] per statement.

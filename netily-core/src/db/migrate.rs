@@ -132,6 +132,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "login_grants",
         sql: include_str!("../../migrations/0023_login_grants.sql"),
     },
+    Migration {
+        version: 24,
+        name: "login_grants_index",
+        sql: include_str!("../../migrations/0024_login_grants_index.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

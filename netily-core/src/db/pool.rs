@@ -77,7 +77,10 @@ pub fn connect_lease(url: &str, timeout: Duration) -> Result<postgres::Client> {
     cfg.keepalives(true)
         .keepalives_idle(Duration::from_secs(2))
         .keepalives_interval(Duration::from_secs(1))
-        .keepalives_retries(3);
+        .keepalives_retries(3)
+        // Keepalives stop while data waits unacknowledged (a probe sent to
+        // a vanished host): this bounds that case too.
+        .tcp_user_timeout(Duration::from_secs(5));
     open(url, &cfg)
 }
 

@@ -142,8 +142,11 @@ const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 const COPY_TRAILER: &[u8] = &[0xff, 0xff];
 
 /// The login grants of a batch go through a temporary table, then into
-/// `login_grants`, the latest per key winning.
-const GRANTS_STAGE: &str = "CREATE TEMP TABLE IF NOT EXISTS login_grants_in (
+/// `login_grants`, the latest per key winning. `SET LOCAL` keeps the
+/// "already exists, skipping" notice of every batch after the first out of
+/// radiusd's log.
+const GRANTS_STAGE: &str = "SET LOCAL client_min_messages = warning;
+CREATE TEMP TABLE IF NOT EXISTS login_grants_in (
     username text, nasipaddress inet, callingstationid text, reply text,
     granted_at timestamptz) ON COMMIT DELETE ROWS";
 const COPY_GRANTS: &str = "
@@ -159,36 +162,61 @@ ON CONFLICT (username, nasipaddress, callingstationid) DO UPDATE
    SET reply = EXCLUDED.reply, granted_at = EXCLUDED.granted_at
  WHERE login_grants.granted_at <= EXCLUDED.granted_at";
 
-/// Stores the batch: one COPY of the log rows, and the login grants, in
-/// one transaction (all or nothing, so a retry never doubles a row).
-/// Returns how many log rows were written.
-pub fn insert_batch(conn: &mut impl GenericClient, batch: &PostAuthBatch) -> Result<u64> {
+/// What a batch's write did.
+#[derive(Debug)]
+pub struct Written {
+    /// Log rows stored.
+    pub rows: u64,
+    /// The login grants' own outcome: they are stored after the log rows,
+    /// in a transaction of their own, so a failure here (a schema not
+    /// migrated yet, a backlog too large to merge in time) loses only them
+    /// (the enforcer then grants the decision of the moment) and never
+    /// holds up the log.
+    pub grants: Result<()>,
+}
+
+/// Stores the batch: one COPY of the log rows (one round trip, all or
+/// nothing, so a retry never doubles a row), then the login grants.
+/// `Err` only when the log rows were not stored.
+pub fn insert_batch(conn: &mut impl GenericClient, batch: &PostAuthBatch) -> Result<Written> {
     if batch.is_empty() {
-        return Ok(0);
+        return Ok(Written {
+            rows: 0,
+            grants: Ok(()),
+        });
     }
     let what = "writing the authentication log";
-    let io = |e: std::io::Error| Error::Query {
+    let mut sink = conn.copy_in(COPY_BATCH).map_err(q(what))?;
+    sink.write_all(COPY_HEADER).map_err(io_error(what))?;
+    sink.write_all(&batch.rows).map_err(io_error(what))?;
+    sink.write_all(COPY_TRAILER).map_err(io_error(what))?;
+    let rows = sink.finish().map_err(q(what))?;
+    let grants = if batch.grants.is_empty() {
+        Ok(())
+    } else {
+        insert_grants(conn, &batch.grants)
+    };
+    Ok(Written { rows, grants })
+}
+
+fn io_error(what: &'static str) -> impl Fn(std::io::Error) -> Error {
+    move |e| Error::Query {
         what: what.into(),
         detail: e.to_string(),
-    };
-    let mut tx = conn.transaction().map_err(q(what))?;
-    let mut sink = tx.copy_in(COPY_BATCH).map_err(q(what))?;
-    sink.write_all(COPY_HEADER).map_err(io)?;
-    sink.write_all(&batch.rows).map_err(io)?;
-    sink.write_all(COPY_TRAILER).map_err(io)?;
-    let written = sink.finish().map_err(q(what))?;
-    if !batch.grants.is_empty() {
-        let what = "remembering what logins were granted";
-        tx.batch_execute(GRANTS_STAGE).map_err(q(what))?;
-        let mut sink = tx.copy_in(COPY_GRANTS).map_err(q(what))?;
-        sink.write_all(COPY_HEADER).map_err(io)?;
-        sink.write_all(&batch.grants).map_err(io)?;
-        sink.write_all(COPY_TRAILER).map_err(io)?;
-        sink.finish().map_err(q(what))?;
-        tx.batch_execute(MERGE_GRANTS).map_err(q(what))?;
     }
-    tx.commit().map_err(q(what))?;
-    Ok(written)
+}
+
+fn insert_grants(conn: &mut impl GenericClient, grants: &[u8]) -> Result<()> {
+    let what = "remembering what logins were granted";
+    let mut tx = conn.transaction().map_err(q(what))?;
+    tx.batch_execute(GRANTS_STAGE).map_err(q(what))?;
+    let mut sink = tx.copy_in(COPY_GRANTS).map_err(q(what))?;
+    sink.write_all(COPY_HEADER).map_err(io_error(what))?;
+    sink.write_all(grants).map_err(io_error(what))?;
+    sink.write_all(COPY_TRAILER).map_err(io_error(what))?;
+    sink.finish().map_err(q(what))?;
+    tx.batch_execute(MERGE_GRANTS).map_err(q(what))?;
+    tx.commit().map_err(q(what))
 }
 
 /// An inet field: family (PGSQL_AF_INET 2 / PGSQL_AF_INET6 3), prefix bits,

@@ -56,6 +56,14 @@ use crate::vpn_plan::VpnPlan;
 use sender::{Delivery, Done, Job, Request};
 pub use sender::{Dispatcher, SendOptions};
 
+/// Seconds a session may wait for its login's grant (written with the
+/// authentication log, a moment after the Accept) before it is granted
+/// the decision of the moment.
+pub const LOGIN_GRANT_WAIT: UnixTime = 3;
+
+/// Sessions per login-grant query (each within the statement timeout).
+const LOGIN_GRANTS_PER_QUERY: usize = 5_000;
+
 /// Who sent a request, for the outcome log.
 pub const ORIGIN_ENFORCER: &str = "enforcer";
 pub const ORIGIN_NETADMIN: &str = "netadmin";
@@ -107,6 +115,10 @@ pub struct Enforcer {
     /// Sessions whose last request failed: that same request not before
     /// this time again (a different one goes at once).
     held: HashMap<String, Held>,
+    /// Young sessions waiting for their login's grant (see
+    /// [`LOGIN_GRANT_WAIT`]), with their subscriber: a review leaves them
+    /// alone until then (a removal does not).
+    waiting: HashMap<String, String>,
     next_key: u64,
 }
 
@@ -157,6 +169,7 @@ impl Enforcer {
             busy: HashSet::new(),
             deferred: HashSet::new(),
             held: HashMap::new(),
+            waiting: HashMap::new(),
             next_key: 0,
         }
     }
@@ -187,17 +200,34 @@ impl Enforcer {
         &mut self,
         conn: &mut impl GenericClient,
         records: impl IntoIterator<Item = &'r SubscriberRecord>,
+        now: UnixTime,
     ) -> db::Result<()> {
-        let ids: Vec<String> = records
-            .into_iter()
-            .flat_map(|r| r.open_sessions.iter())
-            .map(|s| &s.acct_unique_id)
-            .filter(|id| !self.grants.contains_key(*id))
-            .cloned()
-            .collect();
-        for g in db::enforcement::login_grants(conn, &ids)? {
-            self.unsaved.insert(g.acct_unique_id.clone());
-            self.grants.insert(g.acct_unique_id.clone(), g);
+        let mut young = Vec::new();
+        let mut ids = Vec::new();
+        for r in records {
+            for s in &r.open_sessions {
+                if !self.grants.contains_key(&s.acct_unique_id) {
+                    ids.push(s.acct_unique_id.clone());
+                    if now.saturating_sub(s.started_at) < LOGIN_GRANT_WAIT {
+                        young.push((s.acct_unique_id.clone(), r.subscriber.username.clone()));
+                    }
+                }
+            }
+        }
+        for chunk in ids.chunks(LOGIN_GRANTS_PER_QUERY) {
+            for g in db::enforcement::login_grants(conn, chunk)? {
+                self.unsaved.insert(g.acct_unique_id.clone());
+                self.grants.insert(g.acct_unique_id.clone(), g);
+            }
+        }
+        // The authentication log is written a moment after the Accept; the
+        // Start may be seen first. Such a session waits for its login's row
+        // a little before it is granted the decision of the moment.
+        for (id, username) in young {
+            if !self.grants.contains_key(&id) {
+                self.schedule(&username, now.saturating_add(LOGIN_GRANT_WAIT));
+                self.waiting.insert(id, username);
+            }
         }
         Ok(())
     }
@@ -254,6 +284,12 @@ impl Enforcer {
                 self.deferred.insert(username.clone());
                 continue;
             }
+            if self.waiting.contains_key(id) {
+                if now.saturating_sub(session.started_at) < LOGIN_GRANT_WAIT {
+                    continue;
+                }
+                self.waiting.remove(id);
+            }
             let decision = enforcement::session_decision(record, session, now, policy);
             let action = match self.grants.get(id) {
                 Some(stored) if stored.ended_at.is_some() => Action::Nothing,
@@ -280,49 +316,75 @@ impl Enforcer {
                     },
                 },
             };
-            if let Some(p) = planned_from(username, id, action) {
-                if !self.is_held(&p, now) {
-                    planned.push(p);
-                }
-            }
+            planned.extend(planned_from(username, id, action));
         }
-        if !record.open_sessions.is_empty() {
-            if let Some(at) = enforcement::next_deadline(record, now, policy) {
-                self.schedule(username, at);
+        // A request that failed a moment ago waits; its retry stays due
+        // whatever else is queued.
+        let mut retries = Vec::new();
+        planned.retain(|p| match self.held_until(p, now) {
+            Some(until) => {
+                retries.push(until);
+                false
             }
+            None => true,
+        });
+        if !record.open_sessions.is_empty() {
+            retries.extend(enforcement::next_deadline(record, now, policy));
+        }
+        for at in retries {
+            self.schedule(username, at);
         }
         planned
     }
 
     /// Disconnect-Requests for the sessions of a subscriber who is no
-    /// longer in the database (removed), as far as grants know them.
-    pub fn review_removed(&self, username: &str, now: UnixTime) -> Vec<Planned> {
-        self.grants
+    /// longer in the database (removed), as far as grants know them; one in
+    /// flight defers the subscriber to its answer, one held waits its turn.
+    pub fn review_removed(&mut self, username: &str, now: UnixTime) -> Vec<Planned> {
+        let granted = self
+            .grants
             .values()
-            .filter(|g| {
-                g.username == username
-                    && g.ended_at.is_none()
-                    && !self.busy.contains(&g.acct_unique_id)
-            })
-            .map(|g| Planned {
+            .filter(|g| g.username == username && g.ended_at.is_none())
+            .map(|g| g.acct_unique_id.clone());
+        let waiting = self
+            .waiting
+            .iter()
+            .filter(|(_, u)| u.as_str() == username)
+            .map(|(id, _)| id.clone());
+        let ids: Vec<String> = granted.chain(waiting).collect();
+        let mut planned = Vec::new();
+        for id in ids {
+            if self.busy.contains(&id) {
+                self.deferred.insert(username.to_owned());
+                continue;
+            }
+            let p = Planned {
                 username: username.to_owned(),
-                acct_unique_id: g.acct_unique_id.clone(),
+                acct_unique_id: id,
                 kind: Kind::Disconnect,
                 attributes: Vec::new(),
                 why: "the subscriber was removed".to_owned(),
-            })
-            .filter(|p| !self.is_held(p, now))
-            .collect()
+            };
+            match self.held_until(&p, now) {
+                Some(until) => self.schedule(username, until),
+                None => planned.push(p),
+            }
+        }
+        planned
     }
 
     /// The usernames of grants `known` does not know (subscribers removed
     /// while their sessions were online), each once.
     pub fn unknown_usernames(&self, known: impl Fn(&str) -> bool) -> Vec<String> {
-        let mut names: Vec<String> = self
+        let granted = self
             .grants
             .values()
-            .filter(|g| g.ended_at.is_none() && !known(&g.username))
-            .map(|g| g.username.clone())
+            .filter(|g| g.ended_at.is_none())
+            .map(|g| &g.username);
+        let mut names: Vec<String> = granted
+            .chain(self.waiting.values())
+            .filter(|u| !known(u))
+            .cloned()
             .collect();
         names.sort_unstable();
         names.dedup();
@@ -349,6 +411,7 @@ impl Enforcer {
             self.grants.remove(id);
             self.unsaved.remove(id);
             self.held.remove(id);
+            self.waiting.remove(id);
         }
     }
 
@@ -579,17 +642,25 @@ impl Enforcer {
         self.schedule(&p.username, until);
     }
 
-    /// True when `p` is the request that failed for its session less than
-    /// `retry_after` ago.
-    fn is_held(&self, p: &Planned, now: UnixTime) -> bool {
+    /// When `p` may be sent again, if it is the request that failed for its
+    /// session less than `retry_after` ago.
+    fn held_until(&self, p: &Planned, now: UnixTime) -> Option<UnixTime> {
         self.held
             .get(&p.acct_unique_id)
-            .is_some_and(|h| h.until > now && h.request == request_key(p))
+            .filter(|h| h.until > now && h.request == request_key(p))
+            .map(|h| h.until)
+    }
+
+    /// Forgets holds long past (of sessions that closed without a grant).
+    pub fn forget_old_holds(&mut self, now: UnixTime) {
+        let horizon = now.saturating_sub(self.settings.retry_after.saturating_mul(10));
+        self.held.retain(|_, h| h.until > horizon);
     }
 
     /// Folds an acknowledged request into the session's grant.
     fn acknowledged(&mut self, p: &Planned, now: UnixTime) {
         self.held.remove(&p.acct_unique_id);
+        self.waiting.remove(&p.acct_unique_id);
         let Some(stored) = self.grants.get_mut(&p.acct_unique_id) else {
             // netadmin acting on a session the enforcer never saw: nothing
             // to fold into; a kick still has to be remembered.
@@ -743,5 +814,22 @@ mod tests {
         assert!(e.due(NOW + 9).is_empty());
         assert_eq!(e.due(NOW + 25), ["a", "b"]);
         assert!(e.due(NOW + 40).is_empty(), "a's later entry was superseded");
+    }
+
+    #[test]
+    fn a_removed_subscribers_sessions_are_disconnected_whether_granted_or_waiting() {
+        let mut e = enforcer();
+        let r = online();
+        assert!(e.review(&r, NOW).is_empty());
+        // A second session, too young for a grant yet.
+        e.waiting.insert("u2".into(), "alice".into());
+        let mut kicks: Vec<String> = e
+            .review_removed("alice", NOW)
+            .into_iter()
+            .map(|p| p.acct_unique_id)
+            .collect();
+        kicks.sort();
+        assert_eq!(kicks, ["u1", "u2"]);
+        assert_eq!(e.unknown_usernames(|_| false), ["alice"]);
     }
 }

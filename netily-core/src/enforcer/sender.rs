@@ -379,8 +379,12 @@ fn work(
                 return;
             }
         };
-        while in_flight.len() < window {
-            let (Some(job), Some(id)) = (waiting.pop_front(), free_ids.front().copied()) else {
+        while in_flight.len() < window && !free_ids.is_empty() {
+            let Some(job) = waiting.pop_front() else {
+                break;
+            };
+            let Some(id) = free_ids.front().copied() else {
+                waiting.push_front(job);
                 break;
             };
             let r = &job.request;

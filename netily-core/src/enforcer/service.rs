@@ -278,7 +278,7 @@ fn review_everyone(
 ) -> db::Result<Vec<Planned>> {
     let now = clock::now();
     let online = snapshot.online();
-    enforcer.adopt_login_grants(conn, online.iter().map(|r| &**r))?;
+    enforcer.adopt_login_grants(conn, online.iter().map(|r| &**r), now)?;
     let mut planned: Vec<Planned> = online
         .iter()
         .flat_map(|r| enforcer.review(r, now))
@@ -308,7 +308,7 @@ fn review_names<'a>(
             Lookup::NotLoaded => {}
         }
     }
-    enforcer.adopt_login_grants(conn, found.iter().map(|r| &**r))?;
+    enforcer.adopt_login_grants(conn, found.iter().map(|r| &**r), now)?;
     for r in &found {
         planned.extend(enforcer.review(r, now));
     }
@@ -398,10 +398,15 @@ fn act(
             housekept = Instant::now();
         }
         if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-            let n = db::enforcement::prune_login_grants(conn, LOGIN_GRANT_DAYS)?;
-            if n > 0 {
-                info!("enforcer: forgot {n} login grant(s) older than {LOGIN_GRANT_DAYS} days");
+            // Housekeeping, not enforcement: a failure is said, not acted on.
+            match db::enforcement::prune_login_grants(conn, LOGIN_GRANT_DAYS) {
+                Ok(0) => {}
+                Ok(n) => {
+                    info!("enforcer: forgot {n} login grant(s) older than {LOGIN_GRANT_DAYS} days")
+                }
+                Err(e) => warn!("enforcer: login grants not pruned: {e}"),
             }
+            enforcer.forget_old_holds(clock::now());
             pruned = Some(Instant::now());
         }
     }
