@@ -16,8 +16,10 @@
 //!   reply rlm_netily's Access-Accept gave that subscriber on that NAS and
 //!   station (`login_grants`, written with the authentication log), so a
 //!   change between the Accept and the Start, or while no enforcer ran, is
-//!   still a change. Without one (another RADIUS server answered, the log
-//!   was not written yet) it is granted the decision of that moment. A
+//!   still a change. Without one it is granted the decision of that moment;
+//!   for a session younger than [`LOGIN_GRANT_WAIT`] (the log is written a
+//!   moment after the Accept) that grant is provisional, replaced by the
+//!   login's if it comes in time and no request was acknowledged since. A
 //!   session first seen with a reject is disconnected.
 //! - Deadlines: one per online subscriber (`enforcement::next_deadline`),
 //!   in a heap; a tick pops what is due. Nothing scans every subscriber.
@@ -115,10 +117,10 @@ pub struct Enforcer {
     /// Sessions whose last request failed: that same request not before
     /// this time again (a different one goes at once).
     held: HashMap<String, Held>,
-    /// Young sessions waiting for their login's grant (see
-    /// [`LOGIN_GRANT_WAIT`]), with their subscriber: a review leaves them
-    /// alone until then (a removal does not).
-    waiting: HashMap<String, String>,
+    /// Young sessions granted the decision of the moment, with when they
+    /// started: their login's grant replaces it if it comes within
+    /// [`LOGIN_GRANT_WAIT`] and before any request for them is acknowledged.
+    provisional: HashMap<String, UnixTime>,
     next_key: u64,
 }
 
@@ -169,7 +171,7 @@ impl Enforcer {
             busy: HashSet::new(),
             deferred: HashSet::new(),
             held: HashMap::new(),
-            waiting: HashMap::new(),
+            provisional: HashMap::new(),
             next_key: 0,
         }
     }
@@ -206,27 +208,37 @@ impl Enforcer {
         let mut ids = Vec::new();
         for r in records {
             for s in &r.open_sessions {
-                if !self.grants.contains_key(&s.acct_unique_id) {
-                    ids.push(s.acct_unique_id.clone());
-                    if now.saturating_sub(s.started_at) < LOGIN_GRANT_WAIT {
-                        young.push((s.acct_unique_id.clone(), r.subscriber.username.clone()));
+                let id = &s.acct_unique_id;
+                let is_young = now.saturating_sub(s.started_at) < LOGIN_GRANT_WAIT;
+                if !is_young {
+                    self.provisional.remove(id);
+                }
+                if !self.grants.contains_key(id) || self.provisional.contains_key(id) {
+                    ids.push(id.clone());
+                    if is_young {
+                        young.push((id.clone(), s.started_at, r.subscriber.username.clone()));
                     }
                 }
             }
         }
         for chunk in ids.chunks(LOGIN_GRANTS_PER_QUERY) {
             for g in db::enforcement::login_grants(conn, chunk)? {
+                if self.busy.contains(&g.acct_unique_id) {
+                    continue;
+                }
+                self.provisional.remove(&g.acct_unique_id);
                 self.unsaved.insert(g.acct_unique_id.clone());
                 self.grants.insert(g.acct_unique_id.clone(), g);
             }
         }
         // The authentication log is written a moment after the Accept; the
-        // Start may be seen first. Such a session waits for its login's row
-        // a little before it is granted the decision of the moment.
-        for (id, username) in young {
-            if !self.grants.contains_key(&id) {
-                self.schedule(&username, now.saturating_add(LOGIN_GRANT_WAIT));
-                self.waiting.insert(id, username);
+        // Start may be seen first. Such a session is granted the decision
+        // of the moment for now (so a change meanwhile is still one), and
+        // looked at again when its wait is over.
+        for (id, started, username) in young {
+            if !self.grants.contains_key(&id) || self.provisional.contains_key(&id) {
+                self.provisional.insert(id, started);
+                self.schedule(&username, started.saturating_add(LOGIN_GRANT_WAIT));
             }
         }
         Ok(())
@@ -284,12 +296,6 @@ impl Enforcer {
                 self.deferred.insert(username.clone());
                 continue;
             }
-            if self.waiting.contains_key(id) {
-                if now.saturating_sub(session.started_at) < LOGIN_GRANT_WAIT {
-                    continue;
-                }
-                self.waiting.remove(id);
-            }
             let decision = enforcement::session_decision(record, session, now, policy);
             let action = match self.grants.get(id) {
                 Some(stored) if stored.ended_at.is_some() => Action::Nothing,
@@ -341,17 +347,12 @@ impl Enforcer {
     /// longer in the database (removed), as far as grants know them; one in
     /// flight defers the subscriber to its answer, one held waits its turn.
     pub fn review_removed(&mut self, username: &str, now: UnixTime) -> Vec<Planned> {
-        let granted = self
+        let ids: Vec<String> = self
             .grants
             .values()
             .filter(|g| g.username == username && g.ended_at.is_none())
-            .map(|g| g.acct_unique_id.clone());
-        let waiting = self
-            .waiting
-            .iter()
-            .filter(|(_, u)| u.as_str() == username)
-            .map(|(id, _)| id.clone());
-        let ids: Vec<String> = granted.chain(waiting).collect();
+            .map(|g| g.acct_unique_id.clone())
+            .collect();
         let mut planned = Vec::new();
         for id in ids {
             if self.busy.contains(&id) {
@@ -376,15 +377,11 @@ impl Enforcer {
     /// The usernames of grants `known` does not know (subscribers removed
     /// while their sessions were online), each once.
     pub fn unknown_usernames(&self, known: impl Fn(&str) -> bool) -> Vec<String> {
-        let granted = self
+        let mut names: Vec<String> = self
             .grants
             .values()
-            .filter(|g| g.ended_at.is_none())
-            .map(|g| &g.username);
-        let mut names: Vec<String> = granted
-            .chain(self.waiting.values())
-            .filter(|u| !known(u))
-            .cloned()
+            .filter(|g| g.ended_at.is_none() && !known(&g.username))
+            .map(|g| g.username.clone())
             .collect();
         names.sort_unstable();
         names.dedup();
@@ -411,7 +408,7 @@ impl Enforcer {
             self.grants.remove(id);
             self.unsaved.remove(id);
             self.held.remove(id);
-            self.waiting.remove(id);
+            self.provisional.remove(id);
         }
     }
 
@@ -660,7 +657,8 @@ impl Enforcer {
     /// Folds an acknowledged request into the session's grant.
     fn acknowledged(&mut self, p: &Planned, now: UnixTime) {
         self.held.remove(&p.acct_unique_id);
-        self.waiting.remove(&p.acct_unique_id);
+        // What the router holds is now known: no login grant replaces it.
+        self.provisional.remove(&p.acct_unique_id);
         let Some(stored) = self.grants.get_mut(&p.acct_unique_id) else {
             // netadmin acting on a session the enforcer never saw: nothing
             // to fold into; a kick still has to be remembered.
@@ -817,19 +815,16 @@ mod tests {
     }
 
     #[test]
-    fn a_removed_subscribers_sessions_are_disconnected_whether_granted_or_waiting() {
+    fn a_removed_subscribers_granted_sessions_are_disconnected() {
         let mut e = enforcer();
         let r = online();
         assert!(e.review(&r, NOW).is_empty());
-        // A second session, too young for a grant yet.
-        e.waiting.insert("u2".into(), "alice".into());
-        let mut kicks: Vec<String> = e
+        let kicks: Vec<String> = e
             .review_removed("alice", NOW)
             .into_iter()
             .map(|p| p.acct_unique_id)
             .collect();
-        kicks.sort();
-        assert_eq!(kicks, ["u1", "u2"]);
+        assert_eq!(kicks, ["u1"]);
         assert_eq!(e.unknown_usernames(|_| false), ["alice"]);
     }
 }
