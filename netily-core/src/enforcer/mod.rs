@@ -27,7 +27,8 @@
 //!   is on the way; the stale-session closer ends it if it never comes),
 //!   unless its router goes on reporting it: then the ACK was not true
 //!   ("Disconnect ACKed but the user stays online") and the session is
-//!   reviewed again, so disconnected again while the decision refuses it.
+//!   reviewed again, so disconnected again while the decision refuses it,
+//!   [`MAX_DISCONNECTS`] times at most; then the log names it.
 //!   A NAK with Error-Cause 503 closes the session record. After no
 //!   answer, another NAK or a failure to send, that same request waits
 //!   `retry_after` (so one per `retry_after` at most, whatever the router
@@ -62,6 +63,10 @@ pub use sender::{Dispatcher, SendOptions};
 /// authentication log, a moment after the Accept) before it is granted
 /// the decision of the moment.
 pub const LOGIN_GRANT_WAIT: UnixTime = 3;
+
+/// Disconnect-Requests a router may acknowledge and ignore (it goes on
+/// reporting the session) before the enforcer stops sending them.
+pub const MAX_DISCONNECTS: u32 = 3;
 
 /// Sessions per login-grant query (each within the statement timeout).
 const LOGIN_GRANTS_PER_QUERY: usize = 5_000;
@@ -117,6 +122,9 @@ pub struct Enforcer {
     /// Sessions whose last request failed: that same request not before
     /// this time again (a different one goes at once).
     held: HashMap<String, Held>,
+    /// Sessions whose router went on reporting them after acknowledging a
+    /// Disconnect-Request, and how often.
+    ignored_disconnects: HashMap<String, u32>,
     /// Young sessions granted the decision of the moment, with when they
     /// started: their login's grant replaces it if it comes within
     /// [`LOGIN_GRANT_WAIT`] and before any request for them is acknowledged.
@@ -172,6 +180,7 @@ impl Enforcer {
             deferred: HashSet::new(),
             held: HashMap::new(),
             provisional: HashMap::new(),
+            ignored_disconnects: HashMap::new(),
             next_key: 0,
         }
     }
@@ -390,16 +399,26 @@ impl Enforcer {
 
     /// Makes sessions acknowledged as disconnected reviewable again (their
     /// router still reports them); returns their usernames, to review now.
-    pub fn not_ended(&mut self, sessions: &[(String, String)]) -> Vec<String> {
-        let mut names = Vec::new();
+    /// After [`MAX_DISCONNECTS`] acknowledged Disconnect-Requests a session
+    /// is given up on (it is in the second list, once): the router says yes
+    /// and does nothing, and only its operator can end it.
+    pub fn not_ended(&mut self, sessions: &[(String, String)]) -> (Vec<String>, Vec<String>) {
+        let (mut again, mut given_up) = (Vec::new(), Vec::new());
         for (username, id) in sessions {
-            if let Some(g) = self.grants.get_mut(id) {
+            let Some(g) = self.grants.get_mut(id) else {
+                continue;
+            };
+            let n = self.ignored_disconnects.entry(id.clone()).or_insert(0);
+            *n = n.saturating_add(1);
+            if *n < MAX_DISCONNECTS {
                 g.ended_at = None;
                 self.unsaved.insert(id.clone());
-                names.push(username.clone());
+                again.push(username.clone());
+            } else if *n == MAX_DISCONNECTS {
+                given_up.push(format!("{id} ({username})"));
             }
         }
-        names
+        (again, given_up)
     }
 
     /// Forgets what it holds about these sessions (closed).
@@ -409,6 +428,7 @@ impl Enforcer {
             self.unsaved.remove(id);
             self.held.remove(id);
             self.provisional.remove(id);
+            self.ignored_disconnects.remove(id);
         }
     }
 
@@ -800,6 +820,24 @@ mod tests {
         assert_eq!(kick[0].kind, Kind::Disconnect);
         r.subscriber.status = SubscriberStatus::Active;
         assert_eq!(e.review(&r, NOW + 61).len(), 1, "after retry_after");
+    }
+
+    #[test]
+    fn a_router_ignoring_its_disconnect_acks_is_given_up_on_after_three() {
+        let mut e = enforcer();
+        assert!(e.review(&online(), NOW).is_empty());
+        let kept = [("alice".to_owned(), "u1".to_owned())];
+        for _ in 1..MAX_DISCONNECTS {
+            if let Some(g) = e.grants.get_mut("u1") {
+                g.ended_at = Some(NOW);
+            }
+            assert_eq!(e.not_ended(&kept), (vec!["alice".to_owned()], vec![]));
+        }
+        if let Some(g) = e.grants.get_mut("u1") {
+            g.ended_at = Some(NOW);
+        }
+        assert_eq!(e.not_ended(&kept), (vec![], vec!["u1 (alice)".to_owned()]));
+        assert_eq!(e.not_ended(&kept), (vec![], vec![]), "said once");
     }
 
     #[test]

@@ -431,15 +431,36 @@ fn housekeeping(
     enforcer.forget(&closed);
     let now = clock::now();
     let kept = db::enforcement::still_reported(conn)?;
-    if !kept.is_empty() {
+    let (again, given_up) = enforcer.not_ended(&kept);
+    if !again.is_empty() {
         warn!(
             "enforcer: {} session(s) acknowledged as disconnected are still reported by their \
-             router; reviewing them again",
-            kept.len()
+             router; disconnecting again",
+            again.len()
         );
-        for name in enforcer.not_ended(&kept) {
-            enforcer.schedule(&name, now);
-        }
+    }
+    for name in again {
+        enforcer.schedule(&name, now);
+    }
+    if !given_up.is_empty() {
+        // Named up to ten at a time: one line, whatever the count.
+        let more = given_up.len().saturating_sub(10);
+        let named = given_up
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        warn!(
+            "enforcer: routers acknowledged {} Disconnect-Requests and kept these sessions; \
+             no more are sent (end them on the router): {named}{more}",
+            super::MAX_DISCONNECTS
+        );
     }
     Ok(())
 }
