@@ -18,8 +18,9 @@ use crate::radius::{self, BadReply, Builder};
 /// NAS-IPv6-Address (RFC 3162), for a NAS that reported one.
 const NAS_IPV6_ADDRESS: u8 = 95;
 
-/// Which request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which request (`coa` / `disconnect` in the outcome log and JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// CoA-Request: change attributes of the live session.
     Coa,

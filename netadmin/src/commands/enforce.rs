@@ -93,13 +93,14 @@ fn follow_forever(ctx: &Ctx) -> Outcome {
 fn print_would_send(ctx: &Ctx, conn: &mut Client, e: &Enforcer, planned: &[Planned]) -> Outcome {
     let ids: Vec<String> = planned.iter().map(|p| p.acct_unique_id.clone()).collect();
     let targets = enforcement::session_targets(conn, &ids, &e.settings().plan)?;
+    let by_id: std::collections::HashMap<&str, &enforcement::SessionTarget> = targets
+        .iter()
+        .map(|t| (t.acct_unique_id.as_str(), t))
+        .collect();
     let rows: Vec<WouldSend> = planned
         .iter()
         .map(|p| {
-            let t = targets
-                .iter()
-                .find(|t| t.acct_unique_id == p.acct_unique_id);
-            let target = match t {
+            let target = match by_id.get(p.acct_unique_id.as_str()) {
                 None => "(session closed)".to_owned(),
                 Some(t) => match &t.destination {
                     Some(d) => format!(
@@ -144,8 +145,7 @@ fn print_would_send(ctx: &Ctx, conn: &mut Client, e: &Enforcer, planned: &[Plann
 
 fn print_outcomes(ctx: &Ctx, log: &[NewCoaLog], none: &str) -> Outcome {
     if ctx.json {
-        let rows: Vec<_> = log.iter().map(outcome_json).collect();
-        return print_json(&rows);
+        return print_json(log);
     }
     if log.is_empty() {
         println!("{none}");
@@ -176,24 +176,6 @@ fn outcome_text(outcome: &str, cause: Option<u32>, attempts: u32) -> String {
         String::new()
     };
     format!("{outcome}{cause}{tries}")
-}
-
-fn outcome_json(e: &NewCoaLog) -> serde_json::Value {
-    serde_json::json!({
-        "username": e.username,
-        "acct_unique_id": e.acct_unique_id,
-        "acct_session_id": e.acct_session_id,
-        "nas_ip": e.nas_ip,
-        "router": e.router,
-        "target": e.target,
-        "kind": e.kind.as_str(),
-        "attributes": e.attributes,
-        "why": e.why,
-        "outcome": e.outcome,
-        "error_cause": e.error_cause,
-        "attempts": e.attempts,
-        "rtt_ms": e.rtt_ms,
-    })
 }
 
 /// `session kick USER|SESSION`: a Disconnect-Request for each of the

@@ -23,7 +23,6 @@ use crate::coa::{Kind, SessionIdentity};
 use crate::decision::ReplyAttribute;
 use crate::enforcement::Grant;
 use crate::model::UnixTime;
-use crate::stale_session::STALE_SESSION;
 use crate::vpn_plan::VpnPlan;
 
 /// RFC 5176's port, and RouterOS's once `/radius incoming` is set to it.
@@ -401,23 +400,6 @@ pub fn open_sessions(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// Closes a session its NAS says it does not have (Disconnect/CoA-NAK with
-/// Error-Cause 503) as a stale one: stopped when last heard from, with the
-/// stale cause, so an Interim from the router reopens it (the NAS may have
-/// been asked with an identity it no longer knows). True if it was open.
-pub fn close_not_found(conn: &mut impl GenericClient, acct_unique_id: &str) -> Result<bool> {
-    let n = conn
-        .execute(
-            "UPDATE radacct
-                SET acctstoptime = greatest(coalesce(acctupdatetime, acctstarttime), acctstarttime),
-                    acctterminatecause = $2
-              WHERE acctuniqueid = $1 AND acctstoptime IS NULL",
-            &[&acct_unique_id, &STALE_SESSION],
-        )
-        .map_err(q("closing a session its NAS does not have"))?;
-    Ok(n > 0)
-}
-
 /// One request's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CoaLogEntry {
@@ -439,8 +421,8 @@ pub struct CoaLogEntry {
     pub origin: String,
 }
 
-/// A request's outcome to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request's outcome to record (and to print, as `coa-log` reads it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewCoaLog {
     pub username: String,
     pub acct_unique_id: String,
@@ -516,7 +498,7 @@ pub fn save_round(
 ) -> Result<()> {
     let mut tx = conn.transaction().map_err(q("starting a transaction"))?;
     for id in not_found {
-        close_not_found(&mut tx, id)?;
+        super::stale_sessions::close_as_stale(&mut tx, id)?;
     }
     if !not_found.is_empty() {
         tx.execute(

@@ -102,6 +102,21 @@ macro_rules! stale_select {
 
 const FIND: &str = stale_select!(" ORDER BY heard, r.radacctid");
 
+/// The `SET` of a session closed as stale (radacct as `r`): stopped when
+/// last heard from, its session time to match, cause `$cause`.
+macro_rules! closed_as_stale {
+    ($cause:literal) => {
+        concat!(
+            "acctstoptime = coalesce(r.acctupdatetime, r.acctstarttime),
+           acctsessiontime = greatest(r.acctsessiontime,
+               floor(extract(epoch FROM coalesce(r.acctupdatetime, r.acctstarttime)
+                                        - r.acctstarttime))::bigint),
+           acctterminatecause = ",
+            $cause
+        )
+    };
+}
+
 /// One batch: lock up to $4 stale sessions (skipping rows others hold),
 /// close them with cause $5, notify when the triggers will not.
 const CLOSE: &str = concat!(
@@ -109,11 +124,9 @@ const CLOSE: &str = concat!(
     stale_select!(" LIMIT $4::bigint FOR UPDATE OF r SKIP LOCKED"),
     "), closed AS (
     UPDATE radacct r
-       SET acctstoptime = coalesce(r.acctupdatetime, r.acctstarttime),
-           acctsessiontime = greatest(r.acctsessiontime,
-               floor(extract(epoch FROM coalesce(r.acctupdatetime, r.acctstarttime)
-                                        - r.acctstarttime))::bigint),
-           acctterminatecause = $5::text
+       SET ",
+    closed_as_stale!("$5::text"),
+    "
       FROM stale s
      WHERE r.radacctid = s.radacctid AND r.acctstoptime IS NULL
     RETURNING s.*
@@ -127,6 +140,25 @@ const CLOSE: &str = concat!(
 )
 SELECT closed.* FROM closed, sent"
 );
+
+/// Closes one open session as stale, as [`close_stale_sessions`] would,
+/// whatever its silence: its NAS said it has no such session (a
+/// Disconnect/CoA-NAK with Error-Cause 503). An Interim from the router
+/// reopens it (the NAS may have been asked with an identity it no longer
+/// knows). The radacct trigger notifies. True if it was open.
+pub fn close_as_stale(conn: &mut impl GenericClient, acct_unique_id: &str) -> Result<bool> {
+    let n = conn
+        .execute(
+            concat!(
+                "UPDATE radacct r SET ",
+                closed_as_stale!("$2::text"),
+                " WHERE r.acctuniqueid = $1 AND r.acctstoptime IS NULL"
+            ),
+            &[&acct_unique_id, &STALE_SESSION],
+        )
+        .map_err(q("closing a session its NAS does not have"))?;
+    Ok(n > 0)
+}
 
 /// The open sessions stale at `now`, oldest silence first. Changes nothing.
 pub fn find_stale_sessions(

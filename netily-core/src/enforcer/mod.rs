@@ -550,11 +550,6 @@ impl Enforcer {
         Ok((jobs, unsent))
     }
 
-    /// True while requests are in flight.
-    pub fn waiting(&self) -> bool {
-        !self.in_flight.is_empty()
-    }
-
     /// Folds outcomes into the grants, then records them and saves the
     /// grants they change (and those first seen) in one transaction; the
     /// subscribers whose sessions were in flight go to `review_again` (a
