@@ -137,6 +137,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "login_grants_index",
         sql: include_str!("../../migrations/0024_login_grants_index.sql"),
     },
+    Migration {
+        version: 25,
+        name: "journal_positions",
+        sql: include_str!("../../migrations/0025_journal_positions.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).
