@@ -8,6 +8,11 @@
 //! [`PgCluster`] is also usable directly, e.g. to stop the database in the
 //! middle of a test and bring it back with [`PgCluster::start_again`].
 //!
+//! [`Replicated`] is a primary and a streaming standby with one database
+//! and a URL naming both hosts, for failover tests:
+//! [`Replicated::failover`] stops the primary as a crash would and promotes
+//! the standby.
+//!
 //! initdb and postgres refuse to run as root, so when the tests run as root
 //! the server runs as the `postgres` user (override with `NETILY_PG_USER`).
 
@@ -89,19 +94,142 @@ impl PgCluster {
             child: None,
         };
         cluster.initdb()?;
+        cluster.spawn_on_a_free_port()?;
+        cluster.bootstrap()?;
+        Ok(cluster)
+    }
+
+    fn spawn_on_a_free_port(&mut self) -> Result<(), PgError> {
         // A port found free may be taken before postgres binds it; try a few.
         let mut last = None;
         for _ in 0..5 {
-            cluster.port = free_port()?;
-            match cluster.spawn_and_wait() {
-                Ok(()) => {
-                    cluster.bootstrap()?;
-                    return Ok(cluster);
-                }
+            self.port = free_port()?;
+            match self.spawn_and_wait() {
+                Ok(()) => return Ok(()),
                 Err(e) => last = Some(e),
             }
         }
         Err(last.unwrap_or_else(|| PgError("postgres did not start".into())))
+    }
+
+    /// A streaming standby of `primary`, started, accepting read-only
+    /// connections. Panics with the reason if it cannot.
+    pub fn start_standby(primary: &PgCluster) -> PgCluster {
+        match Self::try_start_standby(primary) {
+            Ok(c) => c,
+            Err(e) => panic!("cannot start a standby: {e}"),
+        }
+    }
+
+    /// pg_basebackup -R (standby.signal and primary_conninfo) through a
+    /// replication slot of its own, so the primary keeps the WAL the
+    /// standby has not received however far it lags.
+    pub fn try_start_standby(primary: &PgCluster) -> Result<PgCluster, PgError> {
+        let mut standby = PgCluster {
+            dir: unique_temp_dir()?,
+            port: 0,
+            bin: primary.bin.clone(),
+            run_as: primary.run_as,
+            child: None,
+        };
+        let slot = unique_name("standby");
+        let port = primary.port.to_string();
+        standby.run_tool(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                SUPERUSER,
+                "-X",
+                "stream",
+                "-R",
+                "-C",
+                "-S",
+                &slot,
+                "--checkpoint=fast",
+                "--no-sync",
+            ],
+        )?;
+        standby.spawn_on_a_free_port()?;
+        Ok(standby)
+    }
+
+    /// Waits until this standby has replayed everything `primary` has
+    /// written so far.
+    pub fn wait_replayed(&self, primary: &PgCluster, timeout: Duration) -> Result<(), PgError> {
+        let lsn: String = primary
+            .connect_admin("postgres")?
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])?
+            .get(0);
+        let mut me = self.connect_admin("postgres")?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let done: Option<bool> = me
+                .query_one(
+                    "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+                    &[&lsn],
+                )?
+                .get(0);
+            if done == Some(true) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(PgError(format!(
+                    "the standby on port {} has not replayed {lsn} within {timeout:?}",
+                    self.port
+                )));
+            }
+            sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Ends a standby's recovery: it takes writes when this returns.
+    pub fn promote(&self) -> Result<(), PgError> {
+        self.pg_ctl(&["promote", "-w", "-t", "60"])
+    }
+
+    /// `pg_ctl stop -m immediate`: every process ends at once, with no
+    /// checkpoint and no goodbye to clients, as a crash would.
+    pub fn stop_immediate(&mut self) -> Result<(), PgError> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let stopped = self.pg_ctl(&["stop", "-m", "immediate", "-w", "-t", "30"]);
+        if stopped.is_err() {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+        stopped
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Result<(), PgError> {
+        self.run_tool("pg_ctl", args)
+    }
+
+    /// Runs one of PostgreSQL's programs on the data dir (`-D DIR` first)
+    /// to completion; its output in the error.
+    fn run_tool(&self, program: &str, args: &[&str]) -> Result<(), PgError> {
+        let out = self
+            .command(program)
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io_err(format!("cannot run {program}")))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(PgError(format!(
+            "{program} {} ({}): {}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )))
     }
 
     /// Stop the server (fast shutdown), keeping the data. Idempotent.
@@ -200,24 +328,20 @@ impl PgCluster {
     }
 
     fn initdb(&self) -> Result<(), PgError> {
-        let out = self
-            .command("initdb")
-            .arg("-D")
-            .arg(self.data_dir())
-            .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8"])
-            .args(["--locale=C", "--no-sync", "--no-instructions"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(io_err("cannot run initdb"))?;
-        if !out.status.success() {
-            return Err(PgError(format!(
-                "initdb failed ({}): {}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
-        Ok(())
+        self.run_tool(
+            "initdb",
+            &[
+                "-U",
+                SUPERUSER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ],
+        )
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), PgError> {
@@ -298,6 +422,82 @@ impl Drop for PgCluster {
             eprintln!("netily_tests: stopping test PostgreSQL: {e}");
         }
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A primary, its streaming standby, and one database (owned by the
+/// `netily` role) on both. Dropping it stops both servers.
+pub struct Replicated {
+    pub primary: PgCluster,
+    pub standby: PgCluster,
+    database: String,
+}
+
+/// When [`Replicated::failover`] did what.
+#[derive(Debug, Clone, Copy)]
+pub struct Failover {
+    /// The primary was gone (no write can reach it after this).
+    pub primary_stopped: Instant,
+    /// The standby took writes.
+    pub promoted: Instant,
+}
+
+impl Replicated {
+    /// Both servers, the database created on the primary and replayed by
+    /// the standby. Panics with the reason if it cannot.
+    pub fn start(database: &str) -> Replicated {
+        let primary = PgCluster::start();
+        if let Err(e) = primary.create_database(database) {
+            panic!("{e}");
+        }
+        let standby = PgCluster::start_standby(&primary);
+        if let Err(e) = standby.wait_replayed(&primary, READY_TIMEOUT) {
+            panic!("{e}");
+        }
+        Replicated {
+            primary,
+            standby,
+            database: database.to_owned(),
+        }
+    }
+
+    /// The URL a node is configured with: both hosts, primary first, and
+    /// only a writable one kept (as libpq's `target_session_attrs`).
+    pub fn url(&self) -> String {
+        format!(
+            "postgresql://{ROLE}:{PASSWORD}@127.0.0.1:{},127.0.0.1:{}/{}?target_session_attrs=read-write",
+            self.primary.port, self.standby.port, self.database
+        )
+    }
+
+    /// A connection to whichever server takes writes now.
+    pub fn connect_writable(&self) -> Result<::postgres::Client, PgError> {
+        Ok(::postgres::Client::connect(&self.url(), ::postgres::NoTls)?)
+    }
+
+    /// A connection to the standby (read-only until promoted).
+    pub fn connect_standby(&self) -> Result<::postgres::Client, PgError> {
+        Ok(::postgres::Client::connect(
+            &self.standby.url(&self.database),
+            ::postgres::NoTls,
+        )?)
+    }
+
+    /// Waits until the standby has replayed all the primary wrote.
+    pub fn wait_replayed(&self) -> Result<(), PgError> {
+        self.standby.wait_replayed(&self.primary, READY_TIMEOUT)
+    }
+
+    /// The primary stopped as a crash would (`pg_ctl stop -m immediate`),
+    /// then the standby promoted.
+    pub fn failover(&mut self) -> Result<Failover, PgError> {
+        self.primary.stop_immediate()?;
+        let primary_stopped = Instant::now();
+        self.standby.promote()?;
+        Ok(Failover {
+            primary_stopped,
+            promoted: Instant::now(),
+        })
     }
 }
 

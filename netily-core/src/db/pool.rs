@@ -1,9 +1,17 @@
 //! Connecting: one client per caller (netadmin's command, each background
 //! thread of the plugins), with the config's timeout and a password-free
 //! error.
+//!
+//! A URL may name several hosts, as libpq's do
+//! (`postgresql://u:p@db1:5432,db2:5432/netily`): they are tried in order,
+//! each within the connect timeout. Netily writes, and LISTEN works only on
+//! a primary, so unless the URL says otherwise (`target_session_attrs`) a
+//! connection is kept only where writes are allowed: after a failover every
+//! reconnect finds the promoted standby, never a read-only one.
 
 use std::time::Duration;
 
+use postgres::config::TargetSessionAttrs;
 use postgres::NoTls;
 
 use super::error::{Error, Result};
@@ -16,6 +24,9 @@ fn parse(url: &str, connect_timeout: Duration, application: &str) -> Result<post
         detail: format!("not a valid PostgreSQL URL ({e})"),
     })?;
     cfg.connect_timeout(connect_timeout);
+    if !url.contains("target_session_attrs") {
+        cfg.target_session_attrs(TargetSessionAttrs::ReadWrite);
+    }
     if cfg.get_application_name().is_none() {
         cfg.application_name(application);
     }
@@ -166,7 +177,11 @@ fn redact_query_password(tail: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use std::time::Duration;
+
+    use postgres::config::{Host, TargetSessionAttrs};
+
+    use super::{parse, redact_url};
 
     #[test]
     fn url_password_is_removed() {
@@ -187,5 +202,56 @@ mod tests {
             redact_url("host=h password='a b c' dbname=d"),
             "host=h dbname=d"
         );
+    }
+
+    #[test]
+    fn a_url_with_several_hosts_loses_only_its_password() {
+        assert_eq!(
+            redact_url("postgresql://netily:s3cret@db1:5432,db2:5433/netily?target_session_attrs=read-write"),
+            "postgresql://netily@db1:5432,db2:5433/netily?target_session_attrs=read-write"
+        );
+        assert_eq!(
+            redact_url("postgresql://netily:p@ss@[::1]:5,10.0.0.2:6/netily"),
+            "postgresql://netily@[::1]:5,10.0.0.2:6/netily"
+        );
+        assert_eq!(
+            redact_url("host=db1,db2 port=5432,5433 password=s3cret dbname=netily"),
+            "host=db1,db2 port=5432,5433 dbname=netily"
+        );
+    }
+
+    #[test]
+    fn several_hosts_are_tried_in_order_and_only_a_writable_one_is_kept() {
+        let cfg = parse(
+            "postgresql://u:p@db1:5432,db2:5433/netily",
+            Duration::from_secs(2),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.get_hosts(),
+            [Host::Tcp("db1".into()), Host::Tcp("db2".into())]
+        );
+        assert_eq!(cfg.get_ports(), [5432, 5433]);
+        assert_eq!(
+            cfg.get_target_session_attrs(),
+            TargetSessionAttrs::ReadWrite
+        );
+
+        // One host too: a URL naming a standby fails at connect, clearly.
+        let one = parse("postgresql://u@db1/netily", Duration::from_secs(2), "t").unwrap();
+        assert_eq!(
+            one.get_target_session_attrs(),
+            TargetSessionAttrs::ReadWrite
+        );
+
+        // What the URL says wins (a read-only report against a replica).
+        let any = parse(
+            "host=db1,db2 dbname=netily target_session_attrs=any",
+            Duration::from_secs(2),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(any.get_target_session_attrs(), TargetSessionAttrs::Any);
     }
 }
