@@ -201,7 +201,11 @@ impl Drop for OpenVpn {
 pub struct Lab {
     pub clients: Vec<OpenVpn>,
     pub server: Option<OpenVpn>,
+    /// Servers 1, 2, ... ([`Lab::start_another_server`]); the first one is
+    /// `server`.
+    pub other_servers: Vec<OpenVpn>,
     pub client_ns: Vec<Netns>,
+    pub other_server_ns: Vec<Netns>,
     pub server_ns: Netns,
     pub dir: PathBuf,
     /// Which shipped server runs: server.conf (UDP) or server-tcp.conf.
@@ -217,7 +221,9 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.clients.clear();
         self.server = None;
+        self.other_servers.clear();
         self.client_ns.clear();
+        self.other_server_ns.clear();
         if !std::thread::panicking() {
             let _ = fs::remove_dir_all(&self.dir);
         } else {
@@ -306,7 +312,9 @@ impl Lab {
         Lab {
             clients: Vec::new(),
             server: None,
+            other_servers: Vec::new(),
             client_ns: Vec::new(),
+            other_server_ns: Vec::new(),
             server_ns,
             dir,
             transport,
@@ -394,9 +402,42 @@ impl Lab {
         (row.vpn_id, cert)
     }
 
+    /// Another VPN host on the same database and netily.conf: the same
+    /// server config (its own status file and management socket) in a
+    /// namespace of its own, started. Returns its number for
+    /// [`Lab::add_host_on`] (the first server is 0).
+    pub fn start_another_server(&mut self) -> usize {
+        let n = self.other_servers.len() + 1;
+        let d = self.dir.display().to_string();
+        let conf = fs::read_to_string(self.dir.join("server.conf"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .replace(&format!("{d}/openvpn-"), &format!("{d}/s{n}-openvpn-"));
+        let path = self.dir.join(format!("server-{n}.conf"));
+        fs::write(&path, conf).unwrap_or_else(|e| panic!("{e}"));
+        let ns = Netns::new(unique("s"));
+        let mut server = OpenVpn::start(&ns, &path, self.dir.join(format!("server-{n}.log")), &[]);
+        assert!(
+            server.wait_ready(Duration::from_secs(15)),
+            "server {n} did not start:\n{}",
+            server.log()
+        );
+        self.other_servers.push(server);
+        self.other_server_ns.push(ns);
+        n
+    }
+
     /// A client host: its own namespace with a veth link to the server's.
     /// Returns the index used for addressing (172.30.i.0/24).
     pub fn add_host(&mut self) -> usize {
+        self.add_host_on(0)
+    }
+
+    /// A client host linked to server `server` (0: the first one).
+    pub fn add_host_on(&mut self, server: usize) -> usize {
+        let server_ns = match server {
+            0 => &self.server_ns,
+            n => &self.other_server_ns[n - 1],
+        };
         let i = self.client_ns.len() + 1;
         let ns = Netns::new(unique("c"));
         let (srv_if, cli_if) = (format!("c{i}"), "eth0".to_string());
@@ -407,7 +448,7 @@ impl Lab {
                 "add",
                 &srv_if,
                 "netns",
-                &self.server_ns.0,
+                &server_ns.0,
                 "type",
                 "veth",
                 "peer",
@@ -419,7 +460,7 @@ impl Lab {
         );
         let hi = (i / 250) as u8;
         let lo = (i % 250) as u8;
-        self.server_ns.exec(&[
+        server_ns.exec(&[
             "ip",
             "addr",
             "add",
@@ -427,7 +468,7 @@ impl Lab {
             "dev",
             &srv_if,
         ]);
-        self.server_ns.exec(&["ip", "link", "set", &srv_if, "up"]);
+        server_ns.exec(&["ip", "link", "set", &srv_if, "up"]);
         ns.exec(&[
             "ip",
             "addr",
