@@ -399,12 +399,14 @@ fn run<M: Mirror>(state: &State, options: &Options, mirror: &mut M) {
     }
 }
 
+/// A listener mostly waits: it must notice a vanished primary within
+/// seconds to move to the next one the URL names.
 fn connect(options: &Options) -> db::Result<Client> {
-    if options.bounded {
-        db::connect_bounded(&options.database_url, options.connect_timeout)
-    } else {
-        db::connect(&options.database_url, options.connect_timeout)
-    }
+    db::connect_watchful(
+        &options.database_url,
+        options.connect_timeout,
+        options.bounded,
+    )
 }
 
 /// One connection's life: LISTEN, load everything, then apply changes until

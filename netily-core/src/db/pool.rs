@@ -74,9 +74,8 @@ pub fn connect_bounded(url: &str, timeout: Duration) -> Result<postgres::Client>
 /// A connection whose death both ends notice within seconds, for a lock
 /// held as a lease (the enforcer's): TCP keepalives every second after 2 s
 /// of silence, 3 unanswered = dead, on PostgreSQL's side (so it releases
-/// the lock of a vanished host) and on ours (so a probe fails instead of
-/// waiting for the kernel's 2 hours); statements bounded as
-/// [`connect_bounded`].
+/// the lock of a vanished host) and on ours ([`watchful`]); statements
+/// bounded as [`connect_bounded`].
 pub fn connect_lease(url: &str, timeout: Duration) -> Result<postgres::Client> {
     let mut cfg = bounded_config(
         url,
@@ -85,14 +84,33 @@ pub fn connect_lease(url: &str, timeout: Duration) -> Result<postgres::Client> {
         "-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3 \
          -c tcp_user_timeout=5000",
     )?;
+    open(url, watchful(&mut cfg))
+}
+
+/// A connection that mostly waits (a LISTEN) and must notice within
+/// seconds that its server vanished (a host powered off, a partition: no
+/// connection is closed, and the kernel would take minutes to hours), so
+/// that after a failover it moves to the new primary. `bounded`: every
+/// statement too, as [`connect_bounded`].
+pub fn connect_watchful(url: &str, timeout: Duration, bounded: bool) -> Result<postgres::Client> {
+    let mut cfg = if bounded {
+        bounded_config(url, timeout, "netily", "")?
+    } else {
+        parse(url, timeout, "netily")?
+    };
+    open(url, watchful(&mut cfg))
+}
+
+/// Our side of a dead-peer check: keepalives every second after 2 s of
+/// silence, 3 unanswered = dead.
+fn watchful(cfg: &mut postgres::Config) -> &postgres::Config {
     cfg.keepalives(true)
         .keepalives_idle(Duration::from_secs(2))
         .keepalives_interval(Duration::from_secs(1))
         .keepalives_retries(3)
         // Keepalives stop while data waits unacknowledged (a probe sent to
         // a vanished host): this bounds that case too.
-        .tcp_user_timeout(Duration::from_secs(5));
-    open(url, &cfg)
+        .tcp_user_timeout(Duration::from_secs(5))
 }
 
 fn open(url: &str, cfg: &postgres::Config) -> Result<postgres::Client> {
@@ -181,7 +199,7 @@ mod tests {
 
     use postgres::config::{Host, TargetSessionAttrs};
 
-    use super::{parse, redact_url};
+    use super::{parse, redact_url, watchful};
 
     #[test]
     fn url_password_is_removed() {
@@ -218,6 +236,17 @@ mod tests {
             redact_url("host=db1,db2 port=5432,5433 password=s3cret dbname=netily"),
             "host=db1,db2 port=5432,5433 dbname=netily"
         );
+    }
+
+    #[test]
+    fn a_waiting_connection_gives_a_vanished_server_up_within_seconds() {
+        let mut cfg = parse("postgresql://u@db1,db2/netily", Duration::from_secs(2), "t").unwrap();
+        let cfg = watchful(&mut cfg);
+        assert!(cfg.get_keepalives());
+        let give_up = cfg.get_keepalives_idle()
+            + cfg.get_keepalives_interval().unwrap() * cfg.get_keepalives_retries().unwrap();
+        assert!(give_up <= Duration::from_secs(5), "{give_up:?}");
+        assert_eq!(cfg.get_tcp_user_timeout(), Some(&Duration::from_secs(5)));
     }
 
     #[test]
