@@ -18,6 +18,18 @@ use crate::radius::{self, BadReply, Builder};
 /// NAS-IPv6-Address (RFC 3162), for a NAS that reported one.
 const NAS_IPV6_ADDRESS: u8 = 95;
 
+/// The attributes [`build`] names the session and signs the request with;
+/// none may come again among the changed attributes.
+const IDENTITY: [u8; 7] = [
+    radius::USER_NAME,
+    radius::NAS_IP_ADDRESS,
+    radius::FRAMED_IP_ADDRESS,
+    radius::ACCT_SESSION_ID,
+    radius::EVENT_TIMESTAMP,
+    radius::MESSAGE_AUTHENTICATOR,
+    NAS_IPV6_ADDRESS,
+];
+
 /// Which request (`coa` / `disconnect` in the outcome log and JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -147,6 +159,12 @@ fn encode(attribute: &ReplyAttribute) -> Result<Encoded, String> {
         .ok_or_else(|| format!("{name} is not an attribute Netily can send in a CoA-Request"))?;
     let number = u8::try_from(entry.number)
         .map_err(|_| format!("{name} has a number a CoA-Request cannot carry"))?;
+    if entry.vendor == 0 && IDENTITY.contains(&number) {
+        // A second User-Name or Framed-IP-Address would name another session.
+        return Err(format!(
+            "{name} identifies the session in a CoA-Request; a CoA cannot change it"
+        ));
+    }
     let text = attribute.value.trim();
     let value = match entry.kind {
         AttrType::String => attribute.value.as_bytes().to_vec(),
@@ -203,6 +221,19 @@ pub fn build(
     event_timestamp: UnixTime,
     secret: &[u8],
 ) -> Result<[u8; 16], String> {
+    // The Builder cuts a value at 253 octets: a cut name is another session.
+    for (name, value) in [
+        ("User-Name", &session.user_name),
+        ("Acct-Session-Id", &session.acct_session_id),
+    ] {
+        if value.len() > crate::dictionary::MAX_VALUE {
+            return Err(format!(
+                "the session's {name} is {} octets long; RADIUS carries at most {}",
+                value.len(),
+                crate::dictionary::MAX_VALUE
+            ));
+        }
+    }
     let encoded = attributes
         .iter()
         .map(encode)
@@ -227,7 +258,15 @@ pub fn build(
             b.vsa(e.vendor, e.number, &e.value);
         }
     }
-    let (_, auth) = b.finish_change(secret);
+    let (packet, auth) = b.finish_change(secret);
+    // RFC 2865 section 3: a router drops a longer packet unanswered.
+    if packet.len() > radius::MAX_PACKET {
+        return Err(format!(
+            "the request would be {} octets; RADIUS allows at most {}",
+            packet.len(),
+            radius::MAX_PACKET
+        ));
+    }
     Ok(auth)
 }
 
@@ -327,6 +366,55 @@ mod tests {
         assert!(err.contains("Made-Up"), "{err}");
         let err = check_attributes(&[ReplyAttribute::new(SESSION_TIMEOUT, "soon")]).unwrap_err();
         assert!(err.contains("integer") && !err.contains("soon"), "{err}");
+    }
+
+    #[test]
+    fn an_attribute_that_identifies_the_session_is_refused_as_a_change() {
+        // Found by fuzzing (fuzz/corpus/coa_request/user-name-as-a-change):
+        // the packet carried two User-Names, naming two sessions.
+        for name in ["User-Name", "Framed-IP-Address"] {
+            let value = if name == "User-Name" {
+                "bob"
+            } else {
+                "10.0.0.9"
+            };
+            let mut b = Builder::new();
+            let attrs = [ReplyAttribute::new(name, value)];
+            let err = build(&mut b, Kind::Coa, 1, &alice(), &attrs, 1, b"s").unwrap_err();
+            assert!(
+                err.contains(name) && err.contains("identifies the session"),
+                "{err}"
+            );
+            assert!(check_attributes(&attrs).is_err());
+        }
+    }
+
+    #[test]
+    fn a_session_name_too_long_for_radius_is_refused_not_cut() {
+        // Found by fuzzing (fuzz/corpus/coa_request/user-name-over-253-octets):
+        // the first 253 octets of a User-Name name another session.
+        let mut long = alice();
+        long.user_name = "a".repeat(254);
+        let mut b = Builder::new();
+        let err = build(&mut b, Kind::Disconnect, 1, &long, &[], 1, b"s").unwrap_err();
+        assert!(err.contains("User-Name is 254 octets"), "{err}");
+        long.user_name = "a".repeat(253);
+        long.acct_session_id = "1".repeat(300);
+        let err = build(&mut b, Kind::Disconnect, 1, &long, &[], 1, b"s").unwrap_err();
+        assert!(err.contains("Acct-Session-Id is 300 octets"), "{err}");
+        long.acct_session_id = "1".repeat(253);
+        build(&mut b, Kind::Disconnect, 1, &long, &[], 1, b"s").unwrap();
+    }
+
+    #[test]
+    fn a_request_larger_than_radius_allows_is_refused() {
+        let mut b = Builder::new();
+        let attrs: Vec<ReplyAttribute> = (0..17)
+            .map(|_| ReplyAttribute::new("Mikrotik-Address-List", "x".repeat(240)))
+            .collect();
+        let err = build(&mut b, Kind::Coa, 1, &alice(), &attrs, 1, b"s").unwrap_err();
+        assert!(err.contains("at most 4096"), "{err}");
+        build(&mut b, Kind::Coa, 1, &alice(), &attrs[..15], 1, b"s").unwrap();
     }
 
     fn answer(code: u8, attrs: &[u8], req: &[u8; 16]) -> Vec<u8> {

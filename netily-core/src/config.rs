@@ -310,7 +310,8 @@ impl Config {
             }
             let Some((key, value)) = line.split_once('=') else {
                 return Err(ConfigError(format!(
-                    "{origin}:{n}: expected `key = value`, got \"{line}\""
+                    "{origin}:{n}: expected `key = value`, got \"{}\"",
+                    unless_seal(line)
                 )));
             };
             let (key, value) = (key.trim(), unquote(value.trim()));
@@ -427,7 +428,8 @@ impl Config {
                 }
                 _ => {
                     return Err(ConfigError(format!(
-                        "{origin}:{n}: unknown key \"{key}\" (known keys: {})",
+                        "{origin}:{n}: unknown key \"{}\" (known keys: {})",
+                        unless_seal(key),
                         KEYS.join(", ")
                     )))
                 }
@@ -542,6 +544,17 @@ pub fn check_private_file(path: &Path) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Config text for an error message, unless it may hold the seal: a
+/// `ca_key_seal` line written without its '=' (`ca_key_seal: KEY`,
+/// `ca_key_seal KEY = `) is still the key, and errors are logged.
+fn unless_seal(text: &str) -> &str {
+    if text.starts_with("ca_key_seal") {
+        "ca_key_seal ..."
+    } else {
+        text
+    }
+}
+
 fn strip_comment(line: &str) -> &str {
     // `#` starts a comment unless it sits inside double quotes.
     let mut quoted = false;
@@ -581,6 +594,36 @@ mod tests {
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.walled_garden_rate.to_string(), "256k/256k");
         assert_eq!(c.policy().walled_garden, None);
+    }
+
+    #[test]
+    fn a_seal_written_without_an_equals_sign_is_refused_without_showing_it() {
+        // Found by fuzzing (fuzz/corpus/config/seal-without-equals and
+        // seal-as-a-key).
+        let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        for line in [
+            format!("ca_key_seal {key}"),
+            format!("ca_key_seal: {key}"),
+            format!("  ca_key_seal_{key}"),
+        ] {
+            let e = Config::parse(&line, "t.conf").unwrap_err().to_string();
+            assert!(!e.contains(key) && !e.contains(&key[..16]), "{e}");
+            assert_eq!(
+                e,
+                "t.conf:1: expected `key = value`, got \"ca_key_seal ...\""
+            );
+        }
+        let e = Config::parse(&format!("ca_key_seal {key} ="), "t.conf").unwrap_err();
+        assert!(
+            e.to_string().contains("unknown key \"ca_key_seal ...\""),
+            "{e}"
+        );
+        assert!(!e.to_string().contains(&key[..16]), "{e}");
+        // Other lines are still shown, to be found and fixed.
+        let e = Config::parse("pool_size 8", "t.conf")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "t.conf:1: expected `key = value`, got \"pool_size 8\"");
     }
 
     #[test]

@@ -337,7 +337,7 @@ impl Bare {
 fn parse_rate(token: &str, field: &str, bare: Bare) -> Result<u64, RateError> {
     if token.starts_with('-') {
         return Err(err(format!(
-            "{field} \"{token}\" is negative; rates are 0 or more"
+            "{field} {token:?} is negative; rates are 0 or more"
         )));
     }
     let split = token
@@ -346,7 +346,7 @@ fn parse_rate(token: &str, field: &str, bare: Bare) -> Result<u64, RateError> {
     let (number, unit) = token.split_at(split);
     if number.is_empty() {
         return Err(err(format!(
-            "{field} \"{token}\" is not a number; write e.g. 10M, 512k, 1.5M ({})",
+            "{field} {token:?} is not a number; write e.g. 10M, 512k, 1.5M ({})",
             bare.hint()
         )));
     }
@@ -357,7 +357,7 @@ fn parse_rate(token: &str, field: &str, bare: Bare) -> Result<u64, RateError> {
         "g" | "G" => 1_000_000_000,
         _ => {
             return Err(err(format!(
-                "{field} \"{token}\" has unit \"{unit}\"; allowed units are k, M, G ({})",
+                "{field} {token:?} has unit {unit:?}; allowed units are k, M, G ({})",
                 bare.hint()
             )))
         }
@@ -372,13 +372,13 @@ fn parse_rate(token: &str, field: &str, bare: Bare) -> Result<u64, RateError> {
         || !digits_ok(frac_part)
     {
         return Err(err(format!(
-            "{field} \"{token}\" is not a number; write e.g. 10M, 512k, 1.5M ({})",
+            "{field} {token:?} is not a number; write e.g. 10M, 512k, 1.5M ({})",
             bare.hint()
         )));
     }
     let overflow = || {
         err(format!(
-            "{field} \"{token}\" is too large; at most {} bit/s",
+            "{field} {token:?} is too large; at most {} bit/s",
             u64::MAX
         ))
     };
@@ -393,12 +393,12 @@ fn parse_rate(token: &str, field: &str, bare: Bare) -> Result<u64, RateError> {
         let frac_len = u32::try_from(frac_part.len()).map_err(|_| overflow())?;
         let scale = 10u128
             .checked_pow(frac_len)
-            .ok_or_else(|| err(format!("{field} \"{token}\" has too many decimals")))?;
+            .ok_or_else(|| err(format!("{field} {token:?} has too many decimals")))?;
         let frac: u128 = frac_part.parse().map_err(|_| overflow())?;
         let scaled = frac.checked_mul(multiplier).ok_or_else(overflow)?;
         if scaled % scale != 0 {
             return Err(err(format!(
-                "{field} \"{token}\" is not a whole number of bit/s"
+                "{field} {token:?} is not a whole number of bit/s"
             )));
         }
         bps = bps.checked_add(scaled / scale).ok_or_else(overflow)?;
@@ -406,7 +406,7 @@ fn parse_rate(token: &str, field: &str, bare: Bare) -> Result<u64, RateError> {
     let bps = u64::try_from(bps).map_err(|_| overflow())?;
     if bps % 1000 != 0 {
         return Err(err(format!(
-            "{field} \"{token}\" is not a whole number of kbps; RouterOS needs whole k values"
+            "{field} {token:?} is not a whole number of kbps; RouterOS needs whole k values"
         )));
     }
     Ok(bps)
@@ -416,18 +416,18 @@ fn parse_rate(token: &str, field: &str, bare: Bare) -> Result<u64, RateError> {
 fn parse_time(token: &str, field: &str) -> Result<u64, RateError> {
     if token.starts_with('-') {
         return Err(err(format!(
-            "{field} \"{token}\" is negative; times are 0 or more seconds"
+            "{field} {token:?} is negative; times are 0 or more seconds"
         )));
     }
     let number = token.strip_suffix('s').unwrap_or(token);
     if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
         return Err(err(format!(
-            "{field} \"{token}\" is not a whole number of seconds; write e.g. 10 or 10s"
+            "{field} {token:?} is not a whole number of seconds; write e.g. 10 or 10s"
         )));
     }
     let secs: u32 = number.parse().map_err(|_| {
         err(format!(
-            "{field} \"{token}\" is too large; at most {} seconds",
+            "{field} {token:?} is too large; at most {} seconds",
             u32::MAX
         ))
     })?;
@@ -445,12 +445,12 @@ fn parse_pair(
     let tx = halves.next();
     if halves.next().is_some() {
         return Err(err(format!(
-            "{field} \"{token}\" has more than one '/'; write rx/tx (upload/download)"
+            "{field} {token:?} has more than one '/'; write rx/tx (upload/download)"
         )));
     }
     if rx.is_empty() || tx == Some("") {
         return Err(err(format!(
-            "{field} \"{token}\" has an empty side; write rx/tx (upload/download) or one value for both"
+            "{field} {token:?} has an empty side; write rx/tx (upload/download) or one value for both"
         )));
     }
     let rx_v = one(rx, &format!("{field} rx (upload)"))?;
@@ -486,7 +486,7 @@ impl RateLimit {
                 let zero = token.bytes().all(|b| b == b'0' || b == b'.');
                 if !token.is_empty() && bare && !zero {
                     return Err(err(format!(
-                        "{field} {dir} \"{token}\" has no unit; add k, M or G \
+                        "{field} {dir} {token:?} has no unit; add k, M or G \
                          (e.g. {token}k or 10M): RouterOS reads a bare number as bit/s"
                     )));
                 }
@@ -524,9 +524,10 @@ fn parse_fields(s: &str, bare: Bare) -> Result<RateLimit, RateError> {
         return Err(err(format!("empty; expected {GRAMMAR}, e.g. 5M/10M")));
     }
     if fields.len() > 6 {
+        // The fields, not the text: a newline in it would start a log line.
         return Err(err(format!(
-            "\"{}\" has {} fields; at most 6 are allowed: {GRAMMAR}",
-            s.trim(),
+            "{:?} has {} fields; at most 6 are allowed: {GRAMMAR}",
+            fields.join(" "),
             fields.len()
         )));
     }
@@ -552,12 +553,12 @@ fn parse_fields(s: &str, bare: Bare) -> Result<RateLimit, RateError> {
                 p.parse().unwrap_or(u8::MAX)
             } else {
                 return Err(err(format!(
-                    "priority \"{p}\" is not a number; allowed 1 (highest) to 8 (lowest)"
+                    "priority {p:?} is not a number; allowed 1 (highest) to 8 (lowest)"
                 )));
             };
             if !(1..=8).contains(&n) {
                 return Err(err(format!(
-                    "priority \"{p}\" is outside 1 (highest) to 8 (lowest)"
+                    "priority {p:?} is outside 1 (highest) to 8 (lowest)"
                 )));
             }
             Some(n)
@@ -1109,6 +1110,22 @@ mod tests {
         // Anything else is FromStr's error.
         assert_eq!(refused("10X"), e("10X"));
         assert_eq!(refused(""), e(""));
+    }
+
+    #[test]
+    fn a_refused_rate_is_named_on_one_line_with_control_characters_escaped() {
+        // Found by fuzzing (fuzz/corpus/rate_limit/seven-fields-with-a-newline):
+        // a radreply row's value reaches the log through this message.
+        let many = e("2G 1G 16 0/ 9G\n\0 10s");
+        assert!(
+            many.contains("\"2G 1G 16 0/ 9G \\0 10s\" has 7 fields"),
+            "{many}"
+        );
+        let unit = e("10M\u{1b}[31m");
+        assert!(unit.contains("\"10M\\u{1b}[31m\""), "{unit}");
+        for refused in [many, unit, e("1M/2M \u{7}")] {
+            assert!(!refused.contains(char::is_control), "{refused:?}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::ffi::CStr;
 use std::os::raw::c_char;
 
 /// Every variable the plugin reads. [`Env::get`] of another name is None.
-const NAMES: [&str; 14] = [
+pub const NAMES: [&str; 14] = [
     "tls_serial_0",
     "tls_serial_hex_0",
     "common_name",

@@ -34,3 +34,16 @@ mod state;
 pub mod status;
 mod sys;
 mod timing;
+
+/// The parsers of what OpenVPN hands the plugin, for the fuzz targets
+/// (`fuzz/`): reachable without the plugin API around them.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::env::{Env, NAMES};
+
+    /// The management `kill` line the cutoff would send for a session from
+    /// `real_address` with certificate name `common_name`, if any.
+    pub fn kill_command(real_address: &str, common_name: &str) -> Option<String> {
+        crate::management::Target::of(real_address, common_name).map(|t| t.command())
+    }
+}

@@ -59,7 +59,7 @@ impl Target {
         plain.then(|| Target::CommonName(common_name.to_owned()))
     }
 
-    fn command(&self) -> String {
+    pub(crate) fn command(&self) -> String {
         match self {
             Target::Address(a) => format!("kill {a}\n"),
             Target::CommonName(cn) => format!("kill {cn}\n"),

@@ -391,6 +391,14 @@ fn pair_text(vp: &sys::VALUE_PAIR) -> Result<&str, BadText> {
             _ => return Err(BadText::WrongType),
         }
     };
+    checked_text(bytes)
+}
+
+/// A value's bytes as text: at most [`MAX_TEXT`], no NUL, valid UTF-8.
+pub fn checked_text(bytes: &[u8]) -> Result<&str, BadText> {
+    if bytes.len() > MAX_TEXT {
+        return Err(BadText::TooLong(bytes.len()));
+    }
     if bytes.contains(&0) {
         return Err(BadText::ContainsNul);
     }

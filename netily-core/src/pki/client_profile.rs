@@ -73,16 +73,34 @@ pub fn render_client_profile(p: &ClientProfile<'_>) -> Result<String, PkiError> 
         "auth SHA256\n",
         "tls-version-min 1.2\n",
     ));
-    push_block(&mut out, "ca", p.ca_pem);
-    push_block(&mut out, "cert", p.cert_pem);
-    push_block(&mut out, "key", p.key_pem);
+    push_block(&mut out, "ca", p.ca_pem)?;
+    push_block(&mut out, "cert", p.cert_pem)?;
+    push_block(&mut out, "key", p.key_pem)?;
     Ok(out)
 }
 
-fn push_block(out: &mut String, tag: &str, body: &str) {
+/// OpenVPN reads a config line into 256 bytes (OPTION_LINE_SIZE) and reads
+/// the rest of a longer one as the next line.
+const MAX_LINE: usize = 254;
+
+fn push_block(out: &mut String, tag: &'static str, body: &str) -> Result<(), PkiError> {
+    let body = body.trim_end();
+    // OpenVPN ends an inline block at the first line that starts with its
+    // closing tag: a body holding one would end the block early and the
+    // lines after it would be read as directives.
+    let safe = body
+        .split('\n')
+        .all(|line| line.len() <= MAX_LINE && !line.trim_start().starts_with('<'));
+    if !safe {
+        return Err(PkiError::field(
+            tag,
+            "PEM text (lines of at most 254 characters, none starting with '<')",
+        ));
+    }
     out.push_str(&format!("<{tag}>\n"));
-    out.push_str(body.trim_end());
+    out.push_str(body);
     out.push_str(&format!("\n</{tag}>\n"));
+    Ok(())
 }
 
 fn check_host(host: &str) -> Result<(), PkiError> {
@@ -167,6 +185,25 @@ mod tests {
             }
             assert!(!got.contains("tls-crypt") && !got.contains("tls-auth"));
         }
+    }
+
+    #[test]
+    fn a_pem_body_that_would_close_its_block_is_refused() {
+        // Found by fuzzing (fuzz/corpus/router_setup/closing-tag-in-the-ca):
+        // the lines after a "</ca>" in the body would be read as directives.
+        let mut p = sample();
+        p.ca_pem =
+            "-----BEGIN CERTIFICATE-----\n</ca>\nup /bin/sh\n<ca>\n-----END CERTIFICATE-----\n";
+        let err = render_client_profile(&p).unwrap_err().to_string();
+        assert!(err.starts_with("invalid ca"), "{err}");
+        let mut p = sample();
+        p.key_pem = "  </k";
+        assert!(render_client_profile(&p).is_err());
+        // A line OpenVPN would cut, and read the rest of as another line.
+        let long = format!("{}</cert>\nup /bin/sh", "A".repeat(255));
+        let mut p: ClientProfile<'_> = sample();
+        p.cert_pem = &long;
+        assert!(render_client_profile(&p).is_err());
     }
 
     #[test]

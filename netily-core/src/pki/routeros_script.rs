@@ -108,7 +108,9 @@ pub fn render_routeros_script(s: &RouterOsSetup<'_>) -> Result<String, PkiError>
     Ok(out)
 }
 
-/// A RouterOS string literal: "..." with \ " $ ? escaped and newlines as \n.
+/// A RouterOS string literal: "..." with \ " $ ? escaped, newlines as \n
+/// and every other control character as \XX bytes (RouterOS's hex escape,
+/// capital letters): a script pasted into a terminal must carry none raw.
 fn quote_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     out.push('"');
@@ -121,6 +123,12 @@ fn quote_string(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            // RouterOS strings are bytes: a C1 control goes as its UTF-8 bytes.
+            c if c.is_control() => {
+                for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                    out.push_str(&format!("\\{b:02X}"));
+                }
+            }
             c => out.push(c),
         }
     }
@@ -186,6 +194,20 @@ mod tests {
     fn quoting_keeps_the_profile_on_one_line() {
         let got = render_routeros_script(&sample("a\"b\n$c?")).unwrap();
         assert!(got.contains("contents=\"a\\\"b\\n\\$c\\?\"\n"));
+    }
+
+    #[test]
+    fn control_characters_in_a_value_are_escaped_not_written_raw() {
+        // Found by fuzzing (fuzz/corpus/router_setup/nul-in-the-secret).
+        let mut s = sample("x\0y\u{1b}[2J\u{7f}\u{85}");
+        s.radius_secret = "a\u{3}b";
+        let got = render_routeros_script(&s).unwrap();
+        assert!(!got.chars().any(|c| c != '\n' && c.is_control()), "{got:?}");
+        assert!(
+            got.contains("contents=\"x\\00y\\1B[2J\\7F\\C2\\85\"\n"),
+            "{got}"
+        );
+        assert!(got.contains(" secret=\"a\\03b\" "), "{got}");
     }
 
     #[test]
