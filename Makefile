@@ -13,6 +13,8 @@ help:
 	@echo "make stop     stop everything 'make run' started"
 	@echo "make test     build and run all tests against a throwaway PostgreSQL"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
+	@echo "make fuzz     fuzz every parser and renderer, FUZZ_SECONDS each (default 300; nightly + cargo-fuzz)"
+	@echo "make fuzz-smoke  each fuzz target for a few seconds over the committed corpus (CI)"
 	@echo "make bench    benchmarks (scripts/bench.sh)"
 	@echo "make bench-enforcer  the enforcer: a plan change moving 10,000 of 100,000 online sessions; a deadline tick"
 	@echo "make install  install netadmin and /etc/netily/netily.conf into the system"
@@ -37,6 +39,14 @@ test: deps
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# cargo-fuzz targets (fuzz/): their own nightly build in fuzz/target.
+.PHONY: fuzz fuzz-smoke
+fuzz:
+	scripts/fuzz.sh long
+
+fuzz-smoke:
+	scripts/fuzz.sh smoke
 
 bench:
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "no benchmarks yet (scripts/bench.sh)"; fi
