@@ -12,6 +12,7 @@ help:
 	@echo "make run      install deps, build, start PostgreSQL (+ FreeRADIUS/OpenVPN when available), load demo data"
 	@echo "make stop     stop everything 'make run' started"
 	@echo "make test     build and run all tests against a throwaway PostgreSQL"
+	@echo "make chaos    the fault-injection suite under load (tests/tests/chaos_*.rs; minutes)"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
 	@echo "make fuzz     fuzz every parser and renderer, FUZZ_SECONDS each (default 300; nightly + cargo-fuzz)"
 	@echo "make fuzz-smoke  each fuzz target for a few seconds over the committed corpus (CI)"
@@ -56,3 +57,8 @@ bench-enforcer: deps build
 
 install: build
 	scripts/install.sh
+
+# Faults under load (tests/tests/chaos_*.rs): minutes, so not part of `make test`.
+.PHONY: chaos
+chaos: deps
+	scripts/chaos.sh

@@ -8,13 +8,12 @@
 //! netily-core) and adds the plans it needs.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use netily_core::db::{self, NewCustomer, NewPlan};
 use netily_core::model::SubscriberStatus;
 
 use crate::freeradius::{self, Radiusd, RadiusdOptions};
-use crate::netadmin::netadmin_bin;
+use crate::netadmin::run_netadmin;
 use crate::postgres::PgCluster;
 
 pub struct Isp {
@@ -79,20 +78,7 @@ impl Isp {
 
     /// Runs `netadmin --config <ours> args...`; panics with its output on failure.
     pub fn netadmin(&self, args: &[&str]) -> String {
-        let out = Command::new(netadmin_bin())
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("NETILY_DATABASE_URL")
-            .output()
-            .expect("run netadmin");
-        assert!(
-            out.status.success(),
-            "netadmin {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_netadmin(&self.config, args)
     }
 
     /// `netadmin customer add` on `plan`.

@@ -1,7 +1,7 @@
 //! The real `netadmin` binary, for end-to-end tests that drive the ISP's data
 //! the way an operator does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -30,4 +30,23 @@ pub fn netadmin_bin() -> PathBuf {
         workspace().join("target/debug/netadmin")
     })
     .clone()
+}
+
+/// Runs `netadmin --config CONFIG args...` (the environment's database URL
+/// left out: the file says which); panics with its output on failure.
+pub fn run_netadmin(config: &Path, args: &[&str]) -> String {
+    let out = Command::new(netadmin_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("NETILY_DATABASE_URL")
+        .output()
+        .expect("run netadmin");
+    assert!(
+        out.status.success(),
+        "netadmin {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
