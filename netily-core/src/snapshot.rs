@@ -10,8 +10,16 @@
 //! Failure model: the loop of [`crate::live`] (LISTEN before the load, so no
 //! change made during a load is lost; on a lost connection, reconnect with
 //! backoff and reload everything). Until the first load completes, `lookup`
-//! says `NotLoaded` (callers answer FAIL); after that it serves the last
-//! known state, and `health()` tells how old that is.
+//! finds the subscribers loaded so far and says `NotLoaded` for the others
+//! (`lookup_or_fetch` asks the database for them, bounded: `fallback`);
+//! after that it serves the last known state, and `health()` tells how old
+//! that is.
+//!
+//! Memory: records are compact (`compact`: ~100 bytes and one allocation
+//! each, plans shared) in one table (`table`). A load streams complete
+//! records one at a time and puts each in place as it comes, in batches, so
+//! a full resync never holds a second copy: the old record of a subscriber
+//! serves until its new one replaces it.
 //!
 //! Usage needs no reload at a cycle's end: a record holds the usage of the
 //! billing cycle of its load (`usage_cycle_start`), which a decision reads as
@@ -22,7 +30,12 @@
 //! against the snapshot's dictionary): a row FreeRADIUS could not send is
 //! left out of the reply, and the log says so once per row, not per login.
 
-use std::collections::{HashMap, HashSet};
+mod compact;
+mod fallback;
+mod skipped;
+mod table;
+
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,14 +46,19 @@ use postgres::Client;
 use crate::db;
 use crate::dictionary::Dictionary;
 use crate::live::{self, Live, Mirror, Payload};
-use crate::model::{OpenSession, Plan, ReplyOverride, ReplySource, SkippedReply, SubscriberRecord};
+use crate::model::{OpenSession, SubscriberRecord};
+use fallback::Fallback;
+use skipped::SkippedRows;
+pub use table::Table;
 
 /// At most this many usernames are reloaded one by one per batch; a larger
 /// burst (a bulk change) is cheaper as a full reload.
 const MAX_TARGETED: usize = 2_000;
-/// At most this many skipped override rows are named per load; the rest
-/// are counted in one line.
-const MAX_SKIPPED_LINES: usize = 10;
+/// A load puts this many records in place per hold of the write lock, so
+/// a login waits at most for one batch.
+const LOAD_BATCH: usize = 1024;
+/// How long a login before the first load may wait on the database.
+const FALLBACK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What `lookup` knows about a username.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,172 +81,6 @@ pub struct Health {
     pub since_in_sync: Option<Duration>,
 }
 
-#[derive(Default)]
-struct Records {
-    by_name: HashMap<String, Arc<SubscriberRecord>>,
-    /// Subscriber id -> username, so a rename or delete drops the old key.
-    name_of: HashMap<i64, String>,
-}
-
-impl Records {
-    fn from_all(all: Vec<SubscriberRecord>) -> Records {
-        let mut r = Records {
-            by_name: HashMap::with_capacity(all.len()),
-            name_of: HashMap::with_capacity(all.len()),
-        };
-        for rec in all {
-            r.name_of
-                .insert(rec.subscriber.id, rec.subscriber.username.clone());
-            r.by_name
-                .insert(rec.subscriber.username.clone(), Arc::new(rec));
-        }
-        r
-    }
-
-    /// Puts one reloaded username in place (or removes it when gone).
-    fn put(&mut self, username: &str, rec: Option<SubscriberRecord>) {
-        match rec {
-            None => {
-                if let Some(old) = self.by_name.remove(username) {
-                    self.name_of.remove(&old.subscriber.id);
-                }
-            }
-            Some(rec) => {
-                let id = rec.subscriber.id;
-                if let Some(old_name) = self.name_of.insert(id, username.to_owned()) {
-                    if old_name != username {
-                        self.by_name.remove(&old_name);
-                    }
-                }
-                self.by_name.insert(username.to_owned(), Arc::new(rec));
-            }
-        }
-    }
-
-    /// Applies a session open or close to the subscriber's open sessions.
-    /// Idempotent, so a change the last reload already saw is harmless.
-    fn apply_session(&mut self, delta: &SessionDelta) {
-        let (username, id) = match delta {
-            SessionDelta::Opened { username, session } => (username, &session.acct_unique_id),
-            SessionDelta::Closed {
-                username,
-                acct_unique_id,
-            } => (username, acct_unique_id),
-        };
-        // Sessions of usernames that are no subscriber's matter to nobody.
-        let Some(rec) = self.by_name.get_mut(username.as_str()) else {
-            return;
-        };
-        let rec = Arc::make_mut(rec);
-        rec.open_sessions.retain(|s| &s.acct_unique_id != id);
-        if let SessionDelta::Opened { session, .. } = delta {
-            // The order a reload gives: by start time, then as they came.
-            let at = rec
-                .open_sessions
-                .partition_point(|s| s.started_at <= session.started_at);
-            rec.open_sessions.insert(at, session.clone());
-        }
-    }
-
-    /// Swaps in a changed plan for every subscriber on it; the usernames
-    /// of those online go to `online`.
-    fn replace_plan(&mut self, plan: &Plan, online: &mut Vec<String>) {
-        for (name, rec) in self.by_name.iter_mut() {
-            if rec.plan.as_ref().is_some_and(|p| p.id == plan.id) {
-                if !rec.open_sessions.is_empty() {
-                    online.push(name.clone());
-                }
-                Arc::make_mut(rec).plan = Some(plan.clone());
-            }
-        }
-    }
-}
-
-/// The skipped override rows the log has named, so each is named once:
-/// per username for its radreply rows, under None for radgroupreply rows
-/// (one row reaches every member of the group).
-#[derive(Default)]
-struct SkippedRows {
-    said: HashMap<Option<String>, HashSet<ReplyOverride>>,
-}
-
-impl SkippedRows {
-    /// The log lines for the skipped rows of `records` not named before: on
-    /// a full load (`full`), those not skipped in the previous load; on a
-    /// reload of some users, those not named yet. At most
-    /// [`MAX_SKIPPED_LINES`] rows are named, the rest counted exactly.
-    fn note<'a>(
-        &mut self,
-        records: impl IntoIterator<Item = &'a SubscriberRecord>,
-        full: bool,
-    ) -> Vec<String> {
-        let mut before = if full {
-            std::mem::take(&mut self.said)
-        } else {
-            HashMap::new()
-        };
-        let mut lines = Vec::new();
-        let mut unnamed = 0u64;
-        for r in records {
-            let user = &r.subscriber.username;
-            if !full {
-                // A reloaded user's rows are all here: they replace what was said.
-                if let Some(old) = self.said.remove(&Some(user.clone())) {
-                    before.insert(Some(user.clone()), old);
-                }
-            }
-            for s in &r.skipped_replies {
-                let owner = match s.source {
-                    ReplySource::User | ReplySource::UserCheck => Some(user.clone()),
-                    ReplySource::Group | ReplySource::GroupCheck => None,
-                };
-                let said = before.get(&owner).is_some_and(|b| b.contains(&s.row));
-                let new = self.said.entry(owner).or_default().insert(s.row.clone());
-                if said || !new {
-                    continue;
-                }
-                if lines.len() < MAX_SKIPPED_LINES {
-                    lines.push(skipped_line(user, s));
-                } else {
-                    unnamed += 1;
-                }
-            }
-        }
-        if unnamed > 0 {
-            lines.push(format!(
-                "{unnamed} more reply rows skipped (not named here); \
-                 netadmin check USER names a subscriber's"
-            ));
-        }
-        lines
-    }
-}
-
-/// One skipped row, for the log: never its value (a row may hold a key);
-/// `netadmin check` shows it.
-fn skipped_line(user: &str, s: &SkippedReply) -> String {
-    let (attribute, op) = (s.row.attribute.escape_debug(), s.row.op.escape_debug());
-    let user = user.escape_debug();
-    match s.source {
-        ReplySource::User => format!(
-            "reply row skipped for user \"{user}\": {attribute} {op} (value not logged): {}; \
-             netadmin check {user} shows it",
-            s.reason
-        ),
-        ReplySource::Group => format!(
-            "reply row skipped: {attribute} {op} (a group row of user \"{user}\" and maybe \
-             others; value not logged): {}; netadmin check {user} shows it",
-            s.reason
-        ),
-        ReplySource::UserCheck | ReplySource::GroupCheck => format!(
-            "{} row of user \"{user}\" not used: {attribute} {op} (value not logged): {}; \
-             netadmin check {user} shows it",
-            s.source.table(),
-            s.reason
-        ),
-    }
-}
-
 /// What a batch changed, for a watcher (the enforcer), sent after it is in
 /// place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,7 +94,9 @@ pub enum Changed {
 
 /// The snapshot and its loop; dropping it stops and joins the loop's thread.
 pub struct SubscriberSnapshot {
-    records: Arc<RwLock<Records>>,
+    records: Arc<RwLock<Table>>,
+    dictionary: Arc<Dictionary>,
+    fallback: Arc<Fallback>,
     live: Live,
 }
 
@@ -288,10 +142,16 @@ impl SubscriberSnapshot {
         dictionary: Dictionary,
         watcher: Option<Watcher>,
     ) -> std::io::Result<Self> {
-        let records = Arc::new(RwLock::new(Records::default()));
+        let records = Arc::new(RwLock::new(Table::new()));
+        let dictionary = Arc::new(dictionary);
+        let fallback = Arc::new(Fallback::new(
+            database_url.clone(),
+            connect_timeout.min(FALLBACK_TIMEOUT),
+        ));
         let loader = Loader {
             records: Arc::clone(&records),
-            dictionary,
+            dictionary: Arc::clone(&dictionary),
+            fallback: Arc::clone(&fallback),
             skipped: SkippedRows::default(),
             watcher,
         };
@@ -303,30 +163,56 @@ impl SubscriberSnapshot {
         );
         Ok(SubscriberSnapshot {
             records,
+            dictionary,
+            fallback,
             live: Live::start(options, loader)?,
         })
     }
 
     /// The current record of `username`; never touches the database.
+    /// Before the first load completes: the record if it is in already,
+    /// else `NotLoaded`.
     pub fn lookup(&self, username: &str) -> Lookup {
-        if !self.live.is_loaded() {
-            return Lookup::NotLoaded;
+        // Loaded first: a record put in place before the flag is seen.
+        let loaded = self.live.is_loaded();
+        match self.records.read().get(username) {
+            Some(rec) => Lookup::Found(Arc::new(rec)),
+            None if loaded => Lookup::Unknown,
+            None => Lookup::NotLoaded,
         }
-        match self.records.read().by_name.get(username) {
-            Some(rec) => Lookup::Found(Arc::clone(rec)),
-            None => Lookup::Unknown,
+    }
+
+    /// [`SubscriberSnapshot::lookup`], and before the first load completes,
+    /// a subscriber not in yet is looked up in the database (bounded, see
+    /// `fallback`); `NotLoaded` only when that lookup cannot be made.
+    pub fn lookup_or_fetch(&self, username: &str) -> Lookup {
+        let found = self.lookup(username);
+        if found != Lookup::NotLoaded {
+            return found;
         }
+        match self.fallback.fetch(username) {
+            Some(Ok(Some(mut rec))) => {
+                self.dictionary.screen(&mut rec);
+                Lookup::Found(Arc::new(rec))
+            }
+            Some(Ok(None)) => Lookup::Unknown,
+            Some(Err(e)) => {
+                log::debug!("lookup of {username:?} before the snapshot loaded: {e}");
+                Lookup::NotLoaded
+            }
+            None => Lookup::NotLoaded,
+        }
+    }
+
+    /// Whether [`SubscriberSnapshot::lookup_or_fetch`] can reach the
+    /// database now (for a host deciding whether to wait for the load).
+    pub fn database_reachable(&self) -> bool {
+        self.live.is_loaded() || self.fallback.reachable()
     }
 
     /// The records of every subscriber with an open session.
     pub fn online(&self) -> Vec<Arc<SubscriberRecord>> {
-        self.records
-            .read()
-            .by_name
-            .values()
-            .filter(|r| !r.open_sessions.is_empty())
-            .cloned()
-            .collect()
+        self.records.read().online().map(Arc::new).collect()
     }
 
     pub fn health(&self) -> Health {
@@ -334,7 +220,7 @@ impl SubscriberSnapshot {
         Health {
             loaded: status.loaded,
             live: status.live,
-            subscribers: self.records.read().by_name.len(),
+            subscribers: self.records.read().len(),
             since_in_sync: status.since_in_sync,
         }
     }
@@ -347,10 +233,12 @@ impl SubscriberSnapshot {
 
 /// The snapshot's side of the loop, on the loop's thread.
 struct Loader {
-    records: Arc<RwLock<Records>>,
+    records: Arc<RwLock<Table>>,
     /// What override rows may set (narrower than the standard table when
     /// radiusd's own dictionary lacks some).
-    dictionary: Dictionary,
+    dictionary: Arc<Dictionary>,
+    /// Closed once loaded: lookups no longer need it.
+    fallback: Arc<Fallback>,
     skipped: SkippedRows,
     watcher: Option<Watcher>,
 }
@@ -382,6 +270,28 @@ impl Mirror for Loader {
     fn apply(&mut self, client: &mut Client, changes: Changes) -> db::Result<()> {
         self.apply_changes(client, changes)
     }
+}
+
+/// Applies a session open or close to the subscriber's open sessions.
+/// Idempotent, so a change the last reload already saw is harmless.
+fn apply_session(table: &mut Table, delta: &SessionDelta) {
+    let (username, id) = match delta {
+        SessionDelta::Opened { username, session } => (username, &session.acct_unique_id),
+        SessionDelta::Closed {
+            username,
+            acct_unique_id,
+        } => (username, acct_unique_id),
+    };
+    // Sessions of usernames that are no subscriber's matter to nobody.
+    table.change_rare(username, |rare| {
+        let open = &mut rare.open_sessions;
+        open.retain(|s| &s.acct_unique_id != id);
+        if let SessionDelta::Opened { session, .. } = delta {
+            // The order a reload gives: by start time, then as they came.
+            let at = open.partition_point(|s| s.started_at <= session.started_at);
+            open.insert(at, session.clone());
+        }
+    });
 }
 
 /// A session opened or closed, as migration 0010's payloads tell.
@@ -519,16 +429,19 @@ impl Loader {
         }
         self.report_skipped(reloaded.iter().filter_map(|(_, r)| r.as_ref()), false);
         let mut records = self.records.write();
-        for plan in &plans {
+        for plan in plans {
             records.replace_plan(plan, &mut changed);
         }
         for (name, rec) in reloaded {
-            records.put(&name, rec);
+            match rec {
+                Some(rec) => records.upsert(rec),
+                None => records.remove(&name),
+            }
         }
         // Every delta here was committed before the reload above read, so
         // applying them on top (idempotently, in order) is exact.
         for delta in &changes.sessions {
-            records.apply_session(delta);
+            apply_session(&mut records, delta);
             changed.push(delta.username().to_owned());
         }
         drop(records);
@@ -542,14 +455,32 @@ impl Loader {
 
     fn full_reload(&mut self, client: &mut Client) -> db::Result<()> {
         let started = Instant::now();
-        let mut all = db::load_all_subscribers(client)?;
-        for rec in &mut all {
-            self.dictionary.screen(rec);
-        }
-        self.report_skipped(&all, true);
-        let fresh = Records::from_all(all);
-        let count = fresh.by_name.len();
-        *self.records.write() = fresh;
+        self.records.write().begin_pass();
+        let mut batch = Vec::with_capacity(LOAD_BATCH);
+        let (records, dictionary) = (&self.records, &self.dictionary);
+        let put = |batch: &mut Vec<SubscriberRecord>| {
+            let mut table = records.write();
+            for rec in batch.drain(..) {
+                table.upsert(rec);
+            }
+        };
+        db::for_each_subscriber(client, &mut |mut rec| {
+            dictionary.screen(&mut rec);
+            batch.push(rec);
+            if batch.len() == LOAD_BATCH {
+                put(&mut batch);
+            }
+            Ok(())
+        })?;
+        put(&mut batch);
+        let (count, skipped) = {
+            let mut table = self.records.write();
+            table.end_pass();
+            let skipped: Vec<SubscriberRecord> = table.with_skipped_rows().collect();
+            (table.len(), skipped)
+        };
+        self.report_skipped(&skipped, true);
+        self.fallback.close();
         self.tell(Changed::Everything);
         info!(
             "subscriber snapshot loaded: {count} subscribers in {} ms",
@@ -610,7 +541,7 @@ mod tests {
     }
 
     /// Alice with no open session, in the shape the database loads.
-    fn alice() -> Records {
+    fn alice() -> Table {
         let rec: SubscriberRecord = serde_json::from_str(
             r#"{"subscriber": {"id": 1, "username": "alice", "password": "pw", "full_name": "Alice",
                                "status": "active", "mac_binding": null, "static_ip": null},
@@ -619,12 +550,14 @@ mod tests {
                 "open_sessions": [], "group_replies": [], "user_replies": []}"#,
         )
         .expect("a valid record");
-        Records::from_all(vec![rec])
+        let mut table = Table::new();
+        table.upsert(rec);
+        table
     }
 
-    fn apply_all(records: &mut Records, c: &Changes) {
+    fn apply_all(records: &mut Table, c: &Changes) {
         for d in &c.sessions {
-            records.apply_session(d);
+            apply_session(records, d);
         }
     }
 
@@ -643,20 +576,17 @@ mod tests {
 
         let mut records = alice();
         apply_all(&mut records, &c);
-        let ids: Vec<_> = records.by_name["alice"]
-            .open_sessions
-            .iter()
-            .map(|s| s.acct_unique_id.as_str())
-            .collect();
+        let open = records.open_sessions("alice");
+        let ids: Vec<_> = open.iter().map(|s| s.acct_unique_id.as_str()).collect();
         // Ordered by start time, then arrival, as a reload orders them.
         assert_eq!(ids, ["s1", "s3"]);
-        assert!(!records.by_name.contains_key("nobody"));
+        assert!(!records.contains("nobody"));
 
         // Applying the same changes again changes nothing (a reload that
         // already saw them, a duplicate notification).
-        let before = records.by_name["alice"].clone();
+        let before = records.get("alice");
         apply_all(&mut records, &c);
-        assert_eq!(records.by_name["alice"], before);
+        assert_eq!(records.get("alice"), before);
     }
 
     #[test]
@@ -668,7 +598,7 @@ mod tests {
         ));
         let mut records = alice();
         apply_all(&mut records, &c);
-        let open = &records.by_name["alice"].open_sessions;
+        let open = records.open_sessions("alice");
         assert_eq!(open.len(), 1);
         assert_eq!(open[0].calling_station_id.as_deref(), Some("aa-bb"));
     }
@@ -684,74 +614,6 @@ mod tests {
             c.note(Payload::parse(bad));
             assert!(c.everything, "{bad}");
         }
-    }
-
-    /// `user` with radreply rows `user_rows` and radgroupreply rows
-    /// `group_rows` (attribute, value), screened as a load screens them.
-    fn with_rows(
-        user: &str,
-        user_rows: &[(&str, &str)],
-        group_rows: &[(&str, &str)],
-    ) -> SubscriberRecord {
-        let mut rec = (*alice().by_name["alice"]).clone();
-        rec.subscriber.username = user.into();
-        let rows = |rows: &[(&str, &str)]| -> Vec<ReplyOverride> {
-            rows.iter()
-                .map(|(a, v)| ReplyOverride {
-                    attribute: (*a).into(),
-                    op: ":=".into(),
-                    value: (*v).into(),
-                })
-                .collect()
-        };
-        rec.user_replies = rows(user_rows);
-        rec.group_replies = rows(group_rows);
-        Dictionary::standard().screen(&mut rec);
-        rec
-    }
-
-    #[test]
-    fn a_skipped_row_is_logged_once_not_per_load_or_member() {
-        let bad_group = [("Session-Timeout", "abc")];
-        let alice = with_rows("alice", &[("Framed-IP-Address", "not-an-ip")], &bad_group);
-        let bob = with_rows("bob", &[], &bad_group);
-        let mut said = SkippedRows::default();
-        let lines = said.note([&alice, &bob], true);
-        assert_eq!(lines.len(), 2, "{lines:#?}");
-        assert!(lines[1].starts_with(
-            "reply row skipped for user \"alice\": Framed-IP-Address := (value not logged): not an IPv4"
-        ), "{lines:#?}");
-        assert!(lines[0].starts_with(
-            "reply row skipped: Session-Timeout := (a group row of user \"alice\" and maybe others"
-        ), "{lines:#?}");
-        assert!(
-            !lines.concat().contains("not-an-ip"),
-            "values are not logged"
-        );
-
-        // The same rows again: a full reload, or alice's record reloaded.
-        assert!(said.note([&alice, &bob], true).is_empty());
-        assert!(said.note([&alice], false).is_empty());
-        // Fixed, then broken again: named again.
-        let fixed = with_rows("alice", &[], &bad_group);
-        assert!(said.note([&fixed], false).is_empty());
-        assert_eq!(said.note([&alice], false).len(), 1);
-        // A new bad row of another user is named.
-        let carol = with_rows("carol", &[("Idle-Timeout", "x")], &[]);
-        assert_eq!(said.note([&carol], false).len(), 1);
-    }
-
-    #[test]
-    fn a_load_names_a_few_skipped_rows_and_counts_the_rest() {
-        let users: Vec<SubscriberRecord> = (0..25)
-            .map(|i| with_rows(&format!("u{i}"), &[("No-Such-Attribute", "x")], &[]))
-            .collect();
-        let lines = SkippedRows::default().note(&users, true);
-        assert_eq!(lines.len(), MAX_SKIPPED_LINES + 1);
-        assert_eq!(
-            lines[MAX_SKIPPED_LINES],
-            "15 more reply rows skipped (not named here); netadmin check USER names a subscriber's"
-        );
     }
 
     #[test]

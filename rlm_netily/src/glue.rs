@@ -91,10 +91,12 @@ impl Warnings {
 }
 
 impl Core {
-    /// Starts the snapshot, waiting up to the settings' timeout for its
-    /// first load. An unreachable database is not fatal: authorize returns
-    /// `fail` until the first load completes. Override rows are checked
-    /// against `dictionary` (what this server's dictionary confirms).
+    /// Starts the snapshot, waiting up to [`START_WAIT`] for its first load,
+    /// and while the database is unreachable up to the settings' timeout.
+    /// Neither is fatal: until the load completes, authorize looks up the
+    /// subscribers not loaded yet in the database (bounded), and returns
+    /// `fail` only when it cannot. Override rows are checked against
+    /// `dictionary` (what this server's dictionary confirms).
     pub fn new(settings: &Settings, dictionary: Dictionary) -> Result<Core, String> {
         let timeout = settings.timeout;
         let snapshot = SubscriberSnapshot::start_with_dictionary(
@@ -104,9 +106,21 @@ impl Core {
         )
         .map_err(|e| format!("cannot start the subscriber snapshot thread: {e}"))?;
         let where_ = db::redact_url(&settings.database_url);
-        if snapshot.wait_loaded(timeout) {
+        let started = std::time::Instant::now();
+        let mut loaded = snapshot.wait_loaded(START_WAIT.min(timeout));
+        let loading = !loaded && snapshot.database_reachable();
+        if !loaded && !loading {
+            loaded = snapshot.wait_loaded(timeout.saturating_sub(started.elapsed()));
+        }
+        if loaded {
             log::info!(
                 "loaded {} subscriber(s) from {where_}",
+                snapshot.health().subscribers
+            );
+        } else if loading {
+            log::info!(
+                "loading subscribers from {where_} in the background ({} so far); \
+                 the others are looked up in the database until it completes",
                 snapshot.health().subscribers
             );
         } else {
@@ -193,6 +207,10 @@ pub fn authorize(core: &Core, request: &AccessValues) -> Outcome {
     outcome
 }
 
+/// How long a start waits for the snapshot's first load: a big one goes on
+/// in the background (radiusd serves meanwhile, see `Core::new`).
+const START_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Why authorize fails before the first load.
 const NOT_LOADED: &str = "database unavailable: subscriber data not loaded yet";
 
@@ -211,7 +229,7 @@ fn decide(core: &Core, request: &AccessValues) -> (Outcome, Option<Verdict>) {
     // A malformed Calling-Station-Id is treated as absent (MAC binding then refuses).
     let calling_station_id = usable(&request.calling_station_id);
 
-    let record = match core.snapshot.lookup(username) {
+    let record = match core.snapshot.lookup_or_fetch(username) {
         Lookup::NotLoaded => {
             let log = core.warnings.not_loaded.line(|| NOT_LOADED.to_owned());
             let verdict = Verdict::Fail {

@@ -1,8 +1,8 @@
 //! The subscriber record: everything the access decision needs about a
 //! username. `load_subscriber` is the login hot path (one round trip to a
 //! server-side function);
-//! `load_all_subscribers` fills an in-memory snapshot with a handful of
-//! set-based, streamed queries. Every record's reply overrides are checked as
+//! `for_each_subscriber` streams every record, one at a time, into an
+//! in-memory snapshot with a handful of set-based queries. Every record's reply overrides are checked as
 //! they are read (`Dictionary::screen`): a row FreeRADIUS could not send is
 //! in `skipped_replies`, never in the replies.
 
@@ -141,10 +141,35 @@ pub fn load_subscribers(
 
 const NO_PARAMS: [&(dyn postgres::types::ToSql + Sync); 0] = [];
 
-/// Every subscriber's record, for an in-memory snapshot. Eight streamed,
-/// set-based queries whatever the count (no per-subscriber round trips);
-/// rows are attached by username through one hash map.
+/// Every subscriber's record, for `netadmin` and tests; the snapshot
+/// streams them with [`for_each_subscriber`] instead.
 pub fn load_all_subscribers(conn: &mut impl GenericClient) -> Result<Vec<SubscriberRecord>> {
+    let mut records = Vec::new();
+    for_each_subscriber(conn, &mut |r| {
+        records.push(r);
+        Ok(())
+    })?;
+    Ok(records)
+}
+
+/// What few subscribers have, read before the subscribers themselves.
+#[derive(Default)]
+struct Attached {
+    invoices: HashMap<i64, Vec<UnpaidInvoice>>,
+    /// By username: open sessions, then override rows by source.
+    by_name: HashMap<String, (Vec<OpenSession>, [Vec<ReplyOverride>; 4])>,
+}
+
+/// Every subscriber's complete record, one at a time, in id order, handed
+/// to `each` as it is read, so the caller never holds them all in another
+/// form (the snapshot puts each in place at once). Eight streamed,
+/// set-based queries whatever the count: first what few subscribers have
+/// (unpaid invoices, open sessions, override rows), kept by subscriber
+/// until its row comes, then the subscribers.
+pub fn for_each_subscriber(
+    conn: &mut impl GenericClient,
+    each: &mut dyn FnMut(SubscriberRecord) -> Result<()>,
+) -> Result<()> {
     // Plans first: few, shared by many subscribers.
     let mut plans = HashMap::new();
     {
@@ -156,31 +181,41 @@ pub fn load_all_subscribers(conn: &mut impl GenericClient) -> Result<Vec<Subscri
             plans.insert(plan.id, plan);
         }
     }
+    let mut attached = attachments(conn)?;
 
-    let mut records: Vec<SubscriberRecord> = Vec::new();
-    let mut by_id: HashMap<i64, usize> = HashMap::new();
-    let mut by_name: HashMap<String, usize> = HashMap::new();
-    {
-        let mut rows = conn
-            .query_raw(
-                &format!("SELECT {BASE_COLUMNS} {BASE_FROM} ORDER BY c.id"),
-                NO_PARAMS,
-            )
-            .map_err(q("loading subscribers"))?;
-        if let Some(n) = rows.size_hint().1 {
-            records.reserve(n);
+    let mut rows = conn
+        .query_raw(
+            &format!("SELECT {BASE_COLUMNS} {BASE_FROM} ORDER BY c.id"),
+            NO_PARAMS,
+        )
+        .map_err(q("loading subscribers"))?;
+    let dictionary = Dictionary::standard();
+    while let Some(r) = rows.next().map_err(q("loading subscribers"))? {
+        let (mut record, plan_id) = base_from_row(&r)?;
+        if let Some(pid) = plan_id {
+            record.plan = plans.get(&pid).cloned();
         }
-        while let Some(r) = rows.next().map_err(q("loading subscribers"))? {
-            let (mut record, plan_id) = base_from_row(&r)?;
-            if let Some(pid) = plan_id {
-                record.plan = plans.get(&pid).cloned();
-            }
-            by_id.insert(record.subscriber.id, records.len());
-            by_name.insert(record.subscriber.username.clone(), records.len());
-            records.push(record);
+        if let Some(invoices) = attached.invoices.remove(&record.subscriber.id) {
+            record.unpaid_invoices = invoices;
         }
+        if let Some((sessions, [group, user, group_checks, user_checks])) =
+            attached.by_name.remove(&record.subscriber.username)
+        {
+            record.open_sessions = sessions;
+            record.group_replies = group;
+            record.user_replies = user;
+            record.group_checks = group_checks;
+            record.user_checks = user_checks;
+        }
+        screen(dictionary, &mut record);
+        each(record)?;
     }
+    Ok(())
+}
 
+/// Unpaid invoices, open sessions and override rows, by subscriber.
+fn attachments(conn: &mut impl GenericClient) -> Result<Attached> {
+    let mut attached = Attached::default();
     {
         let mut rows = conn
             .query_raw(
@@ -190,15 +225,16 @@ pub fn load_all_subscribers(conn: &mut impl GenericClient) -> Result<Vec<Subscri
             )
             .map_err(q("loading unpaid invoices"))?;
         while let Some(r) = rows.next().map_err(q("loading unpaid invoices"))? {
-            let cid: i64 = r.get(0);
-            if let Some(&i) = by_id.get(&cid) {
-                records[i].unpaid_invoices.push(UnpaidInvoice {
+            attached
+                .invoices
+                .entry(r.get(0))
+                .or_default()
+                .push(UnpaidInvoice {
                     id: r.get(1),
                     number: r.get(2),
                     amount_cents: r.get(3),
                     due_at: r.get(4),
                 });
-            }
         }
     }
 
@@ -213,15 +249,13 @@ pub fn load_all_subscribers(conn: &mut impl GenericClient) -> Result<Vec<Subscri
             )
             .map_err(q("loading open sessions"))?;
         while let Some(r) = rows.next().map_err(q("loading open sessions"))? {
-            let name: String = r.get(0);
-            if let Some(&i) = by_name.get(&name) {
-                records[i].open_sessions.push(OpenSession {
-                    acct_unique_id: r.get(1),
-                    nas_ip: r.get(2),
-                    calling_station_id: r.get(3),
-                    started_at: r.get(4),
-                });
-            }
+            let (sessions, _) = attached.by_name.entry(r.get(0)).or_default();
+            sessions.push(OpenSession {
+                acct_unique_id: r.get(1),
+                nas_ip: r.get(2),
+                calling_station_id: r.get(3),
+                started_at: r.get(4),
+            });
         }
     }
 
@@ -251,30 +285,23 @@ pub fn load_all_subscribers(conn: &mut impl GenericClient) -> Result<Vec<Subscri
             ReplySource::UserCheck,
         ),
     ] {
+        let slot = match source {
+            ReplySource::Group => 0,
+            ReplySource::User => 1,
+            ReplySource::GroupCheck => 2,
+            ReplySource::UserCheck => 3,
+        };
         let mut rows = conn.query_raw(sql, NO_PARAMS).map_err(q(what))?;
         while let Some(r) = rows.next().map_err(q(what))? {
-            let name: String = r.get(0);
-            if let Some(&i) = by_name.get(&name) {
-                let row = ReplyOverride {
-                    attribute: r.get(1),
-                    op: r.get(2),
-                    value: r.get(3),
-                };
-                let rec = &mut records[i];
-                match source {
-                    ReplySource::Group => rec.group_replies.push(row),
-                    ReplySource::User => rec.user_replies.push(row),
-                    ReplySource::GroupCheck => rec.group_checks.push(row),
-                    ReplySource::UserCheck => rec.user_checks.push(row),
-                }
-            }
+            let (_, lists) = attached.by_name.entry(r.get(0)).or_default();
+            lists[slot].push(ReplyOverride {
+                attribute: r.get(1),
+                op: r.get(2),
+                value: r.get(3),
+            });
         }
     }
-    let dictionary = Dictionary::standard();
-    for record in &mut records {
-        screen(dictionary, record);
-    }
-    Ok(records)
+    Ok(attached)
 }
 
 /// Every loaded record goes through the same checks, so radiusd and
