@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: help deps build run stop test lint bench bench-enforcer install
+.PHONY: help deps build run stop test lint bench bench-enforcer bench-memory install
 
 help:
 	@echo "make run      install deps, build, start PostgreSQL (+ FreeRADIUS/OpenVPN when available), load demo data"
@@ -18,6 +18,7 @@ help:
 	@echo "make fuzz-smoke  each fuzz target for a few seconds over the committed corpus (CI)"
 	@echo "make bench    benchmarks (scripts/bench.sh)"
 	@echo "make bench-enforcer  the enforcer: a plan change moving 10,000 of 100,000 online sessions; a deadline tick"
+	@echo "make bench-memory  the subscriber snapshot's bytes per subscriber; radiusd's RSS, start and resync at 1,000,000"
 	@echo "make install  install netadmin and /etc/netily/netily.conf into the system"
 	@echo "make deps     install system packages (apt-get) that are missing"
 	@echo "make build    cargo build --release --workspace"
@@ -54,6 +55,11 @@ bench:
 
 bench-enforcer: deps build
 	NETILY_NETADMIN=$(CURDIR)/target/release/netadmin $(CARGO) run --release -p netily-bench --bin enforcer_bench
+
+# The in-process figure first (seconds), then real radiusd (minutes).
+bench-memory: deps build
+	$(CARGO) run --release -q -p netily-bench --bin snapshot_memory
+	NETILY_NETADMIN=$(CURDIR)/target/release/netadmin $(CARGO) run --release -q -p netily-bench --bin memory_bench
 
 install: build
 	scripts/install.sh
