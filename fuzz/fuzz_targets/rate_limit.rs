@@ -40,7 +40,7 @@ fn check(rate: &RateLimit) {
     assert!(canonical.split(' ').all(|w| !w.is_empty()), "{canonical:?}");
     // The invariants the decision and the enforcer rely on.
     assert!(rate.rx() > 0 && rate.tx() > 0);
-    assert!(rate.rx() % 1000 == 0 && rate.tx() % 1000 == 0);
+    assert!(rate.rx().is_multiple_of(1000) && rate.tx().is_multiple_of(1000));
     if let Some(p) = rate.priority() {
         assert!((1..=8).contains(&p));
     }

@@ -7,12 +7,16 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use netily_core::rate::{Burst, Directions, RateLimit};
 
+/// (rx, tx)
+type Pair = (u64, u64);
+
 #[derive(Debug, Arbitrary)]
 struct Fields {
-    rate: (u64, u64),
-    burst: Option<((u64, u64), (u64, u64), (u64, u64))>,
+    rate: Pair,
+    /// (rate, threshold, time)
+    burst: Option<(Pair, Pair, Pair)>,
     priority: Option<u8>,
-    min: Option<(u64, u64)>,
+    min: Option<Pair>,
     /// Keep rates whole kbps most of the time, so validation passes often
     /// enough to reach the renderer.
     kbps: bool,
@@ -20,7 +24,7 @@ struct Fields {
 
 fuzz_target!(|f: Fields| {
     let scale = |v: u64| if f.kbps { v.saturating_mul(1000) } else { v };
-    let dirs = |(rx, tx): (u64, u64)| Directions::new(scale(rx), scale(tx));
+    let dirs = |(rx, tx): Pair| Directions::new(scale(rx), scale(tx));
     let burst = f.burst.map(|(rate, threshold, (rx_t, tx_t))| Burst {
         rate: dirs(rate),
         threshold: dirs(threshold),
