@@ -20,6 +20,11 @@ if [ ${#names[@]} -eq 0 ]; then
 fi
 [ ${#names[@]} -gt 0 ] || { echo "chaos.sh: no tests/tests/chaos_*.rs" >&2; exit 1; }
 
+# The load generator some of them drive (optimized: a debug build cannot
+# send tens of thousands of requests a second).
+cargo build --release -p netily-bench --bin radload
+export NETILY_RADLOAD="$root/target/release/radload"
+
 args=()
 for n in "${names[@]}"; do args+=(--test "$n"); done
 echo "== chaos: ${names[*]}"

@@ -56,7 +56,11 @@ prepare() {
         chmod 0600 "$dir/netily.conf.tmp"
     fi
     mv "$dir/netily.conf.tmp" "$dir/netily.conf"
+    # The journals: private to this radiusd ($dir/journal, kept across
+    # restarts so a crash test finds what was acknowledged).
+    mkdir -p "$dir/journal"
     sed -e "s|^\([[:space:]]*config_file[[:space:]]*=\).*|\1 \"$dir/netily.conf\"|" \
+        -e "s|^\([[:space:]]*journal_dir[[:space:]]*=\).*|\1 \"$dir/journal\"|" \
         "$here/raddb/mods-available/netily" > "$raddb/mods-available/netily"
     ln -sf ../mods-available/netily "$raddb/mods-enabled/netily"
     # Loopback only (or $listen_address), on our ports (first listen is
@@ -77,7 +81,7 @@ prepare() {
         -e "s|^logdir = .*|logdir = $dir/log|" \
         "$raddb/radiusd.conf"
     if [ "$(id -u)" = 0 ] && id freerad >/dev/null 2>&1; then
-        chown -R freerad:freerad "$dir/log" "$dir/run"
+        chown -R freerad:freerad "$dir/log" "$dir/run" "$dir/journal"
     else
         sed -i -e 's/^\([[:space:]]*\)user = /\1#user = /' \
             -e 's/^\([[:space:]]*\)group = /\1#group = /' "$raddb/radiusd.conf"

@@ -151,7 +151,9 @@ fn a_bounded_connection_cuts_a_stuck_statement_at_its_timeout() {
 /// families, microseconds kept.
 #[test]
 fn the_auth_log_batch_reads_back_exactly() {
+    use netily_core::db::journal_positions;
     use netily_core::db::post_auth::{insert_batch, PostAuthBatch, PostAuthRecord};
+    use netily_core::journal::Position;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -198,9 +200,18 @@ fn the_auth_log_batch_reads_back_exactly() {
     for r in &records {
         batch.push(r);
     }
-    let written = insert_batch(&mut c, &batch).unwrap();
+    let applied = Position {
+        segment: 3,
+        offset: 4_096,
+    };
+    let written = insert_batch(&mut c, &batch, "journal-a", applied).unwrap();
     assert_eq!(written.rows, 3);
     written.grants.unwrap();
+    // The journal's position is stored with the rows.
+    assert_eq!(
+        journal_positions::load(&mut c, "journal-a").unwrap(),
+        Some(applied)
+    );
     let rows = c
         .query(
             "SELECT username, reply, calledstationid, callingstationid, host(nasipaddress),
@@ -291,12 +302,17 @@ fn the_auth_log_batch_reads_back_exactly() {
         )]
     );
     // An empty batch writes nothing and needs no round trip.
-    assert_eq!(insert_batch(&mut c, &PostAuthBatch::new()).unwrap().rows, 0);
+    assert_eq!(
+        insert_batch(&mut c, &PostAuthBatch::new(), "journal-a", applied)
+            .unwrap()
+            .rows,
+        0
+    );
     // Grants that cannot be stored never hold up the log.
     c.batch_execute("DROP TABLE login_grants").unwrap();
     let mut batch = PostAuthBatch::new();
     batch.push(&records[0]);
-    let written = insert_batch(&mut c, &batch).unwrap();
+    let written = insert_batch(&mut c, &batch, "journal-a", applied).unwrap();
     assert_eq!(written.rows, 1);
     assert!(written.grants.is_err());
 }

@@ -41,6 +41,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::UnixTime;
 
 /// Acct-Status-Type values (RFC 2866).
@@ -84,7 +86,8 @@ pub struct AccountingPacket {
 }
 
 /// Which point of a session's life a packet reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SessionEvent {
     Start,
     Interim,
@@ -103,7 +106,7 @@ impl SessionEvent {
 }
 
 /// One session row to create or update (see the module rules).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionChange {
     pub event: SessionEvent,
     pub unique_id: String,
@@ -133,7 +136,7 @@ pub struct SessionChange {
 }
 
 /// Close every open session of one NAS (Accounting-On/Off: it restarted).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NasRestart {
     pub nas_ip: IpAddr,
     pub at: UnixTime,
@@ -142,8 +145,11 @@ pub struct NasRestart {
     pub on: bool,
 }
 
-/// What one Accounting-Request does to `radacct`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one Accounting-Request does to `radacct`. Serialized (JSON) into
+/// the accounting journal: fields may be added with `#[serde(default)]`,
+/// never renamed, so a journal written before an upgrade reads after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Change {
     Session(Box<SessionChange>),
     NasRestart(NasRestart),

@@ -12,6 +12,7 @@ use netily_core::accounting::{self, AccountingPacket, Change};
 use netily_core::clock::now;
 use netily_core::db;
 use netily_core::db::accounting::{AccountingStore, Recorded};
+use netily_core::db::auth_log_writer::AuthLogWriter;
 use netily_core::db::post_auth::PostAuthRecord;
 use netily_core::decision::{self, AccessRequest, Decision, ReplyAttribute};
 use netily_core::dictionary::Dictionary;
@@ -22,7 +23,6 @@ use crate::log::{RateLimited, WARN_EVERY};
 use crate::request::Text;
 use crate::settings::Settings;
 use crate::values::{AccessValues, AccountingValues, PostAuthValues};
-use crate::writer::{AuthLogWriter, PENDING_BYTES};
 
 /// What a module call should do to the request, and which code to return.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,10 +130,19 @@ impl Core {
                 timeout.as_secs()
             );
         }
-        let accounting = AccountingStore::new(&settings.database_url, settings.pool_size, timeout)
-            .map_err(|e| e.to_string())?;
-        let auth_log = AuthLogWriter::start(settings.database_url.clone(), timeout, PENDING_BYTES)
-            .map_err(|e| format!("cannot start the authentication log thread: {e}"))?;
+        let accounting = AccountingStore::new(
+            &settings.database_url,
+            settings.pool_size,
+            timeout,
+            &settings.accounting_journal,
+        )
+        .map_err(|e| e.to_string())?;
+        let auth_log = AuthLogWriter::start(
+            settings.database_url.clone(),
+            timeout,
+            &settings.auth_log_journal,
+        )
+        .map_err(|e| format!("cannot start the authentication log: {e}"))?;
         Ok(Core {
             policy: settings.policy.clone(),
             snapshot,
@@ -373,7 +382,12 @@ pub fn accounting(core: &Core, request: &AccountingValues) -> Outcome {
         Ok(Recorded::Ignored) => Outcome::Noop,
         Ok(recorded) => {
             // The database is back: the last lines left out are counted.
-            report_suppressed(&warnings.accounting_failed, FAILED);
+            // The journal has room again; what was left out is counted in a
+            // closing line at most once a period (it may fill again).
+            let n = warnings.accounting_failed.take_suppressed_when_due();
+            if n > 0 {
+                log::warn!("{FAILED}: {n} more like this suppressed");
+            }
             Outcome::Done {
                 log: recorded_log(&change, recorded),
             }

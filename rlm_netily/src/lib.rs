@@ -16,4 +16,3 @@ pub mod sys;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
 pub mod values;
-pub mod writer;

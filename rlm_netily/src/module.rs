@@ -34,6 +34,9 @@ pub struct Instance {
     config_file: *const c_char,
     pool_size: u32,
     db_timeout: u32,
+    /// char * owned by the instance (talloc), set by the config parser.
+    journal_dir: *const c_char,
+    journal_max_mb: u32,
     /// Ours: created in instantiate, dropped in detach.
     core: *mut Core,
     /// Ours: the nas table for dynamic clients (null if it could not start).
@@ -64,7 +67,7 @@ const fn entry(
 }
 
 /// The public config of `mods-available/netily`.
-static CONFIG: Exported<[sys::CONF_PARSER; 4]> = Exported([
+static CONFIG: Exported<[sys::CONF_PARSER; 6]> = Exported([
     entry(
         c"config_file",
         sys::PW_TYPE_STRING,
@@ -82,6 +85,18 @@ static CONFIG: Exported<[sys::CONF_PARSER; 4]> = Exported([
         sys::PW_TYPE_INTEGER,
         offset_of!(Instance, db_timeout),
         c"2",
+    ),
+    entry(
+        c"journal_dir",
+        sys::PW_TYPE_STRING,
+        offset_of!(Instance, journal_dir),
+        c"/var/log/freeradius/radacct/netily-journal",
+    ),
+    entry(
+        c"journal_max_mb",
+        sys::PW_TYPE_INTEGER,
+        offset_of!(Instance, journal_max_mb),
+        c"2048",
     ),
     // CONF_PARSER_TERMINATOR
     sys::CONF_PARSER {
@@ -164,19 +179,37 @@ fn install_panic_hook() {
 /// `instance` is the Instance FreeRADIUS allocated for this module, already
 /// filled by the config parser.
 unsafe fn section(instance: &Instance) -> Section {
-    let config_file = if instance.config_file.is_null() {
-        PathBuf::from("/etc/netily/netily.conf")
-    } else {
-        // SAFETY: the config parser stores a NUL-terminated talloc string
-        // that lives as long as the instance.
-        let raw = unsafe { CStr::from_ptr(instance.config_file) };
-        PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(raw.to_bytes()))
+    // SAFETY: both are null or set by the config parser (see `path`).
+    let (config_file, journal_dir) = unsafe {
+        (
+            path(instance.config_file, "/etc/netily/netily.conf"),
+            path(
+                instance.journal_dir,
+                "/var/log/freeradius/radacct/netily-journal",
+            ),
+        )
     };
     Section {
         config_file,
         pool_size: instance.pool_size,
         db_timeout: Duration::from_secs(u64::from(instance.db_timeout)),
+        journal_dir,
+        journal_max_mb: instance.journal_max_mb,
     }
+}
+
+/// A path item of the section, or `default` when it is unset.
+///
+/// # Safety
+/// `raw` is null or a NUL-terminated string that outlives the call (the
+/// config parser stores talloc strings that live as long as the instance).
+unsafe fn path(raw: *const c_char, default: &str) -> PathBuf {
+    if raw.is_null() {
+        return PathBuf::from(default);
+    }
+    // SAFETY: as the caller promises.
+    let raw = unsafe { CStr::from_ptr(raw) };
+    PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(raw.to_bytes()))
 }
 
 unsafe extern "C" fn mod_instantiate(_cs: *mut sys::CONF_SECTION, instance: *mut c_void) -> c_int {
@@ -191,11 +224,14 @@ unsafe extern "C" fn mod_instantiate(_cs: *mut sys::CONF_SECTION, instance: *mut
         // SAFETY: as above.
         let section = unsafe { section(inst) };
         log::info!(
-            "instantiating (FreeRADIUS {}, config_file {}, pool_size {}, db_timeout {}s)",
+            "instantiating (FreeRADIUS {}, config_file {}, pool_size {}, db_timeout {}s, \
+             journal_dir {}, journal_max_mb {})",
             sys::FREERADIUS_VERSION,
             section.config_file.display(),
             section.pool_size,
-            section.db_timeout.as_secs()
+            section.db_timeout.as_secs(),
+            section.journal_dir.display(),
+            section.journal_max_mb
         );
         // The one read of the config file; a broken one stops radiusd.
         let settings = match Settings::read(&section) {

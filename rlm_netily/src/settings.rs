@@ -6,8 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use netily_core::config::Config;
+use netily_core::db::accounting::JournalSettings;
 use netily_core::model::Policy;
 use netily_core::vpn_plan::VpnPlan;
+
+/// Disk each journal may use unless the section says otherwise.
+const JOURNAL_MAX_MB: u32 = 2048;
 
 /// The module's config section, as the CONF_PARSER filled it (module.rs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +23,11 @@ pub struct Section {
     /// How long a request waits for a database connection before the module
     /// returns `fail`; 0 = the config file's connect_timeout.
     pub db_timeout: Duration,
+    /// Where this radiusd keeps its journals (one directory each for
+    /// accounting and the authentication log).
+    pub journal_dir: PathBuf,
+    /// Disk each journal may use, in MiB (0: the default, 2048).
+    pub journal_max_mb: u32,
 }
 
 /// The section and the config file, resolved: each value once, with the
@@ -37,6 +46,10 @@ pub struct Settings {
     /// The network routers dial: a router is also a RADIUS client by its
     /// address there.
     pub router_plan: VpnPlan,
+    /// The accounting journal: packets are acknowledged once in it.
+    pub accounting_journal: JournalSettings,
+    /// The authentication log's journal.
+    pub auth_log_journal: JournalSettings,
 }
 
 impl Settings {
@@ -60,7 +73,17 @@ impl Settings {
         } else {
             section.db_timeout
         };
+        let max_bytes = u64::from(match section.journal_max_mb {
+            0 => JOURNAL_MAX_MB,
+            n => n,
+        }) << 20;
+        let journal = |name: &str| JournalSettings {
+            dir: section.journal_dir.join(name),
+            max_bytes,
+        };
         Settings {
+            accounting_journal: journal("accounting"),
+            auth_log_journal: journal("auth-log"),
             policy: config.policy(),
             router_plan: config.router_plan(),
             database_url: config.database_url,
@@ -79,6 +102,8 @@ mod tests {
             config_file: PathBuf::from("/etc/netily/netily.conf"),
             pool_size,
             db_timeout: Duration::from_secs(db_timeout),
+            journal_dir: PathBuf::from("/var/lib/netily/journal"),
+            journal_max_mb: 0,
         }
     }
 
@@ -94,6 +119,17 @@ mod tests {
         assert_eq!(s.database_url, config.database_url);
         assert_eq!(s.policy, config.policy());
         assert_eq!(s.router_plan, config.router_plan());
+        assert_eq!(
+            s.accounting_journal,
+            JournalSettings {
+                dir: PathBuf::from("/var/lib/netily/journal/accounting"),
+                max_bytes: 2048 << 20,
+            }
+        );
+        assert_eq!(
+            s.auth_log_journal.dir,
+            PathBuf::from("/var/lib/netily/journal/auth-log")
+        );
         let s = Settings::resolve(config, &section(4, 2));
         assert_eq!((s.pool_size, s.timeout), (4, Duration::from_secs(2)));
     }

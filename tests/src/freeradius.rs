@@ -108,6 +108,8 @@ pub fn wait_ready(child: &mut Child, log: &Path) -> Result<(), RadiusError> {
 pub struct Radiusd {
     child: Child,
     dir: PathBuf,
+    /// Set by [`Radiusd::crash`]: the directory outlives the server.
+    keep_dir: bool,
     pub auth_port: u16,
     pub acct_port: u16,
 }
@@ -130,6 +132,15 @@ pub struct RadiusdOptions {
     /// Run radiusd inside this network namespace, listening on every
     /// address there (default: the host's, on 127.0.0.1 only).
     pub netns: Option<String>,
+    /// Settings of the module's section (`mods-available/netily`) to
+    /// replace, as (name, value): e.g. ("journal_max_mb", "1").
+    pub module_settings: Vec<(String, String)>,
+    /// The server's directory (default: a new one). Given the directory of
+    /// a server that was killed, the new one finds its journals.
+    pub dir: Option<PathBuf>,
+    /// Ports to listen on (auth, acct) instead of free ones: a restarted
+    /// server at its predecessor's address.
+    pub ports: Option<(u16, u16)>,
 }
 
 impl Radiusd {
@@ -145,12 +156,18 @@ impl Radiusd {
         };
         // Under /tmp, not target/: radiusd cannot open files below a 0700
         // directory even as root (a checkout in /root or in `mktemp -d`).
-        let dir = std::env::temp_dir().join(format!(
-            "netily-radius-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = fs::remove_dir_all(&dir);
+        let dir = match opts.dir {
+            Some(d) => d,
+            None => {
+                let d = std::env::temp_dir().join(format!(
+                    "netily-radius-{}-{}",
+                    std::process::id(),
+                    SEQ.fetch_add(1, Ordering::SeqCst)
+                ));
+                let _ = fs::remove_dir_all(&d);
+                d
+            }
+        };
         fs::create_dir_all(&dir).map_err(|e| err(format!("mkdir {}: {e}", dir.display())))?;
         let config_file = match opts.config_file {
             Some(c) => c,
@@ -165,11 +182,17 @@ impl Radiusd {
                 c
             }
         };
-        let auth_port = free_udp_port()?;
-        let mut acct_port = free_udp_port()?;
-        while acct_port == auth_port {
-            acct_port = free_udp_port()?;
-        }
+        let (auth_port, acct_port) = match opts.ports {
+            Some(p) => p,
+            None => {
+                let auth = free_udp_port()?;
+                let mut acct = free_udp_port()?;
+                while acct == auth {
+                    acct = free_udp_port()?;
+                }
+                (auth, acct)
+            }
+        };
         let out = Command::new("sh")
             .arg(workspace().join("scripts/freeradius-run.sh"))
             .arg("prepare")
@@ -205,6 +228,21 @@ impl Radiusd {
                 return Err(err("no `netily` line in the site's authorize section"));
             }
             fs::write(&site, patched).map_err(|e| err(format!("write {}: {e}", site.display())))?;
+        }
+        if !opts.module_settings.is_empty() {
+            let module = raddb.join("mods-available/netily");
+            let mut text = fs::read_to_string(&module)
+                .map_err(|e| err(format!("read {}: {e}", module.display())))?;
+            for (name, value) in &opts.module_settings {
+                let line = text
+                    .lines()
+                    .find(|l| l.trim_start().starts_with(&format!("{name} =")))
+                    .ok_or_else(|| err(format!("no `{name} =` in mods-available/netily")))?
+                    .to_owned();
+                text = text.replacen(&line, &format!("\t{name} = {value}"), 1);
+            }
+            fs::write(&module, text)
+                .map_err(|e| err(format!("write {}: {e}", module.display())))?;
         }
         if let Some(lifetime) = opts.client_lifetime {
             let site = raddb.join("sites-available/netily-dynamic-clients");
@@ -242,6 +280,7 @@ impl Radiusd {
         let mut server = Radiusd {
             child,
             dir,
+            keep_dir: false,
             auth_port,
             acct_port,
         };
@@ -273,9 +312,59 @@ impl Radiusd {
         radclient(self.auth_port, "auth", attributes)
     }
 
-    /// Sends one Accounting-Request.
+    /// Sends one Accounting-Request; once it is answered, waits (up to
+    /// 10 s) until radiusd's accounting journal is applied to PostgreSQL,
+    /// so the caller finds it in radacct.
     pub fn acct(&self, attributes: &str) -> Result<Reply, RadiusError> {
+        let reply = self.acct_unapplied(attributes)?;
+        if reply.is("Accounting-Response") {
+            self.wait_applied(Duration::from_secs(10));
+        }
+        Ok(reply)
+    }
+
+    /// Sends one Accounting-Request and returns as soon as it is answered
+    /// (in the journal; PostgreSQL may not have it yet).
+    pub fn acct_unapplied(&self, attributes: &str) -> Result<Reply, RadiusError> {
         radclient(self.acct_port, "acct", attributes)
+    }
+
+    /// Where radiusd keeps its accounting journal.
+    pub fn accounting_journal(&self) -> PathBuf {
+        self.dir.join("journal/accounting")
+    }
+
+    /// Waits until every acknowledged Accounting-Request is applied to
+    /// PostgreSQL (the journal's backlog is empty); false if not `within`.
+    pub fn wait_applied(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            match netily_core::journal::backlog(&self.accounting_journal()) {
+                Ok(0) => return true,
+                // Not created yet: nothing was journaled.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+                _ => {}
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Radiusd {
+    /// Kills radiusd with SIGKILL (no shutdown at all: as far as its files
+    /// go, a crash or a power cut after the last sync) and keeps its
+    /// directory. Returns options for a server in the same directory on
+    /// the same ports: it finds the journals the dead one left.
+    pub fn crash(mut self, mut restart: RadiusdOptions) -> RadiusdOptions {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.keep_dir = true;
+        restart.dir = Some(self.dir.clone());
+        restart.ports = Some((self.auth_port, self.acct_port));
+        restart
     }
 }
 
@@ -283,7 +372,7 @@ impl Drop for Radiusd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if std::env::var_os("NETILY_KEEP_RADIUS_DIR").is_none() {
+        if !self.keep_dir && std::env::var_os("NETILY_KEEP_RADIUS_DIR").is_none() {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }

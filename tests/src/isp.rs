@@ -97,11 +97,15 @@ impl Isp {
     /// A private radiusd whose rlm_netily reads our config, started whatever
     /// state the database is in (it may be down on purpose).
     pub fn start_radiusd(&self) -> Radiusd {
-        Radiusd::start_with(RadiusdOptions {
+        Radiusd::start_with(self.radiusd_options()).unwrap()
+    }
+
+    /// The options [`Isp::start_radiusd`] uses, to add to.
+    pub fn radiusd_options(&self) -> RadiusdOptions {
+        RadiusdOptions {
             config_file: Some(self.config.clone()),
             ..Default::default()
-        })
-        .unwrap()
+        }
     }
 
     /// [`Isp::start_radiusd`], checked to have loaded the subscribers.

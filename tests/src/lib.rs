@@ -21,6 +21,7 @@ pub mod coa_nas;
 pub mod enforcer;
 pub mod freeradius;
 pub mod isp;
+pub mod nas_load;
 pub mod netadmin;
 pub mod openvpn;
 pub mod postgres;

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use netily_core::accounting::{self, AccountingPacket};
-use netily_core::db::accounting::{AccountingStore, Recorded};
+use netily_core::db::accounting::{DirectWriter, Recorded};
 use netily_core::db::{self, NewPlan, StaleSession};
 use postgres::fallible_iterator::FallibleIterator;
 
@@ -45,7 +45,7 @@ fn packet(status: u32, unique: &str, user: &str) -> AccountingPacket {
 /// Records `status` for session `unique` of `user`, arriving at `at`, with
 /// `octets` in each direction (Interim-Update and Stop).
 fn record(
-    store: &AccountingStore,
+    store: &DirectWriter,
     status: u32,
     unique: &str,
     user: &str,
@@ -95,11 +95,11 @@ fn usage_bytes(conn: &mut postgres::Client, user: &str) -> i64 {
 
 /// A database with alice and bob on `plan`, a connection, and a store
 /// writing accounting as radiusd does.
-fn seeded(plan: NewPlan) -> (TestDb, postgres::Client, AccountingStore) {
+fn seeded(plan: NewPlan) -> (TestDb, postgres::Client, DirectWriter) {
     let tdb = TestDb::new();
     let mut conn = tdb.connect();
     seed_alice_and_bob(&mut conn, &plan);
-    let store = AccountingStore::new(&tdb.url(), 1, Duration::from_secs(2)).unwrap();
+    let store = DirectWriter::new(&tdb.url(), Duration::from_secs(2)).unwrap();
     (tdb, conn, store)
 }
 

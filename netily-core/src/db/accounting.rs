@@ -11,9 +11,11 @@
 //! nothing, so it adds nothing) and tell the snapshots which sessions opened
 //! or closed.
 //!
-//! [`AccountingStore`] is the server side: a few writer threads with the
-//! statements prepared on their connections commit queued packets in
-//! batches (group commit), usually one statement per batch.
+//! [`AccountingStore`] is the server side: a packet is acknowledged once it
+//! is in the node's journal (`crate::journal`: written and synced, group
+//! commit), then an applier thread queues the journal's packets, in order,
+//! for a few writer threads that commit them in batches with the statements
+//! prepared on their connections, usually one statement per batch.
 //!
 //! The parts, one idea each:
 //! - `sql`: the statements, the connection they run on and the arrays they
@@ -23,15 +25,20 @@
 //!   slot a request waits on (pure but for its locks);
 //! - `health`: whether the database is reachable, and the fail-fast window;
 //! - `store`: [`AccountingStore`], the handle request threads call;
-//! - `writer`: the writer threads' loop, commit and replay.
+//! - `applier`: the journal read in order, and its cursor moved past what
+//!   is committed;
+//! - `writer`: the writer threads' loop, commit and replay;
+//! - `direct`: one packet applied and waited for (tests, tools).
 //!
-//! Failure behaviour: a request waits at most the configured bound (also
-//! the connect timeout and statement_timeout); after a failure to reach the
-//! database the store answers "unavailable" at once for a second instead of
-//! making every request thread wait again; a packet the database refuses
-//! fails alone (its batch is replayed one packet per transaction); nothing
-//! is acknowledged before it is committed.
+//! Failure behaviour: a request waits only for the journal's disk (at most
+//! the configured bound), never for PostgreSQL; a full journal refuses a
+//! packet at once (the NAS retransmits it). Journaled packets are applied
+//! however long the database is away, each session's in the order they
+//! came; a packet the database refuses is kept aside in the journal
+//! directory and logged, and the rest go on.
 
+mod applier;
+mod direct;
 mod health;
 mod plan;
 mod queue;
@@ -42,11 +49,14 @@ mod writer;
 #[cfg(test)]
 mod fixtures;
 
-pub use store::AccountingStore;
+pub use direct::DirectWriter;
+pub use store::{AccountingStore, JournalSettings};
 
 /// What recording one packet did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
+    /// In the node's journal, to be applied to PostgreSQL.
+    Journaled,
     /// The session row was created or updated.
     Session,
     /// An Interim-Update reopened a session Netily had closed as stale

@@ -9,11 +9,13 @@ mod error;
 
 pub mod accounting;
 pub mod auth_log;
+pub mod auth_log_writer;
 pub mod customers;
 pub mod dashboard;
 pub mod enforcement;
 pub mod import;
 pub mod invoices;
+pub mod journal_positions;
 pub mod listen;
 pub mod migrate;
 pub mod nas;

@@ -1,12 +1,12 @@
 //! Writing the authentication log (radpostauth) in batches.
 //!
 //! The RADIUS server records every Accept and Reject without waiting on the
-//! database: its request threads append records to a [`PostAuthBatch`], the
-//! rows already in PostgreSQL's binary COPY format, and one writer stores a
-//! whole batch at a time with [`insert_batch`] (one statement, one round
-//! trip, whatever its size). A record is encoded where it is made, from the
-//! request's own values: no allocation per login, and nothing for another
-//! thread to free. The password column (`pass`) is never written.
+//! database: its request threads append records to the node's
+//! authentication-log journal ([`encode_for_journal`], the rows already in
+//! PostgreSQL's binary COPY format, written straight into the journal's
+//! buffer: no allocation per login), and one writer stores a
+//! [`PostAuthBatch`] of them at a time with [`insert_batch`] (one COPY,
+//! whatever its size). The password column (`pass`) is never written.
 //!
 //! An accepted login's reply, when the record carries it, goes with the
 //! batch into `login_grants` (the latest per subscriber, NAS and station:
@@ -21,7 +21,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use postgres::GenericClient;
 
 use super::error::{q, Error, Result};
+use super::journal_positions;
 use crate::decision::ReplyAttribute;
+use crate::journal::Position;
 
 /// `Access-Accept` / `Access-Reject`, as the stock schema's `reply` column holds.
 pub const ACCESS_ACCEPT: &str = "Access-Accept";
@@ -60,53 +62,91 @@ impl PostAuthBatch {
 
     /// Appends one record.
     pub fn push(&mut self, r: &PostAuthRecord<'_>) {
-        let out = &mut self.rows;
-        out.extend_from_slice(&7i16.to_be_bytes());
-        text(out, Some(r.username));
-        text(
-            out,
-            Some(if r.accepted {
-                ACCESS_ACCEPT
-            } else {
-                ACCESS_REJECT
-            }),
-        );
-        text(out, r.called_station_id);
-        text(out, r.calling_station_id);
-        inet(out, r.nas_ip);
-        out.extend_from_slice(&8i32.to_be_bytes());
-        out.extend_from_slice(&(unix_micros(r.authdate) - PG_EPOCH_MICROS).to_be_bytes());
-        text(out, r.reason);
+        encode_row(&mut self.rows, r);
         self.count += 1;
         if let (true, Some(reply), Some(nas)) = (r.accepted, r.granted, r.nas_ip) {
-            self.push_grant(r, nas, reply);
+            encode_grant(&mut self.grants, r, nas, reply);
         }
     }
 
-    fn push_grant(&mut self, r: &PostAuthRecord<'_>, nas: IpAddr, reply: &[ReplyAttribute]) {
-        let out = &mut self.grants;
-        out.extend_from_slice(&5i16.to_be_bytes());
-        text(out, Some(r.username));
-        inet(out, Some(nas));
-        text(out, Some(r.calling_station_id.unwrap_or("")));
-        // The reply as JSON [[name, value], ...], written in place: its
-        // length goes in front once known.
-        let at = out.len();
-        out.extend_from_slice(&[0; 4]);
-        let pairs = reply.iter().map(|a| (a.name.as_ref(), a.value.as_str()));
-        let mut json = serde_json::Serializer::new(&mut *out);
-        if serde::Serializer::collect_seq(&mut json, pairs).is_err() {
-            out.truncate(at);
-            out.extend_from_slice(&2i32.to_be_bytes());
-            out.extend_from_slice(b"[]");
+    /// Appends one record that [`encode_for_journal`] made; false (nothing
+    /// appended) when the bytes are not one.
+    pub fn push_journaled(&mut self, payload: &[u8]) -> bool {
+        let Some((len, rest)) = payload.split_first_chunk::<4>() else {
+            return false;
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        let Some((row, grant)) = rest.split_at_checked(len) else {
+            return false;
+        };
+        if row.is_empty() {
+            return false;
+        }
+        self.rows.extend_from_slice(row);
+        self.grants.extend_from_slice(grant);
+        self.count += 1;
+        true
+    }
+}
+
+/// One record as the journal keeps it: its log row's length (u32,
+/// little-endian), the row, then its login grant row if it has one, each
+/// already in binary COPY format.
+pub fn encode_for_journal(out: &mut Vec<u8>, r: &PostAuthRecord<'_>) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    encode_row(out, r);
+    // A row is a few KB at most (RADIUS attributes).
+    let len = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    if let (true, Some(reply), Some(nas)) = (r.accepted, r.granted, r.nas_ip) {
+        encode_grant(out, r, nas, reply);
+    }
+}
+
+fn encode_row(out: &mut Vec<u8>, r: &PostAuthRecord<'_>) {
+    out.extend_from_slice(&7i16.to_be_bytes());
+    text(out, Some(r.username));
+    text(
+        out,
+        Some(if r.accepted {
+            ACCESS_ACCEPT
         } else {
-            let len = i32::try_from(out.len() - at - 4).unwrap_or(i32::MAX);
-            out[at..at + 4].copy_from_slice(&len.to_be_bytes());
-        }
-        out.extend_from_slice(&8i32.to_be_bytes());
-        out.extend_from_slice(&(unix_micros(r.authdate) - PG_EPOCH_MICROS).to_be_bytes());
-    }
+            ACCESS_REJECT
+        }),
+    );
+    text(out, r.called_station_id);
+    text(out, r.calling_station_id);
+    inet(out, r.nas_ip);
+    out.extend_from_slice(&8i32.to_be_bytes());
+    out.extend_from_slice(&(unix_micros(r.authdate) - PG_EPOCH_MICROS).to_be_bytes());
+    text(out, r.reason);
+}
 
+fn encode_grant(out: &mut Vec<u8>, r: &PostAuthRecord<'_>, nas: IpAddr, reply: &[ReplyAttribute]) {
+    out.extend_from_slice(&5i16.to_be_bytes());
+    text(out, Some(r.username));
+    inet(out, Some(nas));
+    text(out, Some(r.calling_station_id.unwrap_or("")));
+    // The reply as JSON [[name, value], ...], written in place: its
+    // length goes in front once known.
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let pairs = reply.iter().map(|a| (a.name.as_ref(), a.value.as_str()));
+    let mut json = serde_json::Serializer::new(&mut *out);
+    if serde::Serializer::collect_seq(&mut json, pairs).is_err() {
+        out.truncate(at);
+        out.extend_from_slice(&2i32.to_be_bytes());
+        out.extend_from_slice(b"[]");
+    } else {
+        let len = i32::try_from(out.len() - at - 4).unwrap_or(i32::MAX);
+        out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    }
+    out.extend_from_slice(&8i32.to_be_bytes());
+    out.extend_from_slice(&(unix_micros(r.authdate) - PG_EPOCH_MICROS).to_be_bytes());
+}
+
+impl PostAuthBatch {
     /// Records in the batch.
     pub fn len(&self) -> u64 {
         self.count
@@ -175,10 +215,16 @@ pub struct Written {
     pub grants: Result<()>,
 }
 
-/// Stores the batch: one COPY of the log rows (one round trip, all or
-/// nothing, so a retry never doubles a row), then the login grants.
+/// Stores the batch: one COPY of the log rows (all or nothing, so a retry
+/// never doubles a row) and, in the same transaction, how far the journal
+/// they came from is applied (`journal_id`, `to`); then the login grants.
 /// `Err` only when the log rows were not stored.
-pub fn insert_batch(conn: &mut impl GenericClient, batch: &PostAuthBatch) -> Result<Written> {
+pub fn insert_batch(
+    conn: &mut impl GenericClient,
+    batch: &PostAuthBatch,
+    journal_id: &str,
+    to: Position,
+) -> Result<Written> {
     if batch.is_empty() {
         return Ok(Written {
             rows: 0,
@@ -186,11 +232,14 @@ pub fn insert_batch(conn: &mut impl GenericClient, batch: &PostAuthBatch) -> Res
         });
     }
     let what = "writing the authentication log";
-    let mut sink = conn.copy_in(COPY_BATCH).map_err(q(what))?;
+    let mut tx = conn.transaction().map_err(q(what))?;
+    let mut sink = tx.copy_in(COPY_BATCH).map_err(q(what))?;
     sink.write_all(COPY_HEADER).map_err(io_error(what))?;
     sink.write_all(&batch.rows).map_err(io_error(what))?;
     sink.write_all(COPY_TRAILER).map_err(io_error(what))?;
     let rows = sink.finish().map_err(q(what))?;
+    journal_positions::save(&mut tx, journal_id, to)?;
+    tx.commit().map_err(q(what))?;
     let grants = if batch.grants.is_empty() {
         Ok(())
     } else {

@@ -1,20 +1,16 @@
 //! Whether the database is reachable, as the last attempts tell.
 //!
-//! After a failure to reach it the store answers "unavailable" at once for
-//! [`FAIL_FAST_FOR`], so request threads do not queue up behind a dead
-//! database; the window also paces the writers' reconnect attempts. An
-//! outage is logged once when it starts and once when it ends. Nothing here
-//! can fail.
+//! After a failure to reach it, writers without a connection wait
+//! [`FAIL_FAST_FOR`] before they try again, so they do not all hammer a
+//! dead database. An outage is logged once when it starts and once when it
+//! ends. Nothing here can fail.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::super::error::Error;
-
-/// After a failure to reach the database, answer "unavailable" at once for
-/// this long: request threads must not queue up behind a dead database.
+/// After a failure to reach the database, no new connection for this long.
 pub(super) const FAIL_FAST_FOR: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
@@ -36,7 +32,7 @@ impl Health {
         }
     }
 
-    /// True inside the fail-fast window: answer "unavailable" at once.
+    /// True inside the window: do not connect yet.
     pub(super) fn failing(&self) -> bool {
         self.failing_at(Instant::now())
     }
@@ -55,7 +51,8 @@ impl Health {
         *self.failing_until.lock() = Some(now + FAIL_FAST_FOR);
         if !self.down.swap(true, Ordering::AcqRel) {
             log::error!(
-                "accounting: database {} unavailable ({detail}); answering fail until it is back",
+                "accounting: database {} unavailable ({detail}); packets are kept in the \
+                 journal and applied once it is back",
                 self.url
             );
         }
@@ -66,14 +63,6 @@ impl Health {
         *self.failing_until.lock() = None;
         if self.down.swap(false, Ordering::AcqRel) {
             log::info!("accounting: database {} is back", self.url);
-        }
-    }
-
-    /// The error a request is answered with.
-    pub(super) fn error(&self, detail: &str) -> Error {
-        Error::Connect {
-            url: self.url.clone(),
-            detail: detail.to_owned(),
         }
     }
 
@@ -131,15 +120,5 @@ mod tests {
         // Up again while up: nothing to change.
         h.up();
         assert!(!h.failing() && !h.is_down());
-    }
-
-    #[test]
-    fn the_error_names_the_database_and_the_cause() {
-        let e = health().error("no answer within 2000 ms");
-        assert_eq!(
-            e.to_string(),
-            "cannot connect to database postgresql://netily@db/netily: no answer within 2000 ms"
-        );
-        assert!(e.is_connection_error());
     }
 }

@@ -1,12 +1,12 @@
 //! The packets waiting for a writer, how a writer takes a batch of them,
-//! and the slot a request thread waits on for its packet's result.
+//! and the slot the applier waits on for each packet's result.
 //!
 //! A subscriber's packets are never in two batches at once: a batch holds
 //! its subscribers busy until it is committed, and their later packets wait
 //! in the queue. Nothing here touches the database. Failure behaviour: a
-//! full queue refuses a packet at once ([`Queue::push`]); a request whose
-//! slot is not filled in time gets nothing ([`Slot::wait_until`]) and the
-//! caller answers fail.
+//! full queue refuses a packet at once ([`Queue::push`]; the applier's
+//! window keeps it from filling); a slot not filled in time gives nothing
+//! yet ([`Slot::wait_until`]).
 
 use std::borrow::Borrow;
 use std::collections::{HashSet, VecDeque};
@@ -21,8 +21,7 @@ use crate::accounting::Change;
 
 /// Packets committed together at most.
 pub(super) const BATCH_MAX: usize = 512;
-/// Packets waiting at most (all writers together); beyond that the database
-/// is too slow and a new packet fails at once (the NAS retransmits it).
+/// Packets waiting at most (all writers together): the applier's window.
 pub(super) const QUEUE_MAX: usize = 4_096;
 
 /// Where a writer puts one packet's result for the request thread waiting on it.
@@ -92,13 +91,9 @@ impl Queue {
         Ok(())
     }
 
+    #[cfg(test)]
     pub(super) fn is_empty(&self) -> bool {
         self.jobs.is_empty()
-    }
-
-    /// Every waiting packet, taken out (to fail them).
-    pub(super) fn drain(&mut self) -> Vec<Job> {
-        self.jobs.drain(..).collect()
     }
 
     /// Takes up to [`BATCH_MAX`] packets, oldest first, of subscribers no
@@ -276,9 +271,6 @@ mod tests {
         }
         let refused = q.push(job(interim("late", "bob")));
         assert_eq!(names(&[refused.expect_err("full")]), ["interim late"]);
-        assert_eq!(q.drain().len(), QUEUE_MAX);
-        assert!(q.is_empty());
-        assert!(q.push(job(interim("late", "bob"))).is_ok());
     }
 
     #[test]

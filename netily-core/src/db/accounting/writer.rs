@@ -1,21 +1,23 @@
-//! The writer threads: take a batch, commit it, answer its requests.
+//! The writer threads: take a batch, commit it, hand each packet's result
+//! back to the applier.
 //!
 //! Each writer holds one connection with the statements prepared on it and
 //! commits a batch as one statement where it can (one statement is its own
 //! transaction), else in one transaction. Replaying a batch is harmless
 //! (the statements are idempotent), so a batch whose commit is in doubt is
-//! simply retried, and a request that gave up waiting can be committed later
-//! without harm: the NAS's retransmit then finds it done.
+//! simply committed again.
 //!
-//! Failure behaviour: a connection that broke (a database restart) is
-//! replaced once and the batch replayed on the new one; if that fails too,
-//! or the database cannot be reached, the batch (and, on a failed connect,
-//! everything queued) is answered with the error, the fail-fast window opens
-//! and the connection is dropped; while the window is open a writer without
-//! a connection answers at once instead of connecting. A statement the
-//! database refuses fails its batch over to one packet per transaction, so
-//! only the bad packet fails.
+//! Failure behaviour: every packet here is already acknowledged (it is in
+//! the journal), so a batch is never given up while the store runs: a
+//! connection that broke (a database restart, a failover) is replaced and
+//! the batch replayed; an unreachable database is retried with a backoff
+//! from 0.25 s to 5 s, the outage logged once when it starts and once when
+//! it ends. A statement the database refuses fails its batch over to one
+//! packet per transaction, so only the bad packet is refused (the applier
+//! keeps it aside). A batch left when the store stops stays in the journal
+//! for the next start.
 
+use std::borrow::Borrow;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -26,12 +28,14 @@ use super::queue::{Batch, Job};
 use super::sql::PreparedConnection;
 use super::store::Shared;
 use super::Recorded;
+use crate::accounting::Change;
 
 /// How often an idle writer checks whether to stop.
 const POLL: Duration = Duration::from_millis(200);
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// A writer thread's life: batches until the store is dropped and the
-/// queue is empty.
+/// A writer thread's life: batches until the store is dropped.
 pub(super) fn write_forever(shared: &Shared) {
     let mut conn: Option<PreparedConnection> = None;
     while let Some(Batch { jobs, keys }) = next_batch(shared) {
@@ -45,13 +49,13 @@ pub(super) fn write_forever(shared: &Shared) {
 fn next_batch(shared: &Shared) -> Option<Batch> {
     let mut queue = shared.queue.lock();
     loop {
+        if shared.stop.load(Ordering::Acquire) {
+            return None;
+        }
         let batch = queue.take_batch();
         if !batch.jobs.is_empty() {
             drop(queue);
             return Some(batch);
-        }
-        if shared.stop.load(Ordering::Acquire) && queue.is_empty() {
-            return None;
         }
         shared.queued.wait_for(&mut queue, POLL);
     }
@@ -66,83 +70,78 @@ fn release(shared: &Shared, keys: &[String]) {
     shared.queued.notify_all();
 }
 
-/// Fails every queued job (the database is unreachable).
-fn fail_queued(shared: &Shared, detail: &str) {
-    let jobs = shared.queue.lock().drain();
-    for j in jobs {
-        j.slot.fill(Err(shared.health.error(detail)));
-    }
-}
-
-/// Commits one batch and answers its requests.
+/// Commits one batch, however long the database takes to come back, and
+/// hands back each packet's result; leaves the slots empty only when the
+/// store stops first.
 fn write_batch(shared: &Shared, conn: &mut Option<PreparedConnection>, batch: Vec<Job>) {
-    if conn.is_none() {
-        // While the database is known unreachable, answer at once: a
-        // connect attempt per batch would hold request threads. The
-        // fail-fast window paces the reconnect attempts.
-        if shared.health.failing() {
-            for j in batch {
-                j.slot.fill(Err(shared.health.error("unavailable")));
-            }
+    let mut backoff = BACKOFF_MIN;
+    let mut replayed = false;
+    loop {
+        if shared.stopping() {
             return;
         }
-        match PreparedConnection::open(&shared.config) {
-            Ok(c) => *conn = Some(c),
-            Err(e) => {
-                let err = connect_detail(&e);
-                shared.health.trip(&err);
-                for j in batch {
-                    j.slot.fill(Err(shared.health.error(&err)));
+        let detail = |e: postgres::Error| Some(connect_detail(&e));
+        // While the database is known unreachable, the health window paces
+        // the connect attempts.
+        let outcome = match conn {
+            Some(c) => commit_batch(c, &batch).map_err(detail),
+            None if shared.health.failing() => Err(None),
+            None => PreparedConnection::open(&shared.config)
+                .map_err(detail)
+                .and_then(|c| commit_batch(conn.insert(c), &batch).map_err(detail)),
+        };
+        match outcome {
+            Ok(results) => {
+                shared.health.up();
+                for (j, r) in batch.into_iter().zip(results) {
+                    j.slot.fill(r);
                 }
-                fail_queued(shared, &err);
                 return;
             }
-        }
-    }
-    let Some(c) = conn.as_mut() else { return };
-    let mut outcome = commit_batch(c, &batch);
-    if matches!(&outcome, Err(e) if e.is_closed()) {
-        // A connection from before a database restart: replay the batch
-        // (idempotent) once on a fresh one.
-        outcome = PreparedConnection::open(&shared.config).and_then(|fresh| {
-            let c = conn.insert(fresh);
-            commit_batch(c, &batch)
-        });
-    }
-    match outcome {
-        Ok(results) => {
-            shared.health.up();
-            for (j, r) in batch.into_iter().zip(results) {
-                j.slot.fill(r);
-            }
-        }
-        Err(e) => {
-            // The connection is gone (or the commit is in doubt): drop
-            // it; the batch is refused and the NASes retransmit.
-            *conn = None;
-            let err = connect_detail(&e);
-            shared.health.trip(&err);
-            for j in batch {
-                j.slot.fill(Err(shared.health.error(&err)));
+            Err(detail) => {
+                // The connection is gone or the commit is in doubt: a new
+                // connection replays the batch (idempotent).
+                *conn = None;
+                if let Some(detail) = detail {
+                    shared.health.trip(&detail);
+                    if !replayed {
+                        // A connection from before a restart: once at once.
+                        replayed = true;
+                        continue;
+                    }
+                }
+                sleep_unless_stopped(shared, backoff);
+                backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
     }
 }
 
-/// One transaction for the batch. A statement that fails on its data (not
-/// the connection) aborts the transaction; the batch is then replayed one
-/// packet per transaction, so only the bad packet fails. Err only when the
-/// connection failed.
-fn commit_batch(
+fn sleep_unless_stopped(shared: &Shared, total: Duration) {
+    let until = std::time::Instant::now() + total;
+    while !shared.stopping() {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(POLL));
+    }
+}
+
+/// One transaction for the batch. A statement refused for its data aborts
+/// the transaction; the batch is then replayed one packet per transaction,
+/// so only the bad packet fails. Err when the connection failed, or for an
+/// error of the moment (see [`refused_for_its_data`]).
+pub(super) fn commit_batch<C: Borrow<Change>>(
     c: &mut PreparedConnection,
-    batch: &[Job],
+    batch: &[C],
 ) -> std::result::Result<Vec<Result<Recorded>>, postgres::Error> {
     if batch.len() == 1 || is_one_statement(batch) {
         // One statement is its own transaction: no BEGIN/COMMIT round trips.
         return match c.apply(batch) {
             Ok(results) => Ok(results.into_iter().map(Ok).collect()),
-            Err(e) if e.as_db_error().is_some() && batch.len() > 1 => one_by_one(c, batch),
-            Err(e) if e.as_db_error().is_some() => {
+            Err(e) if refused_for_its_data(&e) && batch.len() > 1 => one_by_one(c, batch),
+            Err(e) if refused_for_its_data(&e) => {
                 Ok(vec![Err(q("recording accounting in radacct")(e))])
             }
             Err(e) => Err(e),
@@ -154,7 +153,7 @@ fn commit_batch(
             c.transaction("COMMIT")?;
             Ok(results.into_iter().map(Ok).collect())
         }
-        Err(e) if e.as_db_error().is_some() => {
+        Err(e) if refused_for_its_data(&e) => {
             c.transaction("ROLLBACK")?;
             one_by_one(c, batch)
         }
@@ -162,15 +161,24 @@ fn commit_batch(
     }
 }
 
-fn one_by_one(
+/// PostgreSQL refused the packet itself, and would again: a data exception
+/// (SQLSTATE class 22) or a constraint violation (23). Anything else (the
+/// server shutting down, a timeout, a deadlock, a table not migrated yet)
+/// belongs to the moment, and the batch is committed again later.
+fn refused_for_its_data(e: &postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|c| matches!(c.code().get(..2), Some("22" | "23")))
+}
+
+fn one_by_one<C: Borrow<Change>>(
     c: &mut PreparedConnection,
-    batch: &[Job],
+    batch: &[C],
 ) -> std::result::Result<Vec<Result<Recorded>>, postgres::Error> {
     let mut results = Vec::with_capacity(batch.len());
     for j in batch {
         match c.apply(std::slice::from_ref(j)) {
             Ok(r) => results.push(Ok(r.into_iter().next().unwrap_or(Recorded::Ignored))),
-            Err(e) if e.as_db_error().is_some() => {
+            Err(e) if refused_for_its_data(&e) => {
                 results.push(Err(q("recording accounting in radacct")(e)));
             }
             Err(e) => return Err(e),
