@@ -81,12 +81,13 @@ fn login(server: &Radiusd, user: &(String, String), timeout: Duration) -> Option
     .map(|r| r.code == radius::ACCESS_ACCEPT)
 }
 
-/// The millisecond figures of the snapshot's "loaded" log lines, in order.
+/// The millisecond figures of the snapshot's "loaded" log lines, in order
+/// (whole lines only: the log may be read while a line is being written).
 fn load_lines(log: &str) -> Vec<u64> {
-    log.lines()
+    log.split_inclusive('\n')
         .filter_map(|l| {
             let rest = l.split("subscriber snapshot loaded: ").nth(1)?;
-            let ms = rest.split(" in ").nth(1)?.trim_end_matches(" ms");
+            let ms = rest.split(" in ").nth(1)?.strip_suffix(" ms\n")?;
             ms.trim().parse().ok()
         })
         .collect()
@@ -190,6 +191,7 @@ fn main() {
             sleep(Duration::from_millis(10));
             loads = load_lines(&server.log());
         }
+        let resync_seen = (loads.len() > load_ms.len()).then(|| resync.elapsed());
         sleep(Duration::from_millis(500));
         let (after, resync_peak) = (status_bytes(pid, "VmRSS"), status_bytes(pid, "VmHWM"));
         let per = |bytes: u64| bytes.saturating_sub(idle) as f64 / n as f64;
@@ -210,9 +212,14 @@ fn main() {
             per(start_peak)
         );
         println!(
-            "round {round}: full resync in {} ms; peak during it {:.1} MiB ({:.0} B/subscriber), \
-             RSS after {:.1} MiB; logins during it: {answered} accepted, {not} not",
-            loads.last().copied().unwrap_or(0),
+            "round {round}: full resync in {} ms ({} from the NOTIFY); peak during it {:.1} MiB \
+             ({:.0} B/subscriber), RSS after {:.1} MiB; logins during it: {answered} accepted, \
+             {not} not",
+            loads.get(load_ms.len()).copied().unwrap_or(0),
+            resync_seen.map_or("not seen in 120 s".into(), |t| format!(
+                "{:.2} s",
+                t.as_secs_f64()
+            )),
             mib(resync_peak),
             per(resync_peak),
             mib(after)
