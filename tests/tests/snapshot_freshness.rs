@@ -225,3 +225,29 @@ fn a_snapshot_that_never_loaded_says_so() {
     assert_eq!(snap.lookup("alice"), Lookup::NotLoaded);
     assert!(!snap.health().loaded);
 }
+
+#[test]
+fn before_the_first_load_completes_a_subscriber_is_looked_up_in_the_database() {
+    let tdb = TestDb::new();
+    seeded(&tdb.url());
+    let mut c = db::connect(&tdb.url(), Duration::from_secs(5)).unwrap();
+    // A row the full load refuses (an IPv6 static address) keeps the first
+    // load from completing, as a big load does for a while.
+    c.execute(
+        "UPDATE customers SET static_ip = '2001:db8::1' WHERE username = 'bob'",
+        &[],
+    )
+    .unwrap();
+    let snap = SubscriberSnapshot::start(tdb.url(), Duration::from_secs(5)).unwrap();
+    assert!(!snap.wait_loaded(Duration::from_secs(1)));
+    assert_eq!(snap.lookup("alice"), Lookup::NotLoaded);
+    assert!(snap.database_reachable());
+
+    // The same record a load would give, from one query.
+    let from_db = db::load_subscriber(&mut c, "alice").unwrap();
+    match snap.lookup_or_fetch("alice") {
+        Lookup::Found(r) => assert_eq!(Some((*r).clone()), from_db),
+        other => panic!("alice before the first load: {other:?}"),
+    }
+    assert_eq!(snap.lookup_or_fetch("nobody"), Lookup::Unknown);
+}
