@@ -283,8 +283,7 @@ fn apply_session(table: &mut Table, delta: &SessionDelta) {
         } => (username, acct_unique_id),
     };
     // Sessions of usernames that are no subscriber's matter to nobody.
-    table.change_rare(username, |rare| {
-        let open = &mut rare.open_sessions;
+    table.change_sessions(username, |open| {
         open.retain(|s| &s.acct_unique_id != id);
         if let SessionDelta::Opened { session, .. } = delta {
             // The order a reload gives: by start time, then as they came.

@@ -3,13 +3,14 @@
 //! makes them (two plans, every tenth with an unpaid invoice), counted by
 //! a global allocator; quicker to iterate on than a real radiusd.
 //!
-//! Environment: BENCH_SUBSCRIBERS [1000000].
+//! Environment: BENCH_SUBSCRIBERS [1000000], BENCH_ONLINE [0] percent of
+//! them with one open session (as RouterOS reports it).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use netily_core::model::{Plan, SubscriberRecord, SubscriberStatus, UnpaidInvoice};
+use netily_core::model::{OpenSession, Plan, SubscriberRecord, SubscriberStatus, UnpaidInvoice};
 use netily_core::snapshot::Table;
 
 /// The system allocator, counting the bytes in use and their peak.
@@ -65,7 +66,7 @@ fn template() -> SubscriberRecord {
 
 /// Subscriber `i` as `seed synthetic` makes it: every fourth on plan 2,
 /// every tenth with an unpaid invoice, every hundredth suspended.
-fn synthetic(i: i64, template: &SubscriberRecord, plan2: &Plan) -> SubscriberRecord {
+fn synthetic(i: i64, template: &SubscriberRecord, plan2: &Plan, online: i64) -> SubscriberRecord {
     let mut r = template.clone();
     let s = &mut r.subscriber;
     s.id = i;
@@ -89,6 +90,19 @@ fn synthetic(i: i64, template: &SubscriberRecord, plan2: &Plan) -> SubscriberRec
             due_at: 1_700_000_000,
         });
     }
+    if i % 100 < online {
+        r.open_sessions.push(OpenSession {
+            acct_unique_id: format!("{:016x}", (i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)),
+            nas_ip: format!("10.0.{}.{}", i / 256 % 256, i % 256),
+            calling_station_id: Some(format!(
+                "AA:BB:CC:{:02X}:{:02X}:{:02X}",
+                i >> 16 & 255,
+                i >> 8 & 255,
+                i & 255
+            )),
+            started_at: 1_700_000_000 + i,
+        });
+    }
     r
 }
 
@@ -97,6 +111,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let online: i64 = std::env::var("BENCH_ONLINE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let template = template();
     let mut plan2 = template.plan.clone().expect("a plan");
     plan2.id = 2;
@@ -106,7 +124,7 @@ fn main() {
     let started = Instant::now();
     let mut table = Table::new();
     for i in 1..=n {
-        table.upsert(synthetic(i, &template, &plan2));
+        table.upsert(synthetic(i, &template, &plan2, online));
     }
     let load = started.elapsed();
     let held = IN_USE.load(Ordering::Relaxed) - base;
@@ -117,7 +135,7 @@ fn main() {
     let started = Instant::now();
     table.begin_pass();
     for i in 1..=n {
-        table.upsert(synthetic(i, &template, &plan2));
+        table.upsert(synthetic(i, &template, &plan2, online));
     }
     table.end_pass();
     let pass = started.elapsed();
@@ -137,7 +155,7 @@ fn main() {
 
     let per = |b: usize| b as f64 / n as f64;
     println!(
-        "snapshot table, {n} synthetic subscribers: {:.0} B/subscriber allocated \
+        "snapshot table, {n} synthetic subscribers ({online}% online): {:.0} B/subscriber allocated \
          ({:.1} MiB), peak while loading {:.0} B/subscriber, during a full pass {:.0} \
          B/subscriber; load {:.2} s, pass {:.2} s, a lookup {:.0} ns (one thread, \
          no database)",

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-use super::compact::{Compact, Rare};
+use super::compact::Compact;
 use crate::model::{OpenSession, Plan, SubscriberRecord};
 
 #[derive(Default)]
@@ -213,11 +213,16 @@ impl Table {
         gone.len()
     }
 
-    /// Changes the rare part of `name`'s record; false when no such record.
-    pub(crate) fn change_rare(&mut self, name: &str, change: impl FnOnce(&mut Rare)) -> bool {
+    /// Changes the open sessions of `name`'s record; false when no such
+    /// record.
+    pub(crate) fn change_sessions(
+        &mut self,
+        name: &str,
+        change: impl FnOnce(&mut Vec<OpenSession>),
+    ) -> bool {
         match self.position(name) {
             Some(i) => {
-                self.records[i].with_rare(change);
+                self.records[i].with_sessions(change);
                 true
             }
             None => false,
@@ -227,8 +232,7 @@ impl Table {
     /// The open sessions of `name` (empty for an unknown name).
     pub fn open_sessions(&self, name: &str) -> Vec<OpenSession> {
         self.position(name)
-            .and_then(|i| self.records[i].rare())
-            .map(|r| r.open_sessions.clone())
+            .map(|i| self.records[i].open_sessions())
             .unwrap_or_default()
     }
 
