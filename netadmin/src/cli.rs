@@ -133,6 +133,18 @@ pub enum Command {
     Vpn(VpnCmd),
     /// Subscribers by state, sessions, logins in the last 24h, routers online
     Dashboard,
+    /// This RADIUS node's journals: what is acknowledged and not yet in
+    /// PostgreSQL, and accounting packets PostgreSQL refused (no database
+    /// needed: it reads the files)
+    Journal {
+        /// rlm_netily's journal_dir (mods-available/netily)
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "/var/log/freeradius/radacct/netily-journal"
+        )]
+        dir: std::path::PathBuf,
+    },
     /// Move subscribers, plans and routers over from FreeRADIUS + rlm_sql
     /// (stock radcheck/radreply/radusergroup/radgroupcheck/radgroupreply/nas)
     Import {

@@ -58,7 +58,7 @@ impl Load {
                         .map(|i| {
                             let id = format!("chaos-{t}-{i}");
                             let session = Session {
-                                user: "alice".into(),
+                                user: subscriber(t * sessions + i),
                                 id: id.clone(),
                                 nas_ip: [127, 0, 0, 1],
                             };
@@ -129,21 +129,33 @@ fn acct_addr(server: &Radiusd) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], server.acct_port))
 }
 
+/// Sessions of the load each belong to a subscriber of their own, as on
+/// a router (a subscriber's packets are applied one batch at a time).
+const SUBSCRIBERS: usize = 64;
+
+fn subscriber(n: usize) -> String {
+    format!("chaos{n:03}")
+}
+
 fn isp(name: &str) -> Isp {
     let isp = Isp::new(name);
+    let mut conn = isp.sql();
     seed_alice_and_bob(
-        &mut isp.sql(),
+        &mut conn,
         &NewPlan::new("home-10m", "5M/10M".parse().unwrap()),
     );
+    drop(conn);
+    for n in 0..SUBSCRIBERS {
+        isp.customer(&subscriber(n), "chaos-secret", "home-10m");
+    }
     isp
 }
 
 /// radacct holds every acknowledged Interim (and nothing beyond what was
-/// sent), and alice's usage is the sum of her sessions' totals: a byte
+/// sent), and each subscriber's usage is their session's total: a byte
 /// applied twice would show there.
 fn check_exactly_once(isp: &Isp, seen: &Seen) {
     let mut conn = isp.sql();
-    let mut total = 0i64;
     for s in &seen.sessions {
         let row = conn
             .query_opt(
@@ -159,17 +171,23 @@ fn check_exactly_once(isp: &Isp, seen: &Seen) {
             "session {}: radacct has {input}/{output}, acknowledged {acked}, sent {sent}",
             s.id
         );
-        total += input + output;
+        let usage: i64 = conn
+            .query_one(
+                "SELECT coalesce(sum(u.bytes), 0)::bigint FROM usage u
+                   JOIN customers c ON c.id = u.customer_id
+                   JOIN radacct r ON r.username = c.username
+                  WHERE r.acctsessionid = $1",
+                &[&s.id],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            usage,
+            input + output,
+            "session {}: usage counts each byte once",
+            s.id
+        );
     }
-    let usage: i64 = conn
-        .query_one(
-            "SELECT coalesce(sum(u.bytes), 0)::bigint FROM usage u
-               JOIN customers c ON c.id = u.customer_id WHERE c.username = 'alice'",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(usage, total, "usage counts each byte once");
     let rows: i64 = conn
         .query_one(
             "SELECT count(*) FROM radacct WHERE acctsessionid LIKE 'chaos-%'",
@@ -381,7 +399,12 @@ fn the_authentication_log_loses_nothing_at_load_across_a_database_outage() {
         .args(["--server", &format!("127.0.0.1:{}", server.auth_port)])
         .arg("--users")
         .arg(&users)
-        .args(["--rate", &rate.to_string(), "--duration", &seconds.to_string()])
+        .args([
+            "--rate",
+            &rate.to_string(),
+            "--duration",
+            &seconds.to_string(),
+        ])
         .args(["--window", "512", "--threads", "2", "--json"])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -424,6 +447,6 @@ fn the_authentication_log_loses_nothing_at_load_across_a_database_outage() {
         report["throughput"].as_f64().unwrap_or(0.0),
         report["timeouts"]
     );
-    assert!(!log.contains("dropped"), "{log}");
+    assert!(!log.contains("authentication log journal full"), "{log}");
     assert_eq!(settled as u64, answered, "every answered login logged once");
 }

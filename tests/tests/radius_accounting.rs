@@ -686,6 +686,15 @@ fn radius_accounting_and_auth_log_end_to_end() {
     );
     let log = server.log();
     assert!(log.contains("kept in the journal"), "{log}");
+    // The operator sees what waits.
+    let journal = server.dir().join("journal");
+    let journal = journal.to_str().unwrap();
+    let waiting = |isp: &Isp| -> u64 {
+        let shown = isp.netadmin(&["--json", "journal", "--dir", journal]);
+        let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        shown["accounting"]["backlog_bytes"].as_u64().unwrap()
+    };
+    assert!(waiting(&isp) > 0);
 
     // Back: everything answered during the outage is applied, once; the
     // reject logged during the outage reaches radpostauth.
@@ -695,6 +704,7 @@ fn radius_accounting_and_auth_log_end_to_end() {
         "{}",
         server.log()
     );
+    assert_eq!(waiting(&isp), 0);
     // A retransmit of the Interim changes nothing.
     send_twice(&server, &interim);
     let mut conn = isp.sql();

@@ -6,6 +6,7 @@ mod dashboard;
 mod enforce;
 mod import;
 mod invoice;
+mod journal;
 mod logs;
 mod migrate;
 mod pki;
@@ -161,6 +162,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::MikrotikScript { router, interim } => pki::mikrotik_script(&ctx, &router, interim),
         Command::Vpn(cmd) => vpn::run(&ctx, cmd),
         Command::Dashboard => dashboard::run(&ctx),
+        Command::Journal { dir } => journal::run(&ctx, &dir),
         Command::Import {
             from,
             subscribers,

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-pub use reader::{backlog, Reader, Record};
+pub use reader::{backlog, status, Reader, Record, Status};
 pub use segment::Position;
 
 /// How a journal is bounded and paced.

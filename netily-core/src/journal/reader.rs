@@ -345,20 +345,49 @@ fn read_cursor(file: &File) -> Option<Position> {
 }
 
 /// Bytes in `dir`'s journal not yet applied (after its cursor), read from
-/// the files alone: for `netadmin journal` and tests, while the journal's
-/// own process runs or not.
+/// the files alone: for tests, while the journal's own process runs or not.
 pub fn backlog(dir: &Path) -> io::Result<u64> {
+    status(dir).map(|s| s.backlog_bytes)
+}
+
+/// A journal as its files show it (`netadmin journal`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Status {
+    /// Bytes written and not yet applied (after the cursor).
+    pub backlog_bytes: u64,
+    /// Segment files, and the bytes they take.
+    pub segments: u64,
+    pub disk_bytes: u64,
+    /// Seconds since the oldest segment still holding unapplied records
+    /// was last written (0 when nothing waits).
+    pub oldest_backlog_secs: u64,
+}
+
+/// What `dir`'s journal holds, read from its files alone (the cursor may be
+/// up to 0.1 s behind a running applier).
+pub fn status(dir: &Path) -> io::Result<Status> {
     let cursor = match File::open(dir.join("cursor")) {
         Ok(f) => read_cursor(&f).unwrap_or_default(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Position::default(),
         Err(e) => return Err(e),
     };
-    Ok(segment::list(dir)?
-        .into_iter()
-        .map(|(n, len)| match n.cmp(&cursor.segment) {
+    let mut status = Status::default();
+    for (n, len) in segment::list(dir)? {
+        status.segments += 1;
+        status.disk_bytes += len;
+        let waiting = match n.cmp(&cursor.segment) {
             std::cmp::Ordering::Less => 0,
             std::cmp::Ordering::Equal => len.saturating_sub(cursor.offset),
             std::cmp::Ordering::Greater => len,
-        })
-        .sum())
+        };
+        if waiting > 0 && status.backlog_bytes == 0 {
+            status.oldest_backlog_secs = fs::metadata(segment::path(dir, n))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .map_or(0, |d| d.as_secs());
+        }
+        status.backlog_bytes += waiting;
+    }
+    Ok(status)
 }
