@@ -72,7 +72,8 @@ impl HeartbeatTracker {
                     (c.bytes_received, now, false)
                 }
                 Some(&(bytes, moved_at, reported)) => {
-                    if !reported && now - moved_at >= stale_after {
+                    // Saturating: a clock that jumps by centuries must not overflow.
+                    if !reported && now.saturating_sub(moved_at) >= stale_after {
                         beats.push(Beat::Stale(c.clone()));
                         (bytes, moved_at, true)
                     } else {
@@ -117,6 +118,22 @@ GLOBAL_STATS\tMax bcast/mcast queue length\t0\nEND\n";
         let cut = &SAMPLE[..SAMPLE.len() - 4];
         assert_eq!(parse_status(cut), None);
         assert_eq!(parse_status(""), None);
+    }
+
+    #[test]
+    fn a_clock_jumping_to_either_end_of_time_neither_overflows_nor_goes_stale_wrongly() {
+        let client = StatusClient {
+            common_name: "tower-7".into(),
+            real_address: "172.31.1.2:40000".into(),
+            virtual_address: "10.8.0.8".into(),
+            bytes_received: 5,
+            bytes_sent: 6,
+        };
+        let mut t = HeartbeatTracker::default();
+        t.update(vec![client.clone()], i64::MAX, 60);
+        assert!(t.update(vec![client.clone()], i64::MIN, 60).is_empty());
+        let beats = t.update(vec![client.clone()], i64::MAX, i64::MAX);
+        assert!(beats.is_empty(), "{beats:?}");
     }
 
     #[test]
