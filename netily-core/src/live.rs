@@ -123,6 +123,23 @@ where
     }
 }
 
+/// Sleeps `d` in short steps (a tenth of a second at most), for a thread
+/// that a `stop` flag ends; true when `stop` was set meanwhile.
+pub fn pause(d: Duration, stop: &AtomicBool) -> bool {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        std::thread::sleep(
+            until
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(100)),
+        );
+    }
+    stop.load(Ordering::Relaxed)
+}
+
 /// Reconnect waits: doubling from `min` up to `max`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backoff {

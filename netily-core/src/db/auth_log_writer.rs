@@ -34,6 +34,7 @@ use super::accounting::JournalSettings;
 use super::post_auth::{self, PostAuthBatch, PostAuthRecord};
 use super::{connect_bounded, journal_positions, Client, Result};
 use crate::journal::{self, AppendError, Journal, Position, Reader, Record};
+use crate::live::{pause, Backoff};
 use crate::log_limit::{RateLimited, WARN_EVERY};
 
 /// Rows stored by one COPY at most (~1.5 MB; well under a second even on a
@@ -63,21 +64,6 @@ struct Shared {
 impl Shared {
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Acquire)
-    }
-
-    /// Sleeps `total` in short steps; true when stopping.
-    fn sleep(&self, total: Duration) -> bool {
-        let until = std::time::Instant::now() + total;
-        loop {
-            if self.stopping() {
-                return true;
-            }
-            let left = until.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(50)));
-        }
     }
 }
 
@@ -176,7 +162,7 @@ fn run(shared: &Shared, mut reader: Reader, journal_id: &str, url: &str, timeout
     let mut resumed = false;
     let mut pending: Vec<Record> = Vec::new();
     let mut batch = PostAuthBatch::new();
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     let failed = RateLimited::new(WARN_EVERY);
     let malformed = RateLimited::new(WARN_EVERY);
     let grants_failed = RateLimited::new(WARN_EVERY);
@@ -195,10 +181,9 @@ fn run(shared: &Shared, mut reader: Reader, journal_id: &str, url: &str, timeout
                 Err(e) => {
                     conn = None;
                     warn_retrying(&failed, &e, reader.position());
-                    if shared.sleep(backoff) {
+                    if pause(backoff.next_wait(), &shared.stop) {
                         return;
                     }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
                     continue;
                 }
             }
@@ -208,7 +193,7 @@ fn run(shared: &Shared, mut reader: Reader, journal_id: &str, url: &str, timeout
                 Ok(records) => pending = records,
                 Err(e) => {
                     log::error!("authentication log journal: cannot read: {e}");
-                    if shared.sleep(BACKOFF_MAX) {
+                    if pause(BACKOFF_MAX, &shared.stop) {
                         return;
                     }
                     continue;
@@ -238,7 +223,7 @@ fn run(shared: &Shared, mut reader: Reader, journal_id: &str, url: &str, timeout
                 shared.written.fetch_add(written.rows, Ordering::Relaxed);
                 reader.commit(to);
                 pending.clear();
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 let n = failed.take_suppressed();
                 if n > 0 {
                     log::warn!(
@@ -258,10 +243,9 @@ fn run(shared: &Shared, mut reader: Reader, journal_id: &str, url: &str, timeout
             Err(e) => {
                 conn = None;
                 warn_retrying(&failed, &e, to);
-                if shared.sleep(backoff) {
+                if pause(backoff.next_wait(), &shared.stop) {
                     return;
                 }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
     }

@@ -39,7 +39,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::db;
 use crate::db::enforcement::NewCoaLog;
-use crate::live::Backoff;
+use crate::live::{pause, Backoff};
 use crate::snapshot::{Changed, Lookup, SubscriberSnapshot};
 use crate::stale_session::StaleSessionSettings;
 
@@ -107,22 +107,6 @@ impl ServiceOptions {
             housekeeping: Duration::from_secs(u64::from(config.stale_session_check_interval)),
         }
     }
-}
-
-/// Sleeps `d` in short steps; false when `stop` was set meanwhile.
-fn pause(d: Duration, stop: &AtomicBool) -> bool {
-    let until = Instant::now() + d;
-    while Instant::now() < until {
-        if stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        std::thread::sleep(
-            until
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(100)),
-        );
-    }
-    !stop.load(Ordering::Relaxed)
 }
 
 /// Runs until `stop` is set.

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::segment::{self, Position};
 use super::{context, Flush, Shared};
+use crate::log_limit::RateLimited;
 
 /// A lingering buffer is written anyway once it holds this much.
 const FLUSH_BYTES: usize = 4 << 20;
@@ -45,24 +46,27 @@ pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
 pub(super) fn run(shared: &Shared, mut file: File, mut at: Position) {
     let mut spare: Vec<u8> = Vec::new();
     let mut lost_since_log = 0u64;
-    let mut last_log: Option<Instant> = None;
+    let failing = RateLimited::new(Duration::from_secs(1));
     let mut must_roll = false;
     loop {
         let Some((records, flush)) = next_flush(shared, &mut spare) else {
             return;
         };
         let outcome = write(shared, &mut file, &mut at, &spare, &mut must_roll);
-        spare.clear();
         match outcome {
             Ok(()) => {
-                shared.state.lock().written = at;
+                {
+                    let mut st = shared.state.lock();
+                    st.written = at;
+                    st.disk_bytes += spare.len() as u64;
+                }
                 shared.flushed.notify_all();
                 flush.finish(Ok(()));
             }
             Err(e) => {
                 shared.failed.fetch_add(records, Ordering::Relaxed);
                 lost_since_log += records;
-                if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                if failing.admit().is_some() {
                     log::error!(
                         "{} journal: cannot write {} ({e}): {lost_since_log} record(s) \
                          refused since the last line; the NAS retransmits accounting, \
@@ -71,11 +75,11 @@ pub(super) fn run(shared: &Shared, mut file: File, mut at: Position) {
                         shared.dir.display()
                     );
                     lost_since_log = 0;
-                    last_log = Some(Instant::now());
                 }
                 flush.finish(Err(Arc::from(e.to_string())));
             }
         }
+        spare.clear();
     }
 }
 
@@ -142,7 +146,6 @@ fn write(
     match outcome {
         Ok(()) => {
             at.offset += data.len() as u64;
-            shared.state.lock().disk_bytes += data.len() as u64;
             Ok(())
         }
         Err(e) => {

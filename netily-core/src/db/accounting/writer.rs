@@ -29,6 +29,7 @@ use super::sql::PreparedConnection;
 use super::store::Shared;
 use super::Recorded;
 use crate::accounting::Change;
+use crate::live::{pause, Backoff};
 
 /// How often an idle writer checks whether to stop.
 const POLL: Duration = Duration::from_millis(200);
@@ -74,7 +75,7 @@ fn release(shared: &Shared, keys: &[String]) {
 /// hands back each packet's result; leaves the slots empty only when the
 /// store stops first.
 fn write_batch(shared: &Shared, conn: &mut Option<PreparedConnection>, batch: Vec<Job>) {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     let mut replayed = false;
     loop {
         if shared.stopping() {
@@ -110,21 +111,9 @@ fn write_batch(shared: &Shared, conn: &mut Option<PreparedConnection>, batch: Ve
                         continue;
                     }
                 }
-                sleep_unless_stopped(shared, backoff);
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                pause(backoff.next_wait(), &shared.stop);
             }
         }
-    }
-}
-
-fn sleep_unless_stopped(shared: &Shared, total: Duration) {
-    let until = std::time::Instant::now() + total;
-    while !shared.stopping() {
-        let left = until.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        std::thread::sleep(left.min(POLL));
     }
 }
 
