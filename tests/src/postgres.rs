@@ -470,6 +470,16 @@ impl Replicated {
         )
     }
 
+    /// A Netily config file in `dir` (created) naming both hosts, for a
+    /// node under test; returns its path.
+    pub fn write_config(&self, dir: &Path) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        let config = dir.join("netily.conf");
+        let text = format!("database_url = {}\nconnect_timeout = 2\n", self.url());
+        std::fs::write(&config, text).unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
+        config
+    }
+
     /// A connection to whichever server takes writes now.
     pub fn connect_writable(&self) -> Result<::postgres::Client, PgError> {
         Ok(::postgres::Client::connect(&self.url(), ::postgres::NoTls)?)

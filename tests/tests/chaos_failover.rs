@@ -168,13 +168,7 @@ fn logins_are_answered_throughout_a_failover_and_the_node_follows_the_new_primar
     let mut pair = Replicated::start("netily_chaos");
     seed(&mut pair.connect_writable().unwrap());
     let dir = std::env::temp_dir().join(format!("netily-chaos-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("netily.conf");
-    std::fs::write(
-        &config,
-        format!("database_url = {}\nconnect_timeout = 2\n", pair.url()),
-    )
-    .unwrap();
+    let config = pair.write_config(&dir);
 
     let radiusd = Radiusd::start_with(RadiusdOptions {
         config_file: Some(config.clone()),

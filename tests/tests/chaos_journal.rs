@@ -473,13 +473,7 @@ fn the_authentication_log_loses_nothing_at_load_across_a_database_outage() {
 fn accounting_through_a_failover_is_answered_throughout_and_applied_once_on_the_new_primary() {
     let mut pair = Replicated::start("netily_chaos_acct");
     let dir = std::env::temp_dir().join(format!("netily-chaos-acct-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("netily.conf");
-    std::fs::write(
-        &config,
-        format!("database_url = {}\nconnect_timeout = 2\n", pair.url()),
-    )
-    .unwrap();
+    let config = pair.write_config(&dir);
     seed(&mut pair.connect_writable().unwrap(), |args| {
         run_netadmin(&config, args);
     });
