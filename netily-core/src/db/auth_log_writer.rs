@@ -269,3 +269,54 @@ fn connected<'a>(
         None => Ok(conn.insert(connect_bounded(url, timeout)?)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Instant, SystemTime};
+
+    use super::*;
+
+    #[test]
+    fn a_full_journal_drops_counts_exactly_and_still_shuts_down_promptly() {
+        let dir = std::env::temp_dir().join(format!("netily-authlog-full-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // Nothing listens on port 1: the database is down, nothing is applied.
+        let url = "postgresql://netily@127.0.0.1:1/netily".to_owned();
+        let settings = JournalSettings {
+            dir: dir.clone(),
+            max_bytes: 1_000,
+        };
+        let writer = AuthLogWriter::start(url, Duration::from_millis(200), &settings).unwrap();
+        let record = PostAuthRecord {
+            username: "alice",
+            accepted: false,
+            called_station_id: None,
+            calling_station_id: Some("AA:BB:CC:DD:EE:FF"),
+            nas_ip: None,
+            authdate: SystemTime::now(),
+            reason: Some("Unknown user"),
+            granted: None,
+        };
+        let kept = (0..40).filter(|_| writer.push(&record)).count() as u64;
+        // 97 bytes a record with its frame; one more is taken while less
+        // than 1,000 bytes wait: 11.
+        assert_eq!(kept, 11);
+        assert_eq!(
+            writer.stats(),
+            WriterStats {
+                written: 0,
+                dropped: 40 - kept
+            }
+        );
+        let started = Instant::now();
+        drop(writer);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        // What was kept is on disk for the next start.
+        assert!(journal::backlog(&dir).unwrap() > 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
