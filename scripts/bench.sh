@@ -14,6 +14,12 @@
 #      (sessions: Start, Interim, Stop)
 #   4. a table with ratios, the goals, and whether the generator was the
 #      bottleneck
+#   5. the reconnect storm (rlm_sql and rlm_netily, stock 32 threads, after
+#      each round's measurements): a NAS with 10,000 subscribers online sends
+#      Accounting-On, then each subscriber Access-Request and, on Accept,
+#      Accounting-Start (radload --mode storm): time to every Accept, every
+#      Start answered and every session recorded in radacct, and a check that
+#      radacct was left right (the run fails if not)
 #
 # Environment (defaults in brackets):
 #   BENCH_SUBSCRIBERS [100000]  BENCH_SECONDS [15] per measurement  BENCH_WARMUP [3]
@@ -30,6 +36,12 @@
 #   BENCH_CONFIGS ["sql files netily"]   BENCH_PG_PORT [55442]
 #   BENCH_PORT [18142] (auth; acct is +1)   BENCH_DIR [.run/bench]
 #   BENCH_NETILY_MODULE [target/release/librlm_netily.so]
+#   BENCH_STORM [1]  1 = the reconnect storm after each round's measurements,
+#                 0 = no storm, only = the storm alone
+#   BENCH_STORM_SUBSCRIBERS [10000]  the rebooting NAS's subscribers (admitted ones)
+#   BENCH_STORM_WINDOW [512] requests the NAS has in flight at most
+#   BENCH_STORM_TIMEOUT [3000] ms before the NAS sends a request again (3 tries)
+#   BENCH_STORM_THREADS [32] radiusd thread pool for the storm (the stock one)
 #   BENCH_RESULTS  also write the results as JSON lines to this file
 #   BENCH_NICE [-10]  niceness of radiusd, PostgreSQL and radload ("" = leave
 #                     alone): other work on a shared machine then disturbs less
@@ -46,7 +58,14 @@ WARM=${BENCH_WARMUP:-3}
 WINDOW=${BENCH_WINDOW:-128}
 THREAD_POOLS=${BENCH_THREADS:-32 128}
 ROUNDS=${BENCH_ROUNDS:-2}
-max_threads=$(tr ' ' '\n' <<<"$THREAD_POOLS" | sort -n | tail -n 1)
+STORM=${BENCH_STORM:-1}
+STORM_N=${BENCH_STORM_SUBSCRIBERS:-10000}
+STORM_WINDOW=${BENCH_STORM_WINDOW:-512}
+STORM_TIMEOUT=${BENCH_STORM_TIMEOUT:-3000}
+STORM_THREADS=${BENCH_STORM_THREADS:-32}
+case $STORM in 0 | 1 | only) ;; *) echo "bench: BENCH_STORM: 0, 1 or only" >&2; exit 2 ;; esac
+[ "$STORM" = only ] && THREAD_POOLS=$STORM_THREADS
+max_threads=$(tr ' ' '\n' <<<"$THREAD_POOLS $STORM_THREADS" | sort -n | tail -n 1)
 CONFIGS=${BENCH_CONFIGS:-sql files netily}
 PGPORT=${BENCH_PG_PORT:-55442}
 AUTH_PORT=${BENCH_PORT:-18142}
@@ -182,6 +201,11 @@ awk -F'\t' '
         printf "\n\n"
     }' "$dir/mirror.tsv" >"$dir/users"
 refused=$(awk -F'\t' '$5 == "t"' "$dir/mirror.tsv" | wc -l)
+# The rebooting NAS's subscribers: admitted ones (the storm checks that
+# every one is admitted again).
+awk -F'\t' -v n="$STORM_N" '$5 == "f" && k < n { print $1 "\t" $2; k++ }' "$dir/mirror.tsv" >"$dir/storm-users.tsv"
+[ "$STORM" = 0 ] || [ "$(wc -l <"$dir/storm-users.tsv")" -eq "$STORM_N" ] ||
+    die "BENCH_STORM_SUBSCRIBERS=$STORM_N: only $(wc -l <"$dir/storm-users.tsv") admitted subscribers (raise BENCH_SUBSCRIBERS)"
 say "$(wc -l <"$dir/subscribers.tsv") subscribers, $refused refused (suspended or overdue)"
 
 # ---------------------------------------------------------- freeradius
@@ -321,6 +345,17 @@ load() { # port, then radload options
 results=$dir/results.jsonl
 : >"$results"
 
+# Ready = answers a request (a module with a cache may need a moment).
+wait_answering() {
+    for _ in $(seq 1 60); do
+        if [ "$(load "$AUTH_PORT" --count 20 --window 4 --timeout-ms 1000 | jq '.accepts')" -gt 0 ]; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    return 1
+}
+
 # One config with one thread pool: $1 config, $2 threads; a JSON line in
 # $results either way.
 measure() {
@@ -333,16 +368,7 @@ measure() {
         say "$cfg: not measured (radiusd did not start: $start_error)"
         return 0
     fi
-    # Ready = answers a request (a module with a cache may need a moment).
-    ok=
-    for _ in $(seq 1 60); do
-        if [ "$(load "$AUTH_PORT" --count 20 --window 4 --timeout-ms 1000 | jq '.accepts')" -gt 0 ]; then
-            ok=1
-            break
-        fi
-        sleep 0.5
-    done
-    if [ -z "$ok" ]; then
+    if ! wait_answering; then
         jq -nc --arg c "$cfg" --argjson t "$threads" --argjson n "$round" --arg r "no Access-Accept within 30 s of start" '{config: $c, threads: $t, round: $n, skipped: $r}' >>"$results"
         say "$cfg: not measured (no Access-Accept within 30 s)"
         stop_radiusd
@@ -384,17 +410,67 @@ measure() {
           auth_log_drop_warnings: $dropped, acct_applied_after_s: $applied}' >>"$results"
 }
 
+# The reconnect storm for config $1 (sql or netily) in round $2: a fresh
+# radiusd at the stock thread pool; a JSON line {kind: "storm", ...} in
+# $results either way. radload exits with 3 when radacct was left wrong.
+storm_failed=
+storm() {
+    local cfg=$1 round=$2 db_url table out status=0
+    say "--- round $round: reconnect storm, $cfg, $STORM_THREADS threads, $STORM_N subscribers"
+    make_raddb "$cfg" "$STORM_THREADS"
+    start_error=
+    if ! start_radiusd "$cfg" || ! wait_answering; then
+        jq -nc --arg c "$cfg" --argjson t "$STORM_THREADS" --argjson n "$round" --arg r "radiusd did not start or answer: $start_error" \
+            '{kind: "storm", config: $c, threads: $t, round: $n, skipped: $r}' >>"$results"
+        say "$cfg: storm not measured (radiusd did not start or answer: $start_error)"
+        storm_failed=1
+        stop_radiusd
+        return 0
+    fi
+    case $cfg in
+    sql) db_url="postgresql://radius:$SQL_PASSWORD@127.0.0.1:$PGPORT/netily" table=stock.radacct ;;
+    *) db_url=$url table=public.radacct ;;
+    esac
+    # A NAS: 512 requests in flight at most, each sent again after 3 s,
+    # three tries in all (BENCH_STORM_WINDOW, BENCH_STORM_TIMEOUT ms).
+    out=$("${nice_cmd[@]}" "$radload" --mode storm --server "127.0.0.1:$AUTH_PORT" --acct-server "127.0.0.1:$ACCT_PORT" \
+        --secret "$SECRET" --users "$dir/storm-users.tsv" --subscribers "$STORM_N" --window "$STORM_WINDOW" \
+        --timeout-ms "$STORM_TIMEOUT" --tries 3 --db-url "$db_url" --db-table "$table" --record-timeout 300 --json) || status=$?
+    errors=$(grep -ciE "error|segfault|panic" "$dir/$cfg/radiusd.log" || true)
+    cp "$dir/$cfg/radiusd.log" "$dir/$cfg/radiusd-storm-r$round.log"
+    stop_radiusd
+    if [ "$status" = 0 ] || [ "$status" = 3 ]; then
+        jq -c --arg c "$cfg" --argjson t "$STORM_THREADS" --argjson n "$round" --argjson e "$errors" \
+            '{kind: "storm", config: $c, threads: $t, round: $n, log_errors: $e} + .' <<<"$out" >>"$results"
+    else
+        jq -nc --arg c "$cfg" --argjson t "$STORM_THREADS" --argjson n "$round" --arg r "radload failed (exit $status)" \
+            '{kind: "storm", config: $c, threads: $t, round: $n, skipped: $r}' >>"$results"
+    fi
+    if [ "$status" != 0 ]; then
+        storm_failed=1
+        say "STORM FAILED for $cfg (round $round): $(jq -r '.check.problems // [] | join("; ")' <<<"${out:-null}" 2>/dev/null)"
+    fi
+}
+
 if [ -n "$netily_skip" ]; then
     jq -nc --arg r "$netily_skip" '{config: "netily", skipped: $r}' >>"$results"
     say "rlm_netily: not measured ($netily_skip)"
 fi
 for round in $(seq 1 "$ROUNDS"); do
-    for threads in $THREAD_POOLS; do
-        for cfg in $CONFIGS; do
-            [ "$cfg" = netily ] && [ -n "$netily_skip" ] && continue
-            measure "$cfg" "$threads" "$round"
+    if [ "$STORM" != only ]; then
+        for threads in $THREAD_POOLS; do
+            for cfg in $CONFIGS; do
+                [ "$cfg" = netily ] && [ -n "$netily_skip" ] && continue
+                measure "$cfg" "$threads" "$round"
+            done
         done
-    done
+    fi
+    if [ "$STORM" != 0 ]; then
+        for cfg in $CONFIGS; do
+            case $cfg in sql) ;; netily) [ -z "$netily_skip" ] || continue ;; *) continue ;; esac
+            storm "$cfg" "$round"
+        done
+    fi
 done
 
 # ---------------------------------------------------------------- report
@@ -407,7 +483,7 @@ echo "Load average before the run: $loadavg_start; after: $(cut -d' ' -f1-3 /pro
 # figure rlm_sql and rlm_files reached in the same round (at any thread
 # pool: they get every advantage but the machine's drift); the goals are
 # judged for each Netily run on its own.
-NPROC=$(nproc) jq -rs -f /dev/stdin "$results" <<'JQ'
+[ "$STORM" = only ] || NPROC=$(nproc) jq -rs -f /dev/stdin "$results" <<'JQ'
 def r0: if . == null then "-" else (. | floor | tostring) end;
 def r2: if . == null then "-" else ((. * 100 | round) / 100 | tostring) end;
 def x(a; b): if a == null or b == null or b == 0 then "-" else ((a / b * 100 | round) / 100 | tostring) + "x" end;
@@ -429,7 +505,7 @@ def name: .config + (if .threads == null then "" else "@" + (.threads | tostring
   [$all[] | select(.config == "netily" and .auth != null)] as $netily
 | (["run", "auth/s", "vs sql", "vs files", "vs files same pool", "p50 ms", "p99 ms", "(at /s)", "acct/s", "vs sql", "vs detail", "applied after s", "accept", "reject", "timeout", "radload CPU", "radiusd CPU", "postgres CPU", "other CPU auth/half/acct"]
    | @tsv),
-  (sort_by(.round, .threads, .config)[] |
+  (map(select(.kind != "storm")) | sort_by(.round, .threads, .config)[] |
    if .skipped then [name, "not measured: " + .skipped] | @tsv else
    [name, (.auth.throughput | r0),
     x(.auth.throughput; sql_auth), x(.auth.throughput; files_auth), x(.auth.throughput; files_pair),
@@ -481,4 +557,45 @@ def name: .config + (if .threads == null then "" else "@" + (.threads | tostring
      else empty end),
   ($all[] | select(.auth) | select((.auth.accepts_with_rate_limit) < (.auth.accepts)) | "  note: \(name): \(.auth.accepts - .auth.accepts_with_rate_limit) Access-Accepts without Mikrotik-Rate-Limit")
 JQ
+# The storm: one row per run, each compared with rlm_sql's run of the same
+# round (times: Netily/rlm_sql, lower is better), then the spread.
+[ "$STORM" = 0 ] || STORM_N=$STORM_N STORM_WINDOW=$STORM_WINDOW STORM_THREADS=$STORM_THREADS STORM_TIMEOUT=$STORM_TIMEOUT \
+    jq -rs -f /dev/stdin "$results" <<'JQ'
+def r2: if . == null then "-" else ((. * 100 | round) / 100 | tostring) end;
+def x(a; b): if a == null or b == null or b == 0 then "-" else ((a / b * 100 | round) / 100 | tostring) + "x" end;
+def span(f): [.[] | f | select(. != null)] | if length == 0 then "-" else "\(min | r2)-\(max | r2) s" end;
+def name: (if .config == "sql" then "rlm_sql" else "rlm_netily" end) + " r" + (.round | tostring);
+[.[] | select(.kind == "storm")] as $s
+| ($s | map(select(.skipped == null))) as $ran
+| def sql(f; $round): [$ran[] | select(.config == "sql" and .round == $round) | f] | first;
+  "",
+  "Reconnect storm: a NAS with \($ENV.STORM_N) subscribers online restarts: Accounting-On, then each subscriber"
+  + " Access-Request and, on Accept, Accounting-Start (\($ENV.STORM_WINDOW) in flight, sent again after \($ENV.STORM_TIMEOUT) ms, 3 tries);"
+  + " radiusd \($ENV.STORM_THREADS) threads. Seconds from the Accounting-On until every subscriber is accepted,"
+  + " every Start answered, and radacct holds every new session open and every earlier one closed;"
+  + " vs rlm_sql = Netily's time / rlm_sql's in the same round (lower is better).",
+  (["run", "accepted s", "answered s", "recorded s", "vs rlm_sql accepted", "answered", "recorded",
+    "rejects", "timeouts", "retransmits", "gave up", "lost at a socket", "p99 ms", "radacct"] | @tsv),
+  ($s | sort_by(.round, .config)[] |
+   if .skipped then [name, "not measured: " + .skipped] | @tsv else
+   .round as $r |
+   [name, (.last_accept_s | r2), (.last_start_s | r2), (.recorded_s | r2),
+    (if .config == "sql" then "1x" else x(.last_accept_s; sql(.last_accept_s; $r)) end),
+    (if .config == "sql" then "1x" else x(.last_start_s; sql(.last_start_s; $r)) end),
+    (if .config == "sql" then "1x" else x(.recorded_s; sql(.recorded_s; $r)) end),
+    (.storm.rejects | tostring), (.storm.timeouts | tostring), (.storm.retransmits | tostring), (.storm.gave_up | tostring),
+    (.udp_rcvbuf_drops_machine | tostring), (.latency_ms.p99 | r2),
+    (if .ok then "right" else "WRONG: " + (.check.problems | join("; ")) end)] | @tsv
+   end),
+  ("Spread over \([$s[] | .round] | unique | length) round(s): "
+   + (["sql", "netily"] | map(. as $c | [$ran[] | select(.config == $c)]
+       | "\(if $c == "sql" then "rlm_sql" else "rlm_netily" end) answered \(span(.last_start_s)), recorded \(span(.recorded_s))") | join("; "))
+   + "; Netily/rlm_sql recorded: "
+   + ([$ran[] | select(.config == "netily") | .round as $r | x(.recorded_s; sql(.recorded_s; $r))] | join(", "))),
+  ($s[] | select((.log_errors // 0) > 0) | "  note: storm \(name): radiusd log has \(.log_errors) error line(s)")
+JQ
 echo "Details: $results"
+if [ -n "$storm_failed" ]; then
+    say "the reconnect storm FAILED: radacct left wrong or a run not measured (see above and $results)"
+    exit 1
+fi

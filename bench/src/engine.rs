@@ -2,7 +2,9 @@
 //! sockets (256 identifiers each), non-blocking, multiplexed with ppoll so
 //! the thread sleeps whenever it has nothing to do. A reply is matched by
 //! (socket, identifier) and accepted only if its Response Authenticator
-//! verifies against the pending request.
+//! verifies against the pending request. A request not answered within
+//! the timeout is sent again, byte for byte, as a NAS retransmits, up to
+//! the plan's tries.
 
 use std::collections::VecDeque;
 use std::io::ErrorKind;
@@ -20,12 +22,21 @@ pub enum Mode {
     Auth,
     /// Sessions: Start, `interims` Interim-Updates, Stop.
     Acct { interims: u32 },
+    /// Subscribers dialling in, as a NAS handles each: Access-Request, and
+    /// on Access-Accept an Accounting-Start; the session stays open. Each
+    /// subscriber once: `count` of them from `first_subscriber` on.
+    Login,
+    /// Accounting-On (the NAS restarted), `count` times.
+    NasOn,
 }
 
 /// What one thread is asked to do.
 #[derive(Clone)]
 pub struct Plan {
+    /// Where Access-Requests go (and, but in Login mode, every request).
     pub server: SocketAddr,
+    /// Login mode: where its Accounting-Requests go.
+    pub acct_server: SocketAddr,
     pub mode: Mode,
     pub sockets: usize,
     /// Requests in flight at most (this thread).
@@ -35,6 +46,8 @@ pub struct Plan {
     pub duration: Option<Duration>,
     pub count: Option<u64>,
     pub timeout: Duration,
+    /// Sends of one request at most: 1 = never retransmitted.
+    pub tries: u32,
     pub nas: Nas,
     pub subscribers: Arc<Vec<Subscriber>>,
     /// Where in the (shuffled) subscriber list this thread starts.
@@ -55,7 +68,12 @@ pub struct Tally {
     pub rejects: u64,
     pub acct_responses: u64,
     pub other_codes: u64,
+    /// Waits past the timeout (each try of a request counts).
     pub timeouts: u64,
+    /// Requests sent again after a timeout.
+    pub retransmits: u64,
+    /// Requests given up after their last try timed out.
+    pub gave_up: u64,
     /// Replies whose authenticator or length did not verify.
     pub bad_replies: u64,
     /// Replies to no pending request (e.g. after their timeout).
@@ -67,6 +85,22 @@ pub struct Tally {
     pub latencies_us: Vec<u32>,
     pub first_send: Option<Instant>,
     pub last_reply: Option<Instant>,
+    pub last_accept: Option<Instant>,
+    pub last_acct_response: Option<Instant>,
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn latest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 impl Tally {
@@ -82,19 +116,17 @@ impl Tally {
         self.acct_responses += o.acct_responses;
         self.other_codes += o.other_codes;
         self.timeouts += o.timeouts;
+        self.retransmits += o.retransmits;
+        self.gave_up += o.gave_up;
         self.bad_replies += o.bad_replies;
         self.unmatched += o.unmatched;
         self.skipped += o.skipped;
         self.send_errors += o.send_errors;
         self.latencies_us.extend(o.latencies_us);
-        self.first_send = match (self.first_send, o.first_send) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.last_reply = match (self.last_reply, o.last_reply) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        self.first_send = earliest(self.first_send, o.first_send);
+        self.last_reply = latest(self.last_reply, o.last_reply);
+        self.last_accept = latest(self.last_accept, o.last_accept);
+        self.last_acct_response = latest(self.last_acct_response, o.last_acct_response);
     }
 }
 
@@ -102,13 +134,19 @@ impl Tally {
 struct Pending {
     sent_at: Instant,
     authenticator: [u8; 16],
-    /// Accounting: index into the session table.
+    /// Accounting and logins: the window slot (index into `Slots`).
     session: usize,
+    /// Sends so far, the first included.
+    tries: u32,
 }
 
 struct Sock {
     socket: UdpSocket,
+    /// Connected to the accounting server (Login mode has both kinds).
+    acct: bool,
     pending: Vec<Option<Pending>>,
+    /// Each pending request's bytes, kept for retransmits (tries > 1).
+    packets: Vec<Vec<u8>>,
     in_flight: usize,
     next_id: u8,
 }
@@ -198,14 +236,27 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
     unsafe {
         libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
     }
-    let mut socks = Vec::with_capacity(plan.sockets);
-    for _ in 0..plan.sockets.max(1) {
-        socks.push(Sock {
-            socket: open_socket(plan.server)?,
-            pending: vec![None; 256],
-            in_flight: 0,
-            next_id: 0,
-        });
+    let kinds: &[bool] = match plan.mode {
+        Mode::Auth => &[false],
+        Mode::Acct { .. } | Mode::NasOn => &[true],
+        Mode::Login => &[false, true],
+    };
+    let mut socks = Vec::with_capacity(plan.sockets * kinds.len());
+    for &acct in kinds {
+        let server = match plan.mode {
+            Mode::Login if acct => plan.acct_server,
+            _ => plan.server,
+        };
+        for _ in 0..plan.sockets.max(1) {
+            socks.push(Sock {
+                socket: open_socket(server)?,
+                acct,
+                pending: vec![None; 256],
+                packets: vec![Vec::new(); 256],
+                in_flight: 0,
+                next_id: 0,
+            });
+        }
     }
     let mut fds: Vec<libc::pollfd> = socks
         .iter()
@@ -226,31 +277,7 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
         ..Tally::default()
     };
 
-    // Accounting: one session per window slot, each with at most one packet
-    // in flight, so a session's Interim never overtakes its Start.
-    let mut cursor = plan.first_subscriber;
-    let mut session_counter: u32 = 0;
-    let mut new_session = |cursor: &mut usize| {
-        let index = *cursor % subs.len();
-        *cursor += 1;
-        session_counter = session_counter.wrapping_add(1);
-        Session::new(
-            index,
-            format!(
-                "{:08X}{:02X}{:06X}",
-                plan.run_tag,
-                plan.thread,
-                session_counter & 0x00ff_ffff
-            ),
-        )
-    };
-    let (mut sessions, mut ready): (Vec<Session>, VecDeque<usize>) = match plan.mode {
-        Mode::Acct { .. } => (
-            (0..window).map(|_| new_session(&mut cursor)).collect(),
-            (0..window).collect(),
-        ),
-        Mode::Auth => (Vec::new(), VecDeque::new()),
-    };
+    let mut slots = Slots::new(&plan, window);
 
     let start = Instant::now();
     let deadline = plan.duration.map(|d| start + d);
@@ -259,6 +286,12 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
     } else {
         None
     };
+    // Login counts subscribers, not packets: it ends when they are done.
+    let packet_limit = match plan.mode {
+        Mode::Login => None,
+        _ => plan.count,
+    };
+    let tries = plan.tries.max(1);
     let mut scheduled: u64 = 0; // rate mode: sends due so far
     let mut in_flight = 0usize;
     let mut next_sock = 0usize;
@@ -267,7 +300,10 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
 
     loop {
         let now = Instant::now();
-        let sending = deadline.is_none_or(|d| now < d) && plan.count.is_none_or(|c| scheduled < c);
+        let sending = match plan.mode {
+            Mode::Login => !slots.ready.is_empty(),
+            _ => deadline.is_none_or(|d| now < d) && packet_limit.is_none_or(|c| scheduled < c),
+        };
         if !sending && in_flight == 0 {
             break;
         }
@@ -275,7 +311,7 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
         // Send what is due.
         if sending {
             loop {
-                if plan.count.is_some_and(|c| scheduled >= c) {
+                if packet_limit.is_some_and(|c| scheduled >= c) {
                     break;
                 }
                 if let Some(iv) = interval {
@@ -291,8 +327,8 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
                 } else if in_flight >= window {
                     break;
                 }
-                let session = match plan.mode {
-                    Mode::Acct { .. } => match ready.pop_front() {
+                let session = if slots.used {
+                    match slots.ready.pop_front() {
                         Some(k) => k,
                         None => {
                             if interval.is_some() {
@@ -302,45 +338,47 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
                             }
                             break;
                         }
-                    },
-                    Mode::Auth => 0,
+                    }
+                } else {
+                    0
                 };
-                // A socket with a free identifier.
+                let admitted = slots.used && slots.admitted[session];
+                let acct = match plan.mode {
+                    Mode::Auth => false,
+                    Mode::Login => admitted,
+                    Mode::Acct { .. } | Mode::NasOn => true,
+                };
+                // A socket of that kind with a free identifier.
                 let mut chosen = None;
                 for k in 0..socks.len() {
                     let i = (next_sock + k) % socks.len();
+                    if socks[i].acct != acct {
+                        continue;
+                    }
                     if let Some(id) = socks[i].free_id() {
                         chosen = Some((i, id));
                         break;
                     }
                 }
                 let Some((si, id)) = chosen else {
-                    if let Mode::Acct { .. } = plan.mode {
-                        ready.push_front(session);
+                    if slots.used {
+                        slots.ready.push_front(session);
                     }
                     break;
                 };
                 next_sock = (si + 1) % socks.len();
                 let (pkt, authenticator) = match plan.mode {
                     Mode::Auth => {
-                        let index = cursor % subs.len();
-                        cursor += 1;
-                        let a = rng.authenticator();
-                        workload::access_request(
-                            &mut builder,
-                            &plan.nas,
-                            id,
-                            &a,
-                            index,
-                            &subs[index],
-                        );
-                        (
-                            builder.finish_access(&secret, plan.nas.message_authenticator),
-                            a,
-                        )
+                        let index = slots.cursor % subs.len();
+                        slots.cursor += 1;
+                        access(&mut builder, &plan.nas, &mut rng, id, index, &subs[index])
                     }
-                    Mode::Acct { .. } => {
-                        let s = &sessions[session];
+                    Mode::Login if !admitted => {
+                        let index = slots.sessions[session].index;
+                        access(&mut builder, &plan.nas, &mut rng, id, index, &subs[index])
+                    }
+                    Mode::Acct { .. } | Mode::Login => {
+                        let s = &slots.sessions[session];
                         workload::accounting_request(
                             &mut builder,
                             &plan.nas,
@@ -351,14 +389,24 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
                         );
                         builder.finish_accounting(&secret)
                     }
+                    Mode::NasOn => {
+                        workload::accounting_on(&mut builder, &plan.nas, id, unix_now());
+                        builder.finish_accounting(&secret)
+                    }
                 };
                 let sent_at = Instant::now();
                 match socks[si].socket.send(pkt) {
                     Ok(_) => {
+                        if tries > 1 {
+                            let kept = &mut socks[si].packets[id as usize];
+                            kept.clear();
+                            kept.extend_from_slice(pkt);
+                        }
                         socks[si].pending[id as usize] = Some(Pending {
                             sent_at,
                             authenticator,
                             session,
+                            tries: 1,
                         });
                         socks[si].in_flight += 1;
                         in_flight += 1;
@@ -370,8 +418,8 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
                         if e.kind() != ErrorKind::WouldBlock {
                             t.send_errors += 1;
                         }
-                        if let Mode::Acct { .. } = plan.mode {
-                            ready.push_front(session);
+                        if slots.used {
+                            slots.ready.push_front(session);
                         }
                         break;
                     }
@@ -414,30 +462,26 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
                             sock.pending[id as usize] = None;
                             sock.in_flight -= 1;
                             in_flight -= 1;
+                            let accepted = reply.code == packet::ACCESS_ACCEPT;
                             match reply.code {
                                 packet::ACCESS_ACCEPT => {
                                     t.accepts += 1;
+                                    t.last_accept = Some(at);
                                     if reply.has_rate_limit {
                                         t.accepts_with_rate += 1;
                                     }
                                 }
                                 packet::ACCESS_REJECT => t.rejects += 1,
-                                packet::ACCOUNTING_RESPONSE => t.acct_responses += 1,
+                                packet::ACCOUNTING_RESPONSE => {
+                                    t.acct_responses += 1;
+                                    t.last_acct_response = Some(at);
+                                }
                                 _ => t.other_codes += 1,
                             }
                             let us = at.duration_since(p.sent_at).as_micros();
                             t.latencies_us.push(us.min(u128::from(u32::MAX)) as u32);
                             t.last_reply = Some(at);
-                            if let Mode::Acct { interims } = plan.mode {
-                                finish_session(
-                                    &mut sessions,
-                                    &mut ready,
-                                    p.session,
-                                    interims,
-                                    &mut cursor,
-                                    &mut new_session,
-                                );
-                            }
+                            slots.done(plan.mode, p.session, accepted);
                         }
                         Err(_) => t.bad_replies += 1,
                     }
@@ -445,7 +489,7 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
             }
         }
 
-        // Expire requests that waited too long.
+        // Retransmit, or give up on, requests that waited too long.
         let now = Instant::now();
         if now >= last_scan + scan_every {
             last_scan = now;
@@ -453,25 +497,33 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
                 if sock.in_flight == 0 {
                     continue;
                 }
-                for slot in sock.pending.iter_mut() {
-                    if let Some(p) = *slot {
-                        if now.duration_since(p.sent_at) >= plan.timeout {
-                            *slot = None;
-                            sock.in_flight -= 1;
-                            in_flight -= 1;
-                            t.timeouts += 1;
-                            if let Mode::Acct { interims } = plan.mode {
-                                finish_session(
-                                    &mut sessions,
-                                    &mut ready,
-                                    p.session,
-                                    interims,
-                                    &mut cursor,
-                                    &mut new_session,
-                                );
-                            }
-                        }
+                for id in 0..sock.pending.len() {
+                    let Some(p) = sock.pending[id] else {
+                        continue;
+                    };
+                    if now.duration_since(p.sent_at) < plan.timeout {
+                        continue;
                     }
+                    t.timeouts += 1;
+                    if p.tries < tries {
+                        // As a NAS does: the same packet again (same
+                        // identifier and authenticator, so either answer counts).
+                        match sock.socket.send(&sock.packets[id]) {
+                            Ok(_) => t.retransmits += 1,
+                            Err(_) => t.send_errors += 1,
+                        }
+                        sock.pending[id] = Some(Pending {
+                            sent_at: now,
+                            tries: p.tries + 1,
+                            ..p
+                        });
+                        continue;
+                    }
+                    sock.pending[id] = None;
+                    sock.in_flight -= 1;
+                    in_flight -= 1;
+                    t.gave_up += 1;
+                    slots.done(plan.mode, p.session, false);
                 }
             }
         }
@@ -479,18 +531,141 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
     Ok(t)
 }
 
-/// A session's packet is done (answered or given up): move it on, or
-/// replace it with a new session of the next subscriber.
-fn finish_session(
-    sessions: &mut [Session],
-    ready: &mut VecDeque<usize>,
-    k: usize,
-    interims: u32,
-    cursor: &mut usize,
-    new_session: &mut impl FnMut(&mut usize) -> Session,
-) {
-    if !sessions[k].advance(interims) {
-        sessions[k] = new_session(cursor);
+/// Runs `base` on `threads` generator threads, each with its share of the
+/// rate and the count and its own part of the first `span` subscribers
+/// (`base.window` is each thread's), and adds up what they saw.
+pub fn run_threads(
+    base: &Plan,
+    threads: usize,
+    span: usize,
+    rng: &mut Rng,
+) -> Result<Tally, String> {
+    let n = threads.max(1) as u64;
+    let mut handles = Vec::new();
+    for t in 0..n {
+        let plan = Plan {
+            rate: base.rate / n as f64,
+            count: base.count.map(|c| c / n + u64::from(t < c % n)),
+            first_subscriber: base.first_subscriber + t as usize * span / n as usize,
+            thread: t as u8,
+            seed: rng.next_u64(),
+            ..base.clone()
+        };
+        handles.push(std::thread::spawn(move || run(plan)));
     }
-    ready.push_back(k);
+    let mut tally = Tally::default();
+    for h in handles {
+        tally.merge(h.join().map_err(|_| "a generator thread panicked")??);
+    }
+    Ok(tally)
+}
+
+/// An Access-Request (PAP) for subscriber `index`, and its authenticator.
+fn access<'b>(
+    builder: &'b mut Builder,
+    nas: &Nas,
+    rng: &mut Rng,
+    id: u8,
+    index: usize,
+    subscriber: &Subscriber,
+) -> (&'b [u8], [u8; 16]) {
+    let a = rng.authenticator();
+    workload::access_request(builder, nas, id, &a, index, subscriber);
+    (
+        builder.finish_access(&nas.secret, nas.message_authenticator),
+        a,
+    )
+}
+
+/// Accounting and logins: one session per window slot, each with at most
+/// one packet in flight, so a session's Interim never overtakes its Start.
+struct Slots {
+    /// False for modes without sessions (Auth, NasOn).
+    used: bool,
+    sessions: Vec<Session>,
+    /// Login: the slot's subscriber was accepted (its Start is next).
+    admitted: Vec<bool>,
+    /// Slots whose next packet may be sent.
+    ready: VecDeque<usize>,
+    /// The next subscriber (index into the subscriber list, modulo its length).
+    cursor: usize,
+    subscribers: usize,
+    /// Login: subscribers not begun yet (None: no end).
+    left: Option<u64>,
+    counter: u32,
+    run_tag: u32,
+    thread: u8,
+}
+
+impl Slots {
+    fn new(plan: &Plan, window: usize) -> Slots {
+        let mut slots = Slots {
+            used: matches!(plan.mode, Mode::Acct { .. } | Mode::Login),
+            sessions: Vec::new(),
+            admitted: Vec::new(),
+            ready: VecDeque::new(),
+            cursor: plan.first_subscriber,
+            subscribers: plan.subscribers.len(),
+            left: match plan.mode {
+                Mode::Login => Some(plan.count.unwrap_or(plan.subscribers.len() as u64)),
+                _ => None,
+            },
+            counter: 0,
+            run_tag: plan.run_tag,
+            thread: plan.thread,
+        };
+        if slots.used {
+            for k in 0..window {
+                let Some(s) = slots.next_session() else {
+                    break;
+                };
+                slots.sessions.push(s);
+                slots.admitted.push(false);
+                slots.ready.push_back(k);
+            }
+        }
+        slots
+    }
+
+    /// A new session of the next subscriber, unless none is left.
+    fn next_session(&mut self) -> Option<Session> {
+        if let Some(left) = self.left.as_mut() {
+            *left = left.checked_sub(1)?;
+        }
+        let index = self.cursor % self.subscribers;
+        self.cursor += 1;
+        self.counter = self.counter.wrapping_add(1);
+        Some(Session::new(
+            index,
+            format!(
+                "{:08X}{:02X}{:06X}",
+                self.run_tag,
+                self.thread,
+                self.counter & 0x00ff_ffff
+            ),
+        ))
+    }
+
+    /// Slot `k`'s packet is done (answered, `accepted` if by an
+    /// Access-Accept, or given up): move its session on, or give the slot
+    /// the next subscriber's, or (none left) let it rest.
+    fn done(&mut self, mode: Mode, k: usize, accepted: bool) {
+        let next = match mode {
+            Mode::Acct { interims } => !self.sessions[k].advance(interims),
+            Mode::Login if accepted && !self.admitted[k] => {
+                self.admitted[k] = true;
+                false
+            }
+            Mode::Login => true,
+            Mode::Auth | Mode::NasOn => return,
+        };
+        if next {
+            let Some(s) = self.next_session() else {
+                return;
+            };
+            self.sessions[k] = s;
+            self.admitted[k] = false;
+        }
+        self.ready.push_back(k);
+    }
 }

@@ -5,10 +5,12 @@
 //! flight (or paces them at a target rate), verifies every reply's
 //! authenticator, and reports throughput, latency percentiles and the CPU
 //! it used itself, so a run can tell whether the generator was the
-//! bottleneck.
+//! bottleneck. `--mode storm` is the reconnect storm (storm.rs): a NAS
+//! restarts and all its subscribers dial in again at once.
 
 mod cpu;
 mod engine;
+mod storm;
 mod workload;
 
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use serde_json::json;
 
-use engine::{Mode, Plan, Tally};
+use engine::{Mode, Plan};
 use workload::{Nas, Rng};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,6 +31,10 @@ enum Kind {
     Auth,
     /// Accounting sessions: Start, Interim-Update(s), Stop
     Acct,
+    /// Reconnect storm: a NAS with --subscribers online sends Accounting-On,
+    /// then each subscriber Access-Request and, on Accept, Accounting-Start;
+    /// timed until answered and until recorded in --db-table
+    Storm,
 }
 
 #[derive(Debug, Parser)]
@@ -41,6 +47,9 @@ struct Args {
     /// RADIUS server, e.g. 127.0.0.1:1812
     #[arg(long)]
     server: String,
+    /// Storm: where its Accounting-Requests go [default: --server]
+    #[arg(long)]
+    acct_server: Option<String>,
     /// Shared secret
     #[arg(long, default_value = "testing123")]
     secret: String,
@@ -69,9 +78,24 @@ struct Args {
     sockets: Option<usize>,
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Give up on a request after this long
+    /// Give up on a request (or send it again: --tries) after this long
     #[arg(long, default_value_t = 2000, value_name = "MS")]
     timeout_ms: u64,
+    /// Sends of a request at most, as a NAS retransmits (1 = never again)
+    #[arg(long, default_value_t = 1)]
+    tries: u32,
+    /// Storm: the NAS's subscribers (the first N of the shuffled users file)
+    #[arg(long, default_value_t = 10_000)]
+    subscribers: usize,
+    /// Storm: PostgreSQL URL of the database the server records accounting in
+    #[arg(long, value_name = "URL")]
+    db_url: Option<String>,
+    /// Storm: the radacct table there, e.g. stock.radacct
+    #[arg(long, default_value = "radacct")]
+    db_table: String,
+    /// Storm: how long to wait for radacct to hold what was answered
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    record_timeout: u64,
     /// Add Message-Authenticator to Access-Requests
     #[arg(long)]
     message_authenticator: bool,
@@ -89,7 +113,7 @@ struct Args {
     json: bool,
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -97,8 +121,16 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[rank.clamp(1, sorted.len()) - 1]) / 1000.0
 }
 
-fn run(args: Args) -> Result<(), String> {
-    if args.duration.is_none() && args.count.is_none() {
+fn address(option: &str, value: &str) -> Result<SocketAddr, String> {
+    value
+        .to_socket_addrs()
+        .map_err(|e| format!("{option} {value}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{option} {value}: no address"))
+}
+
+fn run(args: Args) -> Result<bool, String> {
+    if args.duration.is_none() && args.count.is_none() && args.mode != Kind::Storm {
         return Err("give --duration SECONDS or --count N (or both)".into());
     }
     if let Some(d) = args.duration {
@@ -118,12 +150,14 @@ fn run(args: Args) -> Result<(), String> {
     if args.timeout_ms == 0 {
         return Err("--timeout-ms: more than 0".into());
     }
-    let server: SocketAddr = args
-        .server
-        .to_socket_addrs()
-        .map_err(|e| format!("--server {}: {e}", args.server))?
-        .next()
-        .ok_or_else(|| format!("--server {}: no address", args.server))?;
+    if !(1..=10).contains(&args.tries) {
+        return Err("--tries: 1 to 10".into());
+    }
+    let server = address("--server", &args.server)?;
+    let acct_server = match &args.acct_server {
+        Some(a) => address("--acct-server", a)?,
+        None => server,
+    };
     let mut subs = workload::read_subscribers(&args.users)?;
     Rng::new(args.seed).shuffle(&mut subs);
     let subs = Arc::new(subs);
@@ -142,6 +176,7 @@ fn run(args: Args) -> Result<(), String> {
         Kind::Acct => Mode::Acct {
             interims: args.interims,
         },
+        Kind::Storm => Mode::Login,
     };
     let nas = Nas {
         secret: args.secret.as_bytes().to_vec(),
@@ -156,32 +191,44 @@ fn run(args: Args) -> Result<(), String> {
     let drops0 = cpu::udp_rcvbuf_errors();
     let cpu0 = cpu::own_cpu();
     let wall0 = Instant::now();
-    let mut handles = Vec::new();
-    for t in 0..args.threads {
-        let plan = Plan {
-            server,
-            mode,
-            sockets,
-            window: per_thread_window,
-            rate: args.rate / args.threads as f64,
-            duration: args.duration.map(Duration::from_secs_f64),
-            count: args
-                .count
-                .map(|c| c / args.threads as u64 + u64::from((t as u64) < c % args.threads as u64)),
-            timeout: Duration::from_millis(args.timeout_ms),
-            nas: nas.clone(),
-            subscribers: subs.clone(),
-            first_subscriber: t * subs.len() / args.threads,
-            thread: t as u8,
-            run_tag,
-            seed: rng.next_u64(),
+    let plan = Plan {
+        server,
+        acct_server,
+        mode,
+        sockets,
+        window: per_thread_window,
+        rate: args.rate,
+        duration: args.duration.map(Duration::from_secs_f64),
+        count: args.count,
+        timeout: Duration::from_millis(args.timeout_ms),
+        tries: args.tries,
+        nas,
+        subscribers: subs.clone(),
+        first_subscriber: 0,
+        thread: 0,
+        run_tag,
+        seed: 0,
+    };
+    if args.mode == Kind::Storm {
+        let storm = storm::Storm {
+            subscribers: args.subscribers,
+            threads: args.threads,
+            db_url: args
+                .db_url
+                .clone()
+                .ok_or("--mode storm needs --db-url (radacct is checked)")?,
+            table: args.db_table.clone(),
+            record_timeout: Duration::from_secs(args.record_timeout),
         };
-        handles.push(std::thread::spawn(move || engine::run(plan)));
+        let (report, ok) = storm::run(&storm, &plan, &mut rng)?;
+        if args.json {
+            println!("{report}");
+        } else {
+            println!("{report:#}");
+        }
+        return Ok(ok);
     }
-    let mut tally = Tally::default();
-    for h in handles {
-        tally.merge(h.join().map_err(|_| "a generator thread panicked")??);
-    }
+    let mut tally = engine::run_threads(&plan, args.threads, subs.len(), &mut rng)?;
     let wall = wall0.elapsed();
     let own = cpu::own_cpu() - cpu0;
     let (busy, steal) = machine0.used(&cpu::Machine::sample());
@@ -228,6 +275,7 @@ fn run(args: Args) -> Result<(), String> {
     let mode_name = match args.mode {
         Kind::Auth => "auth",
         Kind::Acct => "acct",
+        Kind::Storm => "storm",
     };
 
     if args.json {
@@ -253,6 +301,8 @@ fn run(args: Args) -> Result<(), String> {
             "acct_responses": tally.acct_responses,
             "other_codes": tally.other_codes,
             "timeouts": tally.timeouts,
+            "retransmits": tally.retransmits,
+            "gave_up": tally.gave_up,
             "bad_replies": tally.bad_replies,
             "unmatched": tally.unmatched,
             "skipped": tally.skipped,
@@ -291,8 +341,8 @@ fn run(args: Args) -> Result<(), String> {
             tally.other_codes
         );
         println!(
-            "  timeouts {}  bad replies {}  unmatched {}  skipped (window full) {}  send errors {}  UDP receive-buffer drops (whole machine) {udp_drops}",
-            tally.timeouts, tally.bad_replies, tally.unmatched, tally.skipped, tally.send_errors
+            "  timeouts {} (retransmitted {}, given up {})  bad replies {}  unmatched {}  skipped (window full) {}  send errors {}  UDP receive-buffer drops (whole machine) {udp_drops}",
+            tally.timeouts, tally.retransmits, tally.gave_up, tally.bad_replies, tally.unmatched, tally.skipped, tally.send_errors
         );
         println!(
             "  throughput {throughput:.0}/s  latency ms: mean {mean:.3} p50 {p50:.3} p90 {p90:.3} p99 {p99:.3} p99.9 {p999:.3} max {max:.3}"
@@ -304,12 +354,14 @@ fn run(args: Args) -> Result<(), String> {
         line += &format!("; whole machine busy {busy_cores:.2}, steal {steal_cores:.2}");
         println!("{line}");
     }
-    Ok(())
+    Ok(true)
 }
 
 fn main() -> ExitCode {
     match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        // The storm left the database wrong: its report says how.
+        Ok(false) => ExitCode::from(3),
         Err(e) => {
             eprintln!("radload: {e}");
             ExitCode::from(2)

@@ -234,6 +234,17 @@ pub fn accounting_request(
     }
 }
 
+/// Accounting-On: the NAS (re)started, so every session it had is over.
+/// Carries what a MikroTik sends with it: no user, an Acct-Session-Id
+/// (RFC 2866 wants one in every Accounting-Request), the event time.
+pub fn accounting_on(b: &mut Builder, nas: &Nas, id: u8, now_unix: u32) {
+    b.start(packet::ACCOUNTING_REQUEST, id, &[0; 16]);
+    b.attr(packet::NAS_IP_ADDRESS, &nas.ip);
+    b.attr(packet::ACCT_SESSION_ID, b"00000000");
+    b.attr_u32(packet::ACCT_STATUS_TYPE, 7); // Accounting-On
+    b.attr_u32(packet::EVENT_TIMESTAMP, now_unix);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
