@@ -13,6 +13,7 @@ help:
 	@echo "make stop     stop everything 'make run' started"
 	@echo "make test     build and run all tests against a throwaway PostgreSQL"
 	@echo "make chaos    the fault-injection suite under load (tests/tests/chaos_*.rs; minutes)"
+	@echo "make soak     mixed auth + accounting + CoA + VPN at half of peak for SOAK_MINUTES (default 30): memory, fds, connections, p99 flat"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
 	@echo "make fuzz     fuzz every parser and renderer, FUZZ_SECONDS each (default 300; nightly + cargo-fuzz)"
 	@echo "make fuzz-smoke  each fuzz target for a few seconds over the committed corpus (CI)"
@@ -68,3 +69,8 @@ install: build
 .PHONY: chaos
 chaos: deps
 	scripts/chaos.sh
+
+# Half of peak for SOAK_MINUTES (default 30; tests/tests/soak.rs): not part of `make test`.
+.PHONY: soak
+soak: deps
+	scripts/soak.sh

@@ -289,6 +289,22 @@ impl Radiusd {
         Ok(server)
     }
 
+    /// A radiusd whose module reads `config`, checked to have loaded the
+    /// subscribers; panics with its log when it did not start or load.
+    pub fn serving(config: &Path) -> Radiusd {
+        let server = Radiusd::start_with(RadiusdOptions {
+            config_file: Some(config.to_path_buf()),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            server.log().contains("rlm_netily: loaded"),
+            "{}",
+            server.log()
+        );
+        server
+    }
+
     /// Everything radiusd logged so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("radiusd.log")).unwrap_or_default()

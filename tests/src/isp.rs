@@ -134,20 +134,27 @@ pub fn seed_alice_and_bob(conn: &mut postgres::Client, plan: &NewPlan) {
     db::migrate(conn).unwrap();
     db::add_plan(conn, plan).unwrap();
     for (user, password) in [("alice", "alice-secret"), ("bob", "bob-secret")] {
-        db::add_customer(
-            conn,
-            &NewCustomer {
-                username: user.into(),
-                password: password.into(),
-                full_name: format!("{user} subscriber"),
-                phone: None,
-                email: None,
-                mac_binding: None,
-                static_ip: None,
-            },
-        )
-        .unwrap();
-        db::set_plan(conn, user, &plan.name, None, None).unwrap();
+        subscribe(conn, user, password, &plan.name);
     }
     db::set_customer_status(conn, "bob", SubscriberStatus::Suspended).unwrap();
+}
+
+/// Straight through netily-core: subscriber `user` ("`user` subscriber",
+/// nothing else set) with `password`, on `plan` from now. Panics when the
+/// database refuses (a test set-up that cannot go on).
+pub fn subscribe(conn: &mut postgres::Client, user: &str, password: &str, plan: &str) {
+    db::add_customer(
+        conn,
+        &NewCustomer {
+            username: user.into(),
+            password: password.into(),
+            full_name: format!("{user} subscriber"),
+            phone: None,
+            email: None,
+            mac_binding: None,
+            static_ip: None,
+        },
+    )
+    .unwrap();
+    db::set_plan(conn, user, plan, None, None).unwrap();
 }
