@@ -87,6 +87,9 @@ pub struct Tally {
     pub last_reply: Option<Instant>,
     pub last_accept: Option<Instant>,
     pub last_acct_response: Option<Instant>,
+    /// Login mode: when each Access-Accept and each Start's answer came.
+    pub accepted_at: Vec<Instant>,
+    pub started_at: Vec<Instant>,
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -127,6 +130,8 @@ impl Tally {
         self.last_reply = latest(self.last_reply, o.last_reply);
         self.last_accept = latest(self.last_accept, o.last_accept);
         self.last_acct_response = latest(self.last_acct_response, o.last_acct_response);
+        self.accepted_at.extend(o.accepted_at);
+        self.started_at.extend(o.started_at);
     }
 }
 
@@ -463,6 +468,13 @@ pub fn run(plan: Plan) -> Result<Tally, String> {
                             sock.in_flight -= 1;
                             in_flight -= 1;
                             let accepted = reply.code == packet::ACCESS_ACCEPT;
+                            if plan.mode == Mode::Login {
+                                match reply.code {
+                                    packet::ACCESS_ACCEPT => t.accepted_at.push(at),
+                                    packet::ACCOUNTING_RESPONSE => t.started_at.push(at),
+                                    _ => {}
+                                }
+                            }
                             match reply.code {
                                 packet::ACCESS_ACCEPT => {
                                     t.accepts += 1;
