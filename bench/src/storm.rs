@@ -185,8 +185,9 @@ pub fn run(s: &Storm, base: &Plan, rng: &mut Rng) -> Result<(Value, bool), Strin
     expect(
         recorded.is_some(),
         format!(
-            "radacct did not hold the storm's sessions within {} s",
-            s.record_timeout.as_secs()
+            "radacct did not hold the storm's sessions within {} s (or stopped changing for {} s)",
+            s.record_timeout.as_secs(),
+            STALLED.as_secs()
         ),
     );
     expect(
@@ -337,8 +338,12 @@ fn on_once(base: &Plan, rng: &mut Rng) -> Result<Tally, String> {
     engine::run_threads(&plan, 1, 1, rng)
 }
 
+/// Counts that stay the same this long will not change (a session closed
+/// by mistake is never reopened): the poll gives up before its timeout.
+const STALLED: Duration = Duration::from_secs(30);
+
 /// Runs `sql` every 50 ms until `done` holds of its counts: when the query
-/// that saw it began, or None after `timeout`.
+/// that saw it began, or None after `timeout` or once they stall.
 fn poll(
     query: &mut Query<'_>,
     sql: &str,
@@ -346,12 +351,17 @@ fn poll(
     done: impl Fn(&[i64]) -> bool,
 ) -> Result<Option<Instant>, String> {
     let until = Instant::now() + timeout;
+    let mut last: (Vec<i64>, Instant) = (Vec::new(), Instant::now());
     loop {
         let at = Instant::now();
-        if done(&query(sql)?) {
+        let counts = query(sql)?;
+        if done(&counts) {
             return Ok(Some(at));
         }
-        if at >= until {
+        if counts != last.0 {
+            last = (counts, at);
+        }
+        if at >= until || at.duration_since(last.1) >= STALLED {
             return Ok(None);
         }
         thread::sleep(Duration::from_millis(50));
