@@ -576,7 +576,7 @@ def name: (if .config == "sql" then "rlm_sql" else "rlm_netily" end) + " r" + (.
   + " 99%: until 99 of each 100 subscribers were through. In brackets: Netily's time / rlm_sql's in the same"
   + " round (lower is better).",
   (["run", "all accepted s", "all Starts answered s", "all recorded s", "99% accepted s", "99% Starts answered s",
-    "rejects", "timeouts", "retransmits", "gave up", "lost at a socket", "p99 ms", "radacct"] | @tsv),
+    "rejects", "timeouts", "retransmits", "gave up", "UDP drops (machine)", "p99 ms", "radacct"] | @tsv),
   ($s | sort_by(.round, .config != "sql")[] |
    if .skipped then [name, "not measured: " + .skipped] | @tsv else
    . as $run | .round as $r |
