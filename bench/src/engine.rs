@@ -681,3 +681,80 @@ impl Slots {
         self.ready.push_back(k);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(mode: Mode, count: Option<u64>) -> Plan {
+        let subscribers = (0..10)
+            .map(|i| Subscriber {
+                username: format!("u{i}"),
+                password: "p".into(),
+            })
+            .collect();
+        let server: SocketAddr = "127.0.0.1:1812".parse().unwrap();
+        Plan {
+            server,
+            acct_server: server,
+            mode,
+            sockets: 1,
+            window: 2,
+            rate: 0.0,
+            duration: None,
+            count,
+            timeout: Duration::from_secs(3),
+            tries: 3,
+            nas: Nas {
+                secret: b"s".to_vec(),
+                ip: [127, 0, 0, 1],
+                message_authenticator: false,
+            },
+            subscribers: Arc::new(subscribers),
+            first_subscriber: 4,
+            thread: 0,
+            run_tag: 0xABCD_0001,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn login_is_access_request_then_start_and_each_subscriber_once() {
+        let p = plan(Mode::Login, Some(3));
+        let mut slots = Slots::new(&p, 2);
+        // Two slots for the first two of the three subscribers (from the 5th on).
+        assert_eq!(slots.ready, [0, 1]);
+        assert_eq!(slots.sessions[0].index, 4);
+        assert_eq!(slots.sessions[1].index, 5);
+        assert!(slots.sessions[0].session_id.starts_with("ABCD0001"));
+        // Accepted: the same subscriber's Start is next.
+        assert_eq!(slots.ready.pop_front(), Some(0));
+        slots.done(Mode::Login, 0, true);
+        assert!(slots.admitted[0]);
+        assert_eq!(slots.sessions[0].index, 4);
+        assert_eq!(slots.sessions[0].stage, crate::workload::Stage::Start);
+        // Rejected: the slot takes the last subscriber.
+        assert_eq!(slots.ready.pop_front(), Some(1));
+        slots.done(Mode::Login, 1, false);
+        assert_eq!(slots.sessions[1].index, 6);
+        assert!(!slots.admitted[1]);
+        // Start answered: no subscriber left, the slot rests.
+        assert_eq!(slots.ready.pop_front(), Some(0));
+        slots.done(Mode::Login, 0, false);
+        assert_eq!(slots.ready, [1]);
+    }
+
+    #[test]
+    fn accounting_slots_never_run_out() {
+        let p = plan(Mode::Acct { interims: 0 }, None);
+        let mut slots = Slots::new(&p, 2);
+        // Start, then Stop, then the next subscriber's session.
+        slots.ready.clear();
+        slots.done(p.mode, 0, false);
+        assert_eq!(slots.sessions[0].stage, crate::workload::Stage::Stop);
+        slots.done(p.mode, 0, false);
+        assert_eq!(slots.sessions[0].index, 6);
+        assert_eq!(slots.sessions[0].stage, crate::workload::Stage::Start);
+        assert_eq!(slots.ready, [0, 0]);
+    }
+}
