@@ -40,4 +40,9 @@ export NETILY_TEST_MODULE="$SOAK_DIR/bin/librlm_netily.so"
 export NETILY_TEST_OPENVPN_PLUGIN="$SOAK_DIR/bin/libopenvpn_plugin_netily.so"
 
 echo "== soak: $SOAK_MINUTES min; samples in $SOAK_DIR"
-exec cargo test -p netily-tests --test soak -- --ignored --test-threads=1 --nocapture
+status=0
+cargo test -p netily-tests --test soak -- --ignored --test-threads=1 --nocapture || status=$?
+# The copies take 160 MB a run; the samples, summary and verdict stay.
+rm -rf "$SOAK_DIR/bin"
+echo "== soak: samples.jsonl, summary.txt and verdict.txt in $SOAK_DIR"
+exit "$status"
