@@ -19,7 +19,7 @@
 
 use std::borrow::Borrow;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::super::error::{q, Result};
 use super::super::pool::connect_detail;
@@ -46,19 +46,25 @@ pub(super) fn write_forever(shared: &Shared) {
 }
 
 /// Takes up to BATCH_MAX queued jobs whose subscribers no other batch holds,
-/// waiting while there are none; None when the store is dropped.
+/// once a batch is due (see [`super::queue::LINGER`]), waiting while there
+/// are none; None when the store is dropped.
 fn next_batch(shared: &Shared) -> Option<Batch> {
     let mut queue = shared.queue.lock();
     loop {
         if shared.stop.load(Ordering::Acquire) {
             return None;
         }
-        let batch = queue.take_batch();
-        if !batch.jobs.is_empty() {
-            drop(queue);
-            return Some(batch);
+        let mut wait = queue.batch_due_in(Instant::now(), POLL);
+        if wait.is_zero() {
+            let batch = queue.take_batch();
+            if !batch.jobs.is_empty() {
+                drop(queue);
+                return Some(batch);
+            }
+            // Every waiting packet's subscriber is in another batch.
+            wait = POLL;
         }
-        shared.queued.wait_for(&mut queue, POLL);
+        shared.queued.wait_for(&mut queue, wait);
     }
 }
 
