@@ -408,6 +408,62 @@ fn with_the_database_down_packets_are_journaled_at_once_and_applied_when_it_retu
     let _ = std::fs::remove_dir_all(&journal.dir);
 }
 
+/// A NAS reboots while the database is down: its journal holds Starts,
+/// the Accounting-On, and the Starts of the storm after it, all in the same
+/// second. Applied together when the database returns, every session from
+/// before the Accounting-On is closed and none after it, however the
+/// writers batch them (and a NAS of more sessions than one statement
+/// closes).
+#[test]
+fn an_accounting_on_closes_exactly_the_sessions_journaled_before_it() {
+    let mut cluster = PgCluster::start();
+    let url = cluster.create_database("netily_acct_reboot").unwrap();
+    let mut conn = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    seed(&mut conn);
+    drop(conn);
+    let journal = temp_journal("reboot");
+    let store = AccountingStore::new(&url, 2, Duration::from_secs(2), &journal).unwrap();
+    cluster.stop().unwrap();
+    let reboot_at = T0 + 10;
+    let start = |unique: &str, user: &str, at: i64| {
+        let mut p = packet(1, unique, NAS);
+        p.username = Some(user.into());
+        store.record(&change(&p, at)).unwrap();
+    };
+    let before = 5_000;
+    for i in 0..before {
+        start(
+            &format!("before{i}"),
+            &format!("u{i}"),
+            T0 + i64::from(i % 11),
+        );
+    }
+    let on = packet(7, "on", NAS);
+    assert_eq!(
+        store.record(&change(&on, reboot_at)).unwrap(),
+        Recorded::Journaled
+    );
+    let after = 300;
+    for i in 0..after {
+        start(&format!("after{i}"), &format!("u{i}"), reboot_at);
+    }
+    cluster.start_again().unwrap();
+    until_applied(&journal, Duration::from_secs(60));
+    let mut conn = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let closed = count(
+        &mut conn,
+        "SELECT count(*) FROM radacct WHERE acctuniqueid LIKE 'before%'
+            AND acctstoptime IS NOT NULL AND acctterminatecause = 'NAS-Reboot'",
+    );
+    let open = count(
+        &mut conn,
+        "SELECT count(*) FROM radacct WHERE acctuniqueid LIKE 'after%' AND acctstoptime IS NULL",
+    );
+    assert_eq!((closed, open), (i64::from(before), i64::from(after)));
+    drop(store);
+    let _ = std::fs::remove_dir_all(&journal.dir);
+}
+
 // ---------------------------------------------------------------- end to end
 
 fn acct_packet(status: &str, session: &str, extra: &str) -> String {

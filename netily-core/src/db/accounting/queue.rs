@@ -3,7 +3,11 @@
 //!
 //! A subscriber's packets are never in two batches at once: a batch holds
 //! its subscribers busy until it is committed, and their later packets wait
-//! in the queue. Nothing here touches the database. Failure behaviour: a
+//! in the queue. An Accounting-On/Off is a barrier: it closes the NAS's
+//! sessions that began up to its time, whoever they belong to, so it is
+//! applied alone, once every packet before it is committed, and no packet
+//! after it is taken until it is (else a Start in its second, committed
+//! first, would be closed, or a Start before it, committed after, left open). Nothing here touches the database. Failure behaviour: a
 //! full queue refuses a packet at once ([`Queue::push`]; the applier's
 //! window keeps it from filling); a slot not filled in time gives nothing
 //! yet ([`Slot::wait_until`]).
@@ -91,6 +95,10 @@ pub(super) struct Queue {
     /// When the oldest packet still waiting was queued (or one queued
     /// before it: after a batch is taken, the time is kept, not searched).
     oldest: Option<Instant>,
+    /// Batches taken and not yet released.
+    in_flight: usize,
+    /// An Accounting-On/Off is in flight: nothing else may be taken.
+    barrier_in_flight: bool,
 }
 
 impl Queue {
@@ -121,16 +129,33 @@ impl Queue {
     }
 
     /// Takes up to [`BATCH_MAX`] packets, oldest first, of subscribers no
-    /// batch holds, and holds those subscribers busy until [`Queue::release`].
-    /// Empty when every waiting packet's subscriber is busy.
+    /// batch holds and from before the first Accounting-On/Off waiting, and
+    /// holds those subscribers busy until [`Queue::release`]. The
+    /// Accounting-On/Off itself is taken alone, once it is first in line
+    /// and nothing is in flight. Empty when nothing can be taken yet.
     pub(super) fn take_batch(&mut self) -> Batch {
         let mut jobs = Vec::new();
         let mut keys: Vec<String> = Vec::new();
+        if self.barrier_in_flight {
+            return self.taken(jobs, keys);
+        }
+        if self.jobs.front().is_some_and(|j| is_barrier(&j.change)) {
+            if self.in_flight == 0 {
+                jobs.extend(self.jobs.pop_front());
+                self.barrier_in_flight = true;
+                if self.jobs.is_empty() {
+                    self.oldest = None;
+                }
+            }
+            return self.taken(jobs, keys);
+        }
         let mut left = VecDeque::with_capacity(self.jobs.len());
+        let mut behind_barrier = false;
         while let Some(job) = self.jobs.pop_front() {
+            behind_barrier = behind_barrier || is_barrier(&job.change);
             let key = key_of(&job.change);
             let held = key.is_some_and(|k| self.busy.contains(k));
-            if held || jobs.len() >= BATCH_MAX {
+            if behind_barrier || held || jobs.len() >= BATCH_MAX {
                 left.push_back(job);
                 continue;
             }
@@ -145,25 +170,43 @@ impl Queue {
         if self.jobs.is_empty() {
             self.oldest = None;
         }
-        // Rows locked in one order (a NAS restart, which closes sessions of
-        // many subscribers, first), so batches that meet wait instead of
+        // Rows locked in one order, so batches that meet wait instead of
         // deadlocking. Stable: a session's packets keep their order.
         jobs.sort_by(|a, b| lock_order(&a.change).cmp(&lock_order(&b.change)));
+        self.taken(jobs, keys)
+    }
+
+    /// A batch of `jobs`, counted in flight unless empty.
+    fn taken(&mut self, jobs: Vec<Job>, keys: Vec<String>) -> Batch {
+        if !jobs.is_empty() {
+            self.in_flight += 1;
+        }
         Batch { jobs, keys }
     }
 
-    /// Frees a committed batch's subscribers for the other writers.
+    /// Frees a committed (non-empty) batch's subscribers for the other
+    /// writers, and the packets behind an Accounting-On/Off once it is
+    /// committed.
     pub(super) fn release(&mut self, keys: &[String]) {
         for k in keys {
             self.busy.remove(k);
         }
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if self.in_flight == 0 {
+            self.barrier_in_flight = false;
+        }
     }
 }
 
-fn lock_order(change: &Change) -> (u8, Option<&str>, &str) {
+/// An Accounting-On/Off: it changes rows of every subscriber of a NAS.
+fn is_barrier(change: &Change) -> bool {
+    matches!(change, Change::NasRestart(_))
+}
+
+fn lock_order(change: &Change) -> (Option<&str>, &str) {
     match change {
-        Change::NasRestart(_) | Change::Ignore { .. } => (0, None, ""),
-        Change::Session(s) => (1, s.username.as_deref(), s.unique_id.as_str()),
+        Change::NasRestart(_) | Change::Ignore { .. } => (None, ""),
+        Change::Session(s) => (s.username.as_deref(), s.unique_id.as_str()),
     }
 }
 
@@ -244,38 +287,51 @@ mod tests {
     }
 
     #[test]
-    fn a_nas_restart_holds_nobody_and_is_never_held() {
-        let mut q = queue(vec![interim("a1", "alice")]);
-        let held = q.take_batch();
-        assert!(q.push(job(nas_restart())).is_ok());
-        assert!(q.push(job(interim("a1", "alice"))).is_ok());
-        let batch = q.take_batch();
-        assert_eq!(names(&batch.jobs), ["restart"]);
-        assert!(batch.keys.is_empty());
-        q.release(&held.keys);
-        assert_eq!(names(&q.take_batch().jobs), ["interim a1"]);
+    fn a_nas_restart_is_applied_alone_after_everything_before_it_and_before_everything_after() {
+        let mut q = queue(vec![
+            session(SessionEvent::Start, "a1", Some("alice")),
+            nas_restart(),
+            session(SessionEvent::Start, "b1", Some("bob")),
+        ]);
+        // Only what came before the restart; Bob waits behind it.
+        let before = q.take_batch();
+        assert_eq!(names(&before.jobs), ["start a1"]);
+        // The restart waits until Alice's Start is committed.
+        assert!(q.take_batch().jobs.is_empty());
+        q.release(&before.keys);
+        let restart = q.take_batch();
+        assert_eq!(names(&restart.jobs), ["restart"]);
+        assert!(restart.keys.is_empty());
+        // Nothing is taken while the restart is in flight.
+        assert!(q.take_batch().jobs.is_empty());
+        q.release(&restart.keys);
+        assert_eq!(names(&q.take_batch().jobs), ["start b1"]);
+        assert!(q.is_empty());
     }
 
     #[test]
-    fn a_batch_locks_rows_in_one_order_restarts_first() {
+    fn a_nas_restart_first_in_line_waits_for_every_batch_in_flight() {
+        let mut q = queue(vec![interim("a1", "alice"), interim("b1", "bob")]);
+        let first = q.take_batch();
+        assert!(q.push(job(nas_restart())).is_ok());
+        assert!(q.take_batch().jobs.is_empty());
+        q.release(&first.keys);
+        assert_eq!(names(&q.take_batch().jobs), ["restart"]);
+    }
+
+    #[test]
+    fn a_batch_locks_rows_in_one_order() {
         let mut q = queue(vec![
             interim("c1", "carol"),
             session(SessionEvent::Start, "z", None),
             interim("a1", "alice"),
-            nas_restart(),
             interim("b1", "bob"),
         ]);
         let batch = q.take_batch();
-        // Sessions without a username sort first among sessions (None < Some).
+        // Sessions without a username sort first (None < Some).
         assert_eq!(
             names(&batch.jobs),
-            [
-                "restart",
-                "start z",
-                "interim a1",
-                "interim b1",
-                "interim c1"
-            ]
+            ["start z", "interim a1", "interim b1", "interim c1"]
         );
     }
 

@@ -173,9 +173,10 @@ WITH input AS MATERIALIZED (
 SELECT n.uid, n.is_open AND NOT coalesce(b.is_open, true)
   FROM changed n LEFT JOIN before b ON b.uid = n.uid, sent";
 
-/// Accounting-On/Off: every session of the NAS that began before it
-/// restarted. Notifies the closed sessions itself, as [`RECORD_SESSIONS`]
-/// does; returns how many it closed.
+/// Accounting-On/Off: up to $4 sessions of the NAS that began before it
+/// restarted (the statement is run until it closes fewer: see
+/// [`CLOSE_NAS_CHUNK`]). Notifies the closed sessions itself, as
+/// [`RECORD_SESSIONS`] does; returns how many it closed.
 const CLOSE_NAS_SESSIONS: &str = "
 WITH closed AS (
     UPDATE radacct
@@ -184,9 +185,12 @@ WITH closed AS (
            acctsessiontime = greatest(acctsessiontime,
                                       $2::bigint - floor(extract(epoch FROM acctstarttime))::bigint),
            acctterminatecause = $3::text
-     WHERE acctstoptime IS NULL
-       AND nasipaddress = $1::inet
-       AND acctstarttime <= to_timestamp($2::bigint)
+     WHERE radacctid IN (SELECT radacctid FROM radacct
+                          WHERE acctstoptime IS NULL
+                            AND nasipaddress = $1::inet
+                            AND acctstarttime <= to_timestamp($2::bigint)
+                          LIMIT $4::bigint)
+       AND acctstoptime IS NULL
     RETURNING username, acctuniqueid
 ), sent AS (
     SELECT count(pg_notify('netily_changed', payload))
@@ -195,6 +199,13 @@ WITH closed AS (
      WHERE octet_length(payload) < 8000
 )
 SELECT count(*)::bigint FROM closed, sent";
+
+/// Sessions an Accounting-On/Off closes per statement. A NAS with 50,000
+/// sessions closed in one statement ran past the statement timeout, and the
+/// packet would have been retried, in vain, for ever; each statement is its
+/// own transaction, and a restart in between closes the rest when the
+/// packet is applied again.
+const CLOSE_NAS_CHUNK: i64 = 2_000;
 
 /// How the writer's statements are planned: once per connection (for a
 /// small batch, planning the statement costs more than running it), and
@@ -430,11 +441,19 @@ impl PreparedConnection {
                     }
                 }
                 Step::CloseNas(i, r) => {
-                    let row = self
-                        .client
-                        .query_one(&self.close_nas, &[&r.nas_ip, &r.at, &r.terminate_cause])?;
-                    let closed: i64 = row.try_get(0)?;
-                    results[i] = Recorded::NasSessionsClosed(u64::try_from(closed).unwrap_or(0));
+                    let mut closed = 0u64;
+                    loop {
+                        let row = self.client.query_one(
+                            &self.close_nas,
+                            &[&r.nas_ip, &r.at, &r.terminate_cause, &CLOSE_NAS_CHUNK],
+                        )?;
+                        let now: i64 = row.try_get(0)?;
+                        closed += u64::try_from(now).unwrap_or(0);
+                        if now < CLOSE_NAS_CHUNK {
+                            break;
+                        }
+                    }
+                    results[i] = Recorded::NasSessionsClosed(closed);
                 }
             }
         }

@@ -68,11 +68,9 @@ fn next_batch(shared: &Shared) -> Option<Batch> {
     }
 }
 
-/// Frees a committed batch's subscribers for the other writers.
+/// Frees a committed batch's subscribers (and what waits behind an
+/// Accounting-On/Off) for the other writers.
 fn release(shared: &Shared, keys: &[String]) {
-    if keys.is_empty() {
-        return;
-    }
     shared.queue.lock().release(keys);
     shared.queued.notify_all();
 }
