@@ -240,18 +240,20 @@ make_raddb() {
             -e 's|^\([[:space:]]*radius_db\) = .*|\1 = "netily"|' \
             "$raddb/mods-available/sql"
         ln -sf ../mods-available/sql "$raddb/mods-enabled/sql"
-        authz=sql postauth=sql postauth_reject=sql acct=sql
+        authz=sql postauth=sql postauth_reject=sql acct=sql preacct=acct_unique
         ;;
     files)
         cp "$dir/users" "$raddb/mods-config/files/authorize"
-        authz=files postauth= postauth_reject= acct=detail
+        authz=files postauth= postauth_reject= acct=detail preacct=acct_unique
         ;;
     netily)
         cp "$module" "$base/lib/rlm_netily.so"
         sed -e "s|^\([[:space:]]*config_file[[:space:]]*=\).*|\1 \"$dir/netily.conf\"|" \
             "$root/raddb/mods-available/netily" >"$raddb/mods-available/netily"
         ln -sf ../mods-available/netily "$raddb/mods-enabled/netily"
-        authz=netily postauth=netily postauth_reject=netily acct=netily
+        # Netily's site gives the stock acct_unique policy's id itself
+        # (raddb/sites-available/netily: the policy leaks in 3.2.1).
+        authz=netily postauth=netily postauth_reject=netily acct=netily preacct=netily
         ;;
     esac
     # The same site for all three: only the module differs (as in the stock
@@ -289,7 +291,7 @@ server bench {
 	}
 	preacct {
 		preprocess
-		acct_unique
+		$preacct
 	}
 	accounting {
 		$acct

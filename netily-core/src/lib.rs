@@ -11,6 +11,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod accounting;
+pub mod acct_unique;
 pub mod billing;
 pub mod checks;
 pub mod clock;

@@ -24,7 +24,7 @@ use crate::glue::{self, Core, Outcome};
 use crate::request::{List, Mode, PairError, Request};
 use crate::settings::{Section, Settings};
 use crate::sys;
-use crate::values::{AccessValues, AccountingValues, PostAuthValues};
+use crate::values::{self, AccessValues, AccountingValues, PostAuthValues};
 
 /// Per-instance data. FreeRADIUS allocates `inst_size` zeroed bytes, fills the
 /// config fields from the CONF_PARSER table below, and frees it after detach.
@@ -122,7 +122,7 @@ pub static MODULE: Exported<sys::module_t> = Exported(sys::module_t {
     methods: [
         None,                 // authenticate: pap/chap/mschap do it
         Some(mod_authorize),  // authorize
-        None,                 // preacct
+        Some(mod_preacct),    // preacct
         Some(mod_accounting), // accounting
         None,                 // session
         None,                 // pre-proxy
@@ -402,6 +402,30 @@ unsafe fn from_removed_client(
         directory.is_some_and(|d| unsafe { clients::not_answered(d, request) })
     })
 }
+
+/// Gives a packet without an Acct-Unique-Session-Id the one the stock
+/// `acct_unique` policy would (netily_core::acct_unique says why Netily
+/// does it): `updated` then, `noop` when the packet has one already.
+unsafe extern "C" fn mod_preacct(
+    instance: *mut c_void,
+    request: *mut sys::REQUEST,
+) -> sys::rlm_rcode_t {
+    // SAFETY: arguments straight from FreeRADIUS.
+    unsafe {
+        method("preacct", instance, request, |_core, request| {
+            let Some(id) = values::acct_unique_session_id(request) else {
+                return sys::RLM_MODULE_NOOP;
+            };
+            match request.replace(List::Request, ACCT_UNIQUE_SESSION_ID, &id) {
+                Ok(()) => sys::RLM_MODULE_UPDATED,
+                Err(e) => set_failed(e),
+            }
+        })
+    }
+}
+
+/// The attribute [`mod_preacct`] sets.
+const ACCT_UNIQUE_SESSION_ID: &str = "Acct-Unique-Session-Id";
 
 unsafe extern "C" fn mod_accounting(
     instance: *mut c_void,

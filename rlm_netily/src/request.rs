@@ -60,6 +60,8 @@ impl fmt::Display for PairError {
 /// Which list a written attribute goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum List {
+    /// What the NAS sent (attributes later modules read as the packet's).
+    Request,
     /// What the NAS receives.
     Reply,
     /// Server-side settings for later modules (e.g. Cleartext-Password for pap).
@@ -194,6 +196,22 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// An IPv6 address attribute.
+    pub fn ipv6(&self, attr: u32) -> Option<std::net::Ipv6Addr> {
+        let vp = self.find(attr)?;
+        // SAFETY: as in `integer`; every view of in6_addr's union is the
+        // same 16 bytes, in network order.
+        unsafe {
+            if (*vp.da).type_ == sys::PW_TYPE_IPV6_ADDR {
+                Some(std::net::Ipv6Addr::from(
+                    vp.data.ipv6addr.__in6_u.__u6_addr8,
+                ))
+            } else {
+                None
+            }
+        }
+    }
+
     /// The code of the reply packet so far (Access-Accept = 2, Access-Reject = 3).
     pub fn reply_code(&self) -> Option<u32> {
         // SAFETY: request is live; reply is null or a live RADIUS_PACKET.
@@ -248,6 +266,13 @@ impl<'a> Request<'a> {
                     (reply.cast(), ptr::addr_of_mut!((*reply).vps))
                 }
                 List::Control => (request.cast(), ptr::addr_of_mut!((*request).config)),
+                List::Request => {
+                    let packet = (*request).packet;
+                    if packet.is_null() {
+                        return Err(err("request has no packet".into()));
+                    }
+                    (packet.cast(), ptr::addr_of_mut!((*packet).vps))
+                }
             };
             let mut vp = match dictionary_attribute(name).map_err(err)? {
                 Some(da) => sys::fr_pair_afrom_da(ctx, da.as_ptr()),

@@ -3,6 +3,8 @@
 
 use std::net::Ipv4Addr;
 
+use netily_core::acct_unique::{self, SessionAttributes};
+
 use crate::request::{Request, Text};
 use crate::sys;
 
@@ -13,6 +15,8 @@ const FRAMED_PROTOCOL: u32 = 7;
 const CLASS: u32 = 25;
 const NAS_PORT_TYPE: u32 = 61;
 const CONNECT_INFO: u32 = 77;
+const NAS_IDENTIFIER: u32 = 32;
+const NAS_IPV6_ADDRESS: u32 = 95;
 /// `Module-Failure-Message` (dictionary.freeradius.internal): why a module
 /// (pap, chap, mschap, ...) refused; FreeRADIUS adds it to the request list.
 const MODULE_FAILURE_MESSAGE: u32 = 1076;
@@ -65,7 +69,8 @@ pub struct AccountingValues<'r> {
     pub status_type: Option<u32>,
     pub username: Text<'r>,
     pub session_id: Text<'r>,
-    /// Set by the stock `acct_unique` policy, which runs before us in preacct.
+    /// Set in preacct: by this module (see `acct_unique_session_id`), or by
+    /// the stock `acct_unique` policy where a site still calls it.
     pub unique_session_id: Text<'r>,
     pub nas_ip: Option<Ipv4Addr>,
     pub nas_port_id: Text<'r>,
@@ -118,4 +123,22 @@ impl<'r> AccountingValues<'r> {
             class: request.text(CLASS),
         }
     }
+}
+
+/// The Acct-Unique-Session-Id the stock `acct_unique` policy would give
+/// this packet; None when it has one already.
+pub fn acct_unique_session_id(request: &Request<'_>) -> Option<String> {
+    if request.bytes(sys::PW_ACCT_UNIQUE_SESSION_ID).is_some() {
+        return None;
+    }
+    Some(acct_unique::acct_unique_session_id(&SessionAttributes {
+        class: request.bytes(CLASS),
+        username: request.bytes(sys::PW_USER_NAME),
+        session_id: request.bytes(sys::PW_ACCT_SESSION_ID),
+        nas_ipv6: request.ipv6(NAS_IPV6_ADDRESS),
+        nas_ip: request.ipv4(sys::PW_NAS_IP_ADDRESS),
+        nas_identifier: request.bytes(NAS_IDENTIFIER),
+        nas_port_id: request.bytes(sys::PW_NAS_PORT_ID),
+        nas_port: request.integer(sys::PW_NAS_PORT),
+    }))
 }

@@ -141,6 +141,9 @@ pub struct RadiusdOptions {
     /// Ports to listen on (auth, acct) instead of free ones: a restarted
     /// server at its predecessor's address.
     pub ports: Option<(u16, u16)>,
+    /// Call the stock `acct_unique` policy in preacct before `netily` (the
+    /// shipped site leaves it to the module).
+    pub stock_acct_unique: bool,
 }
 
 impl Radiusd {
@@ -226,6 +229,17 @@ impl Radiusd {
             let patched = text.replacen("\t\tnetily\n", &format!("{lines}\n\t\tnetily\n"), 1);
             if patched == text {
                 return Err(err("no `netily` line in the site's authorize section"));
+            }
+            fs::write(&site, patched).map_err(|e| err(format!("write {}: {e}", site.display())))?;
+        }
+        if opts.stock_acct_unique {
+            let site = raddb.join("sites-available/netily");
+            let text = fs::read_to_string(&site)
+                .map_err(|e| err(format!("read {}: {e}", site.display())))?;
+            let call = "\t\tnetily\n\t}\n\n\taccounting {";
+            let patched = text.replacen(call, &format!("\t\tacct_unique\n{call}"), 1);
+            if patched == text {
+                return Err(err("no `netily` line ending the site's preacct section"));
             }
             fs::write(&site, patched).map_err(|e| err(format!("write {}: {e}", site.display())))?;
         }

@@ -15,7 +15,7 @@ use netily_core::db::accounting::{AccountingStore, DirectWriter, JournalSettings
 use netily_core::db::{self, NewPlan};
 use netily_core::model::SubscriberRecord;
 use netily_core::snapshot::{Lookup, SubscriberSnapshot};
-use netily_tests::freeradius::{self, Radiusd};
+use netily_tests::freeradius::{self, Radiusd, RadiusdOptions};
 use netily_tests::isp::{seed_alice_and_bob, Isp};
 use netily_tests::nas_load::{AcctNas, Session, INTERIM};
 use netily_tests::postgres::{PgCluster, TestDb};
@@ -472,6 +472,61 @@ fn acct_packet(status: &str, session: &str, extra: &str) -> String {
          NAS-IP-Address = 127.0.0.1, NAS-Port-Id = \"<pppoe-alice>\", NAS-Port-Type = Ethernet, \
          Framed-IP-Address = 100.64.0.9, Calling-Station-Id = \"AA:BB:CC:DD:EE:01\"{extra}\n"
     )
+}
+
+/// The module gives a packet the Acct-Unique-Session-Id the stock
+/// acct_unique policy gives it: a session started through a server running
+/// the policy is continued, in the same radacct row, through one running
+/// the shipped site (and the reverse), for a plain session, one with every
+/// attribute the policy reads, and one with a Class from this server.
+#[test]
+fn the_module_keys_sessions_as_the_stock_acct_unique_policy_does() {
+    let isp = Isp::new("netily_acct_unique");
+    seed(&mut isp.sql());
+    let stock = Radiusd::start_with(RadiusdOptions {
+        stock_acct_unique: true,
+        ..isp.radiusd_options()
+    })
+    .unwrap();
+    let ours = isp.radiusd();
+    let class = "0x61693a3031323334353637383961626364656630313233343536373839414243444546";
+    let sessions = [
+        ("plain", String::new()),
+        (
+            "full",
+            ", NAS-Identifier = \"mt-1\", NAS-Port = 15728640, \
+             NAS-IPv6-Address = 2001:db8::7"
+                .to_owned(),
+        ),
+        ("classy", format!(", Class = {class}")),
+    ];
+    for (i, (name, extra)) in sessions.iter().enumerate() {
+        let (first, second) = if i % 2 == 0 {
+            (&stock, &ours)
+        } else {
+            (&ours, &stock)
+        };
+        send_twice(first, &acct_packet("Start", name, extra));
+        send_twice(
+            second,
+            &acct_packet(
+                "Interim-Update",
+                name,
+                &format!("{extra}, Acct-Session-Time = 60, Acct-Input-Octets = 1000"),
+            ),
+        );
+    }
+    let mut conn = isp.sql();
+    for (name, _) in &sessions {
+        let rows = conn
+            .query(
+                "SELECT acctinputoctets FROM radacct WHERE acctsessionid = $1",
+                &[name],
+            )
+            .unwrap();
+        let input: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(input, [1000], "{name}: one row, continued by the Interim");
+    }
 }
 
 /// Sends a packet twice (a retransmit with a fresh id, as a NAS that lost the
