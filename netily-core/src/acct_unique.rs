@@ -32,13 +32,11 @@ pub struct SessionAttributes<'a> {
 /// The policy's value: md5 of "<class id>,<Acct-Session-Id>" when the Class
 /// is `ai:` and 32 hex digits, else of "User-Name,Acct-Session-Id,NAS
 /// address (IPv6 first),NAS-Identifier,NAS-Port-Id,NAS-Port"; lowercase hex.
-pub fn acct_unique_session_id(a: &SessionAttributes<'_>) -> String {
-    let text = |v: Option<&[u8]>| v.unwrap_or_default().to_vec();
-    let mut input = Vec::with_capacity(128);
-    if let Some(id) = a.class.and_then(class_id) {
-        input.extend_from_slice(id);
-        input.push(b',');
-        input.extend(text(a.session_id));
+pub fn acct_unique_session_id<'a>(a: &SessionAttributes<'a>) -> String {
+    let text = |v: Option<&'a [u8]>| v.unwrap_or_default();
+    let session_id = text(a.session_id);
+    let input = if let Some(id) = a.class.and_then(class_id) {
+        [id, session_id].join(&b","[..])
     } else {
         let address = match (a.nas_ipv6, a.nas_ip) {
             (Some(v6), _) => v6.to_string(),
@@ -46,16 +44,16 @@ pub fn acct_unique_session_id(a: &SessionAttributes<'_>) -> String {
             (None, None) => String::new(),
         };
         let port = a.nas_port.map(|p| p.to_string()).unwrap_or_default();
-        let fields = [
+        [
             text(a.username),
-            text(a.session_id),
-            address.into_bytes(),
+            session_id,
+            address.as_bytes(),
             text(a.nas_identifier),
             text(a.nas_port_id),
-            port.into_bytes(),
-        ];
-        input = fields.join(&b","[..]);
-    }
+            port.as_bytes(),
+        ]
+        .join(&b","[..])
+    };
     let digest = Md5::digest(&input);
     let mut hex = String::with_capacity(32);
     for b in digest {

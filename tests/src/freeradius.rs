@@ -40,6 +40,18 @@ impl fmt::Display for RadiusError {
 
 impl std::error::Error for RadiusError {}
 
+/// Replaces the first `from` in the file at `path` with `to`; `missing`
+/// is the error when the file has none.
+fn patch_first(path: &Path, from: &str, to: &str, missing: &str) -> Result<(), RadiusError> {
+    let text =
+        fs::read_to_string(path).map_err(|e| err(format!("read {}: {e}", path.display())))?;
+    let patched = text.replacen(from, to, 1);
+    if patched == text {
+        return Err(err(missing));
+    }
+    fs::write(path, patched).map_err(|e| err(format!("write {}: {e}", path.display())))
+}
+
 fn err(msg: impl Into<String>) -> RadiusError {
     RadiusError(msg.into())
 }
@@ -221,27 +233,25 @@ impl Radiusd {
             )));
         }
         let raddb = dir.join("raddb");
+        let site = raddb.join("sites-available/netily");
         if let Some(lines) = &opts.before_netily {
-            let site = raddb.join("sites-available/netily");
-            let text = fs::read_to_string(&site)
-                .map_err(|e| err(format!("read {}: {e}", site.display())))?;
             // The first bare `netily` line is the authorize call.
-            let patched = text.replacen("\t\tnetily\n", &format!("{lines}\n\t\tnetily\n"), 1);
-            if patched == text {
-                return Err(err("no `netily` line in the site's authorize section"));
-            }
-            fs::write(&site, patched).map_err(|e| err(format!("write {}: {e}", site.display())))?;
+            let call = "\t\tnetily\n";
+            patch_first(
+                &site,
+                call,
+                &format!("{lines}\n{call}"),
+                "no `netily` line in the site's authorize section",
+            )?;
         }
         if opts.stock_acct_unique {
-            let site = raddb.join("sites-available/netily");
-            let text = fs::read_to_string(&site)
-                .map_err(|e| err(format!("read {}: {e}", site.display())))?;
             let call = "\t\tnetily\n\t}\n\n\taccounting {";
-            let patched = text.replacen(call, &format!("\t\tacct_unique\n{call}"), 1);
-            if patched == text {
-                return Err(err("no `netily` line ending the site's preacct section"));
-            }
-            fs::write(&site, patched).map_err(|e| err(format!("write {}: {e}", site.display())))?;
+            patch_first(
+                &site,
+                call,
+                &format!("\t\tacct_unique\n{call}"),
+                "no `netily` line ending the site's preacct section",
+            )?;
         }
         if !opts.module_settings.is_empty() {
             let module = raddb.join("mods-available/netily");
@@ -260,13 +270,12 @@ impl Radiusd {
         }
         if let Some(lifetime) = opts.client_lifetime {
             let site = raddb.join("sites-available/netily-dynamic-clients");
-            let text = fs::read_to_string(&site)
-                .map_err(|e| err(format!("read {}: {e}", site.display())))?;
-            let patched = text.replacen("lifetime = 60", &format!("lifetime = {lifetime}"), 1);
-            if patched == text {
-                return Err(err("no `lifetime = 60` in netily-dynamic-clients"));
-            }
-            fs::write(&site, patched).map_err(|e| err(format!("write {}: {e}", site.display())))?;
+            patch_first(
+                &site,
+                "lifetime = 60",
+                &format!("lifetime = {lifetime}"),
+                "no `lifetime = 60` in netily-dynamic-clients",
+            )?;
         }
         let log =
             fs::File::create(dir.join("radiusd.log")).map_err(|e| err(format!("log: {e}")))?;

@@ -345,15 +345,24 @@ fn until_applied(journal: &JournalSettings, within: Duration) {
     }
 }
 
-#[test]
-fn with_the_database_down_packets_are_journaled_at_once_and_applied_when_it_returns() {
-    let mut cluster = PgCluster::start();
-    let url = cluster.create_database("netily_acct_outage").unwrap();
+/// A cluster of its own (the tests stop it), a seeded database `name`, and
+/// a store journaling into a fresh directory.
+fn store_on_own_cluster(name: &str) -> (PgCluster, String, JournalSettings, AccountingStore) {
+    let cluster = PgCluster::start();
+    let url = cluster
+        .create_database(&format!("netily_acct_{name}"))
+        .unwrap();
     let mut conn = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     seed(&mut conn);
     drop(conn);
-    let journal = temp_journal("outage");
+    let journal = temp_journal(name);
     let store = AccountingStore::new(&url, 2, Duration::from_secs(2), &journal).unwrap();
+    (cluster, url, journal, store)
+}
+
+#[test]
+fn with_the_database_down_packets_are_journaled_at_once_and_applied_when_it_returns() {
+    let (mut cluster, url, journal, store) = store_on_own_cluster("outage");
     assert_eq!(
         store.record(&change(&packet(1, "o1", NAS), T0)).unwrap(),
         Recorded::Journaled
@@ -416,13 +425,7 @@ fn with_the_database_down_packets_are_journaled_at_once_and_applied_when_it_retu
 /// closes).
 #[test]
 fn an_accounting_on_closes_exactly_the_sessions_journaled_before_it() {
-    let mut cluster = PgCluster::start();
-    let url = cluster.create_database("netily_acct_reboot").unwrap();
-    let mut conn = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    seed(&mut conn);
-    drop(conn);
-    let journal = temp_journal("reboot");
-    let store = AccountingStore::new(&url, 2, Duration::from_secs(2), &journal).unwrap();
+    let (mut cluster, url, journal, store) = store_on_own_cluster("reboot");
     cluster.stop().unwrap();
     let reboot_at = T0 + 10;
     let start = |unique: &str, user: &str, at: i64| {

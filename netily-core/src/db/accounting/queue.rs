@@ -7,7 +7,8 @@
 //! sessions that began up to its time, whoever they belong to, so it is
 //! applied alone, once every packet before it is committed, and no packet
 //! after it is taken until it is (else a Start in its second, committed
-//! first, would be closed, or a Start before it, committed after, left open). Nothing here touches the database. Failure behaviour: a
+//! first, would be closed, or a Start before it, committed after, left
+//! open). Nothing here touches the database. Failure behaviour: a
 //! full queue refuses a packet at once ([`Queue::push`]; the applier's
 //! window keeps it from filling); a slot not filled in time gives nothing
 //! yet ([`Slot::wait_until`]).

@@ -245,10 +245,11 @@ impl PlanMode {
         }
     }
 
-    fn setting(self) -> &'static str {
+    /// Its plan_cache_mode.
+    fn cache_mode(self) -> &'static str {
         match self {
-            PlanMode::Once => "SET plan_cache_mode = force_generic_plan",
-            PlanMode::PerBatch => "SET plan_cache_mode = force_custom_plan",
+            PlanMode::Once => "force_generic_plan",
+            PlanMode::PerBatch => "force_custom_plan",
         }
     }
 }
@@ -386,7 +387,9 @@ pub(super) struct PreparedConnection {
     client: Client,
     record_sessions: Statement,
     close_nas: Statement,
-    plans: PlanMode,
+    /// The plan mode set on the connection; None when unknown (a SET inside
+    /// a transaction that was rolled back is undone with it).
+    plans: Option<PlanMode>,
 }
 
 impl PreparedConnection {
@@ -398,7 +401,7 @@ impl PreparedConnection {
             client,
             record_sessions,
             close_nas,
-            plans: PlanMode::Once,
+            plans: Some(PlanMode::Once),
         })
     }
 
@@ -406,9 +409,10 @@ impl PreparedConnection {
     /// (a SET is a round trip; under a steady load batches stay on one side).
     fn plan_for(&mut self, sessions: usize) -> std::result::Result<(), postgres::Error> {
         let wanted = PlanMode::for_batch(sessions);
-        if wanted != self.plans {
-            self.client.batch_execute(wanted.setting())?;
-            self.plans = wanted;
+        if self.plans != Some(wanted) {
+            let set = format!("SET plan_cache_mode = {}", wanted.cache_mode());
+            self.client.batch_execute(&set)?;
+            self.plans = Some(wanted);
         }
         Ok(())
     }
@@ -418,6 +422,9 @@ impl PreparedConnection {
         &mut self,
         command: &str,
     ) -> std::result::Result<(), postgres::Error> {
+        if command == "ROLLBACK" {
+            self.plans = None;
+        }
         self.client.batch_execute(command)
     }
 
@@ -558,9 +565,8 @@ mod tests {
         assert_eq!(PlanMode::for_batch(PER_BATCH_PLAN_FROM - 1), PlanMode::Once);
         assert_eq!(PlanMode::for_batch(PER_BATCH_PLAN_FROM), PlanMode::PerBatch);
         assert_eq!(PlanMode::for_batch(BATCH_MAX), PlanMode::PerBatch);
-        assert!(
-            WRITER_PLANS.contains(&PlanMode::Once.setting()["SET ".len()..].replace(" = ", "="))
-        );
+        let once = format!("plan_cache_mode={}", PlanMode::Once.cache_mode());
+        assert!(WRITER_PLANS.contains(&once), "{WRITER_PLANS}");
     }
 
     #[test]
