@@ -158,11 +158,16 @@ impl PgCluster {
     }
 
     /// Waits until this standby has replayed everything `primary` has
-    /// written so far.
+    /// committed so far.
+    ///
+    /// The insert position, not `pg_current_wal_lsn()` (the write position):
+    /// test clusters commit asynchronously, so the last commits may still sit
+    /// in the primary's WAL buffers, behind the write position, and a crash
+    /// then loses them (the WAL writer sends them on within its delay).
     pub fn wait_replayed(&self, primary: &PgCluster, timeout: Duration) -> Result<(), PgError> {
         let lsn: String = primary
             .connect_admin("postgres")?
-            .query_one("SELECT pg_current_wal_lsn()::text", &[])?
+            .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])?
             .get(0);
         let mut me = self.connect_admin("postgres")?;
         let deadline = Instant::now() + timeout;

@@ -142,6 +142,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "journal_positions",
         sql: include_str!("../../migrations/0025_journal_positions.sql"),
     },
+    Migration {
+        version: 26,
+        name: "cycle_start_inline",
+        sql: include_str!("../../migrations/0026_cycle_start_inline.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).
