@@ -226,13 +226,12 @@ fn a_snapshot_that_never_loaded_says_so() {
     assert!(!snap.health().loaded);
 }
 
-#[test]
-fn before_the_first_load_completes_a_subscriber_is_looked_up_in_the_database() {
-    let tdb = TestDb::new();
+/// A snapshot of the seeded database whose first load cannot complete: a
+/// row the full load refuses (an IPv6 static address) keeps it from
+/// completing, as a big load does for a while. With a connection to it.
+fn never_loaded(tdb: &TestDb) -> (SubscriberSnapshot, postgres::Client) {
     seeded(&tdb.url());
     let mut c = db::connect(&tdb.url(), Duration::from_secs(5)).unwrap();
-    // A row the full load refuses (an IPv6 static address) keeps the first
-    // load from completing, as a big load does for a while.
     c.execute(
         "UPDATE customers SET static_ip = '2001:db8::1' WHERE username = 'bob'",
         &[],
@@ -240,6 +239,13 @@ fn before_the_first_load_completes_a_subscriber_is_looked_up_in_the_database() {
     .unwrap();
     let snap = SubscriberSnapshot::start(tdb.url(), Duration::from_secs(5)).unwrap();
     assert!(!snap.wait_loaded(Duration::from_secs(1)));
+    (snap, c)
+}
+
+#[test]
+fn before_the_first_load_completes_a_subscriber_is_looked_up_in_the_database() {
+    let tdb = TestDb::new();
+    let (snap, mut c) = never_loaded(&tdb);
     assert_eq!(snap.lookup("alice"), Lookup::NotLoaded);
     assert!(snap.database_reachable());
 
@@ -250,4 +256,38 @@ fn before_the_first_load_completes_a_subscriber_is_looked_up_in_the_database() {
         other => panic!("alice before the first load: {other:?}"),
     }
     assert_eq!(snap.lookup_or_fetch("nobody"), Lookup::Unknown);
+}
+
+#[test]
+fn a_burst_of_logins_before_the_first_load_is_answered_not_failed() {
+    let tdb = TestDb::new();
+    let (snap, _c) = never_loaded(&tdb);
+
+    // 32 request threads at once, as radiusd's stock pool, against the
+    // fallback's few connections: each waits its turn, none is failed.
+    let answers: Vec<Lookup> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..32)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..10)
+                        .map(|_| snap.lookup_or_fetch("alice"))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    let failed = answers
+        .iter()
+        .filter(|a| !matches!(a, Lookup::Found(_)))
+        .count();
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} lookups not answered",
+        answers.len()
+    );
 }

@@ -4,9 +4,10 @@
 //! instead of failing until its snapshot is in.
 //!
 //! Bounds, so no request thread waits long or piles up: at most
-//! [`MAX_CONNECTIONS`] connections, none waited for (all busy: no answer);
-//! each connect and statement bounded by `timeout`; after a failure, no
-//! attempt for [`FAIL_FAST`] (the caller answers fail, the NAS retries).
+//! [`MAX_CONNECTIONS`] connections (all busy: [`Fetched::Busy`], and the
+//! caller may wait a bounded while for one or for the load); each connect
+//! and statement bounded by `timeout`; after a failure, no attempt for
+//! [`FAIL_FAST`] (the caller answers fail, the NAS retries).
 //! Used only until the snapshot is loaded; the connections close then.
 
 use std::time::{Duration, Instant};
@@ -34,6 +35,27 @@ struct State {
     closed: bool,
 }
 
+// Both are made and matched at once, never stored: no reason to box.
+#[allow(clippy::large_enum_variant)]
+enum Taken {
+    Client(db::Result<Client>),
+    /// Every connection is lent out.
+    Busy,
+    /// Closed (the snapshot is loaded), or the database failed just now.
+    Unavailable,
+}
+
+/// What a lookup in the database gave.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Fetched {
+    Done(db::Result<Option<SubscriberRecord>>),
+    /// Every connection is in use by other lookups: one is free again
+    /// within a statement's time.
+    Busy,
+    /// No lookup can be made now.
+    Unavailable,
+}
+
 impl Fallback {
     pub fn new(url: String, timeout: Duration) -> Fallback {
         Fallback {
@@ -44,23 +66,23 @@ impl Fallback {
     }
 
     /// A connection: an idle one, or a new one while there are fewer than
-    /// the maximum; None when all are busy or the database failed just now.
-    fn take(&self) -> Option<db::Result<Client>> {
+    /// the maximum.
+    fn take(&self) -> Taken {
         {
             let mut s = self.state.lock();
             if s.closed || s.failed_at.is_some_and(|t| t.elapsed() < FAIL_FAST) {
-                return None;
+                return Taken::Unavailable;
             }
             if let Some(c) = s.idle.pop() {
                 s.busy += 1;
-                return Some(Ok(c));
+                return Taken::Client(Ok(c));
             }
             if s.busy + s.idle.len() >= MAX_CONNECTIONS {
-                return None;
+                return Taken::Busy;
             }
             s.busy += 1;
         }
-        Some(db::connect_bounded(&self.url, self.timeout))
+        Taken::Client(db::connect_bounded(&self.url, self.timeout))
     }
 
     fn put_back(&self, client: Option<Client>) {
@@ -73,34 +95,37 @@ impl Fallback {
         }
     }
 
-    /// `username`'s record from the database: Some(Ok(None)) for an unknown
-    /// username, None when no lookup could be made now.
-    pub fn fetch(&self, username: &str) -> Option<db::Result<Option<SubscriberRecord>>> {
-        let mut client = match self.take()? {
-            Ok(c) => c,
-            Err(e) => {
+    /// `username`'s record from the database (`Done(Ok(None))` for an
+    /// unknown username).
+    pub fn fetch(&self, username: &str) -> Fetched {
+        let mut client = match self.take() {
+            Taken::Client(Ok(c)) => c,
+            Taken::Client(Err(e)) => {
                 self.put_back(None);
-                return Some(Err(e));
+                return Fetched::Done(Err(e));
             }
+            Taken::Busy => return Fetched::Busy,
+            Taken::Unavailable => return Fetched::Unavailable,
         };
         let found = db::load_subscriber(&mut client, username);
         // A failed statement may leave the connection unusable: drop it.
         self.put_back(found.is_ok().then_some(client));
-        Some(found)
+        Fetched::Done(found)
     }
 
     /// Whether the database can be reached now (a connection opened or idle).
     pub fn reachable(&self) -> bool {
         match self.take() {
-            Some(Ok(c)) => {
+            Taken::Client(Ok(c)) => {
                 self.put_back(Some(c));
                 true
             }
-            Some(Err(_)) => {
+            Taken::Client(Err(_)) => {
                 self.put_back(None);
                 false
             }
-            None => false,
+            Taken::Busy => true,
+            Taken::Unavailable => false,
         }
     }
 
