@@ -317,6 +317,48 @@ fn the_auth_log_batch_reads_back_exactly() {
     assert!(written.grants.is_err());
 }
 
+/// Pruning forgets grants older than its age, keeps younger ones, and
+/// reads the whole table, however many of its pages one statement covers.
+#[test]
+fn pruning_forgets_only_login_grants_older_than_the_age() {
+    let env = Env::migrated();
+    let mut c = env.sql();
+    // 45,000 grants over more than a thousand pages: 15,000 40 days old,
+    // the rest a day old or 29 days old, interleaved.
+    c.batch_execute(
+        "INSERT INTO login_grants (username, nasipaddress, callingstationid, reply, granted_at)
+         SELECT 'user' || i, '192.0.2.1', 'AA:BB:CC:00:00:01',
+                '[[\"Mikrotik-Rate-Limit\", \"5M/10M\"]]',
+                now() - make_interval(days => CASE i % 3 WHEN 0 THEN 40 WHEN 1 THEN 1 ELSE 29 END)
+           FROM generate_series(1, 45000) i",
+    )
+    .unwrap();
+    let pages: i64 = c
+        .query_one(
+            "SELECT pg_relation_size('login_grants') / current_setting('block_size')::bigint",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(pages > 1_000, "only {pages} pages");
+    assert_eq!(
+        db::enforcement::prune_login_grants(&mut c, 30).unwrap(),
+        15_000
+    );
+    let left: Vec<(i64, i64)> = c
+        .query(
+            "SELECT extract(day FROM now() - granted_at)::bigint AS d, count(*)
+               FROM login_grants GROUP BY d ORDER BY d",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(left, [(1, 15_000), (29, 15_000)]);
+    assert_eq!(db::enforcement::prune_login_grants(&mut c, 30).unwrap(), 0);
+}
+
 /// netily_cycle_start (SQL: where accounting puts usage) and
 /// cycle::cycle_of (Rust: what a decision reads) are one rule, to the
 /// second, around every cycle start of anchors on short-month days: monthly

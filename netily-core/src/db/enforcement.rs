@@ -144,25 +144,38 @@ pub fn login_grants(conn: &mut impl GenericClient, ids: &[String]) -> Result<Vec
         .collect())
 }
 
+/// Pages of `login_grants` one pruning statement reads (8 MB).
+const PRUNE_PAGES: i64 = 1_000;
+
 /// Deletes login grants older than `days` (a subscriber's old stations and
-/// NASes), 10,000 per statement (by the granted_at index); how many.
+/// NASes); how many. The table has no index on age (an index on a column
+/// every login updates would make each update a new row version in every
+/// index: migration 0027), so it is read once, [`PRUNE_PAGES`] pages per
+/// statement: each statement stays short whatever the table's size.
 pub fn prune_login_grants(conn: &mut impl GenericClient, days: i32) -> Result<u64> {
+    let pages: i64 = conn
+        .query_one(
+            "SELECT pg_relation_size('login_grants') / current_setting('block_size')::bigint",
+            &[],
+        )
+        .map_err(q("sizing the login grants"))?
+        .get(0);
     let mut total = 0;
-    loop {
-        let n = conn
+    let mut from = 0i64;
+    while from < pages {
+        // A TID range scan: only these pages are read.
+        total += conn
             .execute(
-                "DELETE FROM login_grants WHERE ctid = ANY(ARRAY(
-                    SELECT ctid FROM login_grants
-                     WHERE granted_at < now() - make_interval(days => $1)
-                     LIMIT 10000))",
-                &[&days],
+                "DELETE FROM login_grants
+                  WHERE ctid >= format('(%s,0)', $1::bigint)::tid
+                    AND ctid < format('(%s,0)', $2::bigint)::tid
+                    AND granted_at < now() - make_interval(days => $3)",
+                &[&from, &(from + PRUNE_PAGES), &days],
             )
             .map_err(q("pruning old login grants"))?;
-        total += n;
-        if n < 10_000 {
-            return Ok(total);
-        }
+        from += PRUNE_PAGES;
     }
+    Ok(total)
 }
 
 /// Inserts or replaces these grants, [`GRANTS_PER_STATEMENT`] per statement.

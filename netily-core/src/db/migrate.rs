@@ -147,6 +147,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "cycle_start_inline",
         sql: include_str!("../../migrations/0026_cycle_start_inline.sql"),
     },
+    Migration {
+        version: 27,
+        name: "login_grants_hot",
+        sql: include_str!("../../migrations/0027_login_grants_hot.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).
