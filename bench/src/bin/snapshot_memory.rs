@@ -92,7 +92,13 @@ fn synthetic(i: i64, template: &SubscriberRecord, plan2: &Plan, online: i64) -> 
     }
     if i % 100 < online {
         r.open_sessions.push(OpenSession {
-            acct_unique_id: format!("{:016x}", (i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)),
+            // 32 lowercase hex digits, as the stock acct_unique md5 (and
+            // rlm_netily's) gives.
+            acct_unique_id: format!(
+                "{:016x}{:016x}",
+                (i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d),
+                (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ),
             nas_ip: format!("10.0.{}.{}", i / 256 % 256, i % 256),
             calling_station_id: Some(format!(
                 "AA:BB:CC:{:02X}:{:02X}:{:02X}",
