@@ -34,6 +34,8 @@
 #                 drifts by 20-30% within minutes, so every ratio compares
 #                 runs of the same round (paired), never across rounds
 #   BENCH_CONFIGS ["sql files netily"]   BENCH_PG_PORT [55442]
+#                     (also: netily-nolog, rlm_netily without the authentication
+#                     log, to see what the log costs)
 #   BENCH_PORT [18142] (auth; acct is +1)   BENCH_DIR [.run/bench]
 #   BENCH_NETILY_MODULE [target/release/librlm_netily.so]
 #   BENCH_STORM [1]  1 = the reconnect storm after each round's measurements,
@@ -246,7 +248,7 @@ make_raddb() {
         cp "$dir/users" "$raddb/mods-config/files/authorize"
         authz=files postauth= postauth_reject= acct=detail preacct=acct_unique
         ;;
-    netily)
+    netily | netily-nolog)
         cp "$module" "$base/lib/rlm_netily.so"
         sed -e "s|^\([[:space:]]*config_file[[:space:]]*=\).*|\1 \"$dir/netily.conf\"|" \
             "$root/raddb/mods-available/netily" >"$raddb/mods-available/netily"
@@ -254,6 +256,8 @@ make_raddb() {
         # Netily's site gives the stock acct_unique policy's id itself
         # (raddb/sites-available/netily: the policy leaks in 3.2.1).
         authz=netily postauth=netily postauth_reject=netily acct=netily preacct=netily
+        # What the authentication log costs: the same module, post-auth empty.
+        [ "$name" = netily-nolog ] && postauth= postauth_reject=
         ;;
     esac
     # The same site for all three: only the module differs (as in the stock
@@ -389,7 +393,7 @@ measure() {
     # only with the journal applied to PostgreSQL afterwards (how long that
     # took is reported).
     applied_after=null
-    if [ "$cfg" = netily ]; then
+    if [ "$cfg" != sql ] && [ "$cfg" != files ]; then
         local t0=$SECONDS backlog=1
         while [ $((SECONDS - t0)) -lt 300 ]; do
             backlog=$("$netadmin" --config "$dir/netily.conf" --json journal --dir "$dir/$cfg/log/radacct/netily-journal" \
@@ -462,7 +466,7 @@ for round in $(seq 1 "$ROUNDS"); do
     if [ "$STORM" != only ]; then
         for threads in $THREAD_POOLS; do
             for cfg in $CONFIGS; do
-                [ "$cfg" = netily ] && [ -n "$netily_skip" ] && continue
+                case $cfg in netily*) [ -z "$netily_skip" ] || continue ;; esac
                 measure "$cfg" "$threads" "$round"
             done
         done
@@ -514,7 +518,7 @@ def name: .config + (if .threads == null then "" else "@" + (.threads | tostring
     (.half.latency_ms.p50 | r2), (.half.latency_ms.p99 | r2), (.half.target_rate | r0),
     ((acct_tp | r0) + (if acct_tp == null then " (" + (.acct.acct_responses | tostring) + "/" + (.acct.sent | tostring) + " answered)" else "" end)),
     x(acct_tp; sql_acct), x(acct_tp; detail_acct),
-    (if .config == "netily" then (.acct_applied_after_s | if . == null then "NOT in 300 s" else tostring end) else "-" end),
+    (if .config | startswith("netily") then (.acct_applied_after_s | if . == null then "NOT in 300 s" else tostring end) else "-" end),
     (.auth.accepts | tostring), (.auth.rejects | tostring), ((.auth.timeouts + .half.timeouts) | tostring),
     (.auth.cpu_cores.radload | r2), (.auth.cpu_cores.watched.radiusd | r2), (.auth.cpu_cores.watched.postgres | r2),
     ([.auth, .half, .acct] | map(.cpu_cores | (.machine_busy - .radload - .watched.radiusd - .watched.postgres)

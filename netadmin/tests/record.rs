@@ -281,7 +281,7 @@ fn the_auth_log_batch_reads_back_exactly() {
     // An accepted login's reply is remembered as its grant (a reject's is not).
     let grants = c
         .query(
-            "SELECT username, host(nasipaddress), callingstationid, reply::text,
+            "SELECT username, host(nasipaddress), callingstationid, reply,
                     (extract(epoch FROM granted_at) * 1000000)::bigint
                FROM login_grants",
             &[],
@@ -297,7 +297,7 @@ fn the_auth_log_batch_reads_back_exactly() {
             "alice".to_owned(),
             "192.0.2.7".to_owned(),
             "AA:BB:CC:DD:EE:01".to_owned(),
-            r#"[["Mikrotik-Rate-Limit", "5M/10M"], ["Session-Timeout", "3600"]]"#.to_owned(),
+            r#"[["Mikrotik-Rate-Limit","5M/10M"],["Session-Timeout","3600"]]"#.to_owned(),
             1_700_000_000_123_456
         )]
     );

@@ -1350,6 +1350,12 @@ fn a_fair_use_downgrade_ends_at_the_first_second_of_the_next_cycle() {
         ),
     );
     assert_eq!(rate(&server), ["5M/10M"]);
+    // Acknowledged is journaled; what netadmin shows is what is applied.
+    assert!(
+        server.wait_applied(Duration::from_secs(30)),
+        "{}",
+        server.log()
+    );
     let text = isp.netadmin(&["customer", "show", "alice"]);
     assert!(text.contains("1 kB of 10 kB cap"), "{text}");
 }
@@ -1432,6 +1438,12 @@ fn a_one_day_plans_fair_use_downgrade_ends_at_the_next_day_boundary() {
         ),
     );
     assert_eq!(rate(&server), ["5M/10M"]);
+    // Acknowledged is journaled; what netadmin shows is what is applied.
+    assert!(
+        server.wait_applied(Duration::from_secs(30)),
+        "{}",
+        server.log()
+    );
     let text = isp.netadmin(&["customer", "show", "alice"]);
     assert!(text.contains("1 kB of 10 kB cap"), "{text}");
     assert!(text.contains("(1 day)"), "{text}");

@@ -117,7 +117,7 @@ pub fn login_grants(conn: &mut impl GenericClient, ids: &[String]) -> Result<Vec
     let rows = conn
         .query(
             concat!(
-                "SELECT a.acctuniqueid, a.username, lg.reply::text, ",
+                "SELECT a.acctuniqueid, a.username, lg.reply, ",
                 epoch!("lg.granted_at"),
                 " FROM radacct a
                    JOIN login_grants lg

@@ -152,6 +152,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "login_grants_hot",
         sql: include_str!("../../migrations/0027_login_grants_hot.sql"),
     },
+    Migration {
+        version: 28,
+        name: "login_grants_text",
+        sql: include_str!("../../migrations/0028_login_grants_text.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

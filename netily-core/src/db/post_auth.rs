@@ -195,7 +195,7 @@ FROM STDIN (FORMAT binary)";
 const MERGE_GRANTS: &str = "
 INSERT INTO login_grants (username, nasipaddress, callingstationid, reply, granted_at)
 SELECT DISTINCT ON (username, nasipaddress, callingstationid)
-       username, nasipaddress, callingstationid, reply::jsonb, granted_at
+       username, nasipaddress, callingstationid, reply, granted_at
   FROM login_grants_in
  ORDER BY username, nasipaddress, callingstationid, granted_at DESC
 ON CONFLICT (username, nasipaddress, callingstationid) DO UPDATE
