@@ -45,6 +45,8 @@
 #   BENCH_STORM_TIMEOUT [3000] ms before the NAS sends a request again (3 tries)
 #   BENCH_STORM_THREADS [32] radiusd thread pool for the storm (the stock one)
 #   BENCH_RESULTS  also write the results as JSON lines to this file
+#   BENCH_PIN [unset]  1 = PostgreSQL on the last CPU, radiusd and radload on
+#                     the others (the database as on a server of its own)
 #   BENCH_NICE [-10]  niceness of radiusd, PostgreSQL and radload ("" = leave
 #                     alone): other work on a shared machine then disturbs less
 #   BENCH_KEEP [unset]  1 = leave the benchmark PostgreSQL running at the end
@@ -76,6 +78,14 @@ dir=${BENCH_DIR:-$root/.run/bench}
 NICE=${BENCH_NICE--10}
 nice_cmd=()
 [ -z "$NICE" ] || nice_cmd=(nice -n "$NICE")
+# BENCH_PIN=1: PostgreSQL on the last CPU, radiusd and radload on the
+# others, as with the database on a server of its own.
+PIN=${BENCH_PIN:-}
+last_cpu=$(($(nproc) - 1))
+if [ "$PIN" = 1 ]; then
+    [ "$last_cpu" -ge 1 ] || { echo "bench: BENCH_PIN needs 2 CPUs or more" >&2; exit 2; }
+    nice_cmd=(taskset -c "0-$((last_cpu - 1))" "${nice_cmd[@]}")
+fi
 SECRET=testing123
 SQL_PASSWORD=radpass
 system_raddb=/etc/freeradius/3.0
@@ -124,6 +134,10 @@ pg_sizing="-c shared_buffers=1GB -c wal_buffers=64MB -c max_wal_size=8GB -c chec
 NETILY_PG_OPTS="-c max_connections=$((max_threads + 100)) $pg_sizing ${NETILY_PG_OPTS:-}" "$root/scripts/pg.sh" start
 pg_real=$(readlink -f "$dir/pg")
 pg_pid=$(cat "$pg_real/postgres.pid")
+if [ "$PIN" = 1 ]; then
+    # Backends forked from now on inherit the postmaster's CPU.
+    for p in "$pg_pid" $(ps -o pid= --ppid "$pg_pid"); do taskset -a -p -c "$last_cpu" "$p" >/dev/null; done
+fi
 if [ -n "$NICE" ]; then
     # Backends forked later inherit the postmaster's niceness.
     # shellcheck disable=SC2046
@@ -485,6 +499,7 @@ elapsed=$(($(date +%s) - started))
 echo
 echo "Netily benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $N subscribers ($refused refused), ${SECS}s per figure, window $WINDOW, radiusd thread pools: $THREAD_POOLS, $ROUNDS round(s); run took ${elapsed}s"
 echo "Load average before the run: $loadavg_start; after: $(cut -d' ' -f1-3 /proc/loadavg) (a busy machine lowers every figure)"
+[ "$PIN" != 1 ] || echo "Pinned (BENCH_PIN=1): PostgreSQL on CPU $last_cpu; radiusd and radload on CPU 0-$((last_cpu - 1))"
 # Every run is a row. Ratios and goals compare each run with the best
 # figure rlm_sql and rlm_files reached in the same round (at any thread
 # pool: they get every advantage but the machine's drift); the goals are
