@@ -136,7 +136,8 @@ pg_real=$(readlink -f "$dir/pg")
 pg_pid=$(cat "$pg_real/postgres.pid")
 if [ "$PIN" = 1 ]; then
     # Backends forked from now on inherit the postmaster's CPU.
-    for p in "$pg_pid" $(ps -o pid= --ppid "$pg_pid"); do taskset -a -p -c "$last_cpu" "$p" >/dev/null; done
+    # (A child may exit meanwhile.)
+    for p in "$pg_pid" $(ps -o pid= --ppid "$pg_pid"); do taskset -a -p -c "$last_cpu" "$p" >/dev/null || true; done
 fi
 if [ -n "$NICE" ]; then
     # Backends forked later inherit the postmaster's niceness.

@@ -347,7 +347,7 @@ fn pruning_forgets_only_login_grants_older_than_the_age() {
     );
     let left: Vec<(i64, i64)> = c
         .query(
-            "SELECT extract(day FROM now() - granted_at)::bigint AS d, count(*)
+            "SELECT floor(extract(epoch FROM now() - granted_at) / 86400)::bigint AS d, count(*)
                FROM login_grants GROUP BY d ORDER BY d",
             &[],
         )

@@ -5,7 +5,7 @@
 -- update: no index touched). Measured on 10,000-login batches over 100,000
 -- grants: 20 us a login before, 10 after. The hourly pruning reads the
 -- table instead, a thousand pages per statement (db/enforcement.rs).
--- Pages written before this migration stay full; a row updated there that
--- finds no room moves to a page with room, so the table settles.
+-- The table is rewritten with pages half full by 0028 (which locks it
+-- while it runs: a few seconds at a million grants).
 DROP INDEX login_grants_granted_at_idx;
 ALTER TABLE login_grants SET (fillfactor = 50);

@@ -60,9 +60,8 @@ const LOAD_BATCH: usize = 1024;
 /// How long a login before the first load may wait on the database.
 const FALLBACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a login before the first load waits for a fallback connection
-/// that other logins hold (or for the load), and how often it looks.
+/// that other logins hold.
 const BUSY_WAIT: Duration = Duration::from_secs(1);
-const BUSY_POLL: Duration = Duration::from_millis(5);
 
 /// What `lookup` knows about a username.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,31 +187,30 @@ impl SubscriberSnapshot {
 
     /// [`SubscriberSnapshot::lookup`], and before the first load completes,
     /// a subscriber not in yet is looked up in the database (bounded, see
-    /// `fallback`); `NotLoaded` only when that lookup cannot be made. While
-    /// every fallback connection is busy (a burst of logins at start) it
-    /// waits for one, or for the load, at most [`BUSY_WAIT`].
+    /// `fallback`: a burst of logins at start waits for a connection at
+    /// most [`BUSY_WAIT`]); `NotLoaded` only when that lookup cannot be
+    /// made.
     pub fn lookup_or_fetch(&self, username: &str) -> Lookup {
-        let deadline = Instant::now() + BUSY_WAIT;
-        loop {
-            let found = self.lookup(username);
-            if found != Lookup::NotLoaded {
-                return found;
+        let found = self.lookup(username);
+        if found != Lookup::NotLoaded {
+            return found;
+        }
+        match self.fallback.fetch(username, Instant::now() + BUSY_WAIT) {
+            Fetched::Done(Ok(Some(mut rec))) => {
+                self.dictionary.screen(&mut rec);
+                Lookup::Found(Arc::new(rec))
             }
-            match self.fallback.fetch(username) {
-                Fetched::Done(Ok(Some(mut rec))) => {
-                    self.dictionary.screen(&mut rec);
-                    return Lookup::Found(Arc::new(rec));
-                }
-                Fetched::Done(Ok(None)) => return Lookup::Unknown,
-                Fetched::Done(Err(e)) => {
-                    log::debug!("lookup of {username:?} before the snapshot loaded: {e}");
-                    return Lookup::NotLoaded;
-                }
-                Fetched::Busy if Instant::now() < deadline => {
-                    self.live.wait_loaded(BUSY_POLL);
-                }
-                Fetched::Busy | Fetched::Unavailable => return Lookup::NotLoaded,
+            Fetched::Done(Ok(None)) => Lookup::Unknown,
+            Fetched::Done(Err(e)) => {
+                log::debug!("lookup of {username:?} before the snapshot loaded: {e}");
+                Lookup::NotLoaded
             }
+            // Loaded a moment ago; the flag follows at once.
+            Fetched::Closed => {
+                self.live.wait_loaded(BUSY_WAIT);
+                self.lookup(username)
+            }
+            Fetched::Busy | Fetched::Unavailable => Lookup::NotLoaded,
         }
     }
 

@@ -160,13 +160,16 @@ impl PgCluster {
     /// Waits until this standby has replayed everything `primary` has
     /// committed so far.
     ///
-    /// The insert position, not `pg_current_wal_lsn()` (the write position):
-    /// test clusters commit asynchronously, so the last commits may still sit
-    /// in the primary's WAL buffers, behind the write position, and a crash
-    /// then loses them (the WAL writer sends them on within its delay).
+    /// Test clusters commit asynchronously, so the last commits may still
+    /// sit in the primary's WAL buffers, past `pg_current_wal_lsn()` (what
+    /// is written), and a crash then loses them. One synchronous commit
+    /// writes them out; then the insert position is what to wait for.
     pub fn wait_replayed(&self, primary: &PgCluster, timeout: Duration) -> Result<(), PgError> {
-        let lsn: String = primary
-            .connect_admin("postgres")?
+        let mut admin = primary.connect_admin("postgres")?;
+        admin.batch_execute(
+            "SET synchronous_commit = on; BEGIN; SELECT pg_current_xact_id(); COMMIT;",
+        )?;
+        let lsn: String = admin
             .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])?
             .get(0);
         let mut me = self.connect_admin("postgres")?;

@@ -263,10 +263,10 @@ fn a_burst_of_logins_before_the_first_load_is_answered_not_failed() {
     let tdb = TestDb::new();
     let (snap, _c) = never_loaded(&tdb);
 
-    // 32 request threads at once, as radiusd's stock pool, against the
-    // fallback's few connections: each waits its turn, none is failed.
+    // Twice as many logins at once as the fallback has connections: each
+    // waits its turn, none is failed.
     let answers: Vec<Lookup> = std::thread::scope(|s| {
-        let threads: Vec<_> = (0..32)
+        let threads: Vec<_> = (0..8)
             .map(|_| {
                 s.spawn(|| {
                     (0..10)
@@ -290,4 +290,29 @@ fn a_burst_of_logins_before_the_first_load_is_answered_not_failed() {
         "{failed} of {} lookups not answered",
         answers.len()
     );
+}
+
+#[test]
+fn a_login_waits_for_a_busy_fallback_about_a_second_then_fails() {
+    let tdb = TestDb::new();
+    let (snap, mut c) = never_loaded(&tdb);
+    // Every lookup now blocks on the table until its statement times out
+    // (2 s): four of them hold all the fallback's connections.
+    let mut lock = c.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| snap.lookup_or_fetch("alice"));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        assert_eq!(snap.lookup_or_fetch("alice"), Lookup::NotLoaded);
+        let waited = t.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_millis(1_600),
+            "waited {waited:?}"
+        );
+    });
+    lock.rollback().unwrap();
 }

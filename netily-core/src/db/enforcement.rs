@@ -117,7 +117,7 @@ pub fn login_grants(conn: &mut impl GenericClient, ids: &[String]) -> Result<Vec
     let rows = conn
         .query(
             concat!(
-                "SELECT a.acctuniqueid, a.username, lg.reply, ",
+                "SELECT a.acctuniqueid, a.username, lg.reply::text, ",
                 epoch!("lg.granted_at"),
                 " FROM radacct a
                    JOIN login_grants lg
@@ -151,7 +151,8 @@ const PRUNE_PAGES: i64 = 1_000;
 /// NASes); how many. The table has no index on age (an index on a column
 /// every login updates would make each update a new row version in every
 /// index: migration 0027), so it is read once, [`PRUNE_PAGES`] pages per
-/// statement: each statement stays short whatever the table's size.
+/// statement (a TID range scan, PostgreSQL 14 and later): each statement
+/// stays short whatever the table's size.
 pub fn prune_login_grants(conn: &mut impl GenericClient, days: i32) -> Result<u64> {
     let pages: i64 = conn
         .query_one(

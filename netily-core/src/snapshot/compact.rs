@@ -173,7 +173,7 @@ fn hex_id(id: &str) -> Option<[u8; 16]> {
     };
     let mut out = [0; 16];
     for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        *byte = value(pair[0])? << 4 | value(pair[1])?;
+        *byte = (value(pair[0])? << 4) | value(pair[1])?;
     }
     Some(out)
 }
