@@ -124,6 +124,14 @@ pub struct SessionChange {
     pub input_octets: Option<i64>,
     /// Total octets to the subscriber; `None` = keep the stored total.
     pub output_octets: Option<i64>,
+    /// The packet carries Acct-Input-Octets without Acct-Input-Gigawords:
+    /// a 32-bit counter, which wraps (a newer packet's count below the
+    /// stored total's low 32 bits means 2^32 more, not less).
+    #[serde(default)]
+    pub input_wraps: bool,
+    /// The same for Acct-Output-Octets.
+    #[serde(default)]
+    pub output_wraps: bool,
     pub terminate_cause: Option<String>,
     pub called_station_id: Option<String>,
     pub calling_station_id: Option<String>,
@@ -353,6 +361,8 @@ pub fn read(p: &AccountingPacket, now: UnixTime) -> Result<Reading, Malformed> {
         session_time,
         input_octets,
         output_octets,
+        input_wraps: input_octets.is_some() && p.input_gigawords.is_none(),
+        output_wraps: output_octets.is_some() && p.output_gigawords.is_none(),
         terminate_cause: match event {
             SessionEvent::Stop => p.terminate_cause.map(terminate_cause_name),
             _ => None,

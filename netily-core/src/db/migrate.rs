@@ -157,6 +157,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "login_grants_text",
         sql: include_str!("../../migrations/0028_login_grants_text.sql"),
     },
+    Migration {
+        version: 29,
+        name: "usage_rollups",
+        sql: include_str!("../../migrations/0029_usage_rollups.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

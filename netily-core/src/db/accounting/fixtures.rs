@@ -22,6 +22,8 @@ pub(super) fn session(event: SessionEvent, unique_id: &str, username: Option<&st
         session_time: None,
         input_octets: None,
         output_octets: None,
+        input_wraps: false,
+        output_wraps: false,
         terminate_cause: None,
         called_station_id: None,
         calling_station_id: None,

@@ -23,7 +23,9 @@ use crate::accounting::{Change, SessionChange, SessionEvent};
 
 /// Start, Interim-Update and Stop packets of many sessions, each session at
 /// most once, as one statement. $1.. are arrays with one element per packet
-/// (see [`SessionColumns`]); $1 is the event ('start', 'interim', 'stop').
+/// (see [`SessionColumns`]); $1 is the event ('start', 'interim', 'stop');
+/// $22.. list packets by unique id (Starts, Interim-Updates, and those whose
+/// input or output counter is 32 bits and may have wrapped).
 /// Returns the acctuniqueid of every row it created or changed (one missing
 /// was already closed), and whether that reopened a stale-closed session.
 ///
@@ -54,7 +56,10 @@ WITH input AS MATERIALIZED (
 ), before AS MATERIALIZED (
     SELECT r.acctuniqueid AS uid, r.username, r.nasipaddress AS nas, r.callingstationid AS calling,
            r.acctstarttime AS started, r.acctstoptime IS NULL AS is_open,
-           coalesce(r.acctinputoctets, 0)::numeric + coalesce(r.acctoutputoctets, 0) AS bytes
+           coalesce(r.acctupdatetime, r.acctstarttime) AS heard,
+           coalesce(r.acctinputoctets, 0)::numeric AS up,
+           coalesce(r.acctoutputoctets, 0)::numeric AS down,
+           coalesce(r.acctsessiontime, 0)::numeric AS secs
       FROM radacct r
      WHERE r.acctuniqueid = ANY ($2::text[])
 ), changed AS (
@@ -94,8 +99,22 @@ WITH input AS MATERIALIZED (
                                         THEN floor(extract(epoch FROM EXCLUDED.acctstoptime))::bigint
                                              - floor(extract(epoch FROM r.acctstarttime))::bigint END),
         -- A counter the packet lacks was stored as 0: greatest() keeps the total.
-        acctinputoctets = greatest(r.acctinputoctets, EXCLUDED.acctinputoctets),
-        acctoutputoctets = greatest(r.acctoutputoctets, EXCLUDED.acctoutputoctets),
+        -- A 32-bit counter (no Gigawords: $24, $25) below the stored total's
+        -- low 32 bits in a newer packet has wrapped: it adds 2^32.
+        acctinputoctets = CASE WHEN EXCLUDED.acctuniqueid = ANY ($24::text[])
+                                AND EXCLUDED.acctupdatetime > coalesce(r.acctupdatetime, r.acctstarttime)
+                                AND EXCLUDED.acctinputoctets < r.acctinputoctets % 4294967296
+                               THEN least(r.acctinputoctets::numeric - r.acctinputoctets % 4294967296
+                                          + 4294967296 + EXCLUDED.acctinputoctets,
+                                          9223372036854775807)::bigint
+                               ELSE greatest(r.acctinputoctets, EXCLUDED.acctinputoctets) END,
+        acctoutputoctets = CASE WHEN EXCLUDED.acctuniqueid = ANY ($25::text[])
+                                 AND EXCLUDED.acctupdatetime > coalesce(r.acctupdatetime, r.acctstarttime)
+                                 AND EXCLUDED.acctoutputoctets < r.acctoutputoctets % 4294967296
+                                THEN least(r.acctoutputoctets::numeric - r.acctoutputoctets % 4294967296
+                                           + 4294967296 + EXCLUDED.acctoutputoctets,
+                                           9223372036854775807)::bigint
+                                ELSE greatest(r.acctoutputoctets, EXCLUDED.acctoutputoctets) END,
         -- A stale-closed session takes the router's word: an Interim clears it.
         acctterminatecause = CASE WHEN r.acctstoptime IS NULL
                                   THEN coalesce(EXCLUDED.acctterminatecause, r.acctterminatecause)
@@ -122,16 +141,33 @@ WITH input AS MATERIALIZED (
     RETURNING r.acctuniqueid AS uid, r.username, r.nasipaddress AS nas,
               r.callingstationid AS calling, r.acctstarttime AS started,
               r.acctstoptime IS NULL AS is_open,
-              coalesce(r.acctinputoctets, 0)::numeric + coalesce(r.acctoutputoctets, 0) AS bytes
+              coalesce(r.acctinputoctets, 0)::numeric AS up,
+              coalesce(r.acctoutputoctets, 0)::numeric AS down,
+              coalesce(r.acctsessiontime, 0)::numeric AS secs
+), moved AS MATERIALIZED (
+    -- What each session's counters grew by since the row as found, and
+    -- since when (its previous report; its start if the row is new).
+    SELECT n.username, n.nas, to_timestamp(i.ev_at) AS at,
+           CASE WHEN b.uid IS NULL THEN n.started ELSE b.heard END AS since,
+           CASE WHEN b.uid IS NULL THEN n.started END AS began,
+           least(greatest(n.up - coalesce(b.up, 0), 0), 9223372036854775807)::bigint AS up,
+           least(greatest(n.down - coalesce(b.down, 0), 0), 9223372036854775807)::bigint AS down,
+           least(greatest(n.secs - coalesce(b.secs, 0), 0), 9223372036854775807)::bigint AS secs
+      FROM changed n JOIN input i ON i.uid = n.uid LEFT JOIN before b ON b.uid = n.uid
+     WHERE n.username IS NOT NULL
+), counted AS (
+    -- The usage reports' hourly and monthly sums (migration 0029).
+    SELECT netily_count_traffic(array_agg(username), array_agg(nas), array_agg(since),
+                                array_agg(at), array_agg(up), array_agg(down), array_agg(secs),
+                                array_agg(began)) AS done
+      FROM moved
+     WHERE up > 0 OR down > 0 OR secs > 0 OR began IS NOT NULL
 ), grown AS (
     -- OFFSET 0 keeps the lookups per subscriber (index probes): a cached
     -- plan cannot know the batch is small and would hash whole tables.
     SELECT k.customer_id, netily_cycle_start(k.anchor, d.at, k.days) AS cycle_start, k.cap, d.username,
-           least(sum(d.bytes), 9223372036854775807)::bigint AS bytes
-      FROM (SELECT n.username, to_timestamp(i.ev_at) AS at,
-                   greatest(n.bytes - coalesce(b.bytes, 0), 0) AS bytes
-              FROM changed n JOIN input i ON i.uid = n.uid LEFT JOIN before b ON b.uid = n.uid
-             WHERE n.username IS NOT NULL) d,
+           least(sum(d.up::numeric + d.down), 9223372036854775807)::bigint AS bytes
+      FROM moved d,
            LATERAL (SELECT c.id AS customer_id, s.cycle_start AS anchor, p.data_cap_bytes AS cap,
                            p.cycle_days AS days
                       FROM customers c
@@ -171,7 +207,7 @@ WITH input AS MATERIALIZED (
      WHERE octet_length(payload) < 8000
 )
 SELECT n.uid, n.is_open AND NOT coalesce(b.is_open, true)
-  FROM changed n LEFT JOIN before b ON b.uid = n.uid, sent";
+  FROM changed n LEFT JOIN before b ON b.uid = n.uid, sent, counted";
 
 /// Accounting-On/Off: up to $4 sessions of the NAS that began before it
 /// restarted (the statement is run until it closes fewer: see
@@ -295,6 +331,8 @@ struct SessionColumns<'a> {
     class: Vec<Option<&'a str>>,
     starts: Vec<&'a str>,
     interims: Vec<&'a str>,
+    input_wraps: Vec<&'a str>,
+    output_wraps: Vec<&'a str>,
 }
 
 impl<'a> SessionColumns<'a> {
@@ -322,6 +360,12 @@ impl<'a> SessionColumns<'a> {
             c.framed_protocol.push(s.framed_protocol.as_deref());
             c.connect_info.push(s.connect_info.as_deref());
             c.class.push(s.class.as_deref());
+            if s.input_wraps {
+                c.input_wraps.push(&s.unique_id);
+            }
+            if s.output_wraps {
+                c.output_wraps.push(&s.unique_id);
+            }
             match s.event {
                 SessionEvent::Start => c.starts.push(&s.unique_id),
                 SessionEvent::Interim => c.interims.push(&s.unique_id),
@@ -367,6 +411,8 @@ fn record_sessions(
             &c.class,
             &c.starts,
             &c.interims,
+            &c.input_wraps,
+            &c.output_wraps,
         ],
     )?;
     rows.iter()
