@@ -133,6 +133,9 @@ pub enum Command {
     Vpn(VpnCmd),
     /// Subscribers by state, sessions, logins in the last 24h, routers online
     Dashboard,
+    /// Usage: a subscriber's traffic and time online by hour, day, month or
+    /// billing cycle (`usage USER`), top users, routers, plans
+    Usage(UsageArgs),
     /// This RADIUS node's journals: what is acknowledged and not yet in
     /// PostgreSQL, and accounting packets PostgreSQL refused (no database
     /// needed: it reads the files)
@@ -172,6 +175,69 @@ pub enum Command {
         #[arg(long, value_name = "IP")]
         nas: Option<String>,
     },
+}
+
+/// The period a usage report covers: `--period`, or `--from`/`--to`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PeriodArgs {
+    /// today, yesterday, 7d, 30d, month, last-month, 12m, YYYY-MM or
+    /// YYYY-MM-DD, in the ISP's time zone [default: month]
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub period: Option<String>,
+    /// First day (YYYY-MM-DD), included
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Last day (YYYY-MM-DD), included [default: today]
+    #[arg(long, value_name = "DATE", requires = "from")]
+    pub to: Option<String>,
+    /// Print CSV (with a header line) instead of a table
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct UsageArgs {
+    #[command(subcommand)]
+    pub command: Option<UsageCmd>,
+    /// The subscriber
+    #[arg(value_name = "USER")]
+    pub username: Option<String>,
+    /// Group by hour, day, month or cycle (the subscriber's billing cycles)
+    #[arg(long, default_value = "day")]
+    pub by: String,
+    #[command(flatten)]
+    pub period: PeriodArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsageCmd {
+    /// The subscribers who moved the most bytes
+    Top {
+        #[command(flatten)]
+        period: PeriodArgs,
+        /// Only traffic through this router (a name or an address)
+        #[arg(long, value_name = "IP|ROUTER")]
+        router: Option<String>,
+        /// Only subscribers now on this plan
+        #[arg(long)]
+        plan: Option<String>,
+        #[arg(long, default_value_t = 20, value_parser = limit())]
+        limit: i64,
+    },
+    /// Traffic, sessions and subscribers per router
+    Routers {
+        #[command(flatten)]
+        period: PeriodArgs,
+    },
+    /// Subscribers and traffic per plan (what is sold against what is used)
+    Plans {
+        #[command(flatten)]
+        period: PeriodArgs,
+    },
+    /// Fold finished hours into the monthly sums now (the enforcer does it
+    /// every few minutes; reports are right either way, only faster)
+    Fold,
 }
 
 #[derive(Debug, Args)]

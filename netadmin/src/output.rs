@@ -164,6 +164,50 @@ pub fn progress_bar(len: u64, what: &str, hidden: bool) -> indicatif::ProgressBa
     bar
 }
 
+/// CSV (RFC 4180) with a header line. A cell holding a comma, a quote or a
+/// line break is quoted; one a spreadsheet would run as a formula (starting
+/// with = + - @, a tab or a carriage return) is prefixed with an apostrophe.
+pub fn csv(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let cell = |c: &str| -> String {
+        let c = if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{c}")
+        } else {
+            c.to_owned()
+        };
+        if c.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", c.replace('"', "\"\""))
+        } else {
+            c
+        }
+    };
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let cells: Vec<String> = cells.map(cell).collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    };
+    line(&mut headers.iter().copied());
+    for r in rows {
+        line(&mut r.iter().map(String::as_str));
+    }
+    out
+}
+
+/// 93784 -> "1d 2h 3m"; under an hour with seconds: "5m 10s".
+pub fn duration(secs: i64) -> String {
+    let s = secs.max(0);
+    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60, s % 60);
+    if d > 0 {
+        format!("{d}d {h}h {m}m")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else if m > 0 {
+        format!("{m}m {sec}s")
+    } else {
+        format!("{sec}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +231,26 @@ mod tests {
         assert_eq!(bytes(1_500_000), "1.5M");
         assert_eq!(bytes(999), "999");
         assert_eq!(time(86_400), "1970-01-02 00:00");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(93_784), "1d 2h 3m");
+        assert_eq!(duration(3_660), "1h 1m");
+        assert_eq!(duration(310), "5m 10s");
+        assert_eq!(duration(7), "7s");
+        assert_eq!(duration(-3), "0s");
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_it_and_defuses_formulas() {
+        let rows = vec![
+            vec!["alice".into(), "1,5".into(), "say \"hi\"".into()],
+            vec!["=cmd|' /C calc'!A0".into(), "-3".into(), "a\nb".into()],
+        ];
+        assert_eq!(
+            csv(&["user", "x", "y"], &rows),
+            "user,x,y\r\nalice,\"1,5\",\"say \"\"hi\"\"\"\r\n'=cmd|' /C calc'!A0,'-3,\"a\nb\"\r\n"
+        );
     }
 }

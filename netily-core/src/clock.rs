@@ -24,7 +24,7 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-fn since_epoch(t: SystemTime) -> UnixTime {
+pub(crate) fn since_epoch(t: SystemTime) -> UnixTime {
     t.duration_since(UNIX_EPOCH)
         .map(|d| UnixTime::try_from(d.as_secs()).unwrap_or(UnixTime::MAX))
         .unwrap_or(0)

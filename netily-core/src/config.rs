@@ -47,6 +47,7 @@ const KEYS: &[&str] = &[
     "coa_tries",
     "coa_retry_after",
     "stale_session_check_interval",
+    "timezone",
 ];
 
 /// The largest `stale_session_margin`: 7 days.
@@ -111,6 +112,10 @@ pub struct Config {
     /// Seconds between the enforcer's checks for stale sessions (and for
     /// sessions a router acknowledged as disconnected but still reports).
     pub stale_session_check_interval: u32,
+    /// The ISP's time zone (an IANA name): usage reports' hours, days and
+    /// months begin on its clock. `netadmin migrate` stores it in the
+    /// database, where the accounting writer reads it.
+    pub timezone: String,
 }
 
 /// `vpn_remote`: the VPN server as routers reach it.
@@ -232,6 +237,7 @@ impl Default for Config {
             coa_tries: 3,
             coa_retry_after: 60,
             stale_session_check_interval: 30,
+            timezone: "UTC".to_owned(),
         }
     }
 }
@@ -343,6 +349,19 @@ impl Config {
                         "off" | "no" | "false" => false,
                         _ => return Err(bad("expected on or off")),
                     }
+                }
+                "timezone" => {
+                    let zone_char = |c: char| c.is_ascii_alphanumeric() || "/_+-".contains(c);
+                    if value.is_empty()
+                        || value.len() > 64
+                        || !value.chars().all(zone_char)
+                        || value
+                            .split('/')
+                            .any(|part| part.is_empty() || part.starts_with('.'))
+                    {
+                        return Err(bad("expected a time zone name like Africa/Nairobi or UTC"));
+                    }
+                    c.timezone = value.to_owned();
                 }
                 "walled_garden_address_list" => {
                     if value.is_empty() || value.contains(char::is_whitespace) {

@@ -33,4 +33,5 @@ pub mod radius;
 pub mod rate;
 pub mod snapshot;
 pub mod stale_session;
+pub mod usage;
 pub mod vpn_plan;

@@ -16,7 +16,7 @@ pub fn sessions(ctx: &Ctx, args: SessionsArgs) -> Outcome {
         .transpose()?;
     let rows = ctx.in_tx(|tx| {
         let nas = match &args.nas {
-            Some(x) => Some(nas_addresses(ctx, tx, x)?),
+            Some(x) => Some(nas_addresses(ctx, tx, "--nas", x)?),
             None => None,
         };
         let f = SessionFilter {
@@ -51,14 +51,20 @@ pub fn sessions(ctx: &Ctx, args: SessionsArgs) -> Outcome {
 }
 
 /// `--nas`: an address as given, or every address of the router so named.
-fn nas_addresses(ctx: &Ctx, tx: &mut Transaction<'_>, x: &str) -> Result<Vec<IpAddr>, Failure> {
+/// A router's addresses (its NAS and VPN ones) by name, or one address.
+pub(super) fn nas_addresses(
+    ctx: &Ctx,
+    tx: &mut Transaction<'_>,
+    flag: &str,
+    x: &str,
+) -> Result<Vec<IpAddr>, Failure> {
     if let Ok(ip) = x.parse::<IpAddr>() {
         return Ok(vec![ip]);
     }
     match db::get_router(tx, x, &ctx.config.router_plan()) {
         Ok(r) => Ok(r.addresses()),
         Err(db::Error::NotFound { .. }) => Err(Failure(format!(
-            "invalid --nas \"{x}\": not an IP address, and no router has that name"
+            "invalid {flag} \"{x}\": not an IP address, and no router has that name"
         ))),
         Err(e) => Err(e.into()),
     }

@@ -14,6 +14,7 @@ mod plan;
 mod router;
 mod seed;
 mod stale_sessions;
+mod usage;
 mod vpn;
 
 use std::path::PathBuf;
@@ -162,6 +163,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::MikrotikScript { router, interim } => pki::mikrotik_script(&ctx, &router, interim),
         Command::Vpn(cmd) => vpn::run(&ctx, cmd),
         Command::Dashboard => dashboard::run(&ctx),
+        Command::Usage(args) => usage::run(&ctx, args),
         Command::Journal { dir } => journal::run(&ctx, &dir),
         Command::Import {
             from,

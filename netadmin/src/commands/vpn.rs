@@ -4,7 +4,7 @@ use netily_core::db::{self, VpnStatusRow};
 
 use super::Ctx;
 use crate::cli::VpnCmd;
-use crate::output::{bytes, opt, opt_time, print_fields, print_json, Table};
+use crate::output::{bytes, duration, opt, opt_time, print_fields, print_json, Table};
 use crate::Outcome;
 
 pub fn run(ctx: &Ctx, cmd: VpnCmd) -> Outcome {
@@ -68,33 +68,4 @@ fn show(r: &VpnStatusRow) {
             r.uptime_seconds.map(duration).unwrap_or_else(|| "-".into()),
         ),
     ]);
-}
-
-/// 93784 -> "1d 2h 3m"; under an hour with seconds: "5m 10s".
-fn duration(secs: i64) -> String {
-    let s = secs.max(0);
-    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60, s % 60);
-    if d > 0 {
-        format!("{d}d {h}h {m}m")
-    } else if h > 0 {
-        format!("{h}h {m}m")
-    } else if m > 0 {
-        format!("{m}m {sec}s")
-    } else {
-        format!("{sec}s")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration(93_784), "1d 2h 3m");
-        assert_eq!(duration(3_660), "1h 1m");
-        assert_eq!(duration(310), "5m 10s");
-        assert_eq!(duration(7), "7s");
-        assert_eq!(duration(-3), "0s");
-    }
 }

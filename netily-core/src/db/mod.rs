@@ -29,6 +29,7 @@ pub mod seed;
 pub mod sessions;
 pub mod stale_sessions;
 pub mod subscriptions;
+pub mod usage;
 pub mod vpn_status;
 pub mod vpn_store;
 
