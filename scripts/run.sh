@@ -87,6 +87,9 @@ Watch the enforcer act on a demo session (its log: $NETILY_RUN_DIR/enforcer.log)
   $netadmin customer suspend alice                # a Disconnect-Request
   $netadmin coa-log    # what was sent and the answer: no-answer here after the retries (~14 s), no router listens on 127.0.0.1:3799
   $netadmin enforce --dry-run                     # what would be sent now, and why
+Usage (after some accounting, as above with Interim-Update and Acct-Input-Octets):
+  $netadmin usage alice --by hour --period today
+  $netadmin usage top ; $netadmin usage routers --csv ; $netadmin usage plans
 Stop everything with: make stop
 TRY
 }

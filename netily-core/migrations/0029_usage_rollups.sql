@@ -140,6 +140,11 @@ DECLARE
     since timestamptz;
     target timestamptz;
 BEGIN
+    -- Nothing to fold (nearly every call): no lock, no wait for writers.
+    SELECT usage_folded_upto INTO since FROM netily_settings;
+    IF least(upto, date_trunc('hour', now(), zone)) <= since THEN
+        RETURN 0;
+    END IF;
     PERFORM pg_advisory_xact_lock(128017107690853);
     SELECT usage_folded_upto INTO since FROM netily_settings FOR UPDATE;
     target := least(upto, date_trunc('hour', now(), zone),

@@ -362,6 +362,19 @@ impl Radiusd {
         Ok(reply)
     }
 
+    /// Sends an Accounting-Request twice (a retransmit), each answered with
+    /// an Accounting-Response and applied; panics with radiusd's log if not.
+    pub fn acct_twice(&self, attributes: &str) {
+        for _ in 0..2 {
+            let reply = self.acct(attributes).unwrap();
+            assert!(
+                reply.is("Accounting-Response"),
+                "{attributes}: {reply:?}\n{}",
+                self.log()
+            );
+        }
+    }
+
     /// Sends one Accounting-Request and returns as soon as it is answered
     /// (in the journal; PostgreSQL may not have it yet).
     pub fn acct_unapplied(&self, attributes: &str) -> Result<Reply, RadiusError> {
