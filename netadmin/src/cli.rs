@@ -193,6 +193,9 @@ pub struct PeriodArgs {
     /// Print CSV (with a header line) instead of a table
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
+    /// Also draw the report as a chart: FILE.svg or FILE.png
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -225,10 +228,14 @@ pub enum UsageCmd {
         #[arg(long, default_value_t = 20, value_parser = limit())]
         limit: i64,
     },
-    /// Traffic, sessions and subscribers per router
+    /// Traffic, sessions and subscribers per router; with --router, that
+    /// router's traffic by hour (its chart: the average rate in Mbit/s)
     Routers {
         #[command(flatten)]
         period: PeriodArgs,
+        /// One router (a name or an address), by hour
+        #[arg(long, value_name = "IP|ROUTER")]
+        router: Option<String>,
     },
     /// Subscribers and traffic per plan (what is sold against what is used)
     Plans {

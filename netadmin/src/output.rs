@@ -164,33 +164,31 @@ pub fn progress_bar(len: u64, what: &str, hidden: bool) -> indicatif::ProgressBa
     bar
 }
 
-/// CSV (RFC 4180) with a header line. A cell holding a comma, a quote or a
-/// line break is quoted; one a spreadsheet would run as a formula (starting
-/// with = + - @, a tab or a carriage return) is prefixed with an apostrophe.
-pub fn csv(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let cell = |c: &str| -> String {
-        let c = if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+/// CSV (RFC 4180, the csv crate) with a header line. A cell a spreadsheet
+/// would run as a formula (starting with = + - @, a tab or a carriage
+/// return) is prefixed with an apostrophe.
+pub fn csv(headers: &[&str], rows: &[Vec<String>]) -> Result<String, Failure> {
+    let defuse = |c: &str| -> String {
+        if c.starts_with(['=', '+', '-', '@', '\t', '\r']) {
             format!("'{c}")
         } else {
             c.to_owned()
-        };
-        if c.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", c.replace('"', "\"\""))
-        } else {
-            c
         }
     };
-    let mut out = String::new();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let cells: Vec<String> = cells.map(cell).collect();
-        out.push_str(&cells.join(","));
-        out.push_str("\r\n");
-    };
-    line(&mut headers.iter().copied());
+    let failed = |e: csv::Error| Failure(format!("cannot write CSV: {e}"));
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    w.write_record(headers.iter().map(|h| defuse(h)))
+        .map_err(failed)?;
     for r in rows {
-        line(&mut r.iter().map(String::as_str));
+        w.write_record(r.iter().map(|c| defuse(c)))
+            .map_err(failed)?;
     }
-    out
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Failure(format!("cannot write CSV: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Failure(format!("cannot write CSV: {e}")))
 }
 
 /// 93784 -> "1d 2h 3m"; under an hour with seconds: "5m 10s".
@@ -249,7 +247,7 @@ mod tests {
             vec!["=cmd|' /C calc'!A0".into(), "-3".into(), "a\nb".into()],
         ];
         assert_eq!(
-            csv(&["user", "x", "y"], &rows),
+            csv(&["user", "x", "y"], &rows).unwrap(),
             "user,x,y\r\nalice,\"1,5\",\"say \"\"hi\"\"\"\r\n'=cmd|' /C calc'!A0,'-3,\"a\nb\"\r\n"
         );
     }

@@ -16,14 +16,17 @@
 -- and months in that zone are exact sums of hours. Changing the zone later
 -- leaves earlier rows on the old zone's hours.
 --
--- Months (usage_months) are sums of hours too, folded in once an hour is
--- over (netily_fold_usage, run by the enforcer and `netadmin usage fold`):
--- a month's top users then read one row per subscriber and router, not
--- 720. Until an hour is folded, a report adds it from usage_hours
--- (netily_settings.usage_folded_upto: hours before it are in the months);
--- growth that arrives late, for an hour already folded, is added to both.
--- Writing only the hour on the accounting path halves what the rollups
--- cost there: an upsert each, ~10 us of PostgreSQL per session.
+-- Months (usage_months) and routers' hours (router_usage_hours) are sums
+-- of subscribers' hours too, folded in once an hour is over
+-- (netily_fold_usage, run by the enforcer and `netadmin usage fold`): a
+-- month's top users then read one row per subscriber and router, not 720,
+-- and a router's week 168 rows, not one per subscriber and hour. Until an
+-- hour is folded, a report adds it from usage_hours
+-- (netily_settings.usage_folded_upto: hours before it are folded); growth
+-- that arrives late, for an hour already folded, is added to all three.
+-- Writing only the subscriber's hour on the accounting path keeps what the
+-- rollups cost there to one row each, and keeps writers of one router from
+-- queueing on its row.
 
 CREATE TABLE netily_settings (
     only_row          boolean PRIMARY KEY DEFAULT true CHECK (only_row),
@@ -105,36 +108,54 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
      WHERE since < date_trunc('hour', upto, zone) AND h < upto
 $$;
 
--- Adds rows to usage_months (summing rows of one key first).
-CREATE FUNCTION netily_add_months(p_month timestamptz[], p_who text[], p_nas inet[],
+-- Adds subscribers' hours to the months and to the routers' hours (one
+-- element per hour row; rows of one key are summed first, and rows are
+-- locked in key order).
+CREATE FUNCTION netily_add_folded(p_zone text, p_hour timestamptz[], p_who text[], p_nas inet[],
                                   p_up bigint[], p_down bigint[], p_secs bigint[],
                                   p_n integer[])
 RETURNS bigint LANGUAGE sql SET jit = off AS $$
-    WITH added AS (
+    WITH x AS MATERIALIZED (
+        SELECT * FROM unnest(p_hour, p_who, p_nas, p_up, p_down, p_secs, p_n)
+                      AS x(hour, who, nas, up, down, secs, n)
+    ), months AS (
         INSERT INTO usage_months AS u (month, username, nasipaddress, bytes_up, bytes_down,
                                        seconds, sessions)
-        SELECT month, who, nas, least(sum(up), 9223372036854775807)::bigint,
+        SELECT date_trunc('month', hour, p_zone), who, nas,
+               least(sum(up), 9223372036854775807)::bigint,
                least(sum(down), 9223372036854775807)::bigint,
                least(sum(secs), 9223372036854775807)::bigint, least(sum(n), 2147483647)::integer
-          FROM unnest(p_month, p_who, p_nas, p_up, p_down, p_secs, p_n)
-               AS x(month, who, nas, up, down, secs, n)
-         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+          FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
         ON CONFLICT (month, username, nasipaddress) DO UPDATE SET
             bytes_up = netily_add(u.bytes_up, EXCLUDED.bytes_up),
             bytes_down = netily_add(u.bytes_down, EXCLUDED.bytes_down),
             seconds = netily_add(u.seconds, EXCLUDED.seconds),
             sessions = least(u.sessions::bigint + EXCLUDED.sessions, 2147483647)::integer
         RETURNING 1
+    ), routers AS (
+        INSERT INTO router_usage_hours AS u (nasipaddress, hour, bytes_up, bytes_down, seconds,
+                                             sessions)
+        SELECT nas, hour, least(sum(up), 9223372036854775807)::bigint,
+               least(sum(down), 9223372036854775807)::bigint,
+               least(sum(secs), 9223372036854775807)::bigint, least(sum(n), 2147483647)::integer
+          FROM x GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (nasipaddress, hour) DO UPDATE SET
+            bytes_up = netily_add(u.bytes_up, EXCLUDED.bytes_up),
+            bytes_down = netily_add(u.bytes_down, EXCLUDED.bytes_down),
+            seconds = netily_add(u.seconds, EXCLUDED.seconds),
+            sessions = least(u.sessions::bigint + EXCLUDED.sessions, 2147483647)::integer
+        RETURNING 1
     )
-    SELECT count(*) FROM added
+    SELECT (SELECT count(*) FROM months) + (SELECT count(*) FROM routers)
 $$;
 
 -- Folds the hours from usage_folded_upto up to `upto` (at most the start
--- of the current hour, and at most `max_hours` of them) into the months;
--- returns the hours folded. Waits for writers in flight (their shared
--- lock) and holds them off until it commits.
+-- of the current hour, and at most `max_hours` of them) into the months
+-- and the routers' hours; returns the hours folded. Waits for writers in
+-- flight (their shared lock), at most lock_timeout, and holds them off
+-- until it commits: callers fold an hour per call.
 CREATE FUNCTION netily_fold_usage(upto timestamptz, max_hours integer)
-RETURNS integer LANGUAGE plpgsql SET jit = off AS $$
+RETURNS integer LANGUAGE plpgsql SET jit = off SET lock_timeout = '2s' AS $$
 DECLARE
     zone text := netily_zone();
     since timestamptz;
@@ -152,7 +173,7 @@ BEGIN
     IF target <= since THEN
         RETURN 0;
     END IF;
-    PERFORM netily_add_months(array_agg(date_trunc('month', hour, zone)), array_agg(username),
+    PERFORM netily_add_folded(zone, array_agg(hour), array_agg(username),
                               array_agg(nasipaddress), array_agg(bytes_up), array_agg(bytes_down),
                               array_agg(seconds), array_agg(sessions))
        FROM usage_hours WHERE hour >= since AND hour < target;
@@ -161,16 +182,19 @@ BEGIN
 END
 $$;
 
--- Adds sessions' growth to the hours (and, for hours already folded, to
--- the months): one element per session in each array (who, its router,
--- its previous report, this one, what grew, and when it began if this
--- report opened it, else NULL). Netily's accounting writer calls it once
--- per batch (db/accounting/sql.rs), the trigger below once per row written
--- by anyone else (stock rlm_sql, netadmin, a hand-written UPDATE). Rows are
--- locked in key order, so two writers wait for each other rather than
--- deadlock. The shared advisory lock keeps a fold from running between
--- reading usage_folded_upto and this transaction's commit (each statement
--- here takes its snapshot after the lock: the fold's is seen).
+-- Adds sessions' growth to the subscribers' hours (and, for hours already
+-- folded, to the months and routers' hours): one element per session in
+-- each array (who, its router, its previous report, this one, what grew,
+-- and when it began if this report opened it, else NULL). Netily's
+-- accounting writer calls it once per batch (db/accounting/sql.rs), the
+-- trigger below once per row written by anyone else (stock rlm_sql,
+-- netadmin, a hand-written UPDATE). A subscriber's hours are written by
+-- one writer at a time (its packets are never in two batches at once); a
+-- late hour's router row may make two writers wait for each other, and
+-- PostgreSQL then fails one, whose batch is applied again. The shared
+-- advisory lock keeps a fold from running between reading
+-- usage_folded_upto and this transaction's commit (each statement here
+-- takes its snapshot after the lock: the fold's is seen).
 CREATE FUNCTION netily_count_traffic(p_who text[], p_nas inet[], p_since timestamptz[],
                                      p_upto timestamptz[], p_up bigint[], p_down bigint[],
                                      p_secs bigint[], p_began timestamptz[])
@@ -181,6 +205,7 @@ SET jit = off AS $$
 DECLARE
     p_zone text := netily_zone();
     p_folded timestamptz;
+    p_done bigint;
 BEGIN
     IF coalesce(cardinality(p_who), 0) = 0 THEN
         RETURN;
@@ -240,23 +265,13 @@ BEGIN
             sessions = least(u.sessions::bigint + EXCLUDED.sessions, 2147483647)::integer
         RETURNING 1
     ), late AS (
-        SELECT date_trunc('month', hour, p_zone) AS month, who, nas, up, down, secs, n
+        -- Hours already folded (growth that arrived late): into the months
+        -- and the routers' hours as well.
+        SELECT netily_add_folded(p_zone, array_agg(hour), array_agg(who), array_agg(nas),
+                                 array_agg(up), array_agg(down), array_agg(secs), array_agg(n)) AS n
           FROM grew WHERE hour < p_folded
-    ), months AS (
-        SELECT netily_add_months(array_agg(month), array_agg(who), array_agg(nas), array_agg(up),
-                                 array_agg(down), array_agg(secs), array_agg(n))
-          FROM late
     )
-    INSERT INTO router_usage_hours AS u (nasipaddress, hour, bytes_up, bytes_down, seconds, sessions)
-    SELECT nas, hour, least(sum(up), 9223372036854775807)::bigint,
-           least(sum(down), 9223372036854775807)::bigint,
-           least(sum(secs), 9223372036854775807)::bigint, least(sum(n), 2147483647)::integer
-      FROM grew, months, (SELECT count(*) FROM inserted) i GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (nasipaddress, hour) DO UPDATE SET
-        bytes_up = netily_add(u.bytes_up, EXCLUDED.bytes_up),
-        bytes_down = netily_add(u.bytes_down, EXCLUDED.bytes_down),
-        seconds = netily_add(u.seconds, EXCLUDED.seconds),
-        sessions = least(u.sessions::bigint + EXCLUDED.sessions, 2147483647)::integer;
+    SELECT (SELECT count(*) FROM inserted) + coalesce((SELECT n FROM late), 0) INTO p_done;
 END
 $$;
 
@@ -271,7 +286,8 @@ BEGIN
     IF NEW.username IS NULL THEN
         RETURN NULL;
     END IF;
-    IF TG_OP = 'UPDATE' THEN
+    -- (A row that only now has a username counts from the start.)
+    IF TG_OP = 'UPDATE' AND OLD.username IS NOT NULL THEN
         grew_up := greatest(grew_up - coalesce(OLD.acctinputoctets, 0), 0);
         grew_down := greatest(grew_down - coalesce(OLD.acctoutputoctets, 0), 0);
         grew_secs := greatest(grew_secs - coalesce(OLD.acctsessiontime, 0), 0);
@@ -291,6 +307,6 @@ END
 $$;
 
 CREATE TRIGGER radacct_traffic
-    AFTER INSERT OR UPDATE OF acctinputoctets, acctoutputoctets, acctsessiontime ON radacct
+    AFTER INSERT OR UPDATE OF acctinputoctets, acctoutputoctets, acctsessiontime, username ON radacct
     FOR EACH ROW WHEN (current_setting('netily.accounting_writer', true) IS DISTINCT FROM 'on')
     EXECUTE FUNCTION netily_count_session_traffic();

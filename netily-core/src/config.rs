@@ -114,8 +114,9 @@ pub struct Config {
     pub stale_session_check_interval: u32,
     /// The ISP's time zone (an IANA name): usage reports' hours, days and
     /// months begin on its clock. `netadmin migrate` stores it in the
-    /// database, where the accounting writer reads it.
-    pub timezone: String,
+    /// database, where the accounting writer reads it; None leaves the
+    /// database's (UTC until set).
+    pub timezone: Option<String>,
 }
 
 /// `vpn_remote`: the VPN server as routers reach it.
@@ -237,7 +238,7 @@ impl Default for Config {
             coa_tries: 3,
             coa_retry_after: 60,
             stale_session_check_interval: 30,
-            timezone: "UTC".to_owned(),
+            timezone: None,
         }
     }
 }
@@ -361,7 +362,7 @@ impl Config {
                     {
                         return Err(bad("expected a time zone name like Africa/Nairobi or UTC"));
                     }
-                    c.timezone = value.to_owned();
+                    c.timezone = Some(value.to_owned());
                 }
                 "walled_garden_address_list" => {
                     if value.is_empty() || value.contains(char::is_whitespace) {

@@ -52,6 +52,14 @@ fn hours(conn: &mut postgres::Client) -> Vec<(i64, i64, i64, i64, i32)> {
     .collect()
 }
 
+/// A fresh directory for a test's files.
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("netily-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn json(isp: &Isp, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
@@ -165,10 +173,33 @@ fn sessions_make_exactly_the_expected_hourly_rollups_and_reports_sum_them() {
         &server,
         &packet("Interim-Update", "s2", B + 7800, &plain(600, 100, 2000)),
     );
+    // A late copy of an earlier report (the router's session clock says 590
+    // s, before the 600 stored), sent without Event-Timestamp: the arrival
+    // time is newer and its counter lower, but it is no wrap.
+    send(
+        &server,
+        &format!(
+            "Acct-Status-Type = Interim-Update, User-Name = \"alice\", Acct-Session-Id = \"s2\", \
+             NAS-IP-Address = 127.0.0.1, NAS-Port-Id = \"<pppoe-alice>\", NAS-Port-Type = Ethernet, \
+             Framed-IP-Address = 100.64.0.9, Calling-Station-Id = \"AA:BB:CC:DD:EE:01\"{}\n",
+            plain(590, 50, 1990)
+        ),
+    );
     // 12:10, a Stop without counters.
     send(
         &server,
         &packet("Stop", "s2", B + 8400, ", Acct-Session-Time = 1200"),
+    );
+
+    // Session 3 begins at 12:20; the router restarts at 12:30 (its
+    // Accounting-On closes it, crediting the 10 minutes).
+    send(&server, &packet("Start", "s3", B + 9000, ""));
+    send(
+        &server,
+        &format!(
+            "Acct-Status-Type = Accounting-On, NAS-IP-Address = 127.0.0.1, Event-Timestamp = {}\n",
+            B + 9600
+        ),
     );
 
     let radacct: (i64, i64, i64) = {
@@ -190,7 +221,7 @@ fn sessions_make_exactly_the_expected_hourly_rollups_and_reports_sum_them() {
         .unwrap()
         .get(0);
     assert_eq!(wrapped, GW + 100, "the wrapped counter adds 2^32");
-    assert_eq!(radacct, (2 * GW + 200 + 100, 32_000, 5700));
+    assert_eq!(radacct, (2 * GW + 200 + 100, 32_000, 5700 + 600));
 
     // 10h: 600 + (GW + 100 - 1200) + 88 (= floor(100 * 40/45)) up.
     let expected = vec![
@@ -209,14 +240,14 @@ fn sessions_make_exactly_the_expected_hourly_rollups_and_reports_sum_them() {
             300 + 300 + 300,
             1,
         ),
-        (HOUR_09 + 3 * HOUR, 0, 0, 600, 0),
+        (HOUR_09 + 3 * HOUR, 0, 0, 600 + 600, 1),
     ];
     assert_eq!(hours(&mut conn), expected);
     let sum = expected.iter().fold((0, 0, 0, 0), |a, h| {
         (a.0 + h.1, a.1 + h.2, a.2 + h.3, a.3 + i64::from(h.4))
     });
     assert_eq!((sum.0, sum.1, sum.2), radacct);
-    let whole = (sum.0, sum.1, sum.2, 2);
+    let whole = (sum.0, sum.1, sum.2, 3);
 
     // The router's hours are the same (alice is its only subscriber).
     let router: Vec<(i64, i64, i64, i64, i32)> = conn
@@ -238,10 +269,10 @@ fn sessions_make_exactly_the_expected_hourly_rollups_and_reports_sum_them() {
     assert_eq!(
         labels,
         [
-            "2026-11-10 09:00",
-            "2026-11-10 10:00",
-            "2026-11-10 11:00",
-            "2026-11-10 12:00"
+            "2026-11-10 09:00 +03",
+            "2026-11-10 10:00 +03",
+            "2026-11-10 11:00 +03",
+            "2026-11-10 12:00 +03"
         ]
     );
     for (row, h) in rows.iter().zip(&expected) {
@@ -329,24 +360,119 @@ fn sessions_make_exactly_the_expected_hourly_rollups_and_reports_sum_them() {
         .get(0);
     assert_eq!(months, 1, "one month row for alice on one router");
 
+    // Charts: the day's bars in GB, labelled by day; the same as PNG; a
+    // router's week by hour (168 hours, zeros where nothing moved), as a
+    // rate; the top users.
+    let dir = tempdir("usage_charts");
+    let alice_chart = |file: &str| {
+        let path = dir.join(file);
+        isp.netadmin(&[
+            "usage",
+            "alice",
+            "--period",
+            "2026-11",
+            "--chart",
+            path.to_str().unwrap(),
+        ]);
+        path
+    };
+    let svg = alice_chart("alice.svg");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{text:.80}");
+    assert!(
+        text.contains(">\nGB\n<") && text.contains(">\n2026-11-10\n<"),
+        "{text}"
+    );
+    let bytes = std::fs::read(alice_chart("alice.png")).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let size = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert_eq!(
+        (size(16), size(20)),
+        (netily_charts::WIDTH, netily_charts::HEIGHT)
+    );
+    let week = dir.join("router.svg");
+    let hours_json = json(
+        &isp,
+        &[
+            "usage",
+            "routers",
+            "--router",
+            "127.0.0.1",
+            "--from",
+            "2026-11-10",
+            "--to",
+            "2026-11-16",
+            "--chart",
+            week.to_str().unwrap(),
+        ],
+    );
+    let hours_rows = hours_json.as_array().unwrap();
+    assert_eq!(hours_rows.len(), 7 * 24);
+    let in_week = hours_rows.iter().fold((0, 0, 0, 0), |a, r| {
+        let t = totals(r);
+        (a.0 + t.0, a.1 + t.1, a.2 + t.2, a.3 + t.3)
+    });
+    assert_eq!(in_week, whole);
+    let text = std::fs::read_to_string(&week).unwrap();
+    assert!(
+        text.contains("bit/s") && text.contains("average rate"),
+        "{text:.300}"
+    );
+    let top = dir.join("top.svg");
+    isp.netadmin(&[
+        "usage",
+        "top",
+        "--period",
+        "2026-11",
+        "--chart",
+        top.to_str().unwrap(),
+    ]);
+    assert!(std::fs::read_to_string(&top)
+        .unwrap()
+        .contains(">\nalice\n<"));
+
     // Another day has nothing; an unknown subscriber is an error.
     let empty = json(&isp, &["usage", "top", "--period", "2026-10"]);
     assert_eq!(empty, serde_json::json!([]));
-    let refused = std::process::Command::new(netily_tests::netadmin::netadmin_bin())
-        .args([
-            "--config".as_ref(),
-            isp.config().as_os_str(),
-            "usage".as_ref(),
-            "nobody".as_ref(),
-        ])
+    let stderr = netadmin_fails(isp.config(), &["usage", "nobody"]);
+    assert!(stderr.contains("subscriber 'nobody' not found"), "{stderr}");
+
+    // The zone cannot change under counted usage.
+    let utc = dir.join("utc.conf");
+    std::fs::write(
+        &utc,
+        format!("database_url = {}\ntimezone = UTC\n", isp.url()),
+    )
+    .unwrap();
+    let stderr = netadmin_fails(&utc, &["migrate"]);
+    assert!(
+        stderr.contains("changing the time zone from Africa/Nairobi to UTC"),
+        "{stderr}"
+    );
+
+    // A report outside one snapshot is refused rather than risk counting a
+    // fold twice.
+    let mut tx = conn.transaction().unwrap();
+    let span = netily_core::db::usage::Span {
+        from: HOUR_09,
+        to: HOUR_09 + HOUR,
+        zone: "Africa/Nairobi".into(),
+    };
+    let e = netily_core::db::usage::routers(&mut tx, &span).unwrap_err();
+    assert!(e.to_string().contains("one snapshot"), "{e}");
+}
+
+/// Runs netadmin, which must fail; its standard error.
+fn netadmin_fails(config: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(netily_tests::netadmin::netadmin_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
         .env_remove("NETILY_DATABASE_URL")
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        !refused.status.success() && stderr.contains("subscriber 'nobody' not found"),
-        "{stderr}"
-    );
+    assert!(!out.status.success(), "netadmin {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Rows written by others (stock rlm_sql's queries, a hand-written UPDATE)
@@ -377,4 +503,13 @@ fn other_writers_sessions_are_counted_by_the_trigger() {
             (utc_06 + HOUR, 600, 6000, 600, 0)
         ]
     );
+    // A row that learns its username late counts from its start.
+    conn.batch_execute(&format!(
+        "INSERT INTO radacct (acctsessionid, acctuniqueid, nasipaddress, acctstarttime,
+                              acctupdatetime, acctinputoctets, acctoutputoctets, acctsessiontime)
+         VALUES ('y', 'y1', '127.0.0.1', to_timestamp({B}), to_timestamp({B}), 70, 700, 60);
+         UPDATE radacct SET username = 'alice' WHERE acctuniqueid = 'y1';"
+    ))
+    .unwrap();
+    assert_eq!(hours(&mut conn)[0], (utc_06, 670, 6700, 660, 2));
 }

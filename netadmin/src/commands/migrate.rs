@@ -7,9 +7,10 @@ use crate::Outcome;
 pub fn run(ctx: &Ctx) -> Outcome {
     let mut client = ctx.connect()?;
     let report = db::migrate(&mut client)?;
-    let zone = &ctx.config.timezone;
-    if db::usage::set_zone(&mut client, zone)? && !ctx.json {
-        println!("time zone for usage reports: {zone}");
+    if let Some(zone) = &ctx.config.timezone {
+        if db::usage::set_zone(&mut client, zone)? && !ctx.json {
+            println!("time zone for usage reports: {zone}");
+        }
     }
     if ctx.json {
         return print_json(&report);

@@ -4,9 +4,12 @@
 //!
 //! A period's totals come from whole months (usage_months, up to the fold
 //! watermark) plus hours (usage_hours) for its partial months and for the
-//! hours not folded yet: [`Sources`]. Every sum saturates at the top of
-//! bigint. Failure behaviour: a statement's error is returned, nothing is
-//! retried; reads change nothing.
+//! hours not folded yet: [`Sources`]. The watermark and the rows must be
+//! read in one snapshot, or a fold committed in between would count its
+//! hours twice: a report runs in a transaction begun with
+//! [`begin_report`] (REPEATABLE READ), and refuses to run in any other.
+//! Every sum saturates at the top of bigint. Failure behaviour: a
+//! statement's error is returned, nothing is retried; reads change nothing.
 
 use std::net::IpAddr;
 
@@ -26,6 +29,13 @@ pub struct Span {
     pub from: UnixTime,
     pub to: UnixTime,
     pub zone: String,
+}
+
+/// Makes the transaction `conn` has just begun a report's: one snapshot for
+/// every statement (REPEATABLE READ), read only. Must come first in it.
+pub fn begin_report(conn: &mut impl GenericClient) -> Result<()> {
+    conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .map_err(q("starting a usage report"))
 }
 
 /// The ISP's zone and today's date in it, at `now`.
@@ -62,7 +72,9 @@ pub fn span(conn: &mut impl GenericClient, first: Date, end: Date) -> Result<Spa
 }
 
 /// Sets the ISP's zone (netily.conf's `timezone`); PostgreSQL must know
-/// it. Returns whether it changed.
+/// it. Once usage has been counted in one zone it is refused: the hours and
+/// months already stored begin on that zone's clock, and reports in another
+/// would cut months in the wrong place. Returns whether it changed.
 pub fn set_zone(conn: &mut impl GenericClient, zone: &str) -> Result<bool> {
     let known = conn
         .query_one(
@@ -76,25 +88,49 @@ pub fn set_zone(conn: &mut impl GenericClient, zone: &str) -> Result<bool> {
             format!("a zone name PostgreSQL knows, like Africa/Nairobi or UTC (not '{zone}')"),
         ));
     }
-    let n = conn
-        .execute(
-            "UPDATE netily_settings SET timezone = $1 WHERE timezone IS DISTINCT FROM $1",
-            &[&zone],
-        )
-        .map_err(q("setting the time zone"))?;
-    Ok(n > 0)
-}
-
-/// Folds finished hours into the months (at most `max_hours` of them);
-/// returns how many hours it folded.
-pub fn fold(conn: &mut impl GenericClient, now: UnixTime, max_hours: i32) -> Result<i32> {
     let row = conn
         .query_one(
-            "SELECT netily_fold_usage(to_timestamp($1::bigint), $2)",
-            &[&now, &max_hours],
+            "SELECT timezone, EXISTS (SELECT 1 FROM usage_hours) FROM netily_settings",
+            &[],
         )
-        .map_err(q("folding usage hours into months"))?;
-    Ok(row.get(0))
+        .map_err(q("reading the time zone"))?;
+    let (current, counted): (String, bool) = (row.get(0), row.get(1));
+    if current == zone {
+        return Ok(false);
+    }
+    if counted {
+        return Err(Error::Refused {
+            what: format!("changing the time zone from {current} to {zone}"),
+            why: format!(
+                "usage is already counted in hours and months of {current}; \
+                 set timezone = {current} in netily.conf"
+            ),
+        });
+    }
+    conn.execute("UPDATE netily_settings SET timezone = $1", &[&zone])
+        .map_err(q("setting the time zone"))?;
+    Ok(true)
+}
+
+/// Folds finished hours into the months and routers' hours, one hour per
+/// statement (each its own transaction: the accounting writers wait while
+/// one runs), at most `max_hours`; returns how many it folded. An error
+/// after some hours keeps those.
+pub fn fold_hours(conn: &mut impl GenericClient, now: UnixTime, max_hours: u32) -> Result<u32> {
+    let mut folded = 0;
+    while folded < max_hours {
+        let row = conn
+            .query_one(
+                "SELECT netily_fold_usage(to_timestamp($1::bigint), 1)",
+                &[&now],
+            )
+            .map_err(q("folding usage hours into months"))?;
+        if row.get::<_, i32>(0) == 0 {
+            break;
+        }
+        folded += 1;
+    }
+    Ok(folded)
 }
 
 /// One group of a subscriber's usage.
@@ -115,6 +151,17 @@ fn label_format(by: Bucket) -> &'static str {
         Bucket::Hour | Bucket::Cycle => "YYYY-MM-DD HH24:MI",
         Bucket::Day => "YYYY-MM-DD",
         Bucket::Month => "YYYY-MM",
+    }
+}
+
+/// "2026-11-10 09:00" and 10800 s: "2026-11-10 09:00 +03" (or "+05:30").
+fn with_offset(label: String, offset: i64) -> String {
+    let sign = if offset < 0 { '-' } else { '+' };
+    let (h, m) = (offset.abs() / 3600, offset.abs() % 3600 / 60);
+    if m == 0 {
+        format!("{label} {sign}{h:02}")
+    } else {
+        format!("{label} {sign}{h:02}:{m:02}")
     }
 }
 
@@ -161,7 +208,8 @@ pub fn subscriber_usage(
         Some(unit) => conn.query(
             &format!(
                 "SELECT floor(extract(epoch FROM g.at))::bigint,
-                        to_char(g.at AT TIME ZONE netily_zone(), $5), g.up, g.down, g.secs, g.n
+                        to_char(g.at AT TIME ZONE netily_zone(), $5), g.up, g.down, g.secs, g.n,
+                        floor(extract(epoch FROM (g.at AT TIME ZONE netily_zone()) - (g.at AT TIME ZONE 'UTC')))::bigint
                    FROM (SELECT date_trunc($4, hour, netily_zone()) AS at, {SUMS}
                            FROM usage_hours
                           WHERE username = $1 AND hour >= to_timestamp($2::bigint)
@@ -181,7 +229,8 @@ pub fn subscriber_usage(
             conn.query(
                 &format!(
                     "SELECT floor(extract(epoch FROM g.at))::bigint,
-                            to_char(g.at AT TIME ZONE netily_zone(), $4), g.up, g.down, g.secs, g.n
+                            to_char(g.at AT TIME ZONE netily_zone(), $4), g.up, g.down, g.secs, g.n,
+                            floor(extract(epoch FROM (g.at AT TIME ZONE netily_zone()) - (g.at AT TIME ZONE 'UTC')))::bigint
                        FROM (SELECT netily_cycle_start(s.cycle_start, u.hour, p.cycle_days) AS at, {SUMS}
                                FROM usage_hours u
                                JOIN customers c ON c.username = u.username
@@ -204,7 +253,11 @@ pub fn subscriber_usage(
         .iter()
         .map(|r| UsageRow {
             start: r.get(0),
-            label: r.get(1),
+            label: match by {
+                // (With the zone's offset: an hour repeats when summer time ends.)
+                Bucket::Hour | Bucket::Cycle => with_offset(r.get(1), r.get(6)),
+                Bucket::Day | Bucket::Month => r.get(1),
+            },
             totals: totals(r, 2),
         })
         .collect();
@@ -252,7 +305,7 @@ pub fn sources(conn: &mut impl GenericClient, span: &Span) -> Result<Sources> {
                    FROM b
              )
              SELECT ARRAY[m0, m1, f, least(m0, t), greatest(m0, w), m1, greatest(m1, f), t],
-                    m0 < m1
+                    m0 < m1, current_setting('transaction_isolation')
                FROM m",
             &[&span.from, &span.to],
         )
@@ -260,6 +313,13 @@ pub fn sources(conn: &mut impl GenericClient, span: &Span) -> Result<Sources> {
     let at: Vec<std::time::SystemTime> = row.get(0);
     let at = |i: usize| at.get(i).map_or(0, |t| crate::clock::since_epoch(*t));
     let whole: bool = row.get(1);
+    let isolation: String = row.get(2);
+    if isolation != "repeatable read" && isolation != "serializable" {
+        return Err(Error::Refused {
+            what: "a usage report".into(),
+            why: format!("it must run in one snapshot (begin_report), not {isolation}"),
+        });
+    }
     Ok(if whole {
         Sources {
             months: (at(0), at(1)),
@@ -377,12 +437,7 @@ pub fn routers(conn: &mut impl GenericClient, span: &Span) -> Result<Vec<RouterU
         .query(
             &format!(
                 "WITH t AS (
-                     SELECT nasipaddress, {SUMS}
-                       FROM router_usage_hours
-                      WHERE hour >= to_timestamp($9::bigint) AND hour < to_timestamp($10::bigint)
-                      GROUP BY nasipaddress
-                 ), u AS (
-                     SELECT nasipaddress, count(DISTINCT username)::bigint AS subscribers
+                     SELECT nasipaddress, {SUMS}, count(DISTINCT username)::bigint AS subscribers
                        FROM ({PER_SUBSCRIBER_ROUTER}) x
                       GROUP BY nasipaddress
                  )
@@ -390,13 +445,12 @@ pub fn routers(conn: &mut impl GenericClient, span: &Span) -> Result<Vec<RouterU
                         (SELECT r.name FROM routers r
                           WHERE r.nas_ip = t.nasipaddress OR r.vpn_address = t.nasipaddress
                           ORDER BY r.id LIMIT 1),
-                        t.up, t.down, t.secs, t.n, coalesce(u.subscribers, 0)
-                   FROM t LEFT JOIN u ON u.nasipaddress = t.nasipaddress
+                        t.up, t.down, t.secs, t.n, t.subscribers
+                   FROM t
                   ORDER BY t.up::numeric + t.down DESC, t.nasipaddress"
             ),
             &[
-                &src[0], &src[1], &src[2], &src[3], &src[4], &src[5], &src[6], &src[7], &span.from,
-                &span.to,
+                &src[0], &src[1], &src[2], &src[3], &src[4], &src[5], &src[6], &src[7],
             ],
         )
         .map_err(q("summing usage per router"))?;
@@ -484,7 +538,9 @@ pub fn plans(conn: &mut impl GenericClient, span: &Span) -> Result<Vec<PlanUsage
         .collect())
 }
 
-/// A router address's traffic by hour in `span` (for its chart).
+/// A router address's traffic by hour in `span`, every hour (none = 0),
+/// for its chart: folded hours from router_usage_hours, the others summed
+/// from the subscribers' (in the report's one snapshot).
 pub fn router_hours(
     conn: &mut impl GenericClient,
     nas: &[IpAddr],
@@ -493,12 +549,31 @@ pub fn router_hours(
     let rows = conn
         .query(
             &format!(
-                "SELECT floor(extract(epoch FROM hour))::bigint,
-                        to_char(hour AT TIME ZONE netily_zone(), 'YYYY-MM-DD HH24:MI'), {SUMS}
-                   FROM router_usage_hours
-                  WHERE nasipaddress = ANY ($1) AND hour >= to_timestamp($2::bigint)
-                    AND hour < to_timestamp($3::bigint)
-                  GROUP BY hour ORDER BY hour"
+                "WITH w AS (
+                     SELECT usage_folded_upto AS w FROM netily_settings
+                 ), g AS (
+                     SELECT hour, {SUMS}
+                       FROM (SELECT hour, bytes_up, bytes_down, seconds, sessions
+                               FROM router_usage_hours
+                              WHERE nasipaddress = ANY ($1) AND hour >= to_timestamp($2::bigint)
+                                AND hour < least(to_timestamp($3::bigint), (SELECT w FROM w))
+                             UNION ALL
+                             -- Hours not folded yet: from the subscribers' hours.
+                             SELECT hour, bytes_up, bytes_down, seconds, sessions
+                               FROM usage_hours
+                              WHERE nasipaddress = ANY ($1)
+                                AND hour >= greatest(to_timestamp($2::bigint), (SELECT w FROM w))
+                                AND hour < to_timestamp($3::bigint)) x
+                      GROUP BY hour
+                 )
+                 SELECT floor(extract(epoch FROM h))::bigint,
+                        to_char(h AT TIME ZONE netily_zone(), 'YYYY-MM-DD HH24:MI'),
+                        coalesce(g.up, 0), coalesce(g.down, 0), coalesce(g.secs, 0), coalesce(g.n, 0)
+                   FROM generate_series(date_trunc('hour', to_timestamp($2::bigint), netily_zone()),
+                                        to_timestamp($3::bigint) - interval '1 second',
+                                        interval '1 hour') AS h
+                   LEFT JOIN g ON g.hour = h
+                  ORDER BY h"
             ),
             &[&nas, &span.from, &span.to],
         )
@@ -511,4 +586,20 @@ pub fn router_hours(
             totals: totals(r, 2),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_offset;
+
+    #[test]
+    fn hour_labels_carry_the_zones_offset() {
+        assert_eq!(
+            with_offset("2026-11-10 09:00".into(), 10_800),
+            "2026-11-10 09:00 +03"
+        );
+        assert_eq!(with_offset("x".into(), 19_800), "x +05:30");
+        assert_eq!(with_offset("x".into(), -12_600), "x -03:30");
+        assert_eq!(with_offset("x".into(), 0), "x +00");
+    }
 }

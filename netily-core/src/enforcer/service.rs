@@ -40,6 +40,7 @@ use crate::config::Config;
 use crate::db;
 use crate::db::enforcement::NewCoaLog;
 use crate::live::{pause, Backoff};
+use crate::log_limit::RateLimited;
 use crate::snapshot::{Changed, Lookup, SubscriberSnapshot};
 use crate::stale_session::StaleSessionSettings;
 
@@ -400,7 +401,7 @@ fn act(
 /// Hours of usage folded into the months per housekeeping round at most: a
 /// day's, so catching up after a long stop never holds the accounting
 /// writers off for long (they wait while a fold runs).
-const FOLD_HOURS: i32 = 24;
+const FOLD_HOURS: u32 = 24;
 
 fn housekeeping(
     enforcer: &mut Enforcer,
@@ -416,9 +417,22 @@ fn housekeeping(
             options.stale.margin
         );
     }
-    let folded = db::usage::fold(conn, clock::now(), FOLD_HOURS)?;
-    if folded > 1 {
-        info!("enforcer: folded {folded} hour(s) of usage into the monthly sums");
+    // A fold that fails is tried again next round; the enforcer goes on
+    // (reports are right without it, only slower).
+    match db::usage::fold_hours(conn, clock::now(), FOLD_HOURS) {
+        Ok(folded) if folded > 1 => {
+            info!("enforcer: folded {folded} hour(s) of usage into the monthly sums");
+        }
+        Ok(_) => {}
+        Err(e) if e.is_connection_error() => return Err(e),
+        Err(e) => {
+            static FOLD_FAILED: RateLimited = RateLimited::new(Duration::from_secs(3600));
+            if let Some(line) = FOLD_FAILED
+                .line(|| format!("enforcer: folding usage hours: {e}; tried again every round"))
+            {
+                warn!("{line}");
+            }
+        }
     }
     let closed = db::enforcement::forget_closed_grants(conn)?;
     enforcer.forget(&closed);

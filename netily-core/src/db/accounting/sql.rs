@@ -100,9 +100,12 @@ WITH input AS MATERIALIZED (
                                              - floor(extract(epoch FROM r.acctstarttime))::bigint END),
         -- A counter the packet lacks was stored as 0: greatest() keeps the total.
         -- A 32-bit counter (no Gigawords: $24, $25) below the stored total's
-        -- low 32 bits in a newer packet has wrapped: it adds 2^32.
+        -- low 32 bits in a newer packet has wrapped: it adds 2^32. Newer by
+        -- the event time and by the router's own session clock, so a late
+        -- retransmit (an arrival time, not the router's) never passes.
         acctinputoctets = CASE WHEN EXCLUDED.acctuniqueid = ANY ($24::text[])
                                 AND EXCLUDED.acctupdatetime > coalesce(r.acctupdatetime, r.acctstarttime)
+                                AND EXCLUDED.acctsessiontime > r.acctsessiontime
                                 AND EXCLUDED.acctinputoctets < r.acctinputoctets % 4294967296
                                THEN least(r.acctinputoctets::numeric - r.acctinputoctets % 4294967296
                                           + 4294967296 + EXCLUDED.acctinputoctets,
@@ -110,6 +113,7 @@ WITH input AS MATERIALIZED (
                                ELSE greatest(r.acctinputoctets, EXCLUDED.acctinputoctets) END,
         acctoutputoctets = CASE WHEN EXCLUDED.acctuniqueid = ANY ($25::text[])
                                  AND EXCLUDED.acctupdatetime > coalesce(r.acctupdatetime, r.acctstarttime)
+                                 AND EXCLUDED.acctsessiontime > r.acctsessiontime
                                  AND EXCLUDED.acctoutputoctets < r.acctoutputoctets % 4294967296
                                 THEN least(r.acctoutputoctets::numeric - r.acctoutputoctets % 4294967296
                                            + 4294967296 + EXCLUDED.acctoutputoctets,
@@ -146,13 +150,17 @@ WITH input AS MATERIALIZED (
               coalesce(r.acctsessiontime, 0)::numeric AS secs
 ), moved AS MATERIALIZED (
     -- What each session's counters grew by since the row as found, and
-    -- since when (its previous report; its start if the row is new).
+    -- since when (its previous report; its start if the row is new, or
+    -- had no username, so was never counted).
     SELECT n.username, n.nas, to_timestamp(i.ev_at) AS at,
-           CASE WHEN b.uid IS NULL THEN n.started ELSE b.heard END AS since,
-           CASE WHEN b.uid IS NULL THEN n.started END AS began,
-           least(greatest(n.up - coalesce(b.up, 0), 0), 9223372036854775807)::bigint AS up,
-           least(greatest(n.down - coalesce(b.down, 0), 0), 9223372036854775807)::bigint AS down,
-           least(greatest(n.secs - coalesce(b.secs, 0), 0), 9223372036854775807)::bigint AS secs
+           CASE WHEN b.username IS NULL THEN n.started ELSE b.heard END AS since,
+           CASE WHEN b.username IS NULL THEN n.started END AS began,
+           least(greatest(n.up - CASE WHEN b.username IS NULL THEN 0 ELSE b.up END, 0),
+                 9223372036854775807)::bigint AS up,
+           least(greatest(n.down - CASE WHEN b.username IS NULL THEN 0 ELSE b.down END, 0),
+                 9223372036854775807)::bigint AS down,
+           least(greatest(n.secs - CASE WHEN b.username IS NULL THEN 0 ELSE b.secs END, 0),
+                 9223372036854775807)::bigint AS secs
       FROM changed n JOIN input i ON i.uid = n.uid LEFT JOIN before b ON b.uid = n.uid
      WHERE n.username IS NOT NULL
 ), counted AS (
@@ -212,29 +220,41 @@ SELECT n.uid, n.is_open AND NOT coalesce(b.is_open, true)
 /// Accounting-On/Off: up to $4 sessions of the NAS that began before it
 /// restarted (the statement is run until it closes fewer: see
 /// [`CLOSE_NAS_CHUNK`]). Notifies the closed sessions itself, as
-/// [`RECORD_SESSIONS`] does; returns how many it closed.
+/// [`RECORD_SESSIONS`] does, and counts the time online it adds up to the
+/// restart in the usage rollups; returns how many it closed.
 const CLOSE_NAS_SESSIONS: &str = "
-WITH closed AS (
-    UPDATE radacct
+WITH target AS (
+    SELECT radacctid, coalesce(acctsessiontime, 0) AS secs,
+           coalesce(acctupdatetime, acctstarttime) AS heard
+      FROM radacct
+     WHERE acctstoptime IS NULL
+       AND nasipaddress = $1::inet
+       AND acctstarttime <= to_timestamp($2::bigint)
+     LIMIT $4::bigint
+       FOR UPDATE
+), closed AS (
+    UPDATE radacct r
        SET acctstoptime = to_timestamp($2::bigint),
            acctupdatetime = to_timestamp($2::bigint),
-           acctsessiontime = greatest(acctsessiontime,
-                                      $2::bigint - floor(extract(epoch FROM acctstarttime))::bigint),
+           acctsessiontime = greatest(r.acctsessiontime,
+                                      $2::bigint - floor(extract(epoch FROM r.acctstarttime))::bigint),
            acctterminatecause = $3::text
-     WHERE radacctid IN (SELECT radacctid FROM radacct
-                          WHERE acctstoptime IS NULL
-                            AND nasipaddress = $1::inet
-                            AND acctstarttime <= to_timestamp($2::bigint)
-                          LIMIT $4::bigint)
-       AND acctstoptime IS NULL
-    RETURNING username, acctuniqueid
+      FROM target t
+     WHERE r.radacctid = t.radacctid AND r.acctstoptime IS NULL
+    RETURNING r.username, r.acctuniqueid, r.nasipaddress AS nas, t.heard,
+              greatest(coalesce(r.acctsessiontime, 0) - t.secs, 0) AS grew
+), counted AS (
+    SELECT netily_count_traffic(array_agg(username), array_agg(nas), array_agg(heard),
+                                array_agg(to_timestamp($2::bigint)), array_agg(0::bigint),
+                                array_agg(0::bigint), array_agg(grew), array_agg(NULL::timestamptz))
+      FROM closed WHERE username IS NOT NULL AND grew > 0
 ), sent AS (
     SELECT count(pg_notify('netily_changed', payload))
       FROM (SELECT netily_session_closed(username, acctuniqueid) AS payload
               FROM closed WHERE username IS NOT NULL) x
      WHERE octet_length(payload) < 8000
 )
-SELECT count(*)::bigint FROM closed, sent";
+SELECT count(*)::bigint FROM closed, sent, counted";
 
 /// Sessions an Accounting-On/Off closes per statement. A NAS with 50,000
 /// sessions closed in one statement ran past the statement timeout, and the
