@@ -206,6 +206,9 @@ pub struct UsageArgs {
     /// The subscriber
     #[arg(value_name = "USER")]
     pub username: Option<String>,
+    /// The subscriber, for one named like a report (top, routers, plans, fold)
+    #[arg(long = "user", value_name = "USER", conflicts_with = "username")]
+    pub user: Option<String>,
     /// Group by hour, day, month or cycle (the subscriber's billing cycles)
     #[arg(long, default_value = "day")]
     pub by: String,

@@ -291,6 +291,10 @@ fn sessions_make_exactly_the_expected_hourly_rollups_and_reports_sum_them() {
         assert_eq!(totals(&r["total"]), whole, "{by}");
     }
 
+    // --user names a subscriber too (one called "top" could not be named otherwise).
+    let by_flag = json(&isp, &["usage", "--user", "alice", "--period", "2026-11"]);
+    assert_eq!(totals(&by_flag["total"]), whole);
+
     // CSV holds what JSON does.
     let csv = isp.netadmin(&[&DAY_BY_HOUR[..], &["--csv"]].concat());
     let lines: Vec<&str> = csv.lines().collect();

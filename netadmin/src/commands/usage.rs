@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx, args: UsageArgs) -> Outcome {
         }) => routers(ctx, &period),
         Some(UsageCmd::Plans { period }) => plans(ctx, &period),
         Some(UsageCmd::Fold) => fold(ctx),
-        None => match args.username {
+        None => match args.username.or(args.user) {
             Some(user) => subscriber(ctx, &user, &args.by, &args.period),
             None => Err(Failure(
                 "usage: name a subscriber (netadmin usage USER) or a report: top, routers, plans, fold"
