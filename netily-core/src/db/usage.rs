@@ -539,8 +539,9 @@ pub fn plans(conn: &mut impl GenericClient, span: &Span) -> Result<Vec<PlanUsage
 }
 
 /// A router address's traffic by hour in `span`, every hour (none = 0),
-/// for its chart: folded hours from router_usage_hours, the others summed
-/// from the subscribers' (in the report's one snapshot).
+/// for its chart: folded hours from router_usage_hours (and what arrived
+/// late for them, router_usage_late), the others summed from the
+/// subscribers' (in the report's one snapshot).
 pub fn router_hours(
     conn: &mut impl GenericClient,
     nas: &[IpAddr],
@@ -555,6 +556,12 @@ pub fn router_hours(
                      SELECT hour, {SUMS}
                        FROM (SELECT hour, bytes_up, bytes_down, seconds, sessions
                                FROM router_usage_hours
+                              WHERE nasipaddress = ANY ($1) AND hour >= to_timestamp($2::bigint)
+                                AND hour < least(to_timestamp($3::bigint), (SELECT w FROM w))
+                             UNION ALL
+                             -- Growth that arrived after its hour was folded.
+                             SELECT hour, bytes_up, bytes_down, seconds, sessions
+                               FROM router_usage_late
                               WHERE nasipaddress = ANY ($1) AND hour >= to_timestamp($2::bigint)
                                 AND hour < least(to_timestamp($3::bigint), (SELECT w FROM w))
                              UNION ALL
