@@ -269,8 +269,11 @@ const CLOSE_NAS_CHUNK: i64 = 2_000;
 /// index; a plan made while radacct was still small (a new install, a
 /// cached plan made before autovacuum's first ANALYZE) would otherwise read
 /// the whole table for every batch. Measured: 3.7k packets/s against 8k+
-/// on a bench run that started from an empty radacct.
-const WRITER_PLANS: &str = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off";
+/// on a bench run that started from an empty radacct. And never compiled by
+/// JIT: a batch planned for itself is costed high enough to be, and
+/// compiling took longer than the statement timeout (seen by gdb in a
+/// stuck writer's backend: 5 s in LLVM for a 0.2 s statement).
+const WRITER_PLANS: &str = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off -c jit=off";
 
 /// Batches of at least this many sessions get a plan of their own
 /// ([`PlanMode::PerBatch`]). A plan made once cannot know the arrays'
@@ -651,7 +654,7 @@ mod tests {
             config.get_options(),
             Some(
                 "-c statement_timeout=2500 -c netily.accounting_writer=on \
-                 -c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
+                 -c plan_cache_mode=force_generic_plan -c enable_seqscan=off -c jit=off"
             )
         );
     }
