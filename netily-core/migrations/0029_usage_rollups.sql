@@ -23,7 +23,9 @@
 -- and a router's week 168 rows, not one per subscriber and hour. Until an
 -- hour is folded, a report adds it from usage_hours
 -- (netily_settings.usage_folded_upto: hours before it are folded); growth
--- that arrives late, for an hour already folded, is added to all three.
+-- that arrives late, for an hour already folded, is added to the
+-- subscriber's hour and month at once and appended to router_usage_late,
+-- which the next fold adds to the router's hour.
 -- Writing only the subscriber's hour on the accounting path keeps what the
 -- rollups cost there to one row each, and keeps writers of one router from
 -- queueing on its row.
@@ -292,7 +294,7 @@ BEGIN
         RETURNING 1
     ), late AS (
         -- Hours already folded (growth that arrived late): into the months
-        -- and the routers' hours as well.
+        -- as well (the routers' share goes to router_usage_late, below).
         SELECT netily_add_folded(p_zone, array_agg(hour), array_agg(who), array_agg(nas),
                                  array_agg(up), array_agg(down), array_agg(secs), array_agg(n),
                                  false) AS n
