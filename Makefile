@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: help deps build run stop test lint bench bench-enforcer bench-memory install
+.PHONY: help deps build run stop test lint bench bench-scale bench-enforcer bench-memory install
 
 help:
 	@echo "make run      install deps, build, start PostgreSQL (+ FreeRADIUS/OpenVPN when available), load demo data"
@@ -18,6 +18,7 @@ help:
 	@echo "make fuzz     fuzz every parser and renderer, FUZZ_SECONDS each (default 300; nightly + cargo-fuzz)"
 	@echo "make fuzz-smoke  each fuzz target for a few seconds over the committed corpus (CI)"
 	@echo "make bench    benchmarks (scripts/bench.sh)"
+	@echo "make bench-scale  accounting with radacct at 20,000,000 rows vs empty; usage reports, dropping a month (~30 min)"
 	@echo "make bench-enforcer  the enforcer: a plan change moving 10,000 of 100,000 online sessions; a deadline tick"
 	@echo "make bench-memory  the subscriber snapshot's bytes per subscriber; radiusd's RSS, start and resync at 1,000,000"
 	@echo "make install  install netadmin and /etc/netily/netily.conf into the system"
@@ -53,6 +54,11 @@ fuzz-smoke:
 
 bench:
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "no benchmarks yet (scripts/bench.sh)"; fi
+
+# radacct at 20,000,000 rows over 13 months against an empty one, usage
+# reports and dropping a month (about half an hour).
+bench-scale:
+	scripts/bench-scale.sh
 
 bench-enforcer: deps build
 	NETILY_NETADMIN=$(CURDIR)/target/release/netadmin $(CARGO) run --release -p netily-bench --bin enforcer_bench

@@ -35,7 +35,10 @@
 #                 runs of the same round (paired), never across rounds
 #   BENCH_CONFIGS ["sql files netily"]   BENCH_PG_PORT [55442]
 #                     (also: netily-nolog, rlm_netily without the authentication
-#                     log, to see what the log costs)
+#                     log, to see what the log costs; netily-full, rlm_netily
+#                     on a copy of the database whose radacct holds
+#                     BENCH_RADACCT_ROWS [20000000] sessions over 13 months:
+#                     bench/fill-radacct.sql, `make bench-scale`)
 #   BENCH_PORT [18142] (auth; acct is +1)   BENCH_DIR [.run/bench]
 #   BENCH_NETILY_MODULE [target/release/librlm_netily.so]
 #   BENCH_STORM [1]  1 = the reconnect storm after each round's measurements,
@@ -225,6 +228,18 @@ awk -F'\t' -v n="$STORM_N" '$5 == "f" && k < n { print $1 "\t" $2; k++ }' "$dir/
     die "BENCH_STORM_SUBSCRIBERS=$STORM_N: only $(wc -l <"$dir/storm-users.tsv") admitted subscribers (raise BENCH_SUBSCRIBERS)"
 say "$(wc -l <"$dir/subscribers.tsv") subscribers, $refused refused (suspended or overdue)"
 
+if [[ " $CONFIGS " == *" netily-full "* ]]; then
+    rows=${BENCH_RADACCT_ROWS:-20000000}
+    say "netily-full: a copy of the database, its radacct filled with $rows sessions over 13 months"
+    (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$pg_real" -p "$PGPORT" -U postgres -d postgres \
+        -c "DROP DATABASE IF EXISTS netily_full" -c "CREATE DATABASE netily_full TEMPLATE netily OWNER netily")
+    fill_started=$SECONDS
+    (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -v rows="$rows" -h "$pg_real" -p "$PGPORT" \
+        -U postgres -d netily_full) <"$root/bench/fill-radacct.sql" >"$dir/fill.log"
+    say "netily-full: filled in $((SECONDS - fill_started)) s"
+    sed "s|/netily\$|/netily_full|" "$dir/netily.conf" >"$dir/netily-full.conf"
+fi
+
 # ---------------------------------------------------------- freeradius
 # A private raddb whose only site is `bench`; $1 names the config, $2 is the
 # thread pool.
@@ -263,9 +278,11 @@ make_raddb() {
         cp "$dir/users" "$raddb/mods-config/files/authorize"
         authz=files postauth= postauth_reject= acct=detail preacct=acct_unique
         ;;
-    netily | netily-nolog)
+    netily | netily-nolog | netily-full)
         cp "$module" "$base/lib/rlm_netily.so"
-        sed -e "s|^\([[:space:]]*config_file[[:space:]]*=\).*|\1 \"$dir/netily.conf\"|" \
+        local conf=$dir/netily.conf
+        [ "$name" = netily-full ] && conf=$dir/netily-full.conf
+        sed -e "s|^\([[:space:]]*config_file[[:space:]]*=\).*|\1 \"$conf\"|" \
             "$root/raddb/mods-available/netily" >"$raddb/mods-available/netily"
         ln -sf ../mods-available/netily "$raddb/mods-enabled/netily"
         # Netily's site gives the stock acct_unique policy's id itself

@@ -136,6 +136,17 @@ pub enum Command {
     /// Usage: a subscriber's traffic and time online by hour, day, month or
     /// billing cycle (`usage USER`), top users, routers, plans
     Usage(UsageArgs),
+    /// Retention: create radacct's months ahead, drop the months past
+    /// keep_radacct_months, delete logins and usage past theirs (the
+    /// enforcer does it every hour)
+    Retention {
+        /// Report what would go and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Also list radacct's partitions
+        #[arg(long)]
+        partitions: bool,
+    },
     /// This RADIUS node's journals: what is acknowledged and not yet in
     /// PostgreSQL, and accounting packets PostgreSQL refused (no database
     /// needed: it reads the files)

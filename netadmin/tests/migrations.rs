@@ -277,15 +277,22 @@ fn netily_tables_and_hot_path_indexes_exist() {
             .get(0);
         assert_eq!(n, 1, "index {idx}");
     }
-    // Room on radacct's pages for HOT Interim-Updates (migration 0014).
-    let options: Vec<String> = sql
-        .query_one(
-            "SELECT coalesce(reloptions, '{}') FROM pg_class WHERE relname = 'radacct'",
+    // Room on radacct's pages for HOT Interim-Updates (migration 0014), in
+    // each of its months (migration 0030).
+    let options: Vec<(String, Vec<String>)> = sql
+        .query(
+            "SELECT p.name, coalesce(c.reloptions, '{}')
+               FROM netily_radacct_partitions() p JOIN pg_class c ON c.relname = p.name",
             &[],
         )
         .unwrap()
-        .get(0);
-    assert_eq!(options, ["fillfactor=50"]);
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(options.len(), 5, "{options:?}");
+    for (name, options) in options {
+        assert_eq!(options, ["fillfactor=50"], "{name}");
+    }
     // A small statistics sample for the authentication log (migration 0015).
     let targets: Vec<(String, i32)> = sql
         .query(
@@ -313,4 +320,91 @@ fn netily_tables_and_hot_path_indexes_exist() {
     assert!(dup.is_err(), "second active subscription must be refused");
     let bad_status = sql.batch_execute("UPDATE customers SET status = 'sleeping'");
     assert!(bad_status.is_err(), "status CHECK");
+}
+
+/// An existing radacct becomes the partitioned one (migration 0030): its
+/// rows stay, in radacct_history, those without a start or starting past
+/// the next month in the default partition; the triggers and the ids go on.
+#[test]
+fn an_existing_radacct_keeps_every_row_when_partitioned() {
+    let env = Env::empty();
+    let mut sql = env.sql();
+    let (before, partitioning) = netily_core::db::MIGRATIONS.split_at(29);
+    assert_eq!(partitioning[0].name, "radacct_partitions");
+    for m in before {
+        sql.batch_execute(&format!("BEGIN; {} COMMIT;", m.sql))
+            .unwrap();
+    }
+    sql.batch_execute(
+        "SET netily.accounting_writer = on;
+         INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime,
+                              acctstoptime, acctinputoctets)
+         SELECT 's' || g, 'u' || g, 'alice', '10.0.0.1', now() - g * interval '1 day',
+                CASE WHEN g > 1 THEN now() END, g
+           FROM generate_series(1, 400) g;
+         INSERT INTO radacct (acctsessionid, acctuniqueid, nasipaddress, acctstarttime)
+         VALUES ('n', 'no-start', '10.0.0.2', NULL), ('f', 'future', '10.0.0.2', '2099-01-01');
+         RESET netily.accounting_writer;",
+    )
+    .unwrap();
+    let last_id: i64 = sql
+        .query_one("SELECT max(radacctid) FROM radacct", &[])
+        .unwrap()
+        .get(0);
+    sql.batch_execute(&format!("BEGIN; {} COMMIT;", partitioning[0].sql))
+        .unwrap();
+
+    let rows: Vec<(String, i64, i64)> = sql
+        .query(
+            "SELECT tableoid::regclass::text, count(*), coalesce(sum(acctinputoctets), 0)::bigint
+               FROM radacct GROUP BY 1 ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("radacct_default".to_owned(), 2, 0),
+            ("radacct_history".to_owned(), 400, 400 * 401 / 2),
+        ]
+    );
+    // The history ends with the next month; months after it come ahead.
+    let parts: Vec<String> = sql
+        .query("SELECT name FROM netily_radacct_partitions()", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(parts.first().map(String::as_str), Some("radacct_history"));
+    assert_eq!(parts.last().map(String::as_str), Some("radacct_default"));
+    assert!(parts.len() >= 3, "{parts:?}");
+    // Each partition has the five triggers, once.
+    let triggers: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM pg_trigger
+              WHERE tgrelid = 'radacct_history'::regclass AND NOT tgisinternal",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(triggers, 5);
+    // New rows take the next ids, and the open session is still found.
+    sql.batch_execute(
+        "INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime)
+         VALUES ('new', 'new', 'bob', '10.0.0.3', now())",
+    )
+    .unwrap();
+    let row = sql
+        .query_one(
+            "SELECT (SELECT radacctid FROM radacct WHERE acctuniqueid = 'new'),
+                    (SELECT count(*) FROM radacct WHERE acctstoptime IS NULL AND username = 'alice')",
+            &[],
+        )
+        .unwrap();
+    let (id, open): (i64, i64) = (row.get(0), row.get(1));
+    assert!(id > last_id, "{id} after {last_id}");
+    assert_eq!(open, 1);
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::model::{Policy, WalledGarden};
 use crate::rate::RateLimit;
+use crate::retention::Retention;
 use crate::stale_session::{StaleSessionSettings, DEFAULT_INTERIM_INTERVAL, DEFAULT_MARGIN};
 use crate::vpn_plan::VpnPlan;
 
@@ -48,7 +49,14 @@ const KEYS: &[&str] = &[
     "coa_retry_after",
     "stale_session_check_interval",
     "timezone",
+    "keep_radacct_months",
+    "keep_radpostauth_months",
+    "keep_hourly_usage_months",
+    "keep_monthly_usage_months",
 ];
+
+/// The most months any `keep_*_months` takes: 100 years.
+const MAX_KEEP_MONTHS: u32 = 1200;
 
 /// The largest `stale_session_margin`: 7 days.
 const MAX_STALE_SESSION_MARGIN: u32 = 604_800;
@@ -117,6 +125,8 @@ pub struct Config {
     /// database, where the accounting writer reads it; None leaves the
     /// database's (UTC until set).
     pub timezone: Option<String>,
+    /// Months of sessions, logins and usage kept (`crate::retention`).
+    pub retention: Retention,
 }
 
 /// `vpn_remote`: the VPN server as routers reach it.
@@ -239,6 +249,7 @@ impl Default for Config {
             coa_retry_after: 60,
             stale_session_check_interval: 30,
             timezone: None,
+            retention: Retention::default(),
         }
     }
 }
@@ -363,6 +374,21 @@ impl Config {
                         return Err(bad("expected a time zone name like Africa/Nairobi or UTC"));
                     }
                     c.timezone = Some(value.to_owned());
+                }
+                "keep_radacct_months"
+                | "keep_radpostauth_months"
+                | "keep_hourly_usage_months"
+                | "keep_monthly_usage_months" => {
+                    let months = number(value, 0, MAX_KEEP_MONTHS).ok_or_else(|| {
+                        bad("expected whole months from 0 (keep for ever) to 1200")
+                    })?;
+                    let r = &mut c.retention;
+                    *match key {
+                        "keep_radacct_months" => &mut r.radacct_months,
+                        "keep_radpostauth_months" => &mut r.radpostauth_months,
+                        "keep_hourly_usage_months" => &mut r.hourly_usage_months,
+                        _ => &mut r.monthly_usage_months,
+                    } = months;
                 }
                 "walled_garden_address_list" => {
                     if value.is_empty() || value.contains(char::is_whitespace) {
@@ -721,6 +747,32 @@ mod tests {
         assert!(e.0.contains("expected `key = value`"), "{e}");
         let e = Config::parse("pool_size = 0", "x.conf").unwrap_err();
         assert!(e.0.contains("pool_size"), "{e}");
+    }
+
+    #[test]
+    fn retention_keys_take_whole_months_and_zero_keeps_for_ever() {
+        let c = Config::parse("", "t").expect("empty");
+        assert_eq!(c.retention, Retention::default());
+        let c = Config::parse(
+            "keep_radacct_months = 13\nkeep_radpostauth_months = 0\n\
+             keep_hourly_usage_months = 1\nkeep_monthly_usage_months = 1200\n",
+            "t",
+        )
+        .expect("valid");
+        assert_eq!(
+            c.retention,
+            Retention {
+                radacct_months: 13,
+                radpostauth_months: 0,
+                hourly_usage_months: 1,
+                monthly_usage_months: 1200,
+            }
+        );
+        for bad in ["-1", "1201", "3.5", "12m", ""] {
+            let text = format!("keep_radacct_months = {bad}\n");
+            let e = Config::parse(&text, "t").expect_err(bad).0;
+            assert!(e.contains("whole months"), "{e}");
+        }
     }
 
     #[test]

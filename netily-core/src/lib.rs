@@ -31,6 +31,7 @@ pub mod model;
 pub mod pki;
 pub mod radius;
 pub mod rate;
+pub mod retention;
 pub mod snapshot;
 pub mod stale_session;
 pub mod usage;

@@ -11,6 +11,7 @@ mod logs;
 mod migrate;
 mod pki;
 mod plan;
+mod retention;
 mod router;
 mod seed;
 mod stale_sessions;
@@ -165,6 +166,10 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Dashboard => dashboard::run(&ctx),
         Command::Usage(args) => usage::run(&ctx, args),
         Command::Journal { dir } => journal::run(&ctx, &dir),
+        Command::Retention {
+            dry_run,
+            partitions,
+        } => retention::run(&ctx, dry_run, partitions),
         Command::Import {
             from,
             subscribers,

@@ -1,7 +1,9 @@
 //! Accounting into radacct, many packets per statement.
 //!
 //! Starts, Interim-Updates or Stops are one `INSERT ... SELECT FROM unnest
-//! ... ON CONFLICT (acctuniqueid) DO UPDATE ... WHERE acctstoptime IS NULL`:
+//! ... ON CONFLICT (acctuniqueid, acctstarttime) DO UPDATE ... WHERE
+//! acctstoptime IS NULL`, after a lookup of each session's stored start
+//! (radacct is partitioned by month of it: migration 0030):
 //! the rules of `crate::accounting` are conditions in SQL, so the database
 //! applies them atomically and a retransmit can never double-count (counters
 //! only move up, a closed session stays closed unless Netily closed it as

@@ -162,6 +162,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "usage_rollups",
         sql: include_str!("../../migrations/0029_usage_rollups.sql"),
     },
+    Migration {
+        version: 30,
+        name: "radacct_partitions",
+        sql: include_str!("../../migrations/0030_radacct_partitions.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

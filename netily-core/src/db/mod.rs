@@ -24,6 +24,7 @@ pub mod plans;
 pub mod pool;
 pub mod post_auth;
 pub mod record;
+pub mod retention;
 pub mod routers;
 pub mod seed;
 pub mod sessions;

@@ -82,7 +82,8 @@ macro_rules! stale_select {
                     (SELECT p.interim_interval::bigint FROM customers c
                        JOIN subscriptions s ON s.customer_id = c.id AND s.active
                        JOIN plans p ON p.id = s.plan_id
-                      WHERE c.username = r.username) AS planned
+                      WHERE c.username = r.username) AS planned,
+                    r.acctstarttime AS start_key
                FROM radacct r
               WHERE r.acctstoptime IS NULL
                 AND coalesce(r.acctupdatetime, r.acctstarttime) < to_timestamp($1::bigint - $2::bigint)
@@ -128,7 +129,8 @@ const CLOSE: &str = concat!(
     closed_as_stale!("$5::text"),
     "
       FROM stale s
-     WHERE r.radacctid = s.radacctid AND r.acctstoptime IS NULL
+     WHERE r.radacctid = s.radacctid AND r.acctstarttime = s.start_key
+       AND r.acctstoptime IS NULL
     RETURNING s.*
 ), sent AS (
     SELECT count(pg_notify('netily_changed', payload))

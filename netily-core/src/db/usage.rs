@@ -205,6 +205,45 @@ pub fn subscriber_usage(
     let what = "reading a subscriber's usage";
     let record = super::load_subscriber(conn, username)?;
     let rows = match by.calendar_unit() {
+        // Whole months from usage_months (kept longer than hours: see
+        // `crate::retention`), the rest from hours.
+        Some(_) if by == Bucket::Month => {
+            let s = source_params(&sources(conn, &span)?);
+            conn.query(
+                &format!(
+                    "SELECT floor(extract(epoch FROM g.at))::bigint,
+                            to_char(g.at AT TIME ZONE netily_zone(), $10), g.up, g.down, g.secs, g.n,
+                            0::bigint
+                       FROM (SELECT at, {SUMS}
+                               FROM (SELECT month AS at, bytes_up, bytes_down, seconds, sessions
+                                       FROM usage_months
+                                      WHERE username = $1 AND month >= to_timestamp($2::bigint)
+                                        AND month < to_timestamp($3::bigint)
+                                     UNION ALL
+                                     SELECT date_trunc('month', hour, netily_zone()),
+                                            bytes_up, bytes_down, seconds, sessions
+                                       FROM usage_hours
+                                      WHERE username = $1
+                                        AND ((hour >= to_timestamp($4::bigint) AND hour < to_timestamp($5::bigint))
+                                          OR (hour >= to_timestamp($6::bigint) AND hour < to_timestamp($7::bigint))
+                                          OR (hour >= to_timestamp($8::bigint) AND hour < to_timestamp($9::bigint)))) x
+                              GROUP BY 1) g
+                      ORDER BY 1"
+                ),
+                &[
+                    &username,
+                    &s[0],
+                    &s[1],
+                    &s[2],
+                    &s[3],
+                    &s[4],
+                    &s[5],
+                    &s[6],
+                    &s[7],
+                    &label_format(by),
+                ],
+            )
+        }
         Some(unit) => conn.query(
             &format!(
                 "SELECT floor(extract(epoch FROM g.at))::bigint,

@@ -41,6 +41,7 @@ use crate::db;
 use crate::db::enforcement::NewCoaLog;
 use crate::live::{pause, Backoff};
 use crate::log_limit::RateLimited;
+use crate::retention::Retention;
 use crate::snapshot::{Changed, Lookup, SubscriberSnapshot};
 use crate::stale_session::StaleSessionSettings;
 
@@ -57,6 +58,9 @@ pub struct ServiceOptions {
     /// disconnected but still reported are found, and closed grants
     /// forgotten (`stale_session_check_interval`).
     pub housekeeping: Duration,
+    /// What retention keeps (`crate::retention`), applied every
+    /// [`RETENTION_EVERY`].
+    pub retention: Retention,
 }
 
 impl Settings {
@@ -106,6 +110,7 @@ impl ServiceOptions {
             stale: config.stale_sessions(),
             poll: Duration::from_secs(1),
             housekeeping: Duration::from_secs(u64::from(config.stale_session_check_interval)),
+            retention: config.retention,
         }
     }
 }
@@ -343,6 +348,7 @@ fn act(
     let mut probed = Instant::now();
     let mut housekept = Instant::now();
     let mut pruned: Option<Instant> = None;
+    let mut retained: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         let batch = match rx.recv_timeout(wait_for(&enforcer, options.poll)) {
             Ok(first) => collect(first, rx),
@@ -382,6 +388,10 @@ fn act(
             housekeeping(&mut enforcer, conn, options)?;
             housekept = Instant::now();
         }
+        if retained.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
+            retain(conn, &options.retention)?;
+            retained = Some(Instant::now());
+        }
         if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
             // Housekeeping, not enforcement: a failure is said, not acted on.
             match db::enforcement::prune_login_grants(conn, LOGIN_GRANT_DAYS) {
@@ -396,6 +406,60 @@ fn act(
         }
     }
     Ok(())
+}
+
+/// How often retention runs: radacct's months ahead are created, old ones
+/// dropped, old rows deleted.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// One retention run. Housekeeping: a failure other than a lost connection
+/// is said (once an hour at most) and tried again next time.
+fn retain(conn: &mut Client, keep: &Retention) -> db::Result<()> {
+    match db::retention::run(conn, clock::now(), keep, false) {
+        Ok(run) => {
+            for name in &run.created {
+                info!("enforcer: created radacct partition {name}");
+            }
+            for month in &run.dropped {
+                if month.open_sessions > 0 {
+                    static KEPT: RateLimited = RateLimited::new(Duration::from_secs(86_400));
+                    if let Some(line) = KEPT.line(|| {
+                        format!(
+                            "enforcer: radacct partition {} is past retention but kept: {} \
+                             session(s) in it still open",
+                            month.partition, month.open_sessions
+                        )
+                    }) {
+                        warn!("{line}");
+                    }
+                } else {
+                    info!(
+                        "enforcer: dropped radacct partition {} ({} bytes), past retention",
+                        month.partition, month.bytes
+                    );
+                }
+            }
+            let deleted = run.radacct_default_rows
+                + run.radpostauth_rows
+                + run.usage_hours_rows
+                + run.router_usage_hours_rows
+                + run.usage_months_rows;
+            if deleted > 0 {
+                info!("enforcer: deleted {deleted} row(s) past retention");
+            }
+            Ok(())
+        }
+        Err(e) if e.is_connection_error() => Err(e),
+        Err(e) => {
+            static FAILED: RateLimited = RateLimited::new(Duration::from_secs(3600));
+            if let Some(line) =
+                FAILED.line(|| format!("enforcer: retention: {e}; tried again every hour"))
+            {
+                warn!("{line}");
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Hours of usage folded into the months per housekeeping round at most: a

@@ -25,7 +25,9 @@ use crate::accounting::{Change, SessionChange, SessionEvent};
 /// most once, as one statement. $1.. are arrays with one element per packet
 /// (see [`SessionColumns`]); $1 is the event ('start', 'interim', 'stop');
 /// $22.. list packets by unique id (Starts, Interim-Updates, and those whose
-/// input or output counter is 32 bits and may have wrapped).
+/// input or output counter is 32 bits and may have wrapped); $26 and $27
+/// bound the stored starts looked at first ([`SessionColumns::window`]);
+/// $28 holds the Starts' start times, in $22's order.
 /// Returns the acctuniqueid of every row it created or changed (one missing
 /// was already closed), and whether that reopened a stale-closed session.
 ///
@@ -53,15 +55,36 @@ WITH input AS MATERIALIZED (
            WITH ORDINALITY AS x(ev, uid, sid, uname, nas, portid, porttype, ev_at, started,
                                 stime, inoct, outoct, cause, called, calling, fip, authentic,
                                 stype, fproto, ci, cls, ord)
+), near AS MATERIALIZED (
+    -- Sessions stored with a start in the batch's window ($26, $27: the
+    -- packets' starts, a day either side): only those months' partitions
+    -- are read.
+    SELECT r.* FROM radacct r
+     WHERE r.acctuniqueid = ANY ($2::text[])
+       AND r.acctstarttime >= to_timestamp($26::bigint)
+       AND r.acctstarttime < to_timestamp($27::bigint)
+), far AS MATERIALIZED (
+    -- Any other packet that is not a Start may belong to a row stored with
+    -- a start far from its own (a router's clock that jumped, a lost
+    -- Start): looked up in every month. A Start found nowhere near is a
+    -- new session.
+    SELECT r.* FROM radacct r
+     WHERE r.acctuniqueid = ANY (ARRAY(SELECT i.uid FROM input i
+                                        WHERE i.ev <> 'start'
+                                          AND NOT EXISTS (SELECT 1 FROM near n
+                                                           WHERE n.acctuniqueid = i.uid)))
 ), before AS MATERIALIZED (
-    SELECT r.acctuniqueid AS uid, r.username, r.nasipaddress AS nas, r.callingstationid AS calling,
+    -- One row per session: a session id a router reused long after is its
+    -- newest row.
+    SELECT DISTINCT ON (r.acctuniqueid)
+           r.acctuniqueid AS uid, r.username, r.nasipaddress AS nas, r.callingstationid AS calling,
            r.acctstarttime AS started, r.acctstoptime IS NULL AS is_open,
            coalesce(r.acctupdatetime, r.acctstarttime) AS heard,
            coalesce(r.acctinputoctets, 0)::numeric AS up,
            coalesce(r.acctoutputoctets, 0)::numeric AS down,
            coalesce(r.acctsessiontime, 0)::numeric AS secs
-      FROM radacct r
-     WHERE r.acctuniqueid = ANY ($2::text[])
+      FROM (SELECT * FROM near UNION ALL SELECT * FROM far) r
+     ORDER BY r.acctuniqueid, r.acctstarttime DESC
 ), changed AS (
     INSERT INTO radacct AS r (
         acctsessionid, acctuniqueid, username, nasipaddress, nasportid, nasporttype,
@@ -69,22 +92,28 @@ WITH input AS MATERIALIZED (
         connectinfo_start, connectinfo_stop, acctinputoctets, acctoutputoctets,
         calledstationid, callingstationid, acctterminatecause, servicetype, framedprotocol,
         framedipaddress, class)
-    SELECT sid, uid, uname, nas, portid, porttype,
-           to_timestamp(started), to_timestamp(ev_at),
-           CASE WHEN ev = 'stop' THEN to_timestamp(ev_at) END,
-           coalesce(stime, 0), authentic,
-           CASE WHEN ev <> 'stop' THEN ci END,
-           CASE WHEN ev = 'stop' THEN ci END,
-           coalesce(inoct, 0), coalesce(outoct, 0),
-           called, calling, cause, stype, fproto, fip, cls
-      FROM input
-     ORDER BY ord
-    ON CONFLICT (acctuniqueid) DO UPDATE SET
+    -- A stored session keeps its start, so the insert meets its row.
+    SELECT i.sid, i.uid, i.uname, i.nas, i.portid, i.porttype,
+           coalesce(b.started, to_timestamp(i.started)), to_timestamp(i.ev_at),
+           CASE WHEN i.ev = 'stop' THEN to_timestamp(i.ev_at) END,
+           coalesce(i.stime, 0), i.authentic,
+           CASE WHEN i.ev <> 'stop' THEN i.ci END,
+           CASE WHEN i.ev = 'stop' THEN i.ci END,
+           coalesce(i.inoct, 0), coalesce(i.outoct, 0),
+           i.called, i.calling, i.cause, i.stype, i.fproto, i.fip, i.cls
+      FROM input i LEFT JOIN before b ON b.uid = i.uid
+     ORDER BY i.ord
+    ON CONFLICT (acctuniqueid, acctstarttime) DO UPDATE SET
         -- EXCLUDED is the row the insert would have made: the packet's
         -- values; its event comes from the Start and Interim id lists
         -- ($22, $23; an array test, not a scan of the input per row).
-        acctstarttime = CASE WHEN EXCLUDED.acctuniqueid = ANY ($22::text[])
-                             THEN EXCLUDED.acctstarttime ELSE r.acctstarttime END,
+        -- A Start gives the session its start ($28, by $22's order), but
+        -- only within the row's month: a row never changes partition.
+        acctstarttime = coalesce(
+            (SELECT x.at FROM (SELECT to_timestamp(($28::bigint[])[array_position($22::text[],
+                                                                   EXCLUDED.acctuniqueid)]) AS at) x
+              WHERE date_trunc('month', x.at, 'UTC') = date_trunc('month', r.acctstarttime, 'UTC')),
+            r.acctstarttime),
         acctupdatetime = greatest(r.acctupdatetime, EXCLUDED.acctupdatetime),
         acctstoptime = EXCLUDED.acctstoptime,
         -- (Not from a reopening Interim: the silence before it is no interval.)
@@ -224,7 +253,7 @@ SELECT n.uid, n.is_open AND NOT coalesce(b.is_open, true)
 /// restart in the usage rollups; returns how many it closed.
 const CLOSE_NAS_SESSIONS: &str = "
 WITH target AS (
-    SELECT radacctid, coalesce(acctsessiontime, 0) AS secs,
+    SELECT radacctid, acctstarttime, coalesce(acctsessiontime, 0) AS secs,
            coalesce(acctupdatetime, acctstarttime) AS heard
       FROM radacct
      WHERE acctstoptime IS NULL
@@ -240,7 +269,8 @@ WITH target AS (
                                       $2::bigint - floor(extract(epoch FROM r.acctstarttime))::bigint),
            acctterminatecause = $3::text
       FROM target t
-     WHERE r.radacctid = t.radacctid AND r.acctstoptime IS NULL
+     WHERE r.radacctid = t.radacctid AND r.acctstarttime = t.acctstarttime
+       AND r.acctstoptime IS NULL
     RETURNING r.username, r.acctuniqueid, r.nasipaddress AS nas, t.heard,
               greatest(coalesce(r.acctsessiontime, 0) - t.secs, 0) AS grew
 ), counted AS (
@@ -356,6 +386,8 @@ struct SessionColumns<'a> {
     interims: Vec<&'a str>,
     input_wraps: Vec<&'a str>,
     output_wraps: Vec<&'a str>,
+    /// The Starts' start times, in the order of `starts`.
+    start_times: Vec<i64>,
 }
 
 impl<'a> SessionColumns<'a> {
@@ -390,12 +422,25 @@ impl<'a> SessionColumns<'a> {
                 c.output_wraps.push(&s.unique_id);
             }
             match s.event {
-                SessionEvent::Start => c.starts.push(&s.unique_id),
+                SessionEvent::Start => {
+                    c.starts.push(&s.unique_id);
+                    c.start_times.push(s.started_at);
+                }
                 SessionEvent::Interim => c.interims.push(&s.unique_id),
                 SessionEvent::Stop => {}
             }
         }
         c
+    }
+
+    /// Where [`RECORD_SESSIONS`] looks for the sessions' stored rows first
+    /// ($26, $27): from a day before the earliest start to a day after the
+    /// latest, as epoch seconds.
+    fn window(&self) -> (i64, i64) {
+        const DAY: i64 = 86_400;
+        let earliest = self.started_at.iter().min().copied().unwrap_or(0);
+        let latest = self.started_at.iter().max().copied().unwrap_or(0);
+        (earliest.saturating_sub(DAY), latest.saturating_add(DAY + 1))
     }
 }
 
@@ -408,6 +453,7 @@ fn record_sessions(
     sessions: &[&SessionChange],
 ) -> std::result::Result<HashMap<String, bool>, postgres::Error> {
     let c = SessionColumns::of(sessions);
+    let (window_from, window_to) = c.window();
     let rows = conn.query(
         statement,
         &[
@@ -436,6 +482,9 @@ fn record_sessions(
             &c.interims,
             &c.input_wraps,
             &c.output_wraps,
+            &window_from,
+            &window_to,
+            &c.start_times,
         ],
     )?;
     rows.iter()
