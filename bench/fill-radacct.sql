@@ -9,6 +9,8 @@
 -- twice.
 
 \set ON_ERROR_STOP on
+-- The months are created as the enforcer would: owned by Netily's role.
+SET ROLE netily;
 SET netily.accounting_writer = on;
 SET synchronous_commit = off;
 SET max_parallel_workers_per_gather = 2;
@@ -56,18 +58,19 @@ SELECT format(
   FROM fill_months ORDER BY m
 \gexec
 
--- The rollups as the writer and the fold would have left them.
+-- The rollups as the writer and the fold would have left them: in time
+-- order, as they arrive.
 INSERT INTO usage_months (month, username, nasipaddress, bytes_up, bytes_down, seconds, sessions)
 SELECT date_trunc('month', acctstarttime, netily_zone()), username, nasipaddress,
        sum(acctinputoctets), sum(acctoutputoctets), sum(acctsessiontime), count(*)
-  FROM radacct GROUP BY 1, 2, 3;
+  FROM radacct GROUP BY 1, 2, 3 ORDER BY 1;
 INSERT INTO usage_hours (username, hour, nasipaddress, bytes_up, bytes_down, seconds, sessions)
 SELECT username, date_trunc('hour', acctstarttime), nasipaddress,
        sum(acctinputoctets), sum(acctoutputoctets), sum(acctsessiontime), count(*)
   FROM radacct WHERE acctstarttime >= date_trunc('month', now(), 'UTC') - interval '1 month'
- GROUP BY 1, 2, 3;
+ GROUP BY 1, 2, 3 ORDER BY 2;
 INSERT INTO router_usage_hours (nasipaddress, hour, bytes_up, bytes_down, seconds, sessions)
 SELECT nasipaddress, hour, sum(bytes_up), sum(bytes_down), sum(seconds), sum(sessions)
-  FROM usage_hours GROUP BY 1, 2;
+  FROM usage_hours GROUP BY 1, 2 ORDER BY 2;
 UPDATE netily_settings SET usage_folded_upto = date_trunc('hour', now());
 ANALYZE;

@@ -14,7 +14,8 @@
 #      month (`netadmin retention` with keep_radacct_months = 11)
 #   3. the figures, the goals, and JSON lines in BENCH_RESULTS if set
 #
-# Environment: BENCH_RADACCT_ROWS, and bench.sh's (BENCH_ROUNDS [2],
+# Environment: BENCH_RADACCT_ROWS; BENCH_SCALE_REUSE=1 runs step 2 alone on
+# the database the last run left in BENCH_DIR; and bench.sh's (BENCH_ROUNDS [2],
 # BENCH_THREADS [32], BENCH_SECONDS, BENCH_DIR, BENCH_PG_PORT ...).
 # Takes about half an hour here for 20,000,000 rows, most of it the fill.
 set -euo pipefail
@@ -33,7 +34,12 @@ stop_pg() {
 }
 trap stop_pg EXIT
 
-"$root/scripts/bench.sh"
+if [ "${BENCH_SCALE_REUSE:-}" = 1 ]; then
+    # Only step 2, on the database a previous run kept (.run/bench/pg).
+    NETILY_PG_DIR=$dir/pg NETILY_PG_PORT=$port "$root/scripts/pg.sh" start >/dev/null
+else
+    "$root/scripts/bench.sh"
+fi
 
 pg_real=$(readlink -f "$dir/pg")
 sql() {
@@ -67,7 +73,8 @@ say "radacct: $rows rows in $months months, $bytes bytes; timing reports for $us
 read -r year_ms year_min year_max < <(timed usage "$user" --period 12m --by month)
 read -r month_ms month_min month_max < <(timed usage "$user" --period month --by day)
 read -r top_ms top_min top_max < <(timed usage top --period last-month --limit 20)
-read -r hist_ms hist_min hist_max < <(explained "SELECT * FROM radacct WHERE username = '$user' ORDER BY acctstarttime DESC LIMIT 50")
+# (netadmin sessions --user's statement.)
+read -r hist_ms hist_min hist_max < <(explained "SELECT * FROM radacct WHERE username = '$user' ORDER BY acctstarttime DESC, radacctid DESC LIMIT 50")
 read -r noop_ms _ _ < <(timed --version)
 
 oldest=$(sql -c "SELECT name FROM netily_radacct_partitions() WHERE NOT is_default ORDER BY lower LIMIT 1")

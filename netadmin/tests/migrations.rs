@@ -347,6 +347,8 @@ fn an_existing_radacct_keeps_every_row_when_partitioned() {
          RESET netily.accounting_writer;",
     )
     .unwrap();
+    sql.batch_execute("GRANT SELECT ON radacct TO PUBLIC")
+        .unwrap();
     let last_id: i64 = sql
         .query_one("SELECT max(radacctid) FROM radacct", &[])
         .unwrap()
@@ -367,10 +369,29 @@ fn an_existing_radacct_keeps_every_row_when_partitioned() {
     assert_eq!(
         rows,
         [
-            ("radacct_default".to_owned(), 2, 0),
-            ("radacct_history".to_owned(), 400, 400 * 401 / 2),
+            ("radacct_default".to_owned(), 1, 0),
+            ("radacct_history".to_owned(), 401, 400 * 401 / 2),
         ]
     );
+    // A row without a start took 1970 (no update or stop time either).
+    let epoch: i64 = sql
+        .query_one(
+            "SELECT extract(epoch FROM acctstarttime)::bigint FROM radacct
+              WHERE acctuniqueid = 'no-start'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(epoch, 0);
+    // Whoever could read radacct still can.
+    let can: bool = sql
+        .query_one(
+            "SELECT has_table_privilege('public', 'radacct', 'SELECT')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(can);
     // The history ends with the next month; months after it come ahead.
     let parts: Vec<String> = sql
         .query("SELECT name FROM netily_radacct_partitions()", &[])

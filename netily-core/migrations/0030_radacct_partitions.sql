@@ -22,12 +22,27 @@
 --   partition its own partition, moving its rows there.
 -- * radacct_user_start_idx (UserName, AcctStartTime): a subscriber's session
 --   history, newest first, reads one index range per month.
+-- * AcctStartTime is required (the partition key; rows without one could
+--   never be matched by the writer's upsert): a row from before without one
+--   takes its update or stop time (else 1970-01-01).
+-- * radacct_active_session_idx (AcctUniqueId WHERE open), the stock index
+--   dropped by 0011, is back: an open session looked up by its id (the
+--   enforcer's grants, a kick) reads each month's small index of open
+--   sessions, not its index of every session.
 --
 -- Time: this migration reads the table once and builds the two unique
 -- indexes and the history index on the existing rows (about a minute per
 -- ten million rows here). Accounting waits in radiusd's journal meanwhile.
 
+-- Nothing this migration moves or changes is news to the snapshots, nor
+-- usage to count (the radacct triggers skip Netily's own writers).
+SELECT set_config('netily.accounting_writer', 'on', true);
+
 ALTER TABLE radacct RENAME TO radacct_history;
+UPDATE radacct_history
+   SET acctstarttime = coalesce(acctupdatetime, acctstoptime, to_timestamp(0))
+ WHERE acctstarttime IS NULL;
+ALTER TABLE radacct_history ALTER COLUMN acctstarttime SET NOT NULL;
 -- (The new unique indexes below take over; these would only cost space.)
 ALTER TABLE radacct_history DROP CONSTRAINT radacct_pkey;
 ALTER TABLE radacct_history DROP CONSTRAINT radacct_acctuniqueid_key;
@@ -38,8 +53,25 @@ ALTER INDEX radacct_open_user_idx RENAME TO radacct_history_open_user_idx;
 
 CREATE TABLE radacct (LIKE radacct_history INCLUDING DEFAULTS INCLUDING STORAGE INCLUDING COMMENTS)
     PARTITION BY RANGE (acctstarttime);
+ALTER TABLE radacct ALTER COLUMN acctstarttime SET NOT NULL;
 -- The ids go on from the same sequence, which must outlive the history.
 ALTER SEQUENCE radacct_radacctid_seq OWNED BY radacct.radacctid;
+-- Whoever could read or write radacct still can (stock setup.sql grants
+-- the radius role; reporting roles).
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT a.grantee, a.privilege_type, a.is_grantable
+               FROM pg_class c, aclexplode(c.relacl) a
+              WHERE c.oid = 'radacct_history'::regclass AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE format('GRANT %s ON radacct TO %s%s', g.privilege_type,
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END,
+                       CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+END
+$$;
 
 CREATE UNIQUE INDEX radacct_id_idx ON radacct (RadAcctId, AcctStartTime);
 CREATE UNIQUE INDEX radacct_acctuniqueid_key ON radacct (AcctUniqueId, AcctStartTime);
@@ -48,6 +80,7 @@ CREATE INDEX radacct_start_user_idx ON radacct (AcctStartTime, UserName);
 CREATE INDEX radacct_class_idx ON radacct (Class) WHERE Class IS NOT NULL;
 CREATE INDEX radacct_open_user_idx ON radacct (UserName) WHERE AcctStopTime IS NULL;
 CREATE INDEX radacct_user_start_idx ON radacct (UserName, AcctStartTime);
+CREATE INDEX radacct_active_session_idx ON radacct (AcctUniqueId) WHERE AcctStopTime IS NULL;
 
 CREATE TABLE radacct_default PARTITION OF radacct DEFAULT WITH (fillfactor = 50);
 
@@ -77,22 +110,21 @@ BEGIN
 END
 $$;
 
--- The rows from before: rows with no start or one past the month after this
--- one go to the default partition, the rest become radacct_history. An
--- empty table is simply dropped.
+-- The rows from before: rows starting past the month after this one go to
+-- the default partition, the rest become radacct_history. An empty table is
+-- simply dropped.
 DO $$
 DECLARE
     upto timestamptz := (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month')
                         AT TIME ZONE 'UTC';
 BEGIN
-    PERFORM set_config('netily.accounting_writer', 'on', true);
     IF NOT EXISTS (SELECT 1 FROM radacct_history) THEN
         DROP TABLE radacct_history;
         RETURN;
     END IF;
     WITH moved AS (
         DELETE FROM radacct_history
-         WHERE acctstarttime IS NULL OR acctstarttime >= upto
+         WHERE acctstarttime >= upto
         RETURNING *
     )
     INSERT INTO radacct_default SELECT * FROM moved;
@@ -129,6 +161,8 @@ DECLARE
     hi timestamptz := date_trunc('month', lo + interval '32 days', 'UTC');
     part text := format('radacct_%s', to_char(lo AT TIME ZONE 'UTC', 'YYYY_MM'));
 BEGIN
+    -- One at a time (the enforcer and netadmin may both run retention).
+    PERFORM pg_advisory_xact_lock(128017107690854);
     IF to_regclass(part) IS NOT NULL
        OR EXISTS (SELECT 1 FROM netily_radacct_partitions() p
                    WHERE NOT p.is_default
@@ -151,22 +185,53 @@ $$;
 -- The months around now: last month to two months ahead.
 SELECT count(netily_radacct_month(now() + make_interval(months => m))) FROM generate_series(-1, 2) m;
 
--- Drops radacct partition p_name (DETACH, then DROP: O(1) however many rows
--- it holds), unless sessions in it are still open; returns those and the
--- bytes the partition took. Takes an exclusive lock on radacct for a moment:
--- callers set a lock_timeout.
-CREATE FUNCTION netily_radacct_drop(p_name text, OUT open_sessions bigint, OUT bytes bigint)
+-- Sessions still open in radacct partition p_name (any partition's name).
+CREATE FUNCTION netily_radacct_open_sessions(p_name text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM netily_radacct_partitions() p WHERE p.name = p_name) THEN
+        RAISE EXCEPTION 'no radacct partition %', p_name USING ERRCODE = 'undefined_table';
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %I WHERE acctstoptime IS NULL', p_name) INTO n;
+    RETURN n;
+END
+$$;
+
+-- Detaches radacct partition p_name (O(1) however many rows it holds),
+-- unless sessions in it are still open; returns those and the bytes it
+-- takes. Holds an exclusive lock on radacct until the transaction ends, so
+-- the caller commits at once, sets a lock_timeout, and drops the detached
+-- table (netily_radacct_forget) in a transaction of its own.
+CREATE FUNCTION netily_radacct_detach(p_name text, OUT open_sessions bigint, OUT bytes bigint)
 LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock(128017107690854);
     IF NOT EXISTS (SELECT 1 FROM netily_radacct_partitions() p
                     WHERE p.name = p_name AND NOT p.is_default) THEN
         RAISE EXCEPTION 'no radacct partition %', p_name USING ERRCODE = 'undefined_table';
     END IF;
-    EXECUTE format('SELECT count(*) FROM %I WHERE acctstoptime IS NULL', p_name) INTO open_sessions;
+    -- Locked first, so no session in it can be reopened once counted.
+    LOCK TABLE radacct IN ACCESS EXCLUSIVE MODE;
+    open_sessions := netily_radacct_open_sessions(p_name);
     bytes := pg_total_relation_size(format('%I', p_name)::regclass);
     IF open_sessions = 0 THEN
         EXECUTE format('ALTER TABLE radacct DETACH PARTITION %I', p_name);
-        EXECUTE format('DROP TABLE %I', p_name);
     END IF;
+END
+$$;
+
+-- Drops a table netily_radacct_detach detached (a radacct_ table that is no
+-- partition of radacct); true if there was one.
+CREATE FUNCTION netily_radacct_forget(p_name text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_name NOT LIKE 'radacct\_%' OR to_regclass(format('%I', p_name)) IS NULL
+       OR EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = format('%I', p_name)::regclass) THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('DROP TABLE %I', p_name);
+    RETURN true;
 END
 $$;

@@ -332,3 +332,53 @@ fn old_logins_and_usage_hours_are_deleted_and_usage_months_kept() {
     assert_eq!(by_month["total"]["bytes_up"], 7000, "{by_month}");
     assert_eq!(by_month["rows"].as_array().unwrap().len(), 1, "{by_month}");
 }
+
+/// Routers reuse session ids after a reboot: a Start more than a day away
+/// from the stored session with its id is a new session, a row of its own
+/// in its own month, and its Interim-Updates and Stop go to it.
+#[test]
+fn a_session_id_reused_months_later_is_a_new_session() {
+    let isp = Isp::new("retention_reuse");
+    isp.netadmin(&["migrate"]);
+    isp.netadmin(&["plan", "add", "home", "--rate", "5M/10M"]);
+    isp.customer("alice", "secret", "home");
+    let server = isp.radiusd();
+    let mut conn = isp.sql();
+    let t = now();
+    session(
+        &server,
+        "alice",
+        "reused",
+        month_start(t, -2) + 86_400,
+        1000,
+    );
+    let at = t - 600;
+    acct(&server, &packet("Start", "alice", "reused", at, ""));
+    acct(
+        &server,
+        &packet(
+            "Interim-Update",
+            "alice",
+            "reused",
+            at + 300,
+            ", Acct-Session-Time = 300, Acct-Input-Octets = 77",
+        ),
+    );
+    let rows: Vec<(String, i64, bool)> = conn
+        .query(
+            "SELECT tableoid::regclass::text, acctinputoctets, acctstoptime IS NULL
+               FROM radacct WHERE acctsessionid = 'reused' ORDER BY acctstarttime",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("radacct_default".to_owned(), 1000, false),
+            (partition(0), 77, true)
+        ]
+    );
+}

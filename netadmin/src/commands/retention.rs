@@ -6,30 +6,39 @@ use netily_core::db::retention::{self, Partition, RetentionRun};
 
 use super::{now, Ctx};
 use crate::output::{bytes, opt_time, print_json, Table};
-use crate::Outcome;
+use crate::{Failure, Outcome};
 
 /// Runs retention once (or with `dry_run` reports what would go), then
 /// with `partitions` lists radacct's partitions.
 pub fn run(ctx: &Ctx, dry_run: bool, partitions: bool) -> Outcome {
     let mut client = ctx.connect()?;
-    let done = retention::run(&mut client, now(), &ctx.config.retention, dry_run)?;
+    let done = retention::run(&mut client, now(), &ctx.config.retention, dry_run, None)?;
     let listed = if partitions {
         Some(retention::partitions(&mut client)?)
     } else {
         None
     };
     if ctx.json {
-        return print_json(&serde_json::json!({
+        print_json(&serde_json::json!({
             "keep": ctx.config.retention,
             "run": done,
             "partitions": listed,
-        }));
+        }))?;
+        return failed(&done);
     }
     print_run(ctx, &done);
     if let Some(listed) = listed {
         print_partitions(&listed);
     }
-    Ok(())
+    failed(&done)
+}
+
+/// A run with a failed step fails, after saying what was done.
+fn failed(done: &RetentionRun) -> Outcome {
+    match done.errors.as_slice() {
+        [] => Ok(()),
+        errors => Err(Failure(format!("retention: {}", errors.join("; ")))),
+    }
 }
 
 fn print_run(ctx: &Ctx, done: &RetentionRun) {
@@ -56,9 +65,11 @@ fn print_run(ctx: &Ctx, done: &RetentionRun) {
     for month in &done.dropped {
         if month.open_sessions > 0 {
             println!(
-                "Kept radacct partition {}, past retention: {} session(s) in it still open \
+                "{} radacct partition {}, past retention: {} session(s) in it still open \
                  (close them with `netadmin sessions close-stale` or wait for their Stop).",
-                month.partition, month.open_sessions
+                if done.dry_run { "Would keep" } else { "Kept" },
+                month.partition,
+                month.open_sessions
             );
         } else {
             println!(

@@ -58,7 +58,7 @@ pub fn list_sessions(conn: &mut impl GenericClient, f: &SessionFilter) -> Result
                     AND ($2::text IS NULL OR username = $2)
                     AND ($4::inet[] IS NULL OR nasipaddress = ANY($4))
                     AND ($5::bigint IS NULL OR acctstarttime >= to_timestamp($5))
-                  ORDER BY acctstarttime DESC NULLS LAST, radacctid DESC
+                  ORDER BY acctstarttime DESC, radacctid DESC
                   LIMIT $3"
             ),
             &[

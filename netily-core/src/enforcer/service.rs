@@ -349,6 +349,7 @@ fn act(
     let mut housekept = Instant::now();
     let mut pruned: Option<Instant> = None;
     let mut retained: Option<Instant> = None;
+    let mut retention_wait = RETENTION_EVERY;
     while !stop.load(Ordering::Relaxed) {
         let batch = match rx.recv_timeout(wait_for(&enforcer, options.poll)) {
             Ok(first) => collect(first, rx),
@@ -388,8 +389,13 @@ fn act(
             housekeeping(&mut enforcer, conn, options)?;
             housekept = Instant::now();
         }
-        if retained.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
-            retain(conn, &options.retention)?;
+        if retained.is_none_or(|at| at.elapsed() >= retention_wait) {
+            // Rows left over (the budget was spent) go on next round.
+            retention_wait = if retain(conn, &options.retention)? {
+                options.housekeeping
+            } else {
+                RETENTION_EVERY
+            };
             retained = Some(Instant::now());
         }
         if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
@@ -412,54 +418,65 @@ fn act(
 /// dropped, old rows deleted.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
-/// One retention run. Housekeeping: a failure other than a lost connection
-/// is said (once an hour at most) and tried again next time.
-fn retain(conn: &mut Client, keep: &Retention) -> db::Result<()> {
-    match db::retention::run(conn, clock::now(), keep, false) {
-        Ok(run) => {
-            for name in &run.created {
-                info!("enforcer: created radacct partition {name}");
-            }
-            for month in &run.dropped {
-                if month.open_sessions > 0 {
-                    static KEPT: RateLimited = RateLimited::new(Duration::from_secs(86_400));
-                    if let Some(line) = KEPT.line(|| {
-                        format!(
-                            "enforcer: radacct partition {} is past retention but kept: {} \
-                             session(s) in it still open",
-                            month.partition, month.open_sessions
-                        )
-                    }) {
-                        warn!("{line}");
-                    }
-                } else {
-                    info!(
-                        "enforcer: dropped radacct partition {} ({} bytes), past retention",
-                        month.partition, month.bytes
-                    );
-                }
-            }
-            let deleted = run.radacct_default_rows
-                + run.radpostauth_rows
-                + run.usage_hours_rows
-                + run.router_usage_hours_rows
-                + run.usage_months_rows;
-            if deleted > 0 {
-                info!("enforcer: deleted {deleted} row(s) past retention");
-            }
-            Ok(())
-        }
-        Err(e) if e.is_connection_error() => Err(e),
+/// What one retention run may spend deleting rows: the enforcer's loop
+/// (CoA, disconnects) waits meanwhile.
+const RETENTION_BUDGET: Duration = Duration::from_secs(2);
+
+/// One retention run; true when rows are left for another. Housekeeping: a
+/// failure other than a lost connection is said (once an hour at most) and
+/// tried again next time.
+fn retain(conn: &mut Client, keep: &Retention) -> db::Result<bool> {
+    static FAILED: RateLimited = RateLimited::new(Duration::from_secs(3600));
+    let run = match db::retention::run(conn, clock::now(), keep, false, Some(RETENTION_BUDGET)) {
+        Ok(run) => run,
+        Err(e) if e.is_connection_error() => return Err(e),
         Err(e) => {
-            static FAILED: RateLimited = RateLimited::new(Duration::from_secs(3600));
             if let Some(line) =
                 FAILED.line(|| format!("enforcer: retention: {e}; tried again every hour"))
             {
                 warn!("{line}");
             }
-            Ok(())
+            return Ok(false);
+        }
+    };
+    for e in &run.errors {
+        if let Some(line) =
+            FAILED.line(|| format!("enforcer: retention: {e}; tried again every hour"))
+        {
+            warn!("{line}");
         }
     }
+    for name in &run.created {
+        info!("enforcer: created radacct partition {name}");
+    }
+    for month in &run.dropped {
+        if month.open_sessions > 0 {
+            static KEPT: RateLimited = RateLimited::new(Duration::from_secs(86_400));
+            if let Some(line) = KEPT.line(|| {
+                format!(
+                    "enforcer: radacct partition {} is past retention but kept: {} session(s) \
+                     in it still open",
+                    month.partition, month.open_sessions
+                )
+            }) {
+                warn!("{line}");
+            }
+        } else {
+            info!(
+                "enforcer: dropped radacct partition {} ({} bytes), past retention",
+                month.partition, month.bytes
+            );
+        }
+    }
+    let deleted = run.radacct_default_rows
+        + run.radpostauth_rows
+        + run.usage_hours_rows
+        + run.router_usage_hours_rows
+        + run.usage_months_rows;
+    if deleted > 0 {
+        info!("enforcer: deleted {deleted} row(s) past retention");
+    }
+    Ok(run.unfinished)
 }
 
 /// Hours of usage folded into the months per housekeeping round at most: a

@@ -56,12 +56,14 @@ WITH input AS MATERIALIZED (
                                 stime, inoct, outoct, cause, called, calling, fip, authentic,
                                 stype, fproto, ci, cls, ord)
 ), near AS MATERIALIZED (
-    -- Sessions stored with a start in the batch's window ($26, $27: the
-    -- packets' starts, a day either side): only those months' partitions
-    -- are read.
-    SELECT r.* FROM radacct r
-     WHERE r.acctuniqueid = ANY ($2::text[])
-       AND r.acctstarttime >= to_timestamp($26::bigint)
+    -- Each packet's session stored with a start within a day of the
+    -- packet's; only the months of the batch's window ($26, $27: the
+    -- packets' starts, a day either side) are read.
+    SELECT r.* FROM input i
+      JOIN radacct r ON r.acctuniqueid = i.uid
+                    AND r.acctstarttime >= to_timestamp(i.started - 86400)
+                    AND r.acctstarttime < to_timestamp(i.started + 86401)
+     WHERE r.acctstarttime >= to_timestamp($26::bigint)
        AND r.acctstarttime < to_timestamp($27::bigint)
 ), far AS MATERIALIZED (
     -- Any other packet that is not a Start may belong to a row stored with
