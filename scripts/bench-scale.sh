@@ -110,7 +110,7 @@ $(sed 's/^/    /' <<<"$acct")
   usage top --period last-month --limit 20: $top_ms ms (min $top_min, max $top_max)
   the subscriber's last 50 sessions from radacct (server time): $hist_ms ms (min $hist_min, max $hist_max)
   dropping the oldest month ($dropped, ~$oldest_rows rows), whole retention run: $drop_ms ms
-  radacct bytes per row (heap, TOAST and 7 indexes): $per_row
+  radacct bytes per row (heap, TOAST and indexes): $per_row
   extrapolated to 100,000,000 rows: $((per_row * 100000000 / 1000000000)) GB
 Goals:
 $(goal "accounting with the full table >= 0.9x the empty one (worst round ${worst}x)" "$worst >= 0.9")
