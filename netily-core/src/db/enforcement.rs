@@ -285,9 +285,13 @@ pub struct SessionTarget {
 /// lookups (a `nas` row by name, a router by `--ip`, a router by VPN id, the
 /// address's offset in the plan), not by a scan per session.
 const TARGET_SELECT: &str = "WITH s AS (
-        SELECT acctuniqueid, username, acctsessionid, framedipaddress, nasipaddress
+        -- (One per id: a router reusing a session id can leave two rows
+        -- open in two months; the newest is the session online.)
+        SELECT DISTINCT ON (acctuniqueid)
+               acctuniqueid, username, acctsessionid, framedipaddress, nasipaddress
           FROM radacct
-         WHERE acctuniqueid = ANY($1) AND acctstoptime IS NULL AND username IS NOT NULL),
+         WHERE acctuniqueid = ANY($1) AND acctstoptime IS NULL AND username IS NOT NULL
+         ORDER BY acctuniqueid, acctstarttime DESC),
      n AS (SELECT DISTINCT nasipaddress FROM s WHERE nasipaddress IS NOT NULL),
      t AS (
         SELECT n.nasipaddress, x.*
