@@ -6,7 +6,7 @@
 //! drops it as one partition: migration 0030). 0 keeps for ever.
 
 use serde::Serialize;
-use time::{Date, Month, OffsetDateTime};
+use time::{Date, OffsetDateTime};
 
 use crate::model::UnixTime;
 
@@ -43,17 +43,14 @@ impl Default for Retention {
 pub const MONTHS_AHEAD: u32 = 2;
 
 /// The start of the UTC month `months` after (negative: before) the one
-/// holding `now`.
+/// holding `now`; the calendar's first or last day past its ends.
 pub fn month_start(now: UnixTime, months: i64) -> UnixTime {
     let today = OffsetDateTime::from_unix_timestamp(now)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
         .date();
-    let index = i64::from(today.year()) * 12 + i64::from(u8::from(today.month())) - 1 + months;
-    let year = i32::try_from(index.div_euclid(12)).unwrap_or(i32::MAX);
-    let month = u8::try_from(index.rem_euclid(12) + 1).unwrap_or(1);
-    let first = Month::try_from(month)
+    let first = i32::try_from(months)
         .ok()
-        .and_then(|m| Date::from_calendar_date(year, m, 1).ok())
+        .and_then(|shift| crate::usage::month_start(today.year(), today.month(), shift))
         .unwrap_or(if months < 0 { Date::MIN } else { Date::MAX });
     first.midnight().assume_utc().unix_timestamp()
 }

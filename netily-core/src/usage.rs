@@ -192,8 +192,13 @@ fn month_span(y: i32, m: Month, shift: i32, count: i32) -> Option<(Date, Date)> 
     Some((first, end))
 }
 
-fn month_start(y: i32, m: Month, shift: i32) -> Option<Date> {
-    let index = y.checked_mul(12)? + i32::from(u8::from(m)) - 1 + shift;
+/// The first day of the month `shift` months after (y, m); None past the
+/// calendar's ends.
+pub(crate) fn month_start(y: i32, m: Month, shift: i32) -> Option<Date> {
+    let index = y
+        .checked_mul(12)?
+        .checked_add(i32::from(u8::from(m)) - 1)?
+        .checked_add(shift)?;
     let year = index.div_euclid(12);
     let month = Month::try_from(u8::try_from(index.rem_euclid(12) + 1).ok()?).ok()?;
     Date::from_calendar_date(year, month, 1).ok()

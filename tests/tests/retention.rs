@@ -338,9 +338,7 @@ fn old_logins_and_usage_hours_are_deleted_and_usage_months_kept() {
 /// in its own month, and its Interim-Updates and Stop go to it.
 #[test]
 fn a_session_id_reused_months_later_is_a_new_session() {
-    let isp = Isp::new("retention_reuse");
-    isp.netadmin(&["migrate"]);
-    isp.netadmin(&["plan", "add", "home", "--rate", "5M/10M"]);
+    let isp = Isp::with_plan("retention_reuse", "home", "5M/10M");
     isp.customer("alice", "secret", "home");
     let server = isp.radiusd();
     let mut conn = isp.sql();
