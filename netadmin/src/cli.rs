@@ -39,6 +39,30 @@ pub struct Cli {
 pub enum Command {
     /// Create or update the database schema
     Migrate,
+    /// Operators of the web console and API (roles admin, support,
+    /// readonly) and their API tokens
+    #[command(subcommand)]
+    Operator(OperatorCmd),
+    /// The audit log: every change to subscribers, plans, invoices,
+    /// routers, certificates and operators, from the console, the API,
+    /// netadmin or SQL; newest first
+    Audit {
+        /// Only changes to this subscriber (their record, plan, invoices)
+        #[arg(long)]
+        user: Option<String>,
+        /// Only changes made by this operator (or login user, for netadmin)
+        #[arg(long)]
+        operator: Option<String>,
+        /// Only changes to this table (customers, plans, invoices, payments,
+        /// routers, certificates, operators, ...)
+        #[arg(long)]
+        entity: Option<String>,
+        /// Only entries older than this id (the next page)
+        #[arg(long, value_name = "ID")]
+        before: Option<i64>,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=500))]
+        limit: i64,
+    },
     /// Load demo or synthetic data
     #[command(subcommand)]
     Seed(SeedCmd),
@@ -363,6 +387,61 @@ pub struct PlanFields {
     /// on the subscription's day ("monthly" or "none" restores that)
     #[arg(long, value_name = "N")]
     pub cycle_days: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCmd {
+    /// Add an operator; the password is read from standard input (asked
+    /// twice on a terminal), or made up and printed with --generate-password
+    Add {
+        name: String,
+        /// admin (everything), support (subscribers, payments, sessions) or
+        /// readonly (sees everything, changes nothing)
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        generate_password: bool,
+    },
+    List,
+    /// Remove an operator, their tokens and console sessions (not the last
+    /// admin)
+    Remove {
+        name: String,
+    },
+    /// Set a new password (from standard input, or --generate-password);
+    /// ends the operator's console sessions
+    Passwd {
+        name: String,
+        #[arg(long)]
+        generate_password: bool,
+    },
+    /// Change an operator's role
+    Role {
+        name: String,
+        role: String,
+    },
+    /// API tokens for integrations (billing systems, payment gateways)
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Make a token acting as OPERATOR (with their role); it is printed
+    /// once and only its hash is kept
+    Add {
+        operator: String,
+        /// What it is for, e.g. "billing gateway"
+        #[arg(long)]
+        label: String,
+    },
+    /// Tokens, newest first, with when they were last used
+    List {
+        #[arg(long)]
+        operator: Option<String>,
+    },
+    /// Revoke a token by its id or the prefix `token list` shows
+    Revoke { token: String },
 }
 
 #[derive(Debug, Subcommand)]

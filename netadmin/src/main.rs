@@ -37,7 +37,7 @@ mod stderr_log;
 use std::io::{ErrorKind, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 use crate::cli::Cli;
 
@@ -63,12 +63,15 @@ pub type Outcome = Result<(), Failure>;
 const CLOSED_PIPE: u8 = 141;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, action_name(&m))));
+    let (cli, action) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => return usage_error(e),
     };
     let json = cli.json;
-    let outcome = commands::run(cli);
+    let outcome = commands::run(cli, action);
     let written = output::finish();
     match (outcome, written) {
         (Err(failure), _) => {
@@ -82,6 +85,18 @@ fn main() -> ExitCode {
         }
         (Ok(()), Ok(())) => ExitCode::SUCCESS,
     }
+}
+
+/// The command's words ("customer suspend"): the action the audit log
+/// records for changes this run makes.
+fn action_name(m: &ArgMatches) -> String {
+    let mut words = vec![];
+    let mut at = m;
+    while let Some((name, sub)) = at.subcommand() {
+        words.push(name);
+        at = sub;
+    }
+    words.join(" ")
 }
 
 /// Prints a failure: the only place netadmin writes an error. Control

@@ -12,6 +12,7 @@
 
 pub mod accounting;
 pub mod acct_unique;
+pub mod audit;
 pub mod billing;
 pub mod checks;
 pub mod clock;
@@ -28,6 +29,7 @@ pub mod journal;
 pub mod live;
 pub mod log_limit;
 pub mod model;
+pub mod operators;
 pub mod pki;
 pub mod radius;
 pub mod rate;

@@ -9,6 +9,7 @@ mod invoice;
 mod journal;
 mod logs;
 mod migrate;
+mod operator;
 mod pki;
 mod plan;
 mod retention;
@@ -33,6 +34,10 @@ pub struct Ctx {
     /// The file `config` came from, if any (named in errors).
     pub config_path: Option<PathBuf>,
     pub json: bool,
+    /// Who runs netadmin (the login user) and what ("customer suspend"):
+    /// every transaction names them for the audit log.
+    pub actor: String,
+    pub action: String,
 }
 
 impl Ctx {
@@ -91,6 +96,7 @@ impl Ctx {
         let mut tx = client
             .transaction()
             .map_err(|e| Failure(format!("cannot start a transaction: {e}")))?;
+        db::audit::attribute(&mut tx, &self.actor, db::audit::Via::Netadmin, &self.action)?;
         let out = f(&mut tx)?;
         if dry_run {
             tx.rollback()
@@ -107,7 +113,31 @@ impl Ctx {
 /// `check` decides at the same "now" as radiusd would).
 pub use netily_core::clock::now;
 
-pub fn run(cli: Cli) -> Outcome {
+/// The login user running netadmin, as the audit log names them (behind
+/// sudo, the user who ran sudo).
+fn login_user() -> String {
+    ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.is_empty())
+        .or_else(user_of_this_process)
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The name /etc/passwd gives this process's user (no USER in cron or a
+/// bare `env -i`).
+fn user_of_this_process() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_owned())
+    })
+}
+
+pub fn run(cli: Cli, action: String) -> Outcome {
     let config_path = Config::resolve_path(cli.config.as_deref());
     let mut config = Config::resolve(cli.config.as_deref(), cli.database_url.as_deref())?;
     config.read_seal_file()?;
@@ -122,9 +152,19 @@ pub fn run(cli: Cli) -> Outcome {
         config,
         config_path,
         json: cli.json,
+        actor: login_user(),
+        action,
     };
     match cli.command {
         Command::Migrate => migrate::run(&ctx),
+        Command::Operator(cmd) => operator::run(&ctx, cmd),
+        Command::Audit {
+            user,
+            operator,
+            entity,
+            before,
+            limit,
+        } => operator::audit(&ctx, user, operator, entity, before, limit),
         Command::Seed(cmd) => seed::run(&ctx, cmd),
         Command::Plan(cmd) => plan::run(&ctx, cmd),
         Command::Customer(cmd) => customer::run(&ctx, cmd),

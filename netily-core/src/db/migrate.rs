@@ -167,6 +167,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "radacct_partitions",
         sql: include_str!("../../migrations/0030_radacct_partitions.sql"),
     },
+    Migration {
+        version: 31,
+        name: "operators_audit",
+        sql: include_str!("../../migrations/0031_operators_audit.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

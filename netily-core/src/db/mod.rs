@@ -8,6 +8,7 @@
 mod error;
 
 pub mod accounting;
+pub mod audit;
 pub mod auth_log;
 pub mod auth_log_writer;
 pub mod customers;
@@ -19,6 +20,7 @@ pub mod journal_positions;
 pub mod listen;
 pub mod migrate;
 pub mod nas;
+pub mod operators;
 pub mod pki;
 pub mod plans;
 pub mod pool;

@@ -305,6 +305,9 @@ pub fn seed_synthetic(
         });
     }
     hold_notifications(conn)?;
+    // Test data, not an operator's change: a million audit rows would only
+    // slow the load and bury the log.
+    super::audit::suppress(conn)?;
 
     let mut plan_ids = Vec::new();
     for (name, rate_text, cap, fair, price) in [
