@@ -499,9 +499,13 @@ pub enum CustomerCmd {
         status: Option<String>,
         #[arg(long)]
         plan: Option<String>,
-        /// Part of the username or name
+        /// Part of the username, name, phone or MAC; or an IP address (the
+        /// static IP or an online session's)
         #[arg(long)]
         search: Option<String>,
+        /// Only usernames after this one (the next page)
+        #[arg(long, value_name = "USERNAME")]
+        after: Option<String>,
         #[arg(long, value_parser = limit())]
         limit: Option<i64>,
     },

@@ -32,7 +32,6 @@ mod commands;
 mod files;
 mod output;
 mod parse;
-mod stderr_log;
 
 use std::io::{ErrorKind, Write};
 use std::process::ExitCode;

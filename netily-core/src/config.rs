@@ -53,6 +53,10 @@ const KEYS: &[&str] = &[
     "keep_radpostauth_months",
     "keep_hourly_usage_months",
     "keep_monthly_usage_months",
+    "web_listen",
+    "web_cookie_secure",
+    "web_session_idle_minutes",
+    "web_session_max_hours",
 ];
 
 /// The most months any `keep_*_months` takes: 100 years.
@@ -127,6 +131,33 @@ pub struct Config {
     pub timezone: Option<String>,
     /// Months of sessions, logins and usage kept (`crate::retention`).
     pub retention: Retention,
+    /// The web console and API (netily-web).
+    pub web: WebSettings,
+}
+
+/// netily-web's settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebSettings {
+    /// Where it listens: loopback by default, behind a TLS reverse proxy.
+    pub listen: std::net::SocketAddr,
+    /// Mark the session cookie Secure (sent over HTTPS only): on whenever
+    /// operators reach the console through TLS.
+    pub cookie_secure: bool,
+    /// A console session ends after this many minutes without a request...
+    pub session_idle_minutes: u32,
+    /// ...and after this many hours whatever happens.
+    pub session_max_hours: u32,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            cookie_secure: false,
+            session_idle_minutes: 60,
+            session_max_hours: 12,
+        }
+    }
 }
 
 /// `vpn_remote`: the VPN server as routers reach it.
@@ -250,6 +281,7 @@ impl Default for Config {
             stale_session_check_interval: 30,
             timezone: None,
             retention: Retention::default(),
+            web: WebSettings::default(),
         }
     }
 }
@@ -355,12 +387,30 @@ impl Config {
                     c.grace_days = number(value, 0, 3650)
                         .ok_or_else(|| bad("expected a whole number of days from 0 to 3650"))?
                 }
-                "walled_garden" => {
-                    c.walled_garden = match value {
+                "walled_garden" | "web_cookie_secure" => {
+                    let on = match value {
                         "on" | "yes" | "true" => true,
                         "off" | "no" | "false" => false,
                         _ => return Err(bad("expected on or off")),
+                    };
+                    if key == "walled_garden" {
+                        c.walled_garden = on;
+                    } else {
+                        c.web.cookie_secure = on;
                     }
+                }
+                "web_listen" => {
+                    c.web.listen = value
+                        .parse()
+                        .map_err(|_| bad("expected an address and port like 127.0.0.1:8080"))?;
+                }
+                "web_session_idle_minutes" => {
+                    c.web.session_idle_minutes =
+                        number(value, 1, 24 * 60).ok_or_else(|| bad("expected 1 to 1440"))?;
+                }
+                "web_session_max_hours" => {
+                    c.web.session_max_hours =
+                        number(value, 1, 30 * 24).ok_or_else(|| bad("expected 1 to 720"))?;
                 }
                 "timezone" => {
                     let zone_char = |c: char| c.is_ascii_alphanumeric() || "/_+-".contains(c);
@@ -697,6 +747,32 @@ mod tests {
         assert_eq!(wg.address_list, "unpaid");
         assert_eq!(wg.rate.to_string(), "128k/128k");
         assert_eq!(wg.session_timeout, 600);
+    }
+
+    #[test]
+    fn web_keys_are_read_and_bad_values_refused() {
+        let c = Config::parse(
+            "web_listen = 0.0.0.0:9000\nweb_cookie_secure = yes\n\
+             web_session_idle_minutes = 15\nweb_session_max_hours = 8\n",
+            "t.conf",
+        )
+        .unwrap();
+        assert_eq!(c.web.listen.to_string(), "0.0.0.0:9000");
+        assert!(c.web.cookie_secure);
+        assert_eq!(
+            (c.web.session_idle_minutes, c.web.session_max_hours),
+            (15, 8)
+        );
+        assert_eq!(Config::default().web.listen.to_string(), "127.0.0.1:8080");
+        for bad in [
+            "web_listen = localhost",
+            "web_cookie_secure = maybe",
+            "web_session_idle_minutes = 0",
+            "web_session_max_hours = 721",
+        ] {
+            let e = Config::parse(bad, "t.conf").unwrap_err().0;
+            assert!(e.starts_with("t.conf:1: web_"), "{e}");
+        }
     }
 
     #[test]

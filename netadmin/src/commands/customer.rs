@@ -1,9 +1,7 @@
 use netily_core::billing::format_bytes;
-use netily_core::cycle::{self, CycleUsage};
+use netily_core::cycle::CycleUsage;
 use netily_core::db::customers::{parse_status, status_str};
-use netily_core::db::{
-    self, CustomerFilter, CustomerRow, CustomerUpdate, InvoiceFilter, NewCustomer,
-};
+use netily_core::db::{self, CustomerFilter, CustomerRow, CustomerUpdate, NewCustomer};
 use netily_core::model::SubscriberStatus;
 
 use super::{now, Ctx};
@@ -46,11 +44,12 @@ pub fn run(ctx: &Ctx, cmd: CustomerCmd) -> Outcome {
                 static_ip,
             };
             let row = ctx.in_tx(|tx| {
-                db::add_customer(tx, &new)?;
-                if let Some(plan) = &plan {
-                    db::set_plan(tx, &new.username, plan, None, expires)?;
-                }
-                Ok(db::get_customer(tx, &new.username)?)
+                Ok(db::customers::add_with_plan(
+                    tx,
+                    &new,
+                    plan.as_deref(),
+                    expires,
+                )?)
             })?;
             if ctx.json {
                 return print_json(&row);
@@ -65,9 +64,11 @@ pub fn run(ctx: &Ctx, cmd: CustomerCmd) -> Outcome {
             status,
             plan,
             search,
+            after,
             limit,
         } => {
             let filter = CustomerFilter {
+                after,
                 status: status.as_deref().map(parse_status).transpose()?,
                 plan,
                 search,
@@ -101,28 +102,22 @@ pub fn run(ctx: &Ctx, cmd: CustomerCmd) -> Outcome {
             Ok(())
         }
         CustomerCmd::Show { username } => {
-            let (row, subs, invoices, record) = ctx.in_tx(|tx| {
-                let row = db::get_customer(tx, &username)?;
-                let subs = db::subscriptions::list_subscriptions(tx, &username)?;
-                let record = db::load_subscriber(tx, &username)?;
-                let invoices = db::list_invoices(
+            let detail = ctx.in_tx(|tx| {
+                Ok(db::subscriber_detail::subscriber_detail(
                     tx,
-                    &InvoiceFilter {
-                        username: Some(username.clone()),
-                        ..InvoiceFilter::default()
-                    },
-                )?;
-                Ok((row, subs, invoices, record))
+                    &username,
+                    now(),
+                )?)
             })?;
-            let cycle = record.and_then(|r| cycle::cycle_usage(&r, now()));
             if ctx.json {
-                return print_json(&serde_json::json!({
-                    "subscriber": row,
-                    "cycle": cycle,
-                    "subscriptions": subs,
-                    "invoices": invoices,
-                }));
+                return print_json(&detail);
             }
+            let db::subscriber_detail::SubscriberDetail {
+                subscriber: row,
+                cycle,
+                subscriptions: subs,
+                invoices,
+            } = detail;
             show(&row);
             if let Some(c) = &cycle {
                 show_cycle(c);

@@ -84,7 +84,7 @@ pub fn enforce(ctx: &Ctx, dry_run: bool, follow: bool) -> Outcome {
 /// once; the lock goes with its connection, and a round cut short is
 /// reviewed again by whoever acts next).
 fn follow_forever(ctx: &Ctx) -> Outcome {
-    crate::stderr_log::init();
+    netily_core::stderr_log::init();
     let stop = AtomicBool::new(false);
     service::run(&ServiceOptions::from_config(&ctx.config), &stop)
         .map_err(|e| Failure(format!("cannot start the enforcer: {e}")))

@@ -114,8 +114,12 @@ pub struct CustomerUpdate {
 pub struct CustomerFilter {
     pub status: Option<SubscriberStatus>,
     pub plan: Option<String>,
-    /// Substring of username or full name.
+    /// Text found in the username, full name, phone or MAC binding; or an
+    /// IPv4 address: the static IP, or the address of an open session.
     pub search: Option<String>,
+    /// Only usernames after this one (the next page: rows come in username
+    /// order, so every page costs the same at any depth).
+    pub after: Option<String>,
     pub limit: Option<i64>,
 }
 
@@ -207,6 +211,25 @@ pub fn add_customer(conn: &mut impl GenericClient, c: &NewCustomer) -> Result<Cu
     get_customer_by_id(conn, id)
 }
 
+/// Adds a subscriber and, with `plan`, subscribes them (until `expires`):
+/// netadmin's `customer add --plan` and the API's, in the caller's
+/// transaction.
+pub fn add_with_plan(
+    conn: &mut impl GenericClient,
+    c: &NewCustomer,
+    plan: Option<&str>,
+    expires: Option<UnixTime>,
+) -> Result<CustomerRow> {
+    if expires.is_some() && plan.is_none() {
+        return Err(Error::invalid("expiry date", "needs a plan"));
+    }
+    add_customer(conn, c)?;
+    if let Some(plan) = plan {
+        super::subscriptions::set_plan(conn, &c.username, plan, None, expires)?;
+    }
+    get_customer(conn, &c.username)
+}
+
 fn get_customer_by_id(conn: &mut impl GenericClient, id: i64) -> Result<CustomerRow> {
     let row = conn
         .query_one(&format!("{CUSTOMER_SELECT} WHERE c.id = $1"), &[&id])
@@ -253,23 +276,43 @@ pub fn list_customers(
     f: &CustomerFilter,
 ) -> Result<Vec<CustomerRow>> {
     let status = f.status.map(status_str);
-    let search = f.search.as_deref().map(like_contains);
+    let search = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let ip: Option<IpAddr> = search
+        .and_then(|s| s.parse::<Ipv4Addr>().ok())
+        .map(IpAddr::V4);
+    // An address is looked up exactly; other text anywhere in the searched
+    // fields (migration 0032's trigram index serves the pattern).
+    let pattern = search.filter(|_| ip.is_none()).map(like_contains);
     let rows = conn
         .query(
             &format!(
                 "{CUSTOMER_SELECT}
                  WHERE ($1::text IS NULL OR c.status = $1)
                    AND ($2::text IS NULL OR p.name = $2)
-                   AND ($3::text IS NULL OR c.username ILIKE $3 ESCAPE '\\'
-                                         OR c.full_name ILIKE $3 ESCAPE '\\')
+                   AND ($3::text IS NULL OR {SEARCH_TEXT} ILIKE $3 ESCAPE '\\')
+                   AND ($4::inet IS NULL OR c.static_ip = $4
+                        OR c.username IN (SELECT username FROM radacct
+                                           WHERE acctstoptime IS NULL AND framedipaddress = $4))
+                   AND ($5::text IS NULL OR c.username > $5)
                  ORDER BY c.username
-                 LIMIT $4"
+                 LIMIT $6"
             ),
-            &[&status, &f.plan, &search, &f.limit.unwrap_or(i64::MAX)],
+            &[
+                &status,
+                &f.plan,
+                &pattern,
+                &ip,
+                &f.after,
+                &f.limit.unwrap_or(i64::MAX),
+            ],
         )
         .map_err(q("listing subscribers"))?;
     rows.iter().map(customer_from_row).collect()
 }
+
+/// The text a subscriber search matches: the same expression as migration
+/// 0032's index, so the index serves it.
+const SEARCH_TEXT: &str = "(c.username || ' ' || c.full_name || ' ' || coalesce(c.phone, '') || ' ' || coalesce(c.mac_binding, ''))";
 
 pub fn update_customer(
     conn: &mut impl GenericClient,

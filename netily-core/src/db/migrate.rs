@@ -172,6 +172,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "operators_audit",
         sql: include_str!("../../migrations/0031_operators_audit.sql"),
     },
+    Migration {
+        version: 32,
+        name: "subscriber_search",
+        sql: include_str!("../../migrations/0032_subscriber_search.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

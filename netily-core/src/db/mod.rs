@@ -31,6 +31,7 @@ pub mod routers;
 pub mod seed;
 pub mod sessions;
 pub mod stale_sessions;
+pub mod subscriber_detail;
 pub mod subscriptions;
 pub mod usage;
 pub mod vpn_status;

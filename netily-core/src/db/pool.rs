@@ -57,6 +57,14 @@ pub(crate) fn bounded_config(
     Ok(cfg)
 }
 
+/// The settings of a pooled server connection (the web console's):
+/// `timeout` bounds the connect and, as statement_timeout, every statement,
+/// so a slow query answers an operator with an error instead of holding a
+/// pool slot. The pool (r2d2) opens connections with these.
+pub fn pooled_config(url: &str, timeout: Duration, application: &str) -> Result<postgres::Config> {
+    bounded_config(url, timeout, application, "")
+}
+
 /// One connection.
 pub fn connect(url: &str, connect_timeout: Duration) -> Result<postgres::Client> {
     let cfg = parse(url, connect_timeout, "netily")?;

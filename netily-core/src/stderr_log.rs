@@ -1,4 +1,5 @@
-//! Log lines of the long-running commands (`enforce --follow`) on standard
+//! Log lines of the long-running services (`netadmin enforce --follow`,
+//! netily-web) on standard
 //! error, one per line with the time and level: systemd's journal (or the
 //! terminal) keeps them. Info and above.
 
@@ -13,7 +14,9 @@ impl Log for Stderr {
 
     fn log(&self, record: &Record<'_>) {
         if self.enabled(record.metadata()) {
-            let at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+            let at = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
             eprintln!("{at} {} {}", record.level(), record.args());
         }
     }

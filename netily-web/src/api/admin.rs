@@ -1,0 +1,182 @@
+//! /api/v1/me, /dashboard, /audit, /operators and /tokens.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::{Extension, Json};
+use netily_core::db::audit::{self, AuditEntry, AuditFilter};
+use netily_core::db::operators::{self as ops, Operator, TokenRow};
+use netily_core::db::{self, Dashboard};
+use netily_core::operators::{Area, Role};
+use serde::Deserialize;
+
+use super::{created, page_size, paged, Body, Page, Params};
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::state::App;
+
+pub async fn me(Extension(who): Extension<Authed>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "operator": who.operator,
+        "via": who.via,
+    }))
+}
+
+pub async fn load_dashboard(app: &App) -> Result<Dashboard, ApiError> {
+    let policy = app.config.policy();
+    app.read(move |tx| Ok(db::dashboard(tx, &policy, netily_core::clock::now())?))
+        .await
+}
+
+pub async fn dashboard(State(app): State<App>) -> Result<Json<Dashboard>, ApiError> {
+    Ok(Json(load_dashboard(&app).await?))
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    pub user: Option<String>,
+    pub operator: Option<String>,
+    pub entity: Option<String>,
+    /// An id: entries older than it (the next page).
+    pub after: Option<String>,
+    pub limit: Option<i64>,
+}
+
+pub async fn list_audit(app: &App, q: AuditQuery) -> Result<Page<AuditEntry>, ApiError> {
+    let size = page_size(q.limit)?;
+    let before_id = q
+        .after
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid after \"{s}\": expected an entry id"))
+            })
+        })
+        .transpose()?;
+    let filter = AuditFilter {
+        subscriber: q.user.filter(|s| !s.is_empty()),
+        actor: q.operator.filter(|s| !s.is_empty()),
+        entity: q.entity.filter(|s| !s.is_empty()),
+        before_id,
+        limit: size + 1,
+    };
+    let rows = app
+        .read(move |tx| Ok(audit::list_audit(tx, &filter)?))
+        .await?;
+    Ok(paged(rows, size, |e| e.id.to_string()))
+}
+
+pub async fn audit(
+    State(app): State<App>,
+    Params(q): Params<AuditQuery>,
+) -> Result<Json<Page<AuditEntry>>, ApiError> {
+    Ok(Json(list_audit(&app, q).await?))
+}
+
+pub async fn operators(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+) -> Result<Json<Vec<Operator>>, ApiError> {
+    who.require(Area::Operators)?;
+    Ok(Json(app.read(|tx| Ok(ops::list_operators(tx)?)).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOperator {
+    name: String,
+    role: String,
+    password: String,
+}
+
+pub async fn add_operator(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Body(n): Body<NewOperator>,
+) -> Result<Response, ApiError> {
+    who.require(Area::Operators)?;
+    let role = Role::parse(&n.role)?;
+    let op = app
+        .change(&who, "operator add", move |tx| {
+            Ok(ops::add_operator(tx, &n.name, role, &n.password)?)
+        })
+        .await?;
+    Ok(created(op))
+}
+
+pub async fn remove_operator(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    who.require(Area::Operators)?;
+    let n = name.clone();
+    app.change(&who, "operator remove", move |tx| {
+        Ok(ops::remove_operator(tx, &n)?)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "removed": name })))
+}
+
+/// Tokens: an admin sees all, anyone else their own.
+pub async fn tokens(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+) -> Result<Json<Vec<TokenRow>>, ApiError> {
+    let only = (!who.may(Area::Operators)).then(|| who.operator.name.clone());
+    Ok(Json(
+        app.read(move |tx| Ok(ops::list_tokens(tx, only.as_deref())?))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// The operator it acts as [default: the caller]; others' need admin.
+    operator: Option<String>,
+    label: String,
+}
+
+pub async fn add_token(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Body(n): Body<NewToken>,
+) -> Result<Response, ApiError> {
+    let operator = n.operator.unwrap_or_else(|| who.operator.name.clone());
+    if operator != who.operator.name || who.operator.role == Role::Readonly {
+        who.require(Area::Operators)?;
+    }
+    let (row, secret) = app
+        .change(&who, "operator token add", move |tx| {
+            Ok(ops::add_token(tx, &operator, &n.label)?)
+        })
+        .await?;
+    let mut v = serde_json::to_value(&row).map_err(|e| ApiError::internal(e.to_string()))?;
+    v["token"] = secret.expose().into();
+    Ok(created(v))
+}
+
+pub async fn revoke_token(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(id): Path<String>,
+) -> Result<Json<TokenRow>, ApiError> {
+    let mine = who.operator.name.clone();
+    let admin = who.may(Area::Operators);
+    let row = app
+        .change(&who, "operator token revoke", move |tx| {
+            let owner = ops::list_tokens(tx, None)?
+                .into_iter()
+                .find(|t| t.id.to_string() == id || t.prefix == id)
+                .map(|t| t.operator);
+            if !admin && owner.as_deref() != Some(mine.as_str()) {
+                return Err(ApiError::forbidden(
+                    "only admins revoke other operators' tokens",
+                ));
+            }
+            Ok(ops::revoke_token(tx, &id)?)
+        })
+        .await?;
+    Ok(Json(row))
+}

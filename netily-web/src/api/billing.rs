@@ -1,0 +1,150 @@
+//! /api/v1/plans and /api/v1/invoices: what is sold, what is owed, payments.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::{Extension, Json};
+use netily_core::db::plans::PlanListing;
+use netily_core::db::{self, InvoiceFilter, InvoiceRow, NewInvoice, Payment};
+use netily_core::input;
+use netily_core::operators::Area;
+use serde::Deserialize;
+
+use super::{created, page_size, Body, Page, Params};
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::state::App;
+
+pub async fn plans(State(app): State<App>) -> Result<Json<Vec<PlanListing>>, ApiError> {
+    Ok(Json(app.read(|tx| Ok(db::list_plans(tx)?)).await?))
+}
+
+#[derive(Deserialize)]
+pub struct InvoiceQuery {
+    pub user: Option<String>,
+    /// unpaid, paid or void
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+}
+
+pub async fn list_invoices(app: &App, q: InvoiceQuery) -> Result<Page<InvoiceRow>, ApiError> {
+    let size = page_size(q.limit)?;
+    if let Some(s) = q.status.as_deref() {
+        if !["", "unpaid", "paid", "void"].contains(&s) {
+            return Err(ApiError::bad_request(format!(
+                "invalid status \"{s}\": expected unpaid, paid or void"
+            )));
+        }
+    }
+    let filter = InvoiceFilter {
+        username: q.user.filter(|s| !s.is_empty()),
+        status: q.status.filter(|s| !s.is_empty()),
+        limit: Some(size),
+    };
+    let items = app
+        .read(move |tx| Ok(db::list_invoices(tx, &filter)?))
+        .await?;
+    Ok(Page { items, next: None })
+}
+
+pub async fn invoices(
+    State(app): State<App>,
+    Params(q): Params<InvoiceQuery>,
+) -> Result<Json<Page<InvoiceRow>>, ApiError> {
+    Ok(Json(list_invoices(&app, q).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvoiceBody {
+    username: String,
+    /// e.g. "29.00"
+    amount: String,
+    number: Option<String>,
+    due: Option<String>,
+}
+
+pub async fn add_invoice(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Body(b): Body<NewInvoiceBody>,
+) -> Result<Response, ApiError> {
+    who.require(Area::Subscribers)?;
+    let inv = NewInvoice {
+        username: b.username,
+        number: b.number,
+        amount_cents: input::money("amount", &b.amount)?,
+        issued_at: None,
+        due_at: b
+            .due
+            .as_deref()
+            .map(|d| input::date("due date", d))
+            .transpose()?,
+    };
+    let row = app
+        .change(&who, "invoice add", move |tx| {
+            Ok(db::add_invoice(tx, &inv)?)
+        })
+        .await?;
+    Ok(created(row))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentBody {
+    /// cash, bank, mobile, card... [default: cash]
+    pub method: Option<String>,
+    pub reference: Option<String>,
+    /// YYYY-MM-DD or RFC 3339 [default: now]
+    pub paid_at: Option<String>,
+}
+
+pub async fn record_payment(
+    app: &App,
+    who: &Authed,
+    number: String,
+    b: PaymentBody,
+) -> Result<InvoiceRow, ApiError> {
+    who.require(Area::Subscribers)?;
+    let p = Payment {
+        method: b
+            .method
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| "cash".into()),
+        reference: b.reference.filter(|r| !r.is_empty()),
+        paid_at: b
+            .paid_at
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|d| input::date("payment date", d))
+            .transpose()?,
+    };
+    app.change(who, "invoice pay", move |tx| {
+        Ok(db::pay_invoice(tx, &number, &p)?)
+    })
+    .await
+}
+
+/// Records the payment of an invoice in full (a subscriber past due is let
+/// in again at once: the RADIUS module's snapshot follows the change).
+pub async fn pay(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(number): Path<String>,
+    Body(b): Body<PaymentBody>,
+) -> Result<Json<InvoiceRow>, ApiError> {
+    Ok(Json(record_payment(&app, &who, number, b).await?))
+}
+
+pub async fn void(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(number): Path<String>,
+) -> Result<Json<InvoiceRow>, ApiError> {
+    who.require(Area::Subscribers)?;
+    let row = app
+        .change(&who, "invoice void", move |tx| {
+            Ok(db::void_invoice(tx, &number)?)
+        })
+        .await?;
+    Ok(Json(row))
+}

@@ -1,0 +1,188 @@
+//! /api/v1/sessions, /auth-log, /routers (with VPN state, profile and
+//! script downloads) and /certificates.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use netily_core::db::pki::{self, CertificateRow};
+use netily_core::db::{self, AuthLogEntry, AuthLogFilter, RouterRow, SessionFilter, SessionRow};
+use netily_core::operators::Area;
+use netily_core::pki::CaKeySeal;
+use serde::Deserialize;
+
+use super::{page_size, Page, Params};
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::state::App;
+
+#[derive(Deserialize)]
+pub struct SessionQuery {
+    pub user: Option<String>,
+    /// true: only sessions online now [default: true]
+    pub online: Option<bool>,
+    pub limit: Option<i64>,
+}
+
+pub async fn list_sessions(app: &App, q: SessionQuery) -> Result<Page<SessionRow>, ApiError> {
+    let size = page_size(q.limit)?;
+    let filter = SessionFilter {
+        active: q.online.unwrap_or(true),
+        username: q.user.filter(|s| !s.is_empty()),
+        limit: Some(size),
+        ..SessionFilter::default()
+    };
+    let items = app
+        .read(move |tx| Ok(db::list_sessions(tx, &filter)?))
+        .await?;
+    Ok(Page { items, next: None })
+}
+
+pub async fn sessions(
+    State(app): State<App>,
+    Params(q): Params<SessionQuery>,
+) -> Result<Json<Page<SessionRow>>, ApiError> {
+    Ok(Json(list_sessions(&app, q).await?))
+}
+
+#[derive(Deserialize)]
+pub struct AuthLogQuery {
+    pub user: Option<String>,
+    pub rejects: Option<bool>,
+    pub limit: Option<i64>,
+}
+
+pub async fn list_auth_log(app: &App, q: AuthLogQuery) -> Result<Page<AuthLogEntry>, ApiError> {
+    let size = page_size(q.limit)?;
+    let filter = AuthLogFilter {
+        username: q.user.filter(|s| !s.is_empty()),
+        rejects_only: q.rejects.unwrap_or(false),
+        limit: Some(size),
+    };
+    let items = app
+        .read(move |tx| Ok(db::list_auth_log(tx, &filter)?))
+        .await?;
+    Ok(Page { items, next: None })
+}
+
+pub async fn auth_log(
+    State(app): State<App>,
+    Params(q): Params<AuthLogQuery>,
+) -> Result<Json<Page<AuthLogEntry>>, ApiError> {
+    Ok(Json(list_auth_log(&app, q).await?))
+}
+
+pub async fn list_routers(app: &App) -> Result<Vec<RouterRow>, ApiError> {
+    let plan = app.config.router_plan();
+    app.read(move |tx| Ok(db::list_routers(tx, &plan)?)).await
+}
+
+pub async fn routers(State(app): State<App>) -> Result<Json<Vec<RouterRow>>, ApiError> {
+    Ok(Json(list_routers(&app).await?))
+}
+
+fn seal(app: &App) -> Result<CaKeySeal, ApiError> {
+    let key = app.config.ca_key_seal.as_ref().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "not_configured",
+            "ca_key_seal is not set in netily-web's config: it cannot open router keys",
+        )
+    })?;
+    CaKeySeal::from_hex("ca_key_seal", key.hex()).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+fn remote(app: &App) -> Result<netily_core::config::VpnRemote, ApiError> {
+    app.config.vpn_remote.clone().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "not_configured",
+            "vpn_remote is not set in netily-web's config: set it to the host[:port] routers dial",
+        )
+    })
+}
+
+fn download(body: String, content_type: &str, filename: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The router's OpenVPN profile. It holds the router's private key: admins
+/// only.
+pub async fn router_profile(app: &App, who: &Authed, name: String) -> Result<Response, ApiError> {
+    who.require(Area::Routers)?;
+    let (seal, remote, proto) = (seal(app)?, remote(app)?, app.config.vpn_proto);
+    let file = format!("{}.ovpn", safe_file_name(&name));
+    let profile = app
+        .read(move |tx| Ok(pki::router_profile(tx, &seal, &name, &remote, proto)?))
+        .await?;
+    Ok(download(profile, "application/x-openvpn-profile", &file))
+}
+
+pub async fn ovpn(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    router_profile(&app, &who, name).await
+}
+
+pub async fn router_script(app: &App, who: &Authed, name: String) -> Result<Response, ApiError> {
+    who.require(Area::Routers)?;
+    let (seal, remote) = (seal(app)?, remote(app)?);
+    let config = app.config.clone();
+    let file = format!("{}.rsc", safe_file_name(&name));
+    let script = app
+        .read(move |tx| Ok(pki::router_script(tx, &seal, &name, &remote, &config, 5)?))
+        .await?;
+    Ok(download(script, "text/plain; charset=utf-8", &file))
+}
+
+pub async fn mikrotik_script(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    router_script(&app, &who, name).await
+}
+
+/// A router's name as a download's file name (no quotes or slashes).
+fn safe_file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+pub async fn certificates(State(app): State<App>) -> Result<Json<Vec<CertificateRow>>, ApiError> {
+    Ok(Json(app.read(|tx| Ok(pki::list_certificates(tx)?)).await?))
+}
+
+/// Revokes a certificate (by serial) or every active one of a router (by
+/// name); the VPN plugin refuses it from then on.
+pub async fn revoke(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(serial): Path<String>,
+) -> Result<Json<Vec<CertificateRow>>, ApiError> {
+    who.require(Area::Certificates)?;
+    let rows = app
+        .change(&who, "cert revoke", move |tx| Ok(pki::revoke(tx, &serial)?))
+        .await?;
+    Ok(Json(rows))
+}

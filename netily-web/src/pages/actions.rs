@@ -1,0 +1,103 @@
+//! The console's forms: each calls the API's function (same checks, same
+//! transaction, same audit entry, via "console") and redirects back.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect};
+use axum::{Extension, Form};
+use netily_core::model::SubscriberStatus;
+use serde::Deserialize;
+
+use super::PageResult;
+use crate::api::{billing, network, subscribers};
+use crate::auth::Authed;
+use crate::state::App;
+
+fn back_to(username: &str, done: &str) -> PageResult {
+    let q = serde_urlencoded::to_string([("done", done)]).unwrap_or_default();
+    let path: String = username
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    Ok(Redirect::to(&format!("/subscribers/{path}?{q}")).into_response())
+}
+
+pub async fn suspend(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(username): Path<String>,
+) -> PageResult {
+    subscribers::set_status(&app, &who, username.clone(), SubscriberStatus::Suspended).await?;
+    back_to(&username, "suspended")
+}
+
+pub async fn resume(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(username): Path<String>,
+) -> PageResult {
+    subscribers::set_status(&app, &who, username.clone(), SubscriberStatus::Active).await?;
+    back_to(&username, "resumed")
+}
+
+#[derive(Deserialize)]
+pub struct PlanForm {
+    plan: String,
+}
+
+pub async fn change_plan(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(username): Path<String>,
+    Form(f): Form<PlanForm>,
+) -> PageResult {
+    let change = subscribers::PlanChange {
+        plan: f.plan,
+        starts: None,
+        expires: None,
+    };
+    subscribers::change_plan(&app, &who, username.clone(), change).await?;
+    back_to(&username, "plan")
+}
+
+#[derive(Deserialize)]
+pub struct PayForm {
+    method: Option<String>,
+    reference: Option<String>,
+}
+
+pub async fn pay(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(number): Path<String>,
+    Form(f): Form<PayForm>,
+) -> PageResult {
+    let body = billing::PaymentBody {
+        method: f.method,
+        reference: f.reference,
+        paid_at: None,
+    };
+    let row = billing::record_payment(&app, &who, number, body).await?;
+    back_to(&row.username, "paid")
+}
+
+pub async fn ovpn(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(name): Path<String>,
+) -> PageResult {
+    Ok(network::router_profile(&app, &who, name).await?)
+}
+
+pub async fn script(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(name): Path<String>,
+) -> PageResult {
+    Ok(network::router_script(&app, &who, name).await?)
+}

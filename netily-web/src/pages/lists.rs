@@ -1,0 +1,436 @@
+//! The console's list pages: dashboard, subscribers, sessions, routers,
+//! plans, invoices, the auth log and the audit log.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::Extension;
+use netily_core::db::customers::status_str;
+use netily_core::db::Dashboard;
+use serde::Deserialize;
+
+use super::view::{bytes, money, opt_time, query, time};
+use super::{render, Nav, PageResult};
+use crate::api::{self, admin, billing, network, subscribers};
+use crate::auth::Authed;
+use crate::state::App;
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    nav: Nav,
+    d: Dashboard,
+}
+
+pub async fn dashboard(State(app): State<App>, Extension(who): Extension<Authed>) -> PageResult {
+    let d = admin::load_dashboard(&app).await?;
+    Ok(render(&DashboardPage {
+        nav: Nav::new(&who, "dashboard"),
+        d,
+    }))
+}
+
+pub struct SubscriberLine {
+    username: String,
+    full_name: String,
+    phone: Option<String>,
+    status_text: &'static str,
+    plan: String,
+    unpaid: String,
+}
+
+#[derive(Template)]
+#[template(path = "subscribers.html")]
+struct SubscribersPage {
+    nav: Nav,
+    q: String,
+    status: String,
+    rows: Vec<SubscriberLine>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SubscribersQuery {
+    q: Option<String>,
+    status: Option<String>,
+    after: Option<String>,
+}
+
+pub async fn subscribers(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Query(p): Query<SubscribersQuery>,
+) -> PageResult {
+    let q = p.q.unwrap_or_default();
+    let status = p.status.unwrap_or_default();
+    let page = subscribers::search(
+        &app,
+        subscribers::ListQuery {
+            q: Some(q.clone()).filter(|s| !s.trim().is_empty()),
+            status: Some(status.clone()),
+            plan: None,
+            after: p.after,
+            limit: None,
+        },
+    )
+    .await?;
+    let next = page.next.map(|after| {
+        format!(
+            "/subscribers?{}",
+            query(&[("q", &q), ("status", &status), ("after", &after)])
+        )
+    });
+    let rows = page
+        .items
+        .into_iter()
+        .map(|c| SubscriberLine {
+            status_text: status_str(c.status),
+            plan: c.plan.unwrap_or_else(|| "-".into()),
+            unpaid: money(c.unpaid_cents),
+            username: c.username,
+            full_name: c.full_name,
+            phone: c.phone,
+        })
+        .collect();
+    Ok(render(&SubscribersPage {
+        nav: Nav::new(&who, "subscribers"),
+        q,
+        status,
+        rows,
+        next,
+    }))
+}
+
+/// A cell of a generic list, with an optional link.
+pub struct Cell {
+    text: String,
+    href: Option<String>,
+}
+
+fn cell(text: impl Into<String>) -> Cell {
+    Cell {
+        text: text.into(),
+        href: None,
+    }
+}
+
+fn link(text: impl Into<String>, href: String) -> Cell {
+    Cell {
+        text: text.into(),
+        href: Some(href),
+    }
+}
+
+fn subscriber_link(name: &str) -> Cell {
+    let href = format!("/subscribers/{}", encode(name));
+    link(name, href)
+}
+
+fn encode(segment: &str) -> String {
+    // A path segment: everything but unreserved characters escaped.
+    segment
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "table.html")]
+struct TablePage {
+    nav: Nav,
+    title: &'static str,
+    /// (name, value, placeholder) of each filter field.
+    filters: Vec<(&'static str, String, &'static str)>,
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<Cell>>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct UserQuery {
+    user: Option<String>,
+}
+
+pub async fn sessions(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Query(q): Query<UserQuery>,
+) -> PageResult {
+    let user = q.user.unwrap_or_default();
+    let page = network::list_sessions(
+        &app,
+        network::SessionQuery {
+            user: Some(user.clone()),
+            online: Some(true),
+            limit: Some(api::MAX_PAGE),
+        },
+    )
+    .await?;
+    let rows = page
+        .items
+        .into_iter()
+        .map(|s| {
+            vec![
+                s.username
+                    .as_deref()
+                    .map_or_else(|| cell("-"), subscriber_link),
+                cell(opt_time(s.started_at)),
+                cell(s.nas_ip),
+                cell(s.framed_ip.unwrap_or_default()),
+                cell(s.calling_station_id.unwrap_or_default()),
+                cell(bytes(s.output_octets)),
+                cell(bytes(s.input_octets)),
+            ]
+        })
+        .collect();
+    Ok(render(&TablePage {
+        nav: Nav::new(&who, "sessions"),
+        title: "Sessions online",
+        filters: vec![("user", user, "username")],
+        headers: vec!["Subscriber", "Started", "NAS", "IP", "MAC", "Down", "Up"],
+        rows,
+        next: None,
+    }))
+}
+
+pub async fn routers(State(app): State<App>, Extension(who): Extension<Authed>) -> PageResult {
+    let list = network::list_routers(&app).await?;
+    let admin = who.is_admin();
+    let rows = list
+        .into_iter()
+        .map(|r| {
+            let name = encode(&r.name);
+            let mut row = vec![
+                cell(r.name.clone()),
+                cell(r.nas_ip.map(|i| i.to_string()).unwrap_or_default()),
+                cell(r.vpn_address.map(|i| i.to_string()).unwrap_or_default()),
+                cell(if r.online { "online" } else { "offline" }),
+                cell(opt_time(r.last_seen)),
+                cell(r.status),
+            ];
+            if admin {
+                row.push(link("profile (.ovpn)", format!("/routers/{name}/ovpn")));
+                row.push(link("RouterOS script", format!("/routers/{name}/script")));
+            }
+            row
+        })
+        .collect();
+    let mut headers = vec![
+        "Router",
+        "NAS address",
+        "VPN address",
+        "VPN",
+        "Last seen",
+        "Status",
+    ];
+    if admin {
+        headers.extend(["Profile", "Script"]);
+    }
+    Ok(render(&TablePage {
+        nav: Nav::new(&who, "routers"),
+        title: "Routers",
+        filters: vec![],
+        headers,
+        rows,
+        next: None,
+    }))
+}
+
+pub async fn plans(State(app): State<App>, Extension(who): Extension<Authed>) -> PageResult {
+    let list = app.read(|tx| Ok(netily_core::db::list_plans(tx)?)).await?;
+    let rows = list
+        .into_iter()
+        .map(|p| {
+            vec![
+                cell(p.plan.name.clone()),
+                cell(p.plan.rate.to_string()),
+                cell(money(p.plan.price_cents)),
+                cell(
+                    p.plan
+                        .data_cap_bytes
+                        .map(netily_core::billing::format_bytes)
+                        .unwrap_or_else(|| "-".into()),
+                ),
+                cell(p.subscribers.to_string()),
+            ]
+        })
+        .collect();
+    Ok(render(&TablePage {
+        nav: Nav::new(&who, "plans"),
+        title: "Plans",
+        filters: vec![],
+        headers: vec!["Plan", "Rate", "Price", "Data cap", "Subscribers"],
+        rows,
+        next: None,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct InvoicesQuery {
+    user: Option<String>,
+    status: Option<String>,
+}
+
+pub async fn invoices(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Query(q): Query<InvoicesQuery>,
+) -> PageResult {
+    let user = q.user.unwrap_or_default();
+    let status = q.status.unwrap_or_default();
+    let page = billing::list_invoices(
+        &app,
+        billing::InvoiceQuery {
+            user: Some(user.clone()),
+            status: Some(status.clone()),
+            limit: Some(api::MAX_PAGE),
+        },
+    )
+    .await?;
+    let rows = page
+        .items
+        .into_iter()
+        .map(|i| {
+            vec![
+                cell(i.number),
+                subscriber_link(&i.username),
+                cell(money(i.amount_cents)),
+                cell(money(i.paid_cents)),
+                cell(time(i.issued_at)),
+                cell(time(i.due_at)),
+                cell(i.status),
+            ]
+        })
+        .collect();
+    Ok(render(&TablePage {
+        nav: Nav::new(&who, "invoices"),
+        title: "Invoices",
+        filters: vec![
+            ("user", user, "username"),
+            ("status", status, "unpaid, paid or void"),
+        ],
+        headers: vec![
+            "Number",
+            "Subscriber",
+            "Amount",
+            "Paid",
+            "Issued",
+            "Due",
+            "Status",
+        ],
+        rows,
+        next: None,
+    }))
+}
+
+pub async fn auth_log(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Query(q): Query<UserQuery>,
+) -> PageResult {
+    let user = q.user.unwrap_or_default();
+    let page = network::list_auth_log(
+        &app,
+        network::AuthLogQuery {
+            user: Some(user.clone()),
+            rejects: None,
+            limit: Some(api::MAX_PAGE),
+        },
+    )
+    .await?;
+    let rows = page
+        .items
+        .into_iter()
+        .map(|a| {
+            vec![
+                cell(time(a.at)),
+                subscriber_link(&a.username),
+                cell(a.reply.unwrap_or_default()),
+                cell(a.calling_station_id.unwrap_or_default()),
+                cell(a.nas_ip.unwrap_or_default()),
+                cell(a.reason.unwrap_or_default()),
+            ]
+        })
+        .collect();
+    Ok(render(&TablePage {
+        nav: Nav::new(&who, "auth-log"),
+        title: "Authentication log",
+        filters: vec![("user", user, "username")],
+        headers: vec!["When", "Subscriber", "Reply", "MAC", "NAS", "Why"],
+        rows,
+        next: None,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct AuditPageQuery {
+    user: Option<String>,
+    operator: Option<String>,
+    after: Option<String>,
+}
+
+pub async fn audit(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Query(q): Query<AuditPageQuery>,
+) -> PageResult {
+    let user = q.user.unwrap_or_default();
+    let operator = q.operator.unwrap_or_default();
+    let page = admin::list_audit(
+        &app,
+        admin::AuditQuery {
+            user: Some(user.clone()),
+            operator: Some(operator.clone()),
+            entity: None,
+            after: q.after,
+            limit: None,
+        },
+    )
+    .await?;
+    let next = page.next.map(|after| {
+        format!(
+            "/audit?{}",
+            query(&[("user", &user), ("operator", &operator), ("after", &after)])
+        )
+    });
+    let rows = page
+        .items
+        .into_iter()
+        .map(|e| {
+            vec![
+                cell(time(e.at)),
+                cell(e.actor),
+                cell(e.via),
+                cell(e.action),
+                match (&e.subscriber, e.entity.as_str()) {
+                    (Some(s), _) => subscriber_link(s),
+                    _ => cell(format!(
+                        "{} {}",
+                        e.entity,
+                        e.entity_key.as_deref().unwrap_or("")
+                    )),
+                },
+                cell(netily_core::audit::describe_change(
+                    e.before.as_ref(),
+                    e.after.as_ref(),
+                )),
+            ]
+        })
+        .collect();
+    Ok(render(&TablePage {
+        nav: Nav::new(&who, "audit"),
+        title: "Audit log",
+        filters: vec![
+            ("user", user, "subscriber"),
+            ("operator", operator, "operator"),
+        ],
+        headers: vec!["When", "Who", "Via", "Action", "What", "Change"],
+        rows,
+        next,
+    }))
+}

@@ -1,0 +1,191 @@
+//! Logging in and out.
+//!
+//! The login form is protected against cross-site posting by a double
+//! submit: GET /login sets a random cookie and puts the same value in the
+//! form; POST /login refuses a form without the pair. Each login gets a
+//! fresh session id (an id planted before login is ended, never promoted:
+//! no session fixation). Failures are rate-limited (login_limit.rs) and say
+//! the same for a wrong name as for a wrong password.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use netily_core::db::operators as ops;
+use netily_core::operators::Secret;
+use serde::Deserialize;
+
+use super::render;
+use crate::auth::{self, cookie, session_cookie, Authed, SESSION_COOKIE};
+use crate::state::App;
+
+const LOGIN_COOKIE: &str = "netily_login";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    next: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only a path on this site: `/x`, never `//host` or `https://...`.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn login_page(app: &App, status: StatusCode, next: String, error: Option<String>) -> Response {
+    let token = match Secret::generate("") {
+        Ok(t) => t,
+        Err(e) => return super::error_page(e.into()),
+    };
+    let page = LoginPage {
+        csrf: token.expose().to_owned(),
+        next,
+        error,
+    };
+    let secure = if app.config.web.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    let mut res = render(&page);
+    *res.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{LOGIN_COOKIE}={}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
+        token.expose()
+    )) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+pub async fn form(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let next = safe_next(q.next.as_deref());
+    if let Ok(Some(_)) = auth::session(&app, &headers).await {
+        return Redirect::to(&next).into_response();
+    }
+    login_page(&app, StatusCode::OK, next, None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    name: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+pub async fn submit(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(f.next.as_deref());
+    let pair_ok = cookie(&headers, LOGIN_COOKIE)
+        .is_some_and(|c| !f.csrf.is_empty() && Secret::from_presented(&c).matches(&f.csrf));
+    if !pair_ok {
+        return login_page(
+            &app,
+            StatusCode::FORBIDDEN,
+            next,
+            Some("The login form expired; please try again.".into()),
+        );
+    }
+    let ip = peer.ip();
+    if let Err(wait) = app.login_limit.check(&f.name, ip, Instant::now()) {
+        log::warn!(
+            "login refused for a while: too many failures (name {:?}, address {})",
+            f.name,
+            ip
+        );
+        let mut res = login_page(
+            &app,
+            StatusCode::TOO_MANY_REQUESTS,
+            next,
+            Some(format!(
+                "Too many failed logins; try again in {} minutes.",
+                wait.div_ceil(60)
+            )),
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
+    }
+    let (name, password) = (f.name.clone(), f.password);
+    let planted = cookie(&headers, SESSION_COOKIE);
+    let max_seconds = i64::from(app.config.web.session_max_hours) * 3600;
+    let outcome = app
+        .read(move |tx| {
+            let Some(op) = ops::check_login(tx, &name, &password)? else {
+                return Ok(None);
+            };
+            if let Some(old) = planted {
+                ops::end_session(tx, &old)?;
+            }
+            Ok(Some((
+                op.name.clone(),
+                ops::start_session(tx, op.id, max_seconds)?,
+            )))
+        })
+        .await;
+    match outcome {
+        Ok(Some((name, session))) => {
+            app.login_limit.succeeded(&f.name);
+            log::info!("operator {:?} logged in from {}", name, ip);
+            let mut res = Redirect::to(&next).into_response();
+            if let Ok(v) =
+                HeaderValue::from_str(&session_cookie(&app, session.cookie.expose(), max_seconds))
+            {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+            res
+        }
+        Ok(None) => {
+            app.login_limit.failed(&f.name, ip, Instant::now());
+            log::warn!("failed login for {:?} from {}", f.name, ip);
+            login_page(
+                &app,
+                StatusCode::UNAUTHORIZED,
+                next,
+                Some("Wrong operator name or password.".into()),
+            )
+        }
+        Err(e) => super::error_page(e),
+    }
+}
+
+pub async fn logout(
+    State(app): State<App>,
+    Extension(_who): Extension<Authed>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+        if let Err(e) = app.read(move |tx| Ok(ops::end_session(tx, &id)?)).await {
+            return super::error_page(e);
+        }
+    }
+    let mut res = Redirect::to("/login").into_response();
+    if let Ok(v) = HeaderValue::from_str(&session_cookie(&app, "", 0)) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}

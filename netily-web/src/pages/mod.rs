@@ -1,0 +1,131 @@
+//! The console: server-rendered pages over the same functions as the API
+//! (`crate::api`), so a page and its endpoint never disagree. Forms post
+//! back and redirect (post/redirect/get); the CSRF check is in
+//! `auth::authenticate`, before any handler.
+
+mod actions;
+mod lists;
+pub mod login;
+mod subscriber;
+mod view;
+
+use askama::Template;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::state::App;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/", get(lists::dashboard))
+        .route("/subscribers", get(lists::subscribers))
+        .route("/subscribers/{username}", get(subscriber::page))
+        .route("/subscribers/{username}/suspend", post(actions::suspend))
+        .route("/subscribers/{username}/resume", post(actions::resume))
+        .route("/subscribers/{username}/plan", post(actions::change_plan))
+        .route("/invoices/{number}/pay", post(actions::pay))
+        .route("/sessions", get(lists::sessions))
+        .route("/routers", get(lists::routers))
+        .route("/routers/{name}/ovpn", get(actions::ovpn))
+        .route("/routers/{name}/script", get(actions::script))
+        .route("/plans", get(lists::plans))
+        .route("/invoices", get(lists::invoices))
+        .route("/auth-log", get(lists::auth_log))
+        .route("/audit", get(lists::audit))
+        .route("/logout", post(login::logout))
+}
+
+/// What every page's header shows.
+pub struct Nav {
+    pub operator: String,
+    pub role: String,
+    pub csrf: String,
+    pub active: &'static str,
+    pub flash: Option<&'static str>,
+}
+
+impl Nav {
+    pub fn new(who: &Authed, active: &'static str) -> Nav {
+        Nav {
+            operator: who.operator.name.clone(),
+            role: who.operator.role.to_string(),
+            csrf: who.csrf_token().to_owned(),
+            active,
+            flash: None,
+        }
+    }
+}
+
+/// A rendered page, or the error page if the template fails.
+pub fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => {
+            log::error!("a page failed to render: {}", e);
+            error_page(ApiError::internal("the page failed to render"))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: String,
+    message: String,
+}
+
+/// An error as a page, with the API error's status and message.
+pub fn error_page(e: ApiError) -> Response {
+    let page = ErrorPage {
+        status: format!(
+            "{} {}",
+            e.status.as_u16(),
+            e.status.canonical_reason().unwrap_or("")
+        ),
+        message: e.message,
+    };
+    let html = page
+        .render()
+        .unwrap_or_else(|_| "<h1>Error</h1>".to_owned());
+    (e.status, Html(html)).into_response()
+}
+
+/// A page handler's result: errors become the error page.
+pub struct PageError(pub ApiError);
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> PageError {
+        PageError(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        error_page(self.0)
+    }
+}
+
+pub type PageResult = Result<Response, PageError>;
+
+pub async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
+
+pub async fn not_found() -> Response {
+    error_page(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such page",
+    ))
+}

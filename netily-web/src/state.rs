@@ -1,0 +1,113 @@
+//! What every request shares: the config, the database pool and the login
+//! limiter; and the one way a request reaches the database.
+//!
+//! Database work is netily-core's synchronous code, run on tokio's blocking
+//! threads with a pooled connection, in one transaction per request. The
+//! pool waits at most `connect_timeout` for a connection and every
+//! statement is bounded by the same (statement_timeout), so a slow or
+//! unreachable database answers 503 instead of piling requests up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use netily_core::config::Config;
+use netily_core::db::{self, audit, Transaction};
+use r2d2_postgres::postgres::NoTls;
+use r2d2_postgres::PostgresConnectionManager;
+
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::login_limit::LoginLimit;
+
+pub type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub pool: Pool,
+    pub login_limit: Arc<LoginLimit>,
+}
+
+impl App {
+    pub fn new(config: Config) -> Result<App, String> {
+        let timeout = Duration::from_secs(config.connect_timeout.into());
+        // Reports (usage by month) read more than a login does: statements
+        // get 30 s at least.
+        let statement = timeout.max(Duration::from_secs(30));
+        let pg = db::pool::pooled_config(&config.database_url, statement, "netily-web")
+            .map_err(|e| e.to_string())?;
+        let manager = PostgresConnectionManager::new(pg, NoTls);
+        let pool = r2d2::Pool::builder()
+            .max_size(config.pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(timeout)
+            // Started without the database: requests say 503 until it is up.
+            .build_unchecked(manager);
+        Ok(App {
+            config: Arc::new(config),
+            pool,
+            login_limit: Arc::new(LoginLimit::default()),
+        })
+    }
+
+    /// Runs `f` in a transaction that changes nothing an operator made
+    /// (reads, logins, sessions).
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.run(None, f).await
+    }
+
+    /// Runs `f` in a transaction attributed to `who` doing `action`: the
+    /// audit log records each row it changes.
+    pub async fn change<T, F>(&self, who: &Authed, action: &str, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
+    {
+        let attribution = (who.operator.name.clone(), who.via, action.to_owned());
+        self.run(Some(attribution), f).await
+    }
+
+    async fn run<T, F>(
+        &self,
+        who: Option<(String, audit::Via, String)>,
+        f: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let work = move || {
+            let mut conn = pool.get().map_err(|e| {
+                log::warn!("no database connection: {}", e);
+                ApiError::unavailable("the database is unavailable; try again")
+            })?;
+            let mut tx = conn.transaction().map_err(|e| {
+                log::warn!("cannot start a transaction: {}", e);
+                ApiError::unavailable("the database is unavailable; try again")
+            })?;
+            if let Some((actor, via, action)) = &who {
+                audit::attribute(&mut tx, actor, *via, action)?;
+            }
+            let out = f(&mut tx)?;
+            tx.commit().map_err(|e| {
+                log::warn!("cannot commit: {}", e);
+                ApiError::unavailable("the change was not saved: the database is unavailable")
+            })?;
+            Ok(out)
+        };
+        match tokio::task::spawn_blocking(work).await {
+            Ok(out) => out,
+            Err(e) => {
+                log::error!("a database task failed: {}", e);
+                Err(ApiError::internal(
+                    "the request failed; the server log has the detail",
+                ))
+            }
+        }
+    }
+}
