@@ -9,7 +9,7 @@ CARGO ?= cargo
 .PHONY: help deps build run stop test lint bench bench-scale bench-enforcer bench-memory install
 
 help:
-	@echo "make run      install deps, build, start PostgreSQL (+ FreeRADIUS/OpenVPN when available), load demo data"
+	@echo "make run      install deps, build, start PostgreSQL, FreeRADIUS, OpenVPN, the enforcer and the web console with demo data"
 	@echo "make stop     stop everything 'make run' started"
 	@echo "make test     build and run all tests against a throwaway PostgreSQL"
 	@echo "make chaos    the fault-injection suite under load (tests/tests/chaos_*.rs; minutes)"
@@ -21,7 +21,7 @@ help:
 	@echo "make bench-scale  accounting with radacct at 20,000,000 rows vs empty; usage reports, dropping a month (~30 min)"
 	@echo "make bench-enforcer  the enforcer: a plan change moving 10,000 of 100,000 online sessions; a deadline tick"
 	@echo "make bench-memory  the subscriber snapshot's bytes per subscriber; radiusd's RSS, start and resync at 1,000,000"
-	@echo "make install  install netadmin and /etc/netily/netily.conf into the system"
+	@echo "make install  install netadmin, netily-web, the plugins, systemd units and /etc/netily/netily.conf"
 	@echo "make deps     install system packages (apt-get) that are missing"
 	@echo "make build    cargo build --release --workspace"
 

@@ -5,9 +5,10 @@
 #   DESTDIR  staging root (packaging); default /
 #   PREFIX   default /usr/local
 #
-# The FreeRADIUS module, the OpenVPN plugin and the enforcer's systemd unit
-# install themselves through scripts/freeradius-install.sh,
-# scripts/openvpn-install.sh and scripts/enforcer-install.sh when those
+# The FreeRADIUS module, the OpenVPN plugin, the enforcer's systemd unit and
+# netily-web install themselves through scripts/freeradius-install.sh,
+# scripts/openvpn-install.sh, scripts/enforcer-install.sh and
+# scripts/web-install.sh when those
 # exist (called with DESTDIR and PREFIX exported).
 set -euo pipefail
 
@@ -31,7 +32,7 @@ else
     echo "installed $conf (edit database_url)"
 fi
 
-for c in freeradius openvpn enforcer; do
+for c in freeradius openvpn enforcer web; do
     if [ -x "scripts/$c-install.sh" ]; then
         "scripts/$c-install.sh"
     fi

@@ -6,6 +6,7 @@
 #   scripts/freeradius-run.sh   FreeRADIUS with rlm_netily
 #   scripts/openvpn-run.sh      OpenVPN with the Netily plugin
 #   scripts/enforcer-run.sh     the enforcer (CoA/Disconnect to routers)
+#   scripts/web-run.sh          the web console and API (a demo operator)
 # A component script is called as `<script> start` and `<script> stop`, from
 # the project root, with these exported:
 #   NETILY_DATABASE_URL  the private cluster's URL
@@ -40,7 +41,7 @@ export NETILY_RELEASE_DIR="${CARGO_TARGET_DIR:-$root/target}/release"
 export NETILY_MODULE="$NETILY_RELEASE_DIR/librlm_netily.so"
 export NETILY_CONFIG_FILE="$NETILY_RUN_DIR/netily.conf"
 netadmin="$NETILY_RELEASE_DIR/netadmin"
-components=(freeradius openvpn enforcer)
+components=(freeradius openvpn enforcer web)
 
 start() {
     trap 'echo "run.sh: start failed; \`make stop\` stops what did start" >&2' ERR
@@ -90,6 +91,11 @@ Watch the enforcer act on a demo session (its log: $NETILY_RUN_DIR/enforcer.log)
 Usage (after some accounting, as above with Interim-Update and Acct-Input-Octets):
   $netadmin usage alice --by hour --period today
   $netadmin usage top ; $netadmin usage routers --csv ; $netadmin usage plans
+The web console: http://127.0.0.1:8080 (log in as demo, password in
+$NETILY_RUN_DIR/web-demo-operator; the API with a token from
+\`$netadmin operator token add demo --label me\`):
+  curl -H "Authorization: Bearer <token>" http://127.0.0.1:8080/api/v1/subscribers?q=alice
+  $netadmin audit       # who changed what, from the console, the API or netadmin
 Stop everything with: make stop
 TRY
 }

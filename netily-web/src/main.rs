@@ -9,6 +9,7 @@
 //! stops it after the requests in flight.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod api;
 mod auth;
@@ -53,6 +54,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The CA key seal opens router keys for profile downloads.
+    if let Err(e) = config.read_seal_file() {
+        eprintln!("netily-web: {e}");
+        return ExitCode::FAILURE;
+    }
     if let Some(listen) = args.listen {
         config.web.listen = listen;
     }

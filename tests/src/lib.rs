@@ -26,3 +26,4 @@ pub mod netadmin;
 pub mod openvpn;
 pub mod postgres;
 pub mod routeros;
+pub mod web;

@@ -37,3 +37,44 @@ fn installs_the_enforcer_unit_naming_the_installed_netadmin() {
         .exists());
     std::fs::remove_dir_all(&dest).unwrap();
 }
+
+#[test]
+fn installs_netily_web_and_its_unit_enabling_nothing() {
+    // A stand-in for the release binary (the script only copies it): the
+    // test needs no release build.
+    let target = std::env::temp_dir().join(format!("web-install-target-{}", std::process::id()));
+    std::fs::create_dir_all(target.join("release")).unwrap();
+    std::fs::write(target.join("release/netily-web"), "#!/bin/sh\n").unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(target.join("release/netily-web"))
+        .status()
+        .unwrap();
+    let dest: PathBuf = std::env::temp_dir().join(format!("web-install-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dest);
+    let out = Command::new("sh")
+        .arg(workspace().join("scripts/web-install.sh"))
+        .env("CARGO_TARGET_DIR", &target)
+        .env("DESTDIR", &dest)
+        .env("PREFIX", "/opt/netily-test")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dest.join("opt/netily-test/bin/netily-web").is_file());
+    let unit = std::fs::read_to_string(dest.join("etc/systemd/system/netily-web.service")).unwrap();
+    assert!(
+        unit.lines()
+            .any(|l| l
+                == "ExecStart=/opt/netily-test/bin/netily-web --config /etc/netily/netily.conf"),
+        "{unit}"
+    );
+    assert!(!dest
+        .join("etc/systemd/system/multi-user.target.wants")
+        .exists());
+    std::fs::remove_dir_all(&dest).unwrap();
+    std::fs::remove_dir_all(&target).unwrap();
+}

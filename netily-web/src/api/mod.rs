@@ -177,3 +177,30 @@ pub fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 pub fn created<T: Serialize>(v: T) -> Response {
     (StatusCode::CREATED, Json(v)).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every route registered above is described in openapi.json, and the
+    /// description names no route that does not exist.
+    #[test]
+    fn the_openapi_description_has_exactly_the_routes() {
+        let source = include_str!("mod.rs");
+        let mut routes: Vec<&str> = source
+            .split(".route(")
+            .filter_map(|s| s.trim_start().strip_prefix('"'))
+            .filter_map(|s| s.split('"').next())
+            .filter(|r| r.starts_with("/api/"))
+            .collect();
+        routes.sort_unstable();
+        routes.dedup();
+        let spec: serde_json::Value =
+            serde_json::from_str(include_str!("../../openapi.json")).unwrap_or_default();
+        let mut described: Vec<&str> = spec["paths"]
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        described.sort_unstable();
+        assert!(routes.len() > 20, "{routes:?}");
+        assert_eq!(routes, described);
+    }
+}

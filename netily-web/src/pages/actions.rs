@@ -14,16 +14,7 @@ use crate::state::App;
 
 fn back_to(username: &str, done: &str) -> PageResult {
     let q = serde_urlencoded::to_string([("done", done)]).unwrap_or_default();
-    let path: String = username
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let path = super::view::path_segment(username);
     Ok(Redirect::to(&format!("/subscribers/{path}?{q}")).into_response())
 }
 

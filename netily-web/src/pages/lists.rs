@@ -8,7 +8,7 @@ use netily_core::db::customers::status_str;
 use netily_core::db::Dashboard;
 use serde::Deserialize;
 
-use super::view::{bytes, money, opt_time, query, time};
+use super::view::{bytes, money, opt_time, path_segment, query, time};
 use super::{render, Nav, PageResult};
 use crate::api::{self, admin, billing, network, subscribers};
 use crate::auth::Authed;
@@ -121,22 +121,8 @@ fn link(text: impl Into<String>, href: String) -> Cell {
 }
 
 fn subscriber_link(name: &str) -> Cell {
-    let href = format!("/subscribers/{}", encode(name));
+    let href = format!("/subscribers/{}", path_segment(name));
     link(name, href)
-}
-
-fn encode(segment: &str) -> String {
-    // A path segment: everything but unreserved characters escaped.
-    segment
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[derive(Template)]
@@ -204,7 +190,7 @@ pub async fn routers(State(app): State<App>, Extension(who): Extension<Authed>) 
     let rows = list
         .into_iter()
         .map(|r| {
-            let name = encode(&r.name);
+            let name = path_segment(&r.name);
             let mut row = vec![
                 cell(r.name.clone()),
                 cell(r.nas_ip.map(|i| i.to_string()).unwrap_or_default()),

@@ -36,3 +36,18 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
         .collect();
     serde_urlencoded::to_string(kept).unwrap_or_default()
 }
+
+/// `segment` as one URL path segment: all but unreserved characters
+/// percent-encoded.
+pub fn path_segment(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,546 @@
+//! netily-web over HTTP against a real PostgreSQL: every role, bad input,
+//! API tokens (revoked ones refused), console sessions (CSRF, fixation,
+//! logout, password change), and the audit log of each change, from the
+//! API, the console and netadmin, listed in both.
+
+use netily_tests::isp::Isp;
+use netily_tests::web::{login, Console, WebServer};
+use serde_json::{json, Value};
+
+/// An operator made by netadmin: (name, password, API token).
+fn operator(isp: &Isp, name: &str, role: &str) -> (String, String, String) {
+    let out = isp.netadmin(&[
+        "--json",
+        "operator",
+        "add",
+        name,
+        "--role",
+        role,
+        "--generate-password",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let password = v["password"].as_str().unwrap().to_owned();
+    let out = isp.netadmin(&[
+        "--json", "operator", "token", "add", name, "--label", "tests",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    (
+        name.to_owned(),
+        password,
+        v["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn demo_isp(name: &str) -> Isp {
+    let isp = Isp::new(name);
+    isp.netadmin(&["migrate"]);
+    isp.netadmin(&["seed", "demo"]);
+    isp
+}
+
+fn status_of(isp: &Isp, user: &str) -> String {
+    isp.sql()
+        .query_one("SELECT status FROM customers WHERE username = $1", &[&user])
+        .unwrap()
+        .get(0)
+}
+
+/// 1 while invoice `number` is unpaid.
+fn unpaid(isp: &Isp, number: &str) -> i64 {
+    isp.sql()
+        .query_one(
+            "SELECT count(*) FROM invoices WHERE number = $1 AND status = 'unpaid'",
+            &[&number],
+        )
+        .unwrap()
+        .get(0)
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[test]
+fn every_role_reads_everything_readonly_changes_nothing_and_support_not_operators_or_certificates()
+{
+    let isp = demo_isp("web_roles");
+    let (_, _, admin) = operator(&isp, "ann", "admin");
+    let (_, _, support) = operator(&isp, "sam", "support");
+    let (_, _, readonly) = operator(&isp, "rex", "readonly");
+    let web = WebServer::start(isp.config());
+
+    for token in [&admin, &support, &readonly] {
+        let auth = bearer(token);
+        for path in [
+            "/api/v1/me",
+            "/api/v1/dashboard",
+            "/api/v1/subscribers",
+            "/api/v1/subscribers?q=700&limit=2",
+            "/api/v1/subscribers/alice",
+            "/api/v1/subscribers/alice/check",
+            "/api/v1/subscribers/alice/history",
+            "/api/v1/plans",
+            "/api/v1/invoices?status=unpaid",
+            "/api/v1/sessions",
+            "/api/v1/auth-log",
+            "/api/v1/routers",
+            "/api/v1/certificates",
+            "/api/v1/audit",
+            "/api/v1/tokens",
+        ] {
+            let r = web.get(path, &[("Authorization", &auth)]);
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+            r.json();
+        }
+    }
+
+    // readonly: every change refused, nothing changed.
+    let ro = bearer(&readonly);
+    let r = web
+        .request(
+            "POST",
+            "/api/v1/subscribers/bob/suspend",
+            &[("Authorization", &ro)],
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (403, "forbidden"),
+        "{}",
+        r.body
+    );
+    let r = web.send_json(
+        "POST",
+        "/api/v1/invoices/INV-1002/payments",
+        &[("Authorization", &ro)],
+        &json!({}),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = web.send_json(
+        "POST",
+        "/api/v1/subscribers",
+        &[("Authorization", &ro)],
+        &json!({"username": "zed", "password": "zed-pass"}),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(status_of(&isp, "bob"), "active");
+    assert_eq!(unpaid(&isp, "INV-1002"), 1);
+
+    // support: subscribers yes; operators and certificates no.
+    let sup = bearer(&support);
+    let r = web
+        .request(
+            "POST",
+            "/api/v1/subscribers/bob/suspend",
+            &[("Authorization", &sup)],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["previous_status"], "active");
+    assert_eq!(status_of(&isp, "bob"), "suspended");
+    for (method, path, body) in [
+        ("GET", "/api/v1/operators", None),
+        (
+            "POST",
+            "/api/v1/operators",
+            Some(json!({"name": "eve", "role": "admin", "password": "long enough pass"})),
+        ),
+        ("POST", "/api/v1/certificates/demo-router/revoke", None),
+        ("GET", "/api/v1/routers/demo-router/ovpn", None),
+    ] {
+        let r = match body {
+            Some(b) => web.send_json(method, path, &[("Authorization", &sup)], &b),
+            None => web
+                .request(method, path, &[("Authorization", &sup)], None)
+                .unwrap(),
+        };
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (403, "forbidden"),
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+    let operators: i64 = isp
+        .sql()
+        .query_one("SELECT count(*) FROM operators", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(operators, 3);
+
+    // admin: operators too.
+    let adm = bearer(&admin);
+    let r = web.send_json(
+        "POST",
+        "/api/v1/operators",
+        &[("Authorization", &adm)],
+        &json!({"name": "eve", "role": "support", "password": "long enough pass"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = web.get("/api/v1/operators", &[("Authorization", &adm)]);
+    assert_eq!(r.json().as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn bad_input_is_a_400_with_a_json_error_and_changes_nothing() {
+    let isp = demo_isp("web_bad_input");
+    let (_, _, admin) = operator(&isp, "ann", "admin");
+    let web = WebServer::start(isp.config());
+    let auth = bearer(&admin);
+    let h = [("Authorization", auth.as_str())];
+    let count = || -> i64 {
+        isp.sql()
+            .query_one("SELECT count(*) FROM customers", &[])
+            .unwrap()
+            .get(0)
+    };
+    let before = count();
+
+    for (body, field) in [
+        (
+            json!({"username": "zed", "password": "pw-zed", "static_ip": "10.0.0.999"}),
+            "static IP",
+        ),
+        (
+            json!({"username": "zed", "password": "pw-zed", "plan": "no-such-plan"}),
+            "plan",
+        ),
+        (
+            json!({"username": "zed", "password": "pw-zed", "mac": "zz:zz"}),
+            "MAC",
+        ),
+        (
+            json!({"username": "zed", "password": "pw-zed", "expires": "31/12/2026", "plan": "basic-5M"}),
+            "expiry date",
+        ),
+        (json!({"username": "zed"}), "password"),
+        (
+            json!({"username": "zed", "password": "pw", "colour": "red"}),
+            "colour",
+        ),
+    ] {
+        let r = web.send_json("POST", "/api/v1/subscribers", &h, &body);
+        assert!(
+            matches!(r.status, 400 | 404),
+            "{body}: {} {}",
+            r.status,
+            r.body
+        );
+        let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(msg.contains(field), "{body}: {msg}");
+    }
+    let r = web
+        .request(
+            "POST",
+            "/api/v1/subscribers",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            Some(b"{not json"),
+        )
+        .unwrap();
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "invalid"),
+        "{}",
+        r.body
+    );
+    assert_eq!(count(), before, "nothing was added");
+
+    let r = web.send_json(
+        "POST",
+        "/api/v1/subscribers",
+        &h,
+        &json!({"username": "alice", "password": "x-pass"}),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (409, "duplicate"),
+        "{}",
+        r.body
+    );
+    let r = web.get("/api/v1/subscribers?limit=0", &h);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "invalid"),
+        "{}",
+        r.body
+    );
+    let r = web.get("/api/v1/subscribers?status=gone", &h);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = web.get("/api/v1/subscribers/nobody", &h);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "not_found"),
+        "{}",
+        r.body
+    );
+    let r = web.send_json(
+        "POST",
+        "/api/v1/subscribers/alice/plan",
+        &h,
+        &json!({"plan": "gold"}),
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = web.send_json(
+        "POST",
+        "/api/v1/invoices/INV-1002/payments",
+        &h,
+        &json!({"paid_at": "yesterday"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        unpaid(&isp, "INV-1002"),
+        1,
+        "a refused payment leaves the invoice unpaid"
+    );
+
+    // The happy path, for contrast: created with its plan.
+    let r = web.send_json(
+        "POST",
+        "/api/v1/subscribers",
+        &h,
+        &json!({"username": "zed", "password": "pw-zed", "plan": "basic-5M", "phone": "+254 711 000 999"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["plan"], "basic-5M");
+    let r = web.get("/api/v1/subscribers?q=711%20000", &h);
+    assert_eq!(r.json()["items"][0]["username"], "zed", "{}", r.body);
+}
+
+#[test]
+fn tokens_work_until_revoked_and_the_audit_log_names_who_changed_what_from_where() {
+    let isp = demo_isp("web_audit");
+    let (_, _, support) = operator(&isp, "sam", "support");
+    let web = WebServer::start(isp.config());
+    let auth = bearer(&support);
+    let h = [("Authorization", auth.as_str())];
+
+    // API change.
+    let r = web
+        .request("POST", "/api/v1/subscribers/carol/suspend", &h, None)
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = web.send_json(
+        "POST",
+        "/api/v1/invoices/INV-1003/payments",
+        &h,
+        &json!({"method": "mobile", "reference": "MP123"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status"], "paid");
+    // netadmin change.
+    isp.netadmin(&["customer", "resume", "carol"]);
+
+    let r = web.get("/api/v1/audit?user=carol", &h);
+    let items = r.json()["items"].as_array().unwrap().clone();
+    let find = |action: &str| -> Value {
+        items
+            .iter()
+            .find(|e| e["action"] == action && e["entity"] != "payments")
+            .cloned()
+            .unwrap_or_else(|| panic!("no {action} in {items:#?}"))
+    };
+    let s = find("customer suspend");
+    assert_eq!(
+        (s["actor"].as_str(), s["via"].as_str()),
+        (Some("sam"), Some("api"))
+    );
+    assert_eq!(s["before"]["status"], "active");
+    assert_eq!(s["after"]["status"], "suspended");
+    assert_eq!(s["before"]["password"], "(hidden)", "no secret in the log");
+    let p = find("invoice pay");
+    assert_eq!(p["after"]["status"], "paid");
+    assert!(items
+        .iter()
+        .any(|e| e["entity"] == "payments" && e["after"]["reference"] == "MP123"));
+    let n = find("customer resume");
+    assert_eq!(n["via"], "netadmin");
+
+    // netadmin lists the API's change too.
+    let out = isp.netadmin(&["--json", "audit", "--user", "carol", "--operator", "sam"]);
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "customer suspend" && e["via"] == "api"),
+        "{out}"
+    );
+
+    // Revoked: refused from the next request on.
+    let prefix: String = support.chars().take(12).collect();
+    isp.netadmin(&["operator", "token", "revoke", &prefix]);
+    let r = web.get("/api/v1/me", &h);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (401, "unauthorized"),
+        "{}",
+        r.body
+    );
+    let r = web.get("/api/v1/me", &[("Authorization", "Bearer ntk_0000")]);
+    assert_eq!(r.status, 401);
+    let r = web.get("/api/v1/me", &[]);
+    assert_eq!(r.status, 401);
+    // The OpenAPI description is public.
+    assert_eq!(
+        web.get("/api/v1/openapi.json", &[]).json()["openapi"],
+        "3.1.0"
+    );
+}
+
+#[test]
+fn console_sessions_refuse_csrf_and_fixation_and_end_on_logout_or_password_change() {
+    let isp = demo_isp("web_console");
+    let (_, sam_pw, _) = operator(&isp, "sam", "support");
+    let (_, rex_pw, _) = operator(&isp, "rex", "readonly");
+    let web = WebServer::start(isp.config());
+
+    // Not logged in: pages go to the login form.
+    let r = web.get("/subscribers/bob", &[]);
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location"),
+        Some("/login?next=%2Fsubscribers%2Fbob")
+    );
+
+    // Cookie attributes.
+    let r = login(&web, "sam", &sam_pw, None);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let line = r.set_cookie_line("netily_session").unwrap();
+    assert!(
+        line.contains("HttpOnly") && line.contains("SameSite=Strict"),
+        "{line}"
+    );
+
+    // Fixation: a session id planted before login (here the attacker's own,
+    // live one) is ended, and the login gets a new one.
+    let attacker = Console::login(&web, "rex", &rex_pw);
+    let r = login(&web, "sam", &sam_pw, Some(&attacker.cookie));
+    let fresh = r.cookie("netily_session").unwrap();
+    assert_ne!(fresh, attacker.cookie);
+    assert_eq!(
+        web.get("/", &[("Cookie", &attacker.header())]).status,
+        303,
+        "the planted session is ended"
+    );
+
+    let sam = Console::login(&web, "sam", &sam_pw);
+    let cookie = sam.header();
+    // CSRF: a form without the token, or with another session's, is refused.
+    for fields in [
+        vec![],
+        vec![("csrf", "0".repeat(64))],
+        vec![("csrf", attacker.csrf.clone())],
+    ] {
+        let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = web.post_form("/subscribers/bob/suspend", &[("Cookie", &cookie)], &f);
+        assert_eq!(r.status, 403, "{fields:?}: {}", r.body);
+        assert!(r.body.contains("reload the page"), "{}", r.body);
+    }
+    let r = web
+        .request(
+            "POST",
+            "/api/v1/subscribers/bob/suspend",
+            &[("Cookie", &cookie)],
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (403, "csrf"),
+        "API with a cookie needs X-CSRF-Token"
+    );
+    assert_eq!(status_of(&isp, "bob"), "active");
+
+    let r = web.post_form(
+        "/subscribers/bob/suspend",
+        &[("Cookie", &cookie)],
+        &[("csrf", &sam.csrf)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.header("location"),
+        Some("/subscribers/bob?done=suspended")
+    );
+    assert_eq!(status_of(&isp, "bob"), "suspended");
+    let page = web.get("/subscribers/bob?done=suspended", &[("Cookie", &cookie)]);
+    assert!(
+        page.body.contains("Suspended. Their next login is refused"),
+        "{}",
+        page.body
+    );
+    let out = isp.netadmin(&["--json", "audit", "--user", "bob", "--limit", "1"]);
+    let e: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (e[0]["actor"].as_str(), e[0]["via"].as_str()),
+        (Some("sam"), Some("console")),
+        "{out}"
+    );
+    // The API with the session's header token works too.
+    let r = web
+        .request(
+            "POST",
+            "/api/v1/subscribers/bob/resume",
+            &[("Cookie", &cookie), ("X-CSRF-Token", &sam.csrf)],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Every page renders for a logged-in operator.
+    for (path, text) in [
+        ("/", "sessions online"),
+        ("/subscribers?q=Otieno", "bob"),
+        ("/subscribers/carol", "Login check"),
+        ("/sessions", "Sessions online"),
+        ("/routers", "demo-router"),
+        ("/plans", "basic-5M"),
+        ("/invoices", "INV-1002"),
+        ("/auth-log", "Authentication log"),
+        ("/audit", "customer suspend"),
+    ] {
+        let r = web.get(path, &[("Cookie", &cookie)]);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert!(r.body.contains(text), "{path} lacks {text:?}");
+    }
+
+    // Logout ends the session.
+    let r = web.post_form("/logout", &[("Cookie", &cookie)], &[("csrf", &sam.csrf)]);
+    assert_eq!(r.status, 303);
+    assert_eq!(web.get("/", &[("Cookie", &cookie)]).status, 303);
+
+    // A new password ends every session of the operator.
+    let again = Console::login(&web, "sam", &sam_pw);
+    isp.netadmin(&["operator", "passwd", "sam", "--generate-password"]);
+    assert_eq!(web.get("/", &[("Cookie", &again.header())]).status, 303);
+}
+
+#[test]
+fn failed_logins_are_limited_and_a_wrong_name_reads_like_a_wrong_password() {
+    let isp = demo_isp("web_login_limit");
+    let (_, pw, _) = operator(&isp, "sam", "support");
+    let web = WebServer::start(isp.config());
+    let wrong_name = login(&web, "nobody", "whatever-pass", None);
+    let wrong_pw = login(&web, "sam", "whatever-pass", None);
+    assert_eq!((wrong_name.status, wrong_pw.status), (401, 401));
+    assert!(wrong_name.body.contains("Wrong operator name or password."));
+    assert!(wrong_pw.body.contains("Wrong operator name or password."));
+    for _ in 0..4 {
+        assert_eq!(login(&web, "sam", "whatever-pass", None).status, 401);
+    }
+    let r = login(&web, "sam", &pw, None);
+    assert_eq!(r.status, 429, "even the right password waits: {}", r.body);
+    assert!(r.header("retry-after").is_some());
+    // A form posted without the login page's token pair is refused.
+    let r = web.post_form(
+        "/login",
+        &[],
+        &[("name", "sam"), ("password", &pw), ("csrf", "x")],
+    );
+    assert_eq!(r.status, 403);
+}
