@@ -14,6 +14,8 @@ packages=(
     clang libclang-dev libtalloc-dev libpcre3-dev libssl-dev pkg-config
     dpkg-dev build-essential
     iproute2 procps util-linux curl ca-certificates
+    # The console's browser tests: headless Chromium over WebDriver.
+    chromium chromium-driver
 )
 
 say() { echo "install-deps: $*"; }

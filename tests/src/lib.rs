@@ -16,6 +16,7 @@
 //!   ([`openvpn::Lab`]) whose clients are RouterOS-like ([`routeros`]).
 //! - [`cdylib`]: builds a plugin crate for tests.
 
+pub mod browser;
 pub mod cdylib;
 pub mod coa_nas;
 pub mod enforcer;

@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use netily_core::db::customers::parse_status;
 use netily_core::db::subscriber_detail::{self, SubscriberDetail, SubscriberHistory};
 use netily_core::db::{self, CustomerFilter, CustomerRow, CustomerUpdate, NewCustomer};
-use netily_core::decision::{self, AccessRequest};
+use netily_core::decision::{self, AccessRequest, Decision};
 use netily_core::input;
 use netily_core::model::SubscriberStatus;
 use netily_core::operators::Area;
@@ -332,6 +332,22 @@ pub async fn explain(
     mac: Option<String>,
     nas: Option<String>,
 ) -> Result<serde_json::Value, ApiError> {
+    let decision = decide(app, username.clone(), mac, nas).await?;
+    let mut v = serde_json::to_value(&decision)
+        .map_err(|e| ApiError::internal(format!("cannot render the decision: {e}")))?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("username".into(), username.into());
+    }
+    Ok(v)
+}
+
+/// The decision itself (the console words it).
+pub async fn decide(
+    app: &App,
+    username: String,
+    mac: Option<String>,
+    nas: Option<String>,
+) -> Result<Decision, ApiError> {
     let nas_ip = nas
         .as_deref()
         .filter(|s| !s.is_empty())
@@ -347,16 +363,10 @@ pub async fn explain(
         calling_station_id: mac.as_deref().filter(|s| !s.is_empty()),
         nas_ip: nas_ip.map(IpAddr::V4),
     };
-    let decision = decision::decide(
+    Ok(decision::decide(
         record.as_ref(),
         &request,
         netily_core::clock::now(),
         &policy,
-    );
-    let mut v = serde_json::to_value(&decision)
-        .map_err(|e| ApiError::internal(format!("cannot render the decision: {e}")))?;
-    if let Some(o) = v.as_object_mut() {
-        o.insert("username".into(), username.into());
-    }
-    Ok(v)
+    ))
 }

@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::Extension;
 use netily_core::db::customers::status_str;
 use netily_core::db::subscriber_detail;
+use netily_core::decision::Decision;
 use netily_core::operators::Area;
 use serde::Deserialize;
 
@@ -115,28 +116,18 @@ pub async fn page(
             Ok((h, plans))
         })
         .await?;
-    let decision = subscribers::explain(&app, username, None, None).await?;
-    let accepted = decision.get("decision").and_then(|v| v.as_str()) == Some("accept")
-        || decision.get("reply").is_some();
-    let check = if accepted {
-        let why: Vec<String> = decision
-            .get("why")
-            .and_then(|w| w.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        format!("Accepted: {}", why.join("; "))
-    } else {
-        format!(
-            "Rejected: {}",
-            decision
-                .get("reason")
-                .map(|r| r.as_str().map_or_else(|| r.to_string(), str::to_owned))
-                .unwrap_or_default()
-        )
+    let (accepted, check) = match subscribers::decide(&app, username, None, None).await? {
+        Decision::Accept {
+            why, walled_garden, ..
+        } => {
+            let garden = if walled_garden {
+                " (walled garden)"
+            } else {
+                ""
+            };
+            (true, format!("Accepted{garden}: {}", why.join("; ")))
+        }
+        Decision::Reject { reason } => (false, format!("Rejected: {reason}")),
     };
     let s = detail.subscriber;
     let cycle = detail.cycle.map(|c| CycleView {
