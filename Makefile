@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: help deps build run stop test lint bench bench-scale bench-enforcer bench-memory install
+.PHONY: help deps build run stop test lint bench bench-scale bench-enforcer bench-memory bench-web install
 
 help:
 	@echo "make run      install deps, build, start PostgreSQL, FreeRADIUS, OpenVPN, the enforcer and the web console with demo data"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-scale  accounting with radacct at 20,000,000 rows vs empty; usage reports, dropping a month (~30 min)"
 	@echo "make bench-enforcer  the enforcer: a plan change moving 10,000 of 100,000 online sessions; a deadline tick"
 	@echo "make bench-memory  the subscriber snapshot's bytes per subscriber; radiusd's RSS, start and resync at 1,000,000"
+	@echo "make bench-web  the console's pages and the API's lists at 1,000,000 subscribers (server time; goal < 100 ms)"
 	@echo "make install  install netadmin, netily-web, the plugins, systemd units and /etc/netily/netily.conf"
 	@echo "make deps     install system packages (apt-get) that are missing"
 	@echo "make build    cargo build --release --workspace"
@@ -59,6 +60,11 @@ bench:
 # reports and dropping a month (about half an hour).
 bench-scale:
 	scripts/bench-scale.sh
+
+# The console's pages at 1,000,000 subscribers (the first run loads them:
+# minutes; later runs reuse .run/bench-web).
+bench-web: deps
+	scripts/bench-web.sh
 
 bench-enforcer: deps build
 	NETILY_NETADMIN=$(CURDIR)/target/release/netadmin $(CARGO) run --release -p netily-bench --bin enforcer_bench

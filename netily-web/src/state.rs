@@ -71,6 +71,33 @@ impl App {
         self.run(Some(attribution), f).await
     }
 
+    /// Runs `f` with a pooled connection outside any transaction: for work
+    /// that waits on the network (a kick waits for routers' answers) and
+    /// commits as it goes.
+    pub async fn with_client<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut postgres::Client) -> Result<T, ApiError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let work = move || {
+            let mut conn = pool.get().map_err(|e| {
+                log::warn!("no database connection: {}", e);
+                ApiError::unavailable("the database is unavailable; try again")
+            })?;
+            f(&mut conn)
+        };
+        match tokio::task::spawn_blocking(work).await {
+            Ok(out) => out,
+            Err(e) => {
+                log::error!("a database task failed: {}", e);
+                Err(ApiError::internal(
+                    "the request failed; the server log has the detail",
+                ))
+            }
+        }
+    }
+
     async fn run<T, F>(
         &self,
         who: Option<(String, audit::Via, String)>,

@@ -190,6 +190,11 @@ impl Browser {
         }
     }
 
+    /// Runs `js` (a function body) in the page and returns its value.
+    pub fn script(&self, js: &str) -> Value {
+        self.command("POST", "/execute/sync", json!({"script": js, "args": []}))
+    }
+
     pub fn set_window(&self, width: u32, height: u32) {
         self.command(
             "POST",

@@ -503,6 +503,7 @@ fn console_sessions_refuse_csrf_and_fixation_and_end_on_logout_or_password_chang
         ("/invoices", "INV-1002"),
         ("/auth-log", "Authentication log"),
         ("/audit", "customer suspend"),
+        ("/enforcement", "Enforcement log"),
     ] {
         let r = web.get(path, &[("Cookie", &cookie)]);
         assert_eq!(r.status, 200, "{path}: {}", r.body);
@@ -543,4 +544,136 @@ fn failed_logins_are_limited_and_a_wrong_name_reads_like_a_wrong_password() {
         &[("name", "sam"), ("password", &pw), ("csrf", "x")],
     );
     assert_eq!(r.status, 403);
+}
+
+#[test]
+fn a_kick_from_the_api_reaches_the_router_as_a_disconnect_and_the_enforcement_log_says_who() {
+    use netily_tests::coa_nas::{CoaNas, CoaNasOptions, DISCONNECT_REQUEST};
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::{Duration, Instant};
+
+    const ROUTER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    let isp = Isp::with_config(
+        "web_kick",
+        "coa_source_address = 127.0.0.1\ncoa_timeout = 1\ncoa_tries = 2\n",
+    );
+    isp.netadmin(&["migrate"]);
+    isp.netadmin(&["plan", "add", "home", "--rate", "5M/10M"]);
+    isp.customer("alice", "alice-secret", "home");
+    let nas = CoaNas::start(CoaNasOptions {
+        address: ROUTER,
+        secret: "coa-secret".into(),
+        known_session_prefix: "known-".into(),
+        ..CoaNasOptions::default()
+    })
+    .unwrap();
+    let (router, port) = (ROUTER.to_string(), nas.addr().port().to_string());
+    isp.netadmin(&[
+        "nas",
+        "add",
+        &router,
+        "--shortname",
+        "tower-1",
+        "--secret",
+        "coa-secret",
+        "--coa-port",
+        &port,
+    ]);
+    let radiusd = isp.radiusd();
+    let until = Instant::now() + Duration::from_secs(5);
+    while !radiusd
+        .auth(&format!(
+            "User-Name = alice, User-Password = alice-secret, NAS-IP-Address = {router}"
+        ))
+        .unwrap()
+        .is("Access-Accept")
+    {
+        assert!(Instant::now() < until, "alice is never accepted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    radiusd
+        .acct(&format!(
+            "User-Name = alice, Acct-Status-Type = Start, Acct-Session-Id = known-1, \
+             NAS-IP-Address = {router}, Framed-IP-Address = 10.0.0.9"
+        ))
+        .unwrap();
+    let (_, _, support) = operator(&isp, "sam", "support");
+    let (_, _, readonly) = operator(&isp, "rex", "readonly");
+    let web = WebServer::start(isp.config());
+
+    let r = web
+        .request(
+            "POST",
+            "/api/v1/subscribers/alice/kick",
+            &[("Authorization", &bearer(&readonly))],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(nas.received().is_empty(), "readonly sent nothing");
+    let h = bearer(&support);
+    let r = web
+        .request(
+            "POST",
+            "/api/v1/subscribers/nobody/kick",
+            &[("Authorization", &h)],
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "not_found"),
+        "{}",
+        r.body
+    );
+
+    let r = web
+        .request(
+            "POST",
+            "/api/v1/subscribers/alice/kick",
+            &[("Authorization", &h)],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()[0]["outcome"], "ack", "{}", r.body);
+    let got = nas.wait_for(1, Duration::from_secs(5));
+    assert_eq!(got[0].kind, DISCONNECT_REQUEST);
+    assert_eq!(got[0].acct_session_id.as_deref(), Some("known-1"));
+
+    let log = web
+        .get(
+            "/api/v1/enforcement-log?user=alice",
+            &[("Authorization", &h)],
+        )
+        .json();
+    let e = &log["items"][0];
+    assert_eq!(
+        (e["origin"].as_str(), e["outcome"].as_str()),
+        (Some("api"), Some("ack")),
+        "{log}"
+    );
+    assert!(e["why"].as_str().unwrap().contains("operator sam"), "{log}");
+    // Usage and the enforcement log read for anyone; a certificate needs an admin.
+    for path in [
+        "/api/v1/subscribers/alice/usage?period=7d&by=day",
+        "/api/v1/usage/top",
+        "/api/v1/usage/routers",
+        "/api/v1/usage/plans",
+    ] {
+        let r = web.get(path, &[("Authorization", &bearer(&readonly))]);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+    }
+    let r = web.get(
+        "/api/v1/subscribers/alice/usage?period=forever",
+        &[("Authorization", &h)],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = web.send_json(
+        "POST",
+        "/api/v1/routers/tower-1/certificates",
+        &[("Authorization", &h)],
+        &json!({}),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
 }

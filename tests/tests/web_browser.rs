@@ -106,6 +106,12 @@ fn an_operator_suspends_a_subscriber_records_a_payment_and_downloads_a_profile_i
         .find("#subscribers a[href='/subscribers/alice']")
         .click();
     assert_eq!(browser.find("#status").text(), "active");
+    // The usage chart loaded (an SVG from netily-charts).
+    let until = Instant::now() + Duration::from_secs(10);
+    while browser.script("return document.getElementById('usage-chart').naturalWidth") == 0 {
+        assert!(Instant::now() < until, "the usage chart did not load");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     shot("subscriber");
 
     // Suspend: the next RADIUS login is refused.
@@ -155,6 +161,16 @@ fn an_operator_suspends_a_subscriber_records_a_payment_and_downloads_a_profile_i
     );
     assert!(profile.contains("-----BEGIN CERTIFICATE-----") && profile.contains("PRIVATE KEY"));
 
+    // A new certificate for the router, from the same page.
+    browser
+        .find("form[action='/routers/demo-router/certificate'] button")
+        .click();
+    browser.wait_url("done=issued");
+    assert!(browser
+        .find("#flash")
+        .text()
+        .starts_with("Certificate issued"));
+
     // The other pages, and one at a phone's width.
     for (path, name) in [
         ("/", "dashboard"),
@@ -164,6 +180,7 @@ fn an_operator_suspends_a_subscriber_records_a_payment_and_downloads_a_profile_i
         ("/invoices", "invoices"),
         ("/auth-log", "auth-log"),
         ("/audit", "audit"),
+        ("/enforcement", "enforcement"),
     ] {
         browser.goto(&web.url(path));
         browser.find("main h1");
@@ -177,7 +194,7 @@ fn an_operator_suspends_a_subscriber_records_a_payment_and_downloads_a_profile_i
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
-    assert!(shots_made.len() >= 12, "{shots_made:?}");
+    assert!(shots_made.len() >= 13, "{shots_made:?}");
     drop(browser);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -183,33 +183,21 @@ fn outcome_text(outcome: &str, cause: Option<u32>, attempts: u32) -> String {
 /// (Acct-Session-Id or acctuniqueid).
 pub fn kick(ctx: &Ctx, who: &str) -> Outcome {
     let mut conn = ctx.connect()?;
-    let mut sessions = enforcement::open_sessions(&mut conn, Some(who), None)?;
-    if sessions.is_empty() {
-        sessions = enforcement::open_sessions(&mut conn, None, Some(who))?;
-        // Acct-Session-Ids are a router's own counter: two routers may use
-        // the same one.
-        if sessions.len() > 1 {
-            let list = sessions
-                .iter()
-                .map(|(user, id)| format!("{id} ({user})"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(Failure(format!(
-                "{} open sessions have the id \"{who}\": {list}; name one by its unique id \
-                 (the first of each pair)",
-                sessions.len()
-            )));
-        }
-    }
-    if sessions.is_empty() {
-        return Err(Failure(format!(
+    let log = enforcer::kick::kick_now(
+        &mut conn,
+        Settings::from_config(&ctx.config),
+        who,
+        ORIGIN_NETADMIN,
+        "operator: netadmin session kick",
+        now(),
+    )
+    .map_err(|e| match e {
+        // netadmin's own words, as before.
+        db::Error::NotFound { .. } => Failure(format!(
             "no open session for \"{who}\" (neither a subscriber with one nor an open session's id)"
-        )));
-    }
-    let mut e = enforcer(ctx);
-    e.load_grants(&mut conn)?;
-    let planned = enforcer::kick(&sessions, "operator: netadmin session kick");
-    let log = e.execute(&mut conn, &planned, ORIGIN_NETADMIN, now())?;
+        )),
+        other => Failure::from(other),
+    })?;
     print_outcomes(ctx, &log, "The session closed before it was kicked.")
 }
 

@@ -47,11 +47,9 @@ pub fn run(ctx: &Ctx, args: UsageArgs) -> Outcome {
 /// The period the arguments name, as instants of the ISP's zone. The first
 /// statement of every report's transaction: it makes it one snapshot.
 fn span_of(tx: &mut Transaction<'_>, p: &PeriodArgs) -> Result<Span, Failure> {
-    usage::begin_report(tx)?;
     let day = |flag: &str, v: &str| {
         parse_date(v).ok_or_else(|| Failure(format!("invalid {flag} '{v}': expected YYYY-MM-DD")))
     };
-    let (_, today) = usage::today(tx, now())?;
     let period = match (&p.period, &p.from) {
         (Some(text), _) => {
             Period::parse(text).map_err(|e| Failure(format!("invalid --period: {e}")))?
@@ -60,19 +58,25 @@ fn span_of(tx: &mut Transaction<'_>, p: &PeriodArgs) -> Result<Span, Failure> {
             let first = day("--from", from)?;
             let last = match &p.to {
                 Some(to) => day("--to", to)?,
-                None if first > today => {
-                    return Err(Failure(format!(
-                        "invalid --from '{from}': after today ({today}) in the ISP's time zone"
-                    )))
+                None => {
+                    let (_, today) = usage::today(tx, now())?;
+                    if first > today {
+                        return Err(Failure(format!(
+                            "invalid --from '{from}': after today ({today}) in the ISP's time zone"
+                        )));
+                    }
+                    today
                 }
-                None => today,
             };
             Period::Dates(first, last)
         }
         (None, None) => Period::ThisMonth,
     };
-    let (first, end) = period.dates(today).map_err(|e| Failure(e.to_string()))?;
-    Ok(usage::span(tx, first, end)?)
+    usage::report_span(tx, period, now()).map_err(|e| match e {
+        // The period's own words ("a report covers at most ..."), as before.
+        netily_core::db::Error::Invalid { allowed, .. } => Failure(allowed),
+        other => Failure::from(other),
+    })
 }
 
 /// The chart file's format, checked before any query runs.

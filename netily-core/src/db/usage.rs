@@ -61,6 +61,21 @@ pub fn today(conn: &mut impl GenericClient, now: UnixTime) -> Result<(String, Da
 }
 
 /// The instants local dates `[first, end)` begin at in the ISP's zone.
+/// Starts a report (`begin_report`) and finds `period`'s span on the ISP's
+/// clock at `now`: what netadmin's `usage`, the console and the API share.
+pub fn report_span(
+    conn: &mut impl GenericClient,
+    period: crate::usage::Period,
+    now: UnixTime,
+) -> Result<Span> {
+    begin_report(conn)?;
+    let (_, today) = today(conn, now)?;
+    let (first, end) = period
+        .dates(today)
+        .map_err(|e| Error::invalid("period", e.to_string()))?;
+    span(conn, first, end)
+}
+
 pub fn span(conn: &mut impl GenericClient, first: Date, end: Date) -> Result<Span> {
     let row = conn
         .query_one(

@@ -40,6 +40,7 @@
 //!   the caller (the service) drops its leadership and starts over from the
 //!   database, like the enforcer that would take over.
 
+pub mod kick;
 pub mod sender;
 pub mod service;
 

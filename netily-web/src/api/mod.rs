@@ -9,6 +9,7 @@ pub mod admin;
 pub mod billing;
 pub mod network;
 pub mod subscribers;
+pub mod usage;
 
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
@@ -60,6 +61,13 @@ pub fn routes() -> Router<App> {
             "/api/v1/subscribers/{username}/history",
             get(subscribers::history),
         )
+        .route(
+            "/api/v1/subscribers/{username}/usage",
+            get(usage::subscriber),
+        )
+        .route("/api/v1/usage/top", get(usage::top))
+        .route("/api/v1/usage/routers", get(usage::routers))
+        .route("/api/v1/usage/plans", get(usage::plans))
         .route("/api/v1/plans", get(billing::plans))
         .route(
             "/api/v1/invoices",
@@ -67,7 +75,17 @@ pub fn routes() -> Router<App> {
         )
         .route("/api/v1/invoices/{number}/payments", post(billing::pay))
         .route("/api/v1/invoices/{number}/void", post(billing::void))
+        .route(
+            "/api/v1/subscribers/{username}/kick",
+            post(network::kick_subscriber),
+        )
         .route("/api/v1/sessions", get(network::sessions))
+        .route("/api/v1/sessions/{id}/kick", post(network::kick_session))
+        .route("/api/v1/enforcement-log", get(network::enforcement_log))
+        .route(
+            "/api/v1/routers/{name}/certificates",
+            post(network::issue_certificate),
+        )
         .route("/api/v1/auth-log", get(network::auth_log))
         .route("/api/v1/routers", get(network::routers))
         .route("/api/v1/routers/{name}/ovpn", get(network::ovpn))

@@ -5,13 +5,15 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use netily_core::db::enforcement::{self, CoaLogEntry, CoaLogFilter, NewCoaLog};
 use netily_core::db::pki::{self, CertificateRow};
 use netily_core::db::{self, AuthLogEntry, AuthLogFilter, RouterRow, SessionFilter, SessionRow};
+use netily_core::enforcer::{kick, Settings};
 use netily_core::operators::Area;
 use netily_core::pki::CaKeySeal;
 use serde::Deserialize;
 
-use super::{page_size, Page, Params};
+use super::{page_size, Body, Page, Params};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::state::App;
@@ -50,6 +52,122 @@ pub struct AuthLogQuery {
     pub user: Option<String>,
     pub rejects: Option<bool>,
     pub limit: Option<i64>,
+}
+
+/// Ends `target`'s sessions now (a subscriber's, or one session by its
+/// Acct-Session-Id or unique id): a Disconnect-Request to the router, the
+/// answers in the enforcement log.
+pub async fn kick_sessions(
+    app: &App,
+    who: &Authed,
+    target: String,
+) -> Result<Vec<NewCoaLog>, ApiError> {
+    who.require(Area::Subscribers)?;
+    let settings = Settings::from_config(&app.config);
+    let origin = who.via.as_str();
+    let why = format!("operator {}: {} session kick", who.operator.name, origin);
+    app.with_client(move |conn| {
+        Ok(kick::kick_now(
+            conn,
+            settings,
+            &target,
+            origin,
+            &why,
+            netily_core::clock::now(),
+        )?)
+    })
+    .await
+}
+
+pub async fn kick_subscriber(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(username): Path<String>,
+) -> Result<Json<Vec<NewCoaLog>>, ApiError> {
+    Ok(Json(kick_sessions(&app, &who, username).await?))
+}
+
+pub async fn kick_session(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<NewCoaLog>>, ApiError> {
+    Ok(Json(kick_sessions(&app, &who, id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct EnforcementQuery {
+    pub user: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// CoA and Disconnect-Requests sent to routers and their answers, newest
+/// first.
+pub async fn list_enforcement(
+    app: &App,
+    q: EnforcementQuery,
+) -> Result<Page<CoaLogEntry>, ApiError> {
+    let size = page_size(q.limit)?;
+    let filter = CoaLogFilter {
+        username: q.user.filter(|s| !s.is_empty()),
+        since: None,
+        limit: Some(size),
+    };
+    let items = app
+        .read(move |tx| Ok(enforcement::list_coa_log(tx, &filter)?))
+        .await?;
+    Ok(Page { items, next: None })
+}
+
+pub async fn enforcement_log(
+    State(app): State<App>,
+    Params(q): Params<EnforcementQuery>,
+) -> Result<Json<Page<CoaLogEntry>>, ApiError> {
+    Ok(Json(list_enforcement(&app, q).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct IssueBody {
+    /// Revoke the router's current certificates once the new one exists.
+    #[serde(default)]
+    pub replace: bool,
+    /// Validity [default: netadmin's, DEFAULT_CERT_DAYS].
+    pub days: Option<u32>,
+}
+
+/// Issues a certificate for a router (refused while one is current, unless
+/// `replace`).
+pub async fn issue_certificate(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(name): Path<String>,
+    Body(b): Body<IssueBody>,
+) -> Result<axum::response::Response, ApiError> {
+    let issued = issue(&app, &who, name, b).await?;
+    Ok(super::created(issued))
+}
+
+pub async fn issue(
+    app: &App,
+    who: &Authed,
+    name: String,
+    b: IssueBody,
+) -> Result<pki::Issued, ApiError> {
+    who.require(Area::Certificates)?;
+    let seal = seal(app)?;
+    let days = b.days.unwrap_or(pki::DEFAULT_CERT_DAYS);
+    app.change(who, "cert issue", move |tx| {
+        Ok(pki::issue_router_certificate(
+            tx,
+            &seal,
+            &name,
+            days,
+            b.replace,
+            netily_core::clock::now(),
+        )?)
+    })
+    .await
 }
 
 pub async fn list_auth_log(app: &App, q: AuthLogQuery) -> Result<Page<AuthLogEntry>, ApiError> {
@@ -180,9 +298,15 @@ pub async fn revoke(
     Extension(who): Extension<Authed>,
     Path(serial): Path<String>,
 ) -> Result<Json<Vec<CertificateRow>>, ApiError> {
+    Ok(Json(revoke_certificates(&app, &who, serial).await?))
+}
+
+pub async fn revoke_certificates(
+    app: &App,
+    who: &Authed,
+    target: String,
+) -> Result<Vec<CertificateRow>, ApiError> {
     who.require(Area::Certificates)?;
-    let rows = app
-        .change(&who, "cert revoke", move |tx| Ok(pki::revoke(tx, &serial)?))
-        .await?;
-    Ok(Json(rows))
+    app.change(who, "cert revoke", move |tx| Ok(pki::revoke(tx, &target)?))
+        .await
 }

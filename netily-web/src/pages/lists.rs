@@ -101,22 +101,32 @@ pub async fn subscribers(
 }
 
 /// A cell of a generic list, with an optional link.
+/// A cell of a generic list: text, a link, or a button posting a form.
 pub struct Cell {
     text: String,
     href: Option<String>,
+    post: Option<String>,
 }
 
 fn cell(text: impl Into<String>) -> Cell {
     Cell {
         text: text.into(),
         href: None,
+        post: None,
     }
 }
 
 fn link(text: impl Into<String>, href: String) -> Cell {
     Cell {
-        text: text.into(),
         href: Some(href),
+        ..cell(text)
+    }
+}
+
+fn button(text: impl Into<String>, action: String) -> Cell {
+    Cell {
+        post: Some(action),
+        ..cell(text)
     }
 }
 
@@ -184,7 +194,16 @@ pub async fn sessions(
     }))
 }
 
-pub async fn routers(State(app): State<App>, Extension(who): Extension<Authed>) -> PageResult {
+#[derive(Deserialize)]
+pub struct RoutersQuery {
+    done: Option<String>,
+}
+
+pub async fn routers(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Query(q): Query<RoutersQuery>,
+) -> PageResult {
     let list = network::list_routers(&app).await?;
     let admin = who.is_admin();
     let rows = list
@@ -202,6 +221,11 @@ pub async fn routers(State(app): State<App>, Extension(who): Extension<Authed>) 
             if admin {
                 row.push(link("profile (.ovpn)", format!("/routers/{name}/ovpn")));
                 row.push(link("RouterOS script", format!("/routers/{name}/script")));
+                row.push(button(
+                    "new certificate",
+                    format!("/routers/{name}/certificate"),
+                ));
+                row.push(button("revoke", format!("/routers/{name}/revoke")));
             }
             row
         })
@@ -215,10 +239,20 @@ pub async fn routers(State(app): State<App>, Extension(who): Extension<Authed>) 
         "Status",
     ];
     if admin {
-        headers.extend(["Profile", "Script"]);
+        headers.extend(["Profile", "Script", "Certificate", ""]);
     }
+    let mut nav = Nav::new(&who, "routers");
+    nav.flash = match q.done.as_deref() {
+        Some("issued") => Some(
+            "Certificate issued; the router's previous ones are revoked. Download its new profile.",
+        ),
+        Some("revoked") => {
+            Some("The router's certificates are revoked: its VPN is refused from now on.")
+        }
+        _ => None,
+    };
     Ok(render(&TablePage {
-        nav: Nav::new(&who, "routers"),
+        nav,
         title: "Routers",
         filters: vec![],
         headers,
@@ -418,5 +452,59 @@ pub async fn audit(
         headers: vec!["When", "Who", "Via", "Action", "What", "Change"],
         rows,
         next,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct EnforcementPageQuery {
+    user: Option<String>,
+}
+
+pub async fn enforcement(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Query(q): Query<EnforcementPageQuery>,
+) -> PageResult {
+    let user = q.user.unwrap_or_default();
+    let page = network::list_enforcement(
+        &app,
+        network::EnforcementQuery {
+            user: Some(user.clone()),
+            limit: Some(api::MAX_PAGE),
+        },
+    )
+    .await?;
+    let rows = page
+        .items
+        .into_iter()
+        .map(|e| {
+            vec![
+                cell(time(e.sent_at)),
+                subscriber_link(&e.username),
+                cell(e.kind),
+                cell(e.router.unwrap_or(e.target)),
+                cell(e.outcome),
+                cell(e.attributes),
+                cell(e.why),
+                cell(e.origin),
+            ]
+        })
+        .collect();
+    Ok(render(&TablePage {
+        nav: Nav::new(&who, "enforcement"),
+        title: "Enforcement log",
+        filters: vec![("user", user, "username")],
+        headers: vec![
+            "Sent",
+            "Subscriber",
+            "Request",
+            "Router",
+            "Outcome",
+            "Attributes",
+            "Why",
+            "From",
+        ],
+        rows,
+        next: None,
     }))
 }

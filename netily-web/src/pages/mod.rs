@@ -27,6 +27,17 @@ pub fn routes() -> Router<App> {
         .route("/subscribers/{username}/suspend", post(actions::suspend))
         .route("/subscribers/{username}/resume", post(actions::resume))
         .route("/subscribers/{username}/plan", post(actions::change_plan))
+        .route("/subscribers/{username}/kick", post(actions::kick))
+        .route(
+            "/subscribers/{username}/usage.svg",
+            get(actions::usage_chart),
+        )
+        .route(
+            "/routers/{name}/certificate",
+            post(actions::issue_certificate),
+        )
+        .route("/routers/{name}/revoke", post(actions::revoke_certificates))
+        .route("/enforcement", get(lists::enforcement))
         .route("/invoices/{number}/pay", post(actions::pay))
         .route("/sessions", get(lists::sessions))
         .route("/routers", get(lists::routers))

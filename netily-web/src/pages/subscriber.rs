@@ -72,6 +72,8 @@ struct SubscriberPage {
     check: String,
     accepted: bool,
     may_change: bool,
+    /// A session is open now (the kick button).
+    online: bool,
     plans: Vec<String>,
     invoices: Vec<InvoiceLine>,
     sessions: Vec<SessionLine>,
@@ -94,6 +96,7 @@ fn flash(done: Option<&str>) -> Option<&'static str> {
         "resumed" => Some("Resumed. They can log in again."),
         "plan" => Some("Plan changed; open sessions get the new rate."),
         "paid" => Some("Payment recorded."),
+        "kicked" => Some("Disconnect-Request sent; the Enforcement page has the router's answer."),
         _ => None,
     }
 }
@@ -155,6 +158,7 @@ pub async fn page(
         check,
         accepted,
         may_change: who.may(Area::Subscribers),
+        online: history.sessions.iter().any(|x| x.stopped_at.is_none()),
         plans,
         invoices: detail
             .invoices
