@@ -71,6 +71,8 @@ SQL
     say "loaded in $((SECONDS - t0)) s"
 fi
 
+# A kept database gets the schema of this build.
+"$netadmin" --config "$conf" migrate >/dev/null
 if ! "$netadmin" --config "$conf" operator list | grep -q '^bench '; then
     "$netadmin" --config "$conf" operator add bench --role admin --generate-password >/dev/null
 fi

@@ -29,6 +29,8 @@ pub enum Quantity {
     Bytes,
     /// Bytes in each hour, drawn as the average rate in bit/s.
     HourlyRate,
+    /// Things counted (logins, rejects).
+    Count,
 }
 
 /// How series are drawn.
@@ -119,7 +121,7 @@ impl Chart {
     /// averaged over an hour.
     fn shown(&self, v: u64) -> f64 {
         match self.quantity {
-            Quantity::Bytes => v as f64,
+            Quantity::Bytes | Quantity::Count => v as f64,
             Quantity::HourlyRate => v as f64 * 8.0 / 3600.0,
         }
     }
@@ -135,6 +137,14 @@ impl Chart {
         let units: &[&'static str] = match self.quantity {
             Quantity::Bytes => &["B", "kB", "MB", "GB", "TB", "PB"],
             Quantity::HourlyRate => &["bit/s", "kbit/s", "Mbit/s", "Gbit/s", "Tbit/s", "Pbit/s"],
+            Quantity::Count => &[
+                "",
+                "thousand",
+                "million",
+                "billion",
+                "trillion",
+                "quadrillion",
+            ],
         };
         let mut size = 1.0;
         let mut name = units[0];
@@ -345,6 +355,18 @@ mod tests {
         };
         // 45 GB in an hour is 100 Mbit/s on average.
         assert_eq!(rate.unit().name, "Mbit/s");
+        let logins = Chart {
+            title: "logins".into(),
+            quantity: Quantity::Count,
+            style: Style::Bars,
+            labels: vec!["00".into()],
+            series: vec![Series {
+                name: "accepts",
+                values: vec![12_500],
+            }],
+        };
+        assert_eq!(logins.unit().name, "thousand");
+        assert_eq!(logins.scaled(), vec![vec![12.5]]);
         assert_eq!(rate.scaled()[0], vec![100.0]);
     }
 

@@ -25,6 +25,16 @@ pub struct LoginLimit {
 }
 
 impl LoginLimit {
+    /// Checks and counts an attempt at once (concurrent attempts cannot all
+    /// pass the check before any is counted): `Err(seconds to wait)` when
+    /// `name` or `address` is over its limit. A login that then succeeds
+    /// takes its attempt back ([`LoginLimit::succeeded`]).
+    pub fn attempt(&self, name: &str, address: IpAddr, now: Instant) -> Result<(), u64> {
+        self.check(name, address, now)?;
+        self.failed(name, address, now);
+        Ok(())
+    }
+
     /// `Err(seconds to wait)` when `name` or `address` is over its limit.
     pub fn check(&self, name: &str, address: IpAddr, now: Instant) -> Result<(), u64> {
         let mut map = self.failures.lock();
@@ -63,15 +73,23 @@ impl LoginLimit {
         }
     }
 
-    /// A successful login clears the name's failures (not the address's).
-    pub fn succeeded(&self, name: &str) {
-        self.failures.lock().remove(&name_key(name));
+    /// A successful login clears the name's failures and takes back the
+    /// address's count of this attempt (behind a proxy every operator
+    /// shares one address: logins must not use up its budget).
+    pub fn succeeded(&self, name: &str, address: IpAddr) {
+        let mut map = self.failures.lock();
+        map.remove(&name_key(name));
+        if let Some(times) = map.get_mut(&format!("addr:{address}")) {
+            times.pop_back();
+        }
     }
 }
 
 fn name_key(name: &str) -> String {
     // Names are case-sensitive in the database; the limit is not, so
-    // "Admin" and "admin" share one budget.
+    // "Admin" and "admin" share one budget. A name longer than any operator
+    // name (64) shares one key: a key is never bigger than that.
+    let name: String = name.chars().take(65).collect();
     format!("name:{}", name.to_lowercase())
 }
 
@@ -121,8 +139,7 @@ mod tests {
         let l = LoginLimit::default();
         let t0 = Instant::now();
         for i in 0..PER_NAME {
-            assert!(l.check("alice", A, t0).is_ok(), "attempt {i}");
-            l.failed("Alice", A, t0);
+            assert!(l.attempt("Alice", A, t0).is_ok(), "attempt {i}");
         }
         let wait = l.check("alice", B, t0).unwrap_err();
         assert_eq!(wait, WINDOW.as_secs());
@@ -145,9 +162,13 @@ mod tests {
     fn success_clears_the_name_and_memory_stays_bounded() {
         let l = LoginLimit::default();
         let t0 = Instant::now();
-        l.failed("alice", A, t0);
-        l.succeeded("alice");
+        l.attempt("alice", A, t0).unwrap();
+        l.succeeded("alice", A);
         assert!(!l.failures.lock().contains_key("name:alice"));
+        assert!(
+            l.failures.lock()["addr:192.0.2.1"].is_empty(),
+            "the attempt is taken back"
+        );
         for i in 0..(MAX_KEYS + 50) {
             l.failed(&format!("n{i}"), A, t0 + Duration::from_millis(i as u64));
         }

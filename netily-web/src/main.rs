@@ -13,6 +13,7 @@
 
 mod api;
 mod auth;
+mod dashboard;
 mod error;
 mod login_limit;
 mod pages;
@@ -62,6 +63,17 @@ fn main() -> ExitCode {
     if let Some(listen) = args.listen {
         config.web.listen = listen;
     }
+    // The pool's connections are synchronous clients, each with its own
+    // small runtime; one must never be dropped on a thread driving tokio
+    // (it would block inside the runtime and abort). So the last handle on
+    // the pool is this one, dropped after the runtime is gone.
+    let app = match state::App::new(config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("netily-web: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("netily-web")
@@ -73,7 +85,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    let served = runtime.block_on(serve(app.clone()));
+    drop(runtime);
+    drop(app);
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("netily-web: {e}");
@@ -82,9 +97,9 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
-    let listen = config.web.listen;
-    let app = state::App::new(config)?;
+async fn serve(app: state::App) -> Result<(), String> {
+    let listen = app.config.web.listen;
+    dashboard::spawn_recounting(app.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;

@@ -5,10 +5,11 @@
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use crate::error::ApiError;
 use crate::state::App;
 use crate::{api, auth, pages};
 
@@ -29,10 +30,35 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health))
         .route("/api/v1/openapi.json", get(api::openapi))
         .merge(protected)
-        .fallback(pages::not_found)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app)
+}
+
+/// A path nothing serves: a JSON error under /api, the error page
+/// elsewhere.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let e = ApiError::not_found(format!("no such path: {}", uri.path()));
+    if uri.path().starts_with("/api/") {
+        e.into_response()
+    } else {
+        pages::error_page(e)
+    }
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let e = ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    );
+    if uri.path().starts_with("/api/") {
+        e.into_response()
+    } else {
+        pages::error_page(e)
+    }
 }
 
 async fn health() -> &'static str {

@@ -19,6 +19,9 @@ use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::login_limit::LoginLimit;
 
+/// Password checks at once (see `App::password_checks`).
+const PASSWORD_CHECKS: usize = 2;
+
 pub type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
 #[derive(Clone)]
@@ -26,14 +29,20 @@ pub struct App {
     pub config: Arc<Config>,
     pub pool: Pool,
     pub login_limit: Arc<LoginLimit>,
+    /// Password checks (argon2: 19 MiB and tens of milliseconds each) run
+    /// at most this many at once.
+    pub password_checks: Arc<tokio::sync::Semaphore>,
+    /// The dashboard's counts, recounted in the background (dashboard.rs).
+    pub dashboard: Arc<parking_lot::Mutex<Option<crate::dashboard::Counted>>>,
 }
 
 impl App {
     pub fn new(config: Config) -> Result<App, String> {
         let timeout = Duration::from_secs(config.connect_timeout.into());
-        // Reports (usage by month) read more than a login does: statements
-        // get 30 s at least.
-        let statement = timeout.max(Duration::from_secs(30));
+        // A page's statements: a few seconds is already slow; 15 s bounds
+        // the worst (a year's usage report) without letting a handful of
+        // slow requests hold the pool for long.
+        let statement = timeout.max(Duration::from_secs(15));
         let pg = db::pool::pooled_config(&config.database_url, statement, "netily-web")
             .map_err(|e| e.to_string())?;
         let manager = PostgresConnectionManager::new(pg, NoTls);
@@ -47,6 +56,8 @@ impl App {
             config: Arc::new(config),
             pool,
             login_limit: Arc::new(LoginLimit::default()),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS)),
+            dashboard: Arc::new(parking_lot::Mutex::new(None)),
         })
     }
 

@@ -56,6 +56,27 @@ fn unpaid(isp: &Isp, number: &str) -> i64 {
         .get(0)
 }
 
+/// Everything an operator could change, as one value: equal before and
+/// after means nothing changed.
+fn fingerprint(isp: &Isp) -> String {
+    isp.sql()
+        .query_one(
+            "SELECT md5(concat_ws('|',
+                (SELECT string_agg(c::text, ',' ORDER BY id) FROM customers c),
+                (SELECT string_agg(s::text, ',' ORDER BY id) FROM subscriptions s),
+                (SELECT string_agg(i::text, ',' ORDER BY id) FROM invoices i),
+                (SELECT string_agg(p::text, ',' ORDER BY id) FROM payments p),
+                (SELECT string_agg(o::text, ',' ORDER BY id) FROM operators o),
+                (SELECT string_agg(t.id || t.label || coalesce(t.revoked_at::text, ''), ',' ORDER BY id)
+                   FROM operator_tokens t),
+                (SELECT string_agg(x.serial || x.status, ',' ORDER BY id) FROM certificates x),
+                (SELECT string_agg(r::text, ',' ORDER BY id) FROM routers r)))",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
@@ -74,6 +95,8 @@ fn every_role_reads_everything_readonly_changes_nothing_and_support_not_operator
         for path in [
             "/api/v1/me",
             "/api/v1/dashboard",
+            "/api/v1/dashboard/hours",
+            "/api/v1/enforcement-log",
             "/api/v1/subscribers",
             "/api/v1/subscribers?q=700&limit=2",
             "/api/v1/subscribers/alice",
@@ -96,34 +119,75 @@ fn every_role_reads_everything_readonly_changes_nothing_and_support_not_operator
 
     // readonly: every change refused, nothing changed.
     let ro = bearer(&readonly);
-    let r = web
-        .request(
+    let before = fingerprint(&isp);
+    for (method, path, body) in [
+        ("POST", "/api/v1/subscribers/bob/suspend", None),
+        ("POST", "/api/v1/subscribers/bob/resume", None),
+        ("POST", "/api/v1/subscribers/bob/terminate", None),
+        (
             "POST",
-            "/api/v1/subscribers/bob/suspend",
-            &[("Authorization", &ro)],
-            None,
-        )
-        .unwrap();
-    assert_eq!(
-        (r.status, r.error_code().as_str()),
-        (403, "forbidden"),
-        "{}",
-        r.body
-    );
-    let r = web.send_json(
-        "POST",
-        "/api/v1/invoices/INV-1002/payments",
-        &[("Authorization", &ro)],
-        &json!({}),
-    );
-    assert_eq!(r.status, 403, "{}", r.body);
-    let r = web.send_json(
-        "POST",
-        "/api/v1/subscribers",
-        &[("Authorization", &ro)],
-        &json!({"username": "zed", "password": "zed-pass"}),
-    );
-    assert_eq!(r.status, 403, "{}", r.body);
+            "/api/v1/subscribers",
+            Some(json!({"username": "zed", "password": "zed-pass"})),
+        ),
+        (
+            "PATCH",
+            "/api/v1/subscribers/bob",
+            Some(json!({"full_name": "Robert"})),
+        ),
+        ("DELETE", "/api/v1/subscribers/bob", None),
+        (
+            "POST",
+            "/api/v1/subscribers/bob/plan",
+            Some(json!({"plan": "home-20M"})),
+        ),
+        ("POST", "/api/v1/subscribers/bob/kick", None),
+        ("POST", "/api/v1/sessions/x/kick", None),
+        (
+            "POST",
+            "/api/v1/invoices",
+            Some(json!({"username": "bob", "amount": "5"})),
+        ),
+        (
+            "POST",
+            "/api/v1/invoices/INV-1002/payments",
+            Some(json!({})),
+        ),
+        ("POST", "/api/v1/invoices/INV-1002/void", None),
+        (
+            "POST",
+            "/api/v1/operators",
+            Some(json!({"name": "eve", "role": "admin", "password": "long enough pass"})),
+        ),
+        ("DELETE", "/api/v1/operators/ann", None),
+        ("POST", "/api/v1/tokens", Some(json!({"label": "mine"}))),
+        (
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({"operator": "ann", "label": "theirs"})),
+        ),
+        (
+            "POST",
+            "/api/v1/routers/demo-router/certificates",
+            Some(json!({})),
+        ),
+        ("POST", "/api/v1/certificates/demo-router/revoke", None),
+        ("GET", "/api/v1/routers/demo-router/ovpn", None),
+        ("GET", "/api/v1/routers/demo-router/mikrotik-script", None),
+    ] {
+        let r = match body {
+            Some(b) => web.send_json(method, path, &[("Authorization", &ro)], &b),
+            None => web
+                .request(method, path, &[("Authorization", &ro)], None)
+                .unwrap(),
+        };
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (403, "forbidden"),
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+    assert_eq!(fingerprint(&isp), before, "readonly changed something");
     assert_eq!(status_of(&isp, "bob"), "active");
     assert_eq!(unpaid(&isp, "INV-1002"), 1);
 
@@ -140,6 +204,7 @@ fn every_role_reads_everything_readonly_changes_nothing_and_support_not_operator
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["previous_status"], "active");
     assert_eq!(status_of(&isp, "bob"), "suspended");
+    let before = fingerprint(&isp);
     for (method, path, body) in [
         ("GET", "/api/v1/operators", None),
         (
@@ -147,8 +212,22 @@ fn every_role_reads_everything_readonly_changes_nothing_and_support_not_operator
             "/api/v1/operators",
             Some(json!({"name": "eve", "role": "admin", "password": "long enough pass"})),
         ),
+        ("DELETE", "/api/v1/operators/rex", None),
+        (
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({"operator": "ann", "label": "theirs"})),
+        ),
+        ("POST", "/api/v1/tokens/1/revoke", None),
         ("POST", "/api/v1/certificates/demo-router/revoke", None),
+        (
+            "POST",
+            "/api/v1/routers/demo-router/certificates",
+            Some(json!({})),
+        ),
         ("GET", "/api/v1/routers/demo-router/ovpn", None),
+        ("GET", "/api/v1/routers/demo-router/mikrotik-script", None),
+        ("DELETE", "/api/v1/subscribers/carol", None),
     ] {
         let r = match body {
             Some(b) => web.send_json(method, path, &[("Authorization", &sup)], &b),
@@ -163,6 +242,73 @@ fn every_role_reads_everything_readonly_changes_nothing_and_support_not_operator
             r.body
         );
     }
+    assert_eq!(fingerprint(&isp), before, "support changed what it may not");
+    // Support's own token: made and revoked through the API.
+    let r = web.send_json(
+        "POST",
+        "/api/v1/tokens",
+        &[("Authorization", &sup)],
+        &json!({"label": "own"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let own = r.json()["token"].as_str().unwrap().to_owned();
+    let id = r.json()["id"].to_string();
+    assert_eq!(
+        web.get("/api/v1/me", &[("Authorization", &bearer(&own))])
+            .status,
+        200
+    );
+    let r = web
+        .request(
+            "POST",
+            &format!("/api/v1/tokens/{id}/revoke"),
+            &[("Authorization", &sup)],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        web.get("/api/v1/me", &[("Authorization", &bearer(&own))])
+            .status,
+        401
+    );
+    // And the rest of the subscriber changes it may make.
+    let r = web.send_json(
+        "PATCH",
+        "/api/v1/subscribers/bob",
+        &[("Authorization", &sup)],
+        &json!({"full_name": "Robert Otieno", "phone": null}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (r.json()["full_name"].as_str(), r.json()["phone"].is_null()),
+        (Some("Robert Otieno"), true)
+    );
+    let r = web.send_json(
+        "POST",
+        "/api/v1/subscribers/bob/plan",
+        &[("Authorization", &sup)],
+        &json!({"plan": "home-20M"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = web.send_json(
+        "POST",
+        "/api/v1/invoices",
+        &[("Authorization", &sup)],
+        &json!({"username": "bob", "amount": "12.50"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let number = r.json()["number"].as_str().unwrap().to_owned();
+    let r = web
+        .request(
+            "POST",
+            &format!("/api/v1/invoices/{number}/void"),
+            &[("Authorization", &sup)],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.json()["status"], "void", "{}", r.body);
+
     let operators: i64 = isp
         .sql()
         .query_one("SELECT count(*) FROM operators", &[])
@@ -204,10 +350,6 @@ fn bad_input_is_a_400_with_a_json_error_and_changes_nothing() {
             "static IP",
         ),
         (
-            json!({"username": "zed", "password": "pw-zed", "plan": "no-such-plan"}),
-            "plan",
-        ),
-        (
             json!({"username": "zed", "password": "pw-zed", "mac": "zz:zz"}),
             "MAC",
         ),
@@ -222,15 +364,27 @@ fn bad_input_is_a_400_with_a_json_error_and_changes_nothing() {
         ),
     ] {
         let r = web.send_json("POST", "/api/v1/subscribers", &h, &body);
-        assert!(
-            matches!(r.status, 400 | 404),
-            "{body}: {} {}",
-            r.status,
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (400, "invalid"),
+            "{body}: {}",
             r.body
         );
         let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
         assert!(msg.contains(field), "{body}: {msg}");
     }
+    let r = web.send_json(
+        "POST",
+        "/api/v1/subscribers",
+        &h,
+        &json!({"username": "zed", "password": "pw-zed", "plan": "no-such-plan"}),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "not_found"),
+        "{}",
+        r.body
+    );
     let r = web
         .request(
             "POST",
@@ -298,6 +452,21 @@ fn bad_input_is_a_400_with_a_json_error_and_changes_nothing() {
         "a refused payment leaves the invoice unpaid"
     );
 
+    let r = web.get("/api/v1/no-such-thing", &h);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "not_found"),
+        "{}",
+        r.body
+    );
+    let r = web.request("PUT", "/api/v1/subscribers", &h, None).unwrap();
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (405, "method_not_allowed"),
+        "{}",
+        r.body
+    );
+
     // The happy path, for contrast: created with its plan.
     let r = web.send_json(
         "POST",
@@ -360,6 +529,37 @@ fn tokens_work_until_revoked_and_the_audit_log_names_who_changed_what_from_where
     let n = find("customer resume");
     assert_eq!(n["via"], "netadmin");
 
+    // Suspending a suspended subscriber changes nothing, and logs nothing.
+    isp.netadmin(&["customer", "suspend", "dave"]);
+    let count = || -> i64 {
+        isp.sql()
+            .query_one(
+                "SELECT count(*) FROM audit_log WHERE subscriber = 'dave'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let before = count();
+    isp.netadmin(&["customer", "suspend", "dave"]);
+    assert_eq!(count(), before, "a no-op is not a change");
+    // Operators' and tokens' secrets are hidden.
+    let hashes: Vec<String> = isp
+        .sql()
+        .query(
+            "SELECT coalesce(after ->> 'password_hash', after ->> 'token_hash') FROM audit_log
+              WHERE entity IN ('operators', 'operator_tokens') AND after IS NOT NULL",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        !hashes.is_empty() && hashes.iter().all(|h| h == "(hidden)"),
+        "{hashes:?}"
+    );
+
     // netadmin lists the API's change too.
     let out = isp.netadmin(&["--json", "audit", "--user", "carol", "--operator", "sam"]);
     let listed: Value = serde_json::from_str(&out).unwrap();
@@ -382,8 +582,10 @@ fn tokens_work_until_revoked_and_the_audit_log_names_who_changed_what_from_where
         "{}",
         r.body
     );
-    let r = web.get("/api/v1/me", &[("Authorization", "Bearer ntk_0000")]);
+    let unknown = format!("ntk_{}", "0".repeat(64));
+    let r = web.get("/api/v1/me", &[("Authorization", &bearer(&unknown))]);
     assert_eq!(r.status, 401);
+
     let r = web.get("/api/v1/me", &[]);
     assert_eq!(r.status, 401);
     // The OpenAPI description is public.
@@ -525,7 +727,7 @@ fn console_sessions_refuse_csrf_and_fixation_and_end_on_logout_or_password_chang
 fn failed_logins_are_limited_and_a_wrong_name_reads_like_a_wrong_password() {
     let isp = demo_isp("web_login_limit");
     let (_, pw, _) = operator(&isp, "sam", "support");
-    let web = WebServer::start(isp.config());
+    let mut web = WebServer::start(isp.config());
     let wrong_name = login(&web, "nobody", "whatever-pass", None);
     let wrong_pw = login(&web, "sam", "whatever-pass", None);
     assert_eq!((wrong_name.status, wrong_pw.status), (401, 401));
@@ -544,6 +746,12 @@ fn failed_logins_are_limited_and_a_wrong_name_reads_like_a_wrong_password() {
         &[("name", "sam"), ("password", &pw), ("csrf", "x")],
     );
     assert_eq!(r.status, 403);
+
+    // SIGTERM stops it cleanly (the pool's connections closed outside the
+    // async runtime: no abort).
+    let status = web.stop();
+    assert!(status.success(), "{status:?}: {}", web.log());
+    assert!(!web.log().contains("panicked"), "{}", web.log());
 }
 
 #[test]

@@ -172,6 +172,12 @@ fn an_operator_suspends_a_subscriber_records_a_payment_and_downloads_a_profile_i
         .starts_with("Certificate issued"));
 
     // The other pages, and one at a phone's width.
+    browser.goto(&web.url("/"));
+    let until = Instant::now() + Duration::from_secs(10);
+    while browser.script("return document.getElementById('logins-chart').naturalWidth") == 0 {
+        assert!(Instant::now() < until, "the dashboard's chart did not load");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     for (path, name) in [
         ("/", "dashboard"),
         ("/subscribers", "subscribers"),

@@ -92,11 +92,31 @@ impl Ctx {
         dry_run: bool,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failure>,
     ) -> Result<T, Failure> {
+        self.run_tx(dry_run, true, f)
+    }
+
+    /// A transaction for reading only (usage reports): not attributed, so
+    /// that the report can still set its isolation level first.
+    pub fn in_read_tx<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        self.run_tx(false, false, f)
+    }
+
+    fn run_tx<T>(
+        &self,
+        dry_run: bool,
+        attributed: bool,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
         let mut client = self.connect()?;
         let mut tx = client
             .transaction()
             .map_err(|e| Failure(format!("cannot start a transaction: {e}")))?;
-        db::audit::attribute(&mut tx, &self.actor, db::audit::Via::Netadmin, &self.action)?;
+        if attributed {
+            db::audit::attribute(&mut tx, &self.actor, db::audit::Via::Netadmin, &self.action)?;
+        }
         let out = f(&mut tx)?;
         if dry_run {
             tx.rollback()

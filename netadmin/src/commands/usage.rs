@@ -47,6 +47,7 @@ pub fn run(ctx: &Ctx, args: UsageArgs) -> Outcome {
 /// The period the arguments name, as instants of the ISP's zone. The first
 /// statement of every report's transaction: it makes it one snapshot.
 fn span_of(tx: &mut Transaction<'_>, p: &PeriodArgs) -> Result<Span, Failure> {
+    usage::begin_report(tx)?;
     let day = |flag: &str, v: &str| {
         parse_date(v).ok_or_else(|| Failure(format!("invalid {flag} '{v}': expected YYYY-MM-DD")))
     };
@@ -241,7 +242,7 @@ fn subscriber(ctx: &Ctx, user: &str, by: &str, p: &PeriodArgs) -> Outcome {
         ))
     })?;
     chart_format(p)?;
-    let report = ctx.in_tx(|tx| {
+    let report = ctx.in_read_tx(|tx| {
         let span = span_of(tx, p)?;
         Ok(usage::subscriber_usage(tx, user, span, by, now())?)
     })?;
@@ -302,7 +303,7 @@ fn top(
     limit: i64,
 ) -> Outcome {
     chart_format(p)?;
-    let (span, rows) = ctx.in_tx(|tx| {
+    let (span, rows) = ctx.in_read_tx(|tx| {
         let span = span_of(tx, p)?;
         let router = match &router {
             Some(r) => Some(nas_addresses(ctx, tx, "--router", r)?),
@@ -331,7 +332,7 @@ fn top(
 
 fn routers(ctx: &Ctx, p: &PeriodArgs) -> Outcome {
     chart_format(p)?;
-    let (span, rows) = ctx.in_tx(|tx| {
+    let (span, rows) = ctx.in_read_tx(|tx| {
         let span = span_of(tx, p)?;
         let rows = usage::routers(tx, &span)?;
         Ok((span, rows))
@@ -364,7 +365,7 @@ fn routers(ctx: &Ctx, p: &PeriodArgs) -> Outcome {
 
 fn plans(ctx: &Ctx, p: &PeriodArgs) -> Outcome {
     chart_format(p)?;
-    let (span, rows) = ctx.in_tx(|tx| {
+    let (span, rows) = ctx.in_read_tx(|tx| {
         let span = span_of(tx, p)?;
         let rows = usage::plans(tx, &span)?;
         Ok((span, rows))
@@ -407,7 +408,7 @@ fn plans(ctx: &Ctx, p: &PeriodArgs) -> Outcome {
 /// One router's traffic by hour; its chart is the average rate.
 fn router_hours(ctx: &Ctx, p: &PeriodArgs, router: &str) -> Outcome {
     chart_format(p)?;
-    let (span, rows) = ctx.in_tx(|tx| {
+    let (span, rows) = ctx.in_read_tx(|tx| {
         let span = span_of(tx, p)?;
         let nas = nas_addresses(ctx, tx, "--router", router)?;
         let rows = usage::router_hours(tx, &nas, &span)?;

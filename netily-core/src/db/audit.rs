@@ -51,6 +51,22 @@ pub fn suppress(conn: &mut impl GenericClient) -> Result<()> {
     Ok(())
 }
 
+/// Records an event that changes no audited row but must be known (a
+/// router's profile, holding its private key, was downloaded), under the
+/// transaction's attribution (`attribute`).
+pub fn record(conn: &mut impl GenericClient, entity: &str, key: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO audit_log (actor, via, action, entity, entity_key)
+         VALUES (coalesce(nullif(current_setting('netily.actor', true), ''), session_user),
+                 coalesce(nullif(current_setting('netily.via', true), ''), 'sql'),
+                 coalesce(nullif(current_setting('netily.action', true), ''), 'event'),
+                 $1, $2)",
+        &[&entity, &key],
+    )
+    .map_err(q("writing the audit log"))?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
     pub id: i64,

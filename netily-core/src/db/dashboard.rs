@@ -3,6 +3,7 @@
 use postgres::GenericClient;
 use serde::Serialize;
 
+use super::epoch;
 use super::error::{q, Result};
 use super::vpn_status::ONLINE_CONDITION;
 use crate::billing;
@@ -77,4 +78,61 @@ pub fn dashboard(
         routers: row.get(9),
         routers_online: row.get(10),
     })
+}
+
+/// One hour of the dashboard's charts.
+#[derive(Debug, Clone, Serialize)]
+pub struct HourCounts {
+    /// The hour's start.
+    pub hour: UnixTime,
+    pub accepts: i64,
+    pub rejects: i64,
+    /// Through every router, once the hour is folded into the routers'
+    /// rollups (`netadmin usage fold`; the enforcer does it every few
+    /// minutes): the current hour reads 0 until then.
+    pub bytes_up: i64,
+    pub bytes_down: i64,
+}
+
+/// The last 24 hours (the current one last), each present even when empty.
+pub fn last_24_hours(conn: &mut impl GenericClient) -> Result<Vec<HourCounts>> {
+    let rows = conn
+        .query(
+            concat!(
+                "WITH h AS (
+                    SELECT generate_series(date_trunc('hour', now()) - interval '23 hours',
+                                           date_trunc('hour', now()), interval '1 hour') AS hour),
+                 a AS (
+                    SELECT date_trunc('hour', authdate) AS hour,
+                           count(*) FILTER (WHERE reply = 'Access-Accept') AS accepts,
+                           count(*) FILTER (WHERE reply = 'Access-Reject') AS rejects
+                      FROM radpostauth
+                     WHERE authdate >= date_trunc('hour', now()) - interval '23 hours'
+                     GROUP BY 1),
+                 t AS (
+                    SELECT hour, sum(bytes_up) AS up, sum(bytes_down) AS down
+                      FROM router_usage_hours
+                     WHERE hour >= date_trunc('hour', now()) - interval '23 hours'
+                     GROUP BY 1)
+                 SELECT ",
+                epoch!("h.hour"),
+                ", coalesce(a.accepts, 0), coalesce(a.rejects, 0),
+                        least(coalesce(t.up, 0), 9223372036854775807)::bigint,
+                        least(coalesce(t.down, 0), 9223372036854775807)::bigint
+                   FROM h LEFT JOIN a USING (hour) LEFT JOIN t USING (hour)
+                  ORDER BY h.hour"
+            ),
+            &[],
+        )
+        .map_err(q("counting the last 24 hours"))?;
+    Ok(rows
+        .iter()
+        .map(|r| HourCounts {
+            hour: r.get(0),
+            accepts: r.get(1),
+            rejects: r.get(2),
+            bytes_up: r.get(3),
+            bytes_down: r.get(4),
+        })
+        .collect())
 }

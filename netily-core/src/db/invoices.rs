@@ -169,6 +169,14 @@ pub fn get_invoice(conn: &mut impl GenericClient, number: &str) -> Result<Invoic
 }
 
 pub fn list_invoices(conn: &mut impl GenericClient, f: &InvoiceFilter) -> Result<Vec<InvoiceRow>> {
+    if let Some(st) = f.status.as_deref() {
+        if !["unpaid", "paid", "void"].contains(&st) {
+            return Err(Error::invalid(
+                "invoice status",
+                format!("\"{st}\": expected unpaid, paid or void"),
+            ));
+        }
+    }
     if let Some(s) = &f.status {
         if !matches!(s.as_str(), "unpaid" | "paid" | "void") {
             return Err(Error::invalid(

@@ -177,6 +177,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "subscriber_search",
         sql: include_str!("../../migrations/0032_subscriber_search.sql"),
     },
+    Migration {
+        version: 33,
+        name: "audit_review",
+        sql: include_str!("../../migrations/0033_audit_review.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

@@ -145,14 +145,38 @@ pub fn set_password(conn: &mut impl GenericClient, name: &str, password: &str) -
     Ok(())
 }
 
-/// The operator `name` if `password` is theirs. `None` for a wrong name or
-/// a wrong password alike (the caller cannot tell them apart, nor can an
-/// attacker by timing).
-pub fn check_login(
-    conn: &mut impl GenericClient,
-    name: &str,
-    password: &str,
-) -> Result<Option<Operator>> {
+/// A login being checked: the operator (if the name exists) and their
+/// stored hash, read in one statement so that the slow password check runs
+/// after the connection is given back (`verify`).
+pub struct LoginCandidate {
+    operator: Option<(Operator, String)>,
+}
+
+impl LoginCandidate {
+    /// The operator if `password` is theirs. `None` for a wrong name or a
+    /// wrong password alike, in the same time (a wrong name is checked
+    /// against a hash nothing matches).
+    pub fn verify(self, password: &str) -> Option<Operator> {
+        match self.operator {
+            Some((op, hash)) => operators::verify_password(password, &hash).then_some(op),
+            None => {
+                let _ = operators::verify_password(password, operators::DUMMY_HASH);
+                None
+            }
+        }
+    }
+
+    /// The name exists (for the log: an unknown "name" may be a password
+    /// typed into the wrong field, and is not logged).
+    pub fn known(&self) -> bool {
+        self.operator.is_some()
+    }
+}
+
+pub fn login_candidate(conn: &mut impl GenericClient, name: &str) -> Result<LoginCandidate> {
+    if operators::check_name(name).is_err() {
+        return Ok(LoginCandidate { operator: None });
+    }
     let row = conn
         .query_opt(
             concat!(
@@ -163,20 +187,21 @@ pub fn check_login(
             &[&name],
         )
         .map_err(q("reading an operator"))?;
-    match row {
-        Some(r) => {
-            let hash: String = r.get(5);
-            if operators::verify_password(password, &hash) {
-                Ok(Some(operator_from_row(&r)?))
-            } else {
-                Ok(None)
-            }
-        }
-        None => {
-            let _ = operators::verify_password(password, operators::DUMMY_HASH);
-            Ok(None)
-        }
-    }
+    let operator = match row {
+        Some(r) => Some((operator_from_row(&r)?, r.get::<_, String>(5))),
+        None => None,
+    };
+    Ok(LoginCandidate { operator })
+}
+
+/// [`login_candidate`] and [`LoginCandidate::verify`] in one call (tests,
+/// tools): holds the connection through the hash.
+pub fn check_login(
+    conn: &mut impl GenericClient,
+    name: &str,
+    password: &str,
+) -> Result<Option<Operator>> {
+    Ok(login_candidate(conn, name)?.verify(password))
 }
 
 // --- API tokens ---------------------------------------------------------
@@ -282,6 +307,19 @@ pub fn revoke_token(conn: &mut impl GenericClient, id_or_prefix: &str) -> Result
             why: "it matches several tokens; give its id".into(),
         }),
     }
+}
+
+/// Whose token this is (by id or display prefix), revoked or not.
+pub fn token_owner(conn: &mut impl GenericClient, id_or_prefix: &str) -> Result<Option<String>> {
+    let id: Option<i64> = id_or_prefix.parse().ok();
+    Ok(conn
+        .query_opt(
+            "SELECT o.name FROM operator_tokens t JOIN operators o ON o.id = t.operator_id
+              WHERE t.id = $1 OR t.prefix = $2 LIMIT 1",
+            &[&id, &id_or_prefix],
+        )
+        .map_err(q("reading a token"))?
+        .map(|r| r.get(0)))
 }
 
 /// The operator an API token belongs to, if it is live. Marks it used (at

@@ -243,6 +243,16 @@ pub fn list_plans(conn: &mut impl GenericClient) -> Result<Vec<PlanListing>> {
         .collect()
 }
 
+/// Every plan's name, cheapest first (a form's choices: no counting).
+pub fn plan_names(conn: &mut impl GenericClient) -> Result<Vec<String>> {
+    Ok(conn
+        .query("SELECT name FROM plans ORDER BY price_cents, name", &[])
+        .map_err(q("listing plans"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
 pub fn update_plan(conn: &mut impl GenericClient, name: &str, u: &PlanUpdate) -> Result<Plan> {
     let cur = get_plan(conn, name)?;
     let mut p = NewPlan {

@@ -61,14 +61,13 @@ pub fn today(conn: &mut impl GenericClient, now: UnixTime) -> Result<(String, Da
 }
 
 /// The instants local dates `[first, end)` begin at in the ISP's zone.
-/// Starts a report (`begin_report`) and finds `period`'s span on the ISP's
-/// clock at `now`: what netadmin's `usage`, the console and the API share.
+/// `period`'s span on the ISP's clock at `now`: what netadmin's `usage`,
+/// the console and the API share. Call `begin_report` first.
 pub fn report_span(
     conn: &mut impl GenericClient,
     period: crate::usage::Period,
     now: UnixTime,
 ) -> Result<Span> {
-    begin_report(conn)?;
     let (_, today) = today(conn, now)?;
     let (first, end) = period
         .dates(today)

@@ -5,7 +5,6 @@ use axum::response::Response;
 use axum::{Extension, Json};
 use netily_core::db::audit::{self, AuditEntry, AuditFilter};
 use netily_core::db::operators::{self as ops, Operator, TokenRow};
-use netily_core::db::{self, Dashboard};
 use netily_core::operators::{Area, Role};
 use serde::Deserialize;
 
@@ -21,14 +20,22 @@ pub async fn me(Extension(who): Extension<Authed>) -> Json<serde_json::Value> {
     }))
 }
 
-pub async fn load_dashboard(app: &App) -> Result<Dashboard, ApiError> {
-    let policy = app.config.policy();
-    app.read(move |tx| Ok(db::dashboard(tx, &policy, netily_core::clock::now())?))
-        .await
+/// Subscribers by state, sessions, logins and rejects in 24 h, routers
+/// online: as last counted (every 30 s; `counted_at` says when).
+pub async fn dashboard(
+    State(app): State<App>,
+) -> Result<Json<crate::dashboard::Counted>, ApiError> {
+    Ok(Json(crate::dashboard::latest(&app).await?))
 }
 
-pub async fn dashboard(State(app): State<App>) -> Result<Json<Dashboard>, ApiError> {
-    Ok(Json(load_dashboard(&app).await?))
+/// Logins, rejects and traffic per hour, the last 24 hours.
+pub async fn dashboard_hours(
+    State(app): State<App>,
+) -> Result<Json<Vec<netily_core::db::dashboard::HourCounts>>, ApiError> {
+    Ok(Json(
+        app.read(|tx| Ok(netily_core::db::dashboard::last_24_hours(tx)?))
+            .await?,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -166,10 +173,7 @@ pub async fn revoke_token(
     let admin = who.may(Area::Operators);
     let row = app
         .change(&who, "operator token revoke", move |tx| {
-            let owner = ops::list_tokens(tx, None)?
-                .into_iter()
-                .find(|t| t.id.to_string() == id || t.prefix == id)
-                .map(|t| t.operator);
+            let owner = ops::token_owner(tx, &id)?;
             if !admin && owner.as_deref() != Some(mine.as_str()) {
                 return Err(ApiError::forbidden(
                     "only admins revoke other operators' tokens",

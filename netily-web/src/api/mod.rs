@@ -27,6 +27,7 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/api/v1/me", get(admin::me))
         .route("/api/v1/dashboard", get(admin::dashboard))
+        .route("/api/v1/dashboard/hours", get(admin::dashboard_hours))
         .route(
             "/api/v1/subscribers",
             get(subscribers::list).post(subscribers::add),
@@ -130,6 +131,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "the request body is larger than 256 KiB",
+                ))
+            }
             Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
         }
     }

@@ -242,7 +242,11 @@ pub async fn router_profile(app: &App, who: &Authed, name: String) -> Result<Res
     let (seal, remote, proto) = (seal(app)?, remote(app)?, app.config.vpn_proto);
     let file = format!("{}.ovpn", safe_file_name(&name));
     let profile = app
-        .read(move |tx| Ok(pki::router_profile(tx, &seal, &name, &remote, proto)?))
+        .change(who, "router profile download", move |tx| {
+            let profile = pki::router_profile(tx, &seal, &name, &remote, proto)?;
+            netily_core::db::audit::record(tx, "routers", &name)?;
+            Ok(profile)
+        })
         .await?;
     Ok(download(profile, "application/x-openvpn-profile", &file))
 }
@@ -261,7 +265,11 @@ pub async fn router_script(app: &App, who: &Authed, name: String) -> Result<Resp
     let config = app.config.clone();
     let file = format!("{}.rsc", safe_file_name(&name));
     let script = app
-        .read(move |tx| Ok(pki::router_script(tx, &seal, &name, &remote, &config, 5)?))
+        .change(who, "router script download", move |tx| {
+            let script = pki::router_script(tx, &seal, &name, &remote, &config, 5)?;
+            netily_core::db::audit::record(tx, "routers", &name)?;
+            Ok(script)
+        })
         .await?;
     Ok(download(script, "text/plain; charset=utf-8", &file))
 }

@@ -121,9 +121,6 @@ pub async fn add(
         .as_deref()
         .map(|v| input::date("expiry date", v))
         .transpose()?;
-    if expires.is_some() && n.plan.is_none() {
-        return Err(ApiError::bad_request("expires needs plan"));
-    }
     let new = NewCustomer {
         username: n.username,
         password: n.password,

@@ -50,6 +50,7 @@ pub async fn subscriber_report(
     };
     app.read(move |tx| {
         let now = netily_core::clock::now();
+        usage::begin_report(tx)?;
         let span = usage::report_span(tx, period, now)?;
         Ok(usage::subscriber_usage(tx, &username, span, by, now)?)
     })
@@ -86,6 +87,7 @@ pub async fn top(
     };
     let rows = app
         .read(move |tx| {
+            usage::begin_report(tx)?;
             let span = usage::report_span(tx, period, netily_core::clock::now())?;
             Ok(usage::top(tx, &span, &f)?)
         })
@@ -100,6 +102,7 @@ pub async fn routers(
     let period = period(&q)?;
     let rows = app
         .read(move |tx| {
+            usage::begin_report(tx)?;
             let span = usage::report_span(tx, period, netily_core::clock::now())?;
             Ok(usage::routers(tx, &span)?)
         })
@@ -114,6 +117,7 @@ pub async fn plans(
     let period = period(&q)?;
     let rows = app
         .read(move |tx| {
+            usage::begin_report(tx)?;
             let span = usage::report_span(tx, period, netily_core::clock::now())?;
             Ok(usage::plans(tx, &span)?)
         })

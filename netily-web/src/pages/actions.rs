@@ -123,35 +123,3 @@ pub async fn revoke_certificates(
     network::revoke_certificates(&app, &who, name).await?;
     Ok(Redirect::to("/routers?done=revoked").into_response())
 }
-
-/// A subscriber's traffic by day over the last 30 days, as an SVG chart
-/// (netily-charts, the same as `netadmin usage USER --chart`).
-pub async fn usage_chart(State(app): State<App>, Path(username): Path<String>) -> PageResult {
-    let q = crate::api::usage::UsageQuery {
-        period: Some("30d".into()),
-        by: Some("day".into()),
-        ..Default::default()
-    };
-    let report = crate::api::usage::subscriber_report(&app, username.clone(), q).await?;
-    let chart = netily_charts::Chart {
-        title: format!("{username}: traffic by day, last 30 days"),
-        quantity: netily_charts::Quantity::Bytes,
-        style: netily_charts::Style::Bars,
-        labels: report.rows.iter().map(|r| r.label.clone()).collect(),
-        series: netily_charts::up_down(
-            report.rows.iter().map(|r| r.totals.bytes_up).collect(),
-            report.rows.iter().map(|r| r.totals.bytes_down).collect(),
-        ),
-    };
-    let svg = chart
-        .render(netily_charts::Format::Svg)
-        .map_err(|e| crate::error::ApiError::internal(format!("the chart failed: {}", e.0)))?;
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
-            (axum::http::header::CACHE_CONTROL, "private, max-age=60"),
-        ],
-        svg,
-    )
-        .into_response())
-}

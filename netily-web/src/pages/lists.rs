@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::view::{bytes, money, opt_time, path_segment, query, time};
 use super::{render, Nav, PageResult};
-use crate::api::{self, admin, billing, network, subscribers};
+use crate::api::{admin, billing, network, subscribers};
 use crate::auth::Authed;
 use crate::state::App;
 
@@ -19,17 +19,20 @@ use crate::state::App;
 struct DashboardPage {
     nav: Nav,
     d: Dashboard,
+    counted_at: String,
 }
 
 pub async fn dashboard(State(app): State<App>, Extension(who): Extension<Authed>) -> PageResult {
-    let d = admin::load_dashboard(&app).await?;
+    let c = crate::dashboard::latest(&app).await?;
     Ok(render(&DashboardPage {
         nav: Nav::new(&who, "dashboard"),
-        d,
+        d: c.counts,
+        counted_at: time(c.counted_at),
     }))
 }
 
 pub struct SubscriberLine {
+    href: String,
     username: String,
     full_name: String,
     phone: Option<String>,
@@ -83,6 +86,7 @@ pub async fn subscribers(
         .items
         .into_iter()
         .map(|c| SubscriberLine {
+            href: format!("/subscribers/{}", path_segment(&c.username)),
             status_text: status_str(c.status),
             plan: c.plan.unwrap_or_else(|| "-".into()),
             unpaid: money(c.unpaid_cents),
@@ -99,6 +103,10 @@ pub async fn subscribers(
         next,
     }))
 }
+
+/// The newest rows a console list shows (sessions, invoices, logins, the
+/// enforcement log); filters narrow them, the API pages further.
+const CONSOLE_ROWS: i64 = 100;
 
 /// A cell of a generic list, with an optional link.
 /// A cell of a generic list: text, a link, or a button posting a form.
@@ -163,7 +171,7 @@ pub async fn sessions(
         network::SessionQuery {
             user: Some(user.clone()),
             online: Some(true),
-            limit: Some(api::MAX_PAGE),
+            limit: Some(CONSOLE_ROWS),
         },
     )
     .await?;
@@ -308,7 +316,7 @@ pub async fn invoices(
         billing::InvoiceQuery {
             user: Some(user.clone()),
             status: Some(status.clone()),
-            limit: Some(api::MAX_PAGE),
+            limit: Some(CONSOLE_ROWS),
         },
     )
     .await?;
@@ -359,7 +367,7 @@ pub async fn auth_log(
         network::AuthLogQuery {
             user: Some(user.clone()),
             rejects: None,
-            limit: Some(api::MAX_PAGE),
+            limit: Some(CONSOLE_ROWS),
         },
     )
     .await?;
@@ -470,7 +478,7 @@ pub async fn enforcement(
         &app,
         network::EnforcementQuery {
             user: Some(user.clone()),
-            limit: Some(api::MAX_PAGE),
+            limit: Some(CONSOLE_ROWS),
         },
     )
     .await?;

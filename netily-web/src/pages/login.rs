@@ -38,10 +38,20 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-/// Only a path on this site: `/x`, never `//host` or `https://...`.
+/// Only a path on this site: `/x`, never `//host`, `https://...`, or a
+/// path with a control character or a backslash (browsers drop tabs and
+/// newlines from a Location and read `\` as `/`, which would turn
+/// `/\t/host` into `//host`).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.len() <= 2048
+                && n.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'\\') =>
+        {
+            n.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -84,6 +94,31 @@ pub async fn form(
     login_page(&app, StatusCode::OK, next, None)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_is_only_ever_a_path_on_this_site() {
+        for ok in ["/", "/subscribers?q=a%20b", "/subscribers/alice"] {
+            assert_eq!(safe_next(Some(ok)), ok);
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil",
+            "/a\nb",
+            "/a b",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}
+
 #[derive(Deserialize)]
 pub struct LoginForm {
     name: String,
@@ -110,10 +145,9 @@ pub async fn submit(
         );
     }
     let ip = peer.ip();
-    if let Err(wait) = app.login_limit.check(&f.name, ip, Instant::now()) {
+    if let Err(wait) = app.login_limit.attempt(&f.name, ip, Instant::now()) {
         log::warn!(
-            "login refused for a while: too many failures (name {:?}, address {})",
-            f.name,
+            "login refused for a while: too many failures (address {})",
             ip
         );
         let mut res = login_page(
@@ -130,27 +164,56 @@ pub async fn submit(
         }
         return res;
     }
-    let (name, password) = (f.name.clone(), f.password);
+    // The stored hash is read and the connection given back before the
+    // slow check, which runs on a bounded number of threads: logins cannot
+    // starve the pool or the machine.
+    let name = f.name.clone();
+    let candidate = match app
+        .read(move |tx| Ok(ops::login_candidate(tx, &name)?))
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return super::error_page(e),
+    };
+    let known = candidate.known();
+    let verified = {
+        let Ok(_permit) = app.password_checks.acquire().await else {
+            return super::error_page(crate::error::ApiError::internal("the server is stopping"));
+        };
+        let password = f.password;
+        tokio::task::spawn_blocking(move || candidate.verify(&password))
+            .await
+            .ok()
+            .flatten()
+    };
+    let Some(op) = verified else {
+        if known {
+            log::warn!("failed login for operator {:?} from {}", f.name, ip);
+        } else {
+            log::warn!("failed login for an unknown operator name from {}", ip);
+        }
+        return login_page(
+            &app,
+            StatusCode::UNAUTHORIZED,
+            next,
+            Some("Wrong operator name or password.".into()),
+        );
+    };
+    app.login_limit.succeeded(&f.name, ip);
     let planted = cookie(&headers, SESSION_COOKIE);
     let max_seconds = i64::from(app.config.web.session_max_hours) * 3600;
-    let outcome = app
+    let id = op.id;
+    let started = app
         .read(move |tx| {
-            let Some(op) = ops::check_login(tx, &name, &password)? else {
-                return Ok(None);
-            };
             if let Some(old) = planted {
                 ops::end_session(tx, &old)?;
             }
-            Ok(Some((
-                op.name.clone(),
-                ops::start_session(tx, op.id, max_seconds)?,
-            )))
+            Ok(ops::start_session(tx, id, max_seconds)?)
         })
         .await;
-    match outcome {
-        Ok(Some((name, session))) => {
-            app.login_limit.succeeded(&f.name);
-            log::info!("operator {:?} logged in from {}", name, ip);
+    match started {
+        Ok(session) => {
+            log::info!("operator {:?} logged in from {}", op.name, ip);
             let mut res = Redirect::to(&next).into_response();
             if let Ok(v) =
                 HeaderValue::from_str(&session_cookie(&app, session.cookie.expose(), max_seconds))
@@ -158,16 +221,6 @@ pub async fn submit(
                 res.headers_mut().append(header::SET_COOKIE, v);
             }
             res
-        }
-        Ok(None) => {
-            app.login_limit.failed(&f.name, ip, Instant::now());
-            log::warn!("failed login for {:?} from {}", f.name, ip);
-            login_page(
-                &app,
-                StatusCode::UNAUTHORIZED,
-                next,
-                Some("Wrong operator name or password.".into()),
-            )
         }
         Err(e) => super::error_page(e),
     }

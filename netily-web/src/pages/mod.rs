@@ -4,13 +4,14 @@
 //! `auth::authenticate`, before any handler.
 
 mod actions;
+mod charts;
 mod lists;
 pub mod login;
 mod subscriber;
 mod view;
 
 use askama::Template;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -28,10 +29,9 @@ pub fn routes() -> Router<App> {
         .route("/subscribers/{username}/resume", post(actions::resume))
         .route("/subscribers/{username}/plan", post(actions::change_plan))
         .route("/subscribers/{username}/kick", post(actions::kick))
-        .route(
-            "/subscribers/{username}/usage.svg",
-            get(actions::usage_chart),
-        )
+        .route("/subscribers/{username}/usage.svg", get(charts::usage))
+        .route("/charts/logins.svg", get(charts::logins))
+        .route("/charts/traffic.svg", get(charts::traffic))
         .route(
             "/routers/{name}/certificate",
             post(actions::issue_certificate),
@@ -131,12 +131,4 @@ pub async fn css() -> Response {
         include_str!("../../static/app.css"),
     )
         .into_response()
-}
-
-pub async fn not_found() -> Response {
-    error_page(ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such page",
-    ))
 }

@@ -11,7 +11,7 @@ use netily_core::decision::Decision;
 use netily_core::operators::Area;
 use serde::Deserialize;
 
-use super::view::{bytes, money, opt_time, time};
+use super::view::{bytes, money, opt_time, path_segment, time};
 use super::{render, Nav, PageResult};
 use crate::api::subscribers;
 use crate::auth::Authed;
@@ -27,6 +27,7 @@ pub struct CycleView {
 
 pub struct InvoiceLine {
     number: String,
+    pay_action: String,
     amount: String,
     due: String,
     status: String,
@@ -64,6 +65,9 @@ pub struct ChangeLine {
 struct SubscriberPage {
     nav: Nav,
     s: netily_core::db::CustomerRow,
+    /// The username as one path segment (a `/` or `..` in it must not
+    /// point the forms at another subscriber).
+    path: String,
     status: &'static str,
     static_ip: String,
     plan: String,
@@ -112,10 +116,7 @@ pub async fn page(
     let (history, plans) = app
         .read(move |tx| {
             let h = subscriber_detail::subscriber_history(tx, &name)?;
-            let plans = netily_core::db::list_plans(tx)?
-                .into_iter()
-                .map(|p| p.plan.name)
-                .collect::<Vec<_>>();
+            let plans = netily_core::db::plans::plan_names(tx)?;
             Ok((h, plans))
         })
         .await?;
@@ -147,6 +148,7 @@ pub async fn page(
     nav.flash = flash(d.done.as_deref());
     let page = SubscriberPage {
         nav,
+        path: path_segment(&s.username),
         status: status_str(s.status),
         static_ip: s
             .static_ip
@@ -164,6 +166,7 @@ pub async fn page(
             .invoices
             .into_iter()
             .map(|i| InvoiceLine {
+                pay_action: format!("/invoices/{}/pay", path_segment(&i.number)),
                 number: i.number,
                 amount: money(i.amount_cents),
                 due: time(i.due_at),
