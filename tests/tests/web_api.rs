@@ -476,7 +476,7 @@ fn bad_input_is_a_400_with_a_json_error_and_changes_nothing() {
     );
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.json()["plan"], "basic-5M");
-    let r = web.get("/api/v1/subscribers?q=711%20000", &h);
+    let r = web.get("/api/v1/subscribers?q=0711%20000%20999", &h);
     assert_eq!(r.json()["items"][0]["username"], "zed", "{}", r.body);
 }
 

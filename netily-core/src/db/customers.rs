@@ -284,7 +284,19 @@ pub fn list_customers(
     // OR inside the listing would keep the planner from walking usernames
     // in order); other text anywhere in the searched fields (migration
     // 0032's trigram index serves the pattern).
-    let pattern = search.filter(|_| ip.is_none()).map(like_contains);
+    // A phone number (digits, with + - spaces or brackets) is matched by
+    // its end, so "0722 123 456" finds "+254 722 123 456": every number of
+    // an ISP shares the country code, which a text search would match in
+    // all of them (migration 0034's index on the reversed digits).
+    let phone_tail: Option<String> = search.filter(|_| ip.is_none()).and_then(phone_digits);
+    let pattern = search
+        .filter(|_| ip.is_none() && phone_tail.is_none())
+        .map(like_contains);
+    let phone_reversed: Option<String> = phone_tail.map(|d| {
+        let mut r: String = d.chars().rev().collect();
+        r.push('%');
+        r
+    });
     let at_address: Option<Vec<String>> = match ip {
         None => None,
         Some(ip) => Some(
@@ -310,6 +322,7 @@ pub fn list_customers(
                    AND ($3::text IS NULL OR {SEARCH_TEXT} ILIKE $3 ESCAPE '\\')
                    AND ($4::text[] IS NULL OR c.username = ANY($4))
                    AND ($5::text IS NULL OR c.username > $5)
+                   AND ($7::text IS NULL OR {PHONE_REVERSED} LIKE $7)
                  ORDER BY c.username
                  LIMIT $6"
             ),
@@ -320,10 +333,29 @@ pub fn list_customers(
                 &at_address,
                 &f.after,
                 &f.limit.unwrap_or(i64::MAX),
+                &phone_reversed,
             ],
         )
         .map_err(q("listing subscribers"))?;
     rows.iter().map(customer_from_row).collect()
+}
+
+/// A phone number's digits reversed: the expression migration 0034 indexes.
+const PHONE_REVERSED: &str = "reverse(regexp_replace(coalesce(c.phone, ''), '[^0-9]', '', 'g'))";
+
+/// The digits to match a phone number's end by, when `search` is one: 6 or
+/// more digits with only `+ - ( )` and spaces besides; leading zeros (a
+/// national prefix) dropped.
+fn phone_digits(search: &str) -> Option<String> {
+    if !search
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-()".contains(c))
+    {
+        return None;
+    }
+    let digits: String = search.chars().filter(char::is_ascii_digit).collect();
+    let tail = digits.trim_start_matches('0');
+    (tail.len() >= 6).then(|| tail.to_owned())
 }
 
 /// The text a subscriber search matches: the same expression as migration
@@ -444,5 +476,23 @@ mod tests {
         assert_eq!(like_contains("a_b"), "%a\\_b%");
         assert_eq!(like_contains("c:\\x"), "%c:\\\\x%");
         assert_eq!(like_contains(""), "%%");
+    }
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::phone_digits;
+
+    #[test]
+    fn a_phone_number_is_matched_by_its_digits_without_the_national_zero() {
+        assert_eq!(phone_digits("0722 123 456").as_deref(), Some("722123456"));
+        assert_eq!(
+            phone_digits("+254 (722) 123-456").as_deref(),
+            Some("254722123456")
+        );
+        assert_eq!(phone_digits("123456").as_deref(), Some("123456"));
+        for not_phone in ["12345", "alice", "0722x123456", "10.0.0.1", "00000012"] {
+            assert_eq!(phone_digits(not_phone), None, "{not_phone}");
+        }
     }
 }

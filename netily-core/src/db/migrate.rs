@@ -182,6 +182,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "audit_review",
         sql: include_str!("../../migrations/0033_audit_review.sql"),
     },
+    Migration {
+        version: 34,
+        name: "phone_search",
+        sql: include_str!("../../migrations/0034_phone_search.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).
