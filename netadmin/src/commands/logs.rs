@@ -75,6 +75,7 @@ pub fn auth_log(ctx: &Ctx, user: Option<String>, rejects: bool, limit: i64) -> O
         username: user,
         rejects_only: rejects,
         limit: Some(limit),
+        max_hours: None,
     };
     let rows = ctx.in_tx(|tx| Ok(db::list_auth_log(tx, &f)?))?;
     if ctx.json {

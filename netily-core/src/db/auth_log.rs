@@ -27,6 +27,10 @@ pub struct AuthLogFilter {
     pub username: Option<String>,
     pub rejects_only: bool,
     pub limit: Option<i64>,
+    /// One subscriber's listing looks back at most this many hours (a
+    /// page's "recent logins": a quiet subscriber's would otherwise read
+    /// every login kept). None: as far as the log goes.
+    pub max_hours: Option<i32>,
 }
 
 /// How far back (hours) one subscriber's listing looks before it looks
@@ -70,9 +74,11 @@ pub fn list_auth_log(
           WHERE username = $1 AND authdate >= now() - make_interval(hours => $3)
           ORDER BY authdate DESC, id DESC LIMIT $2"
     );
+    let max = f.max_hours.unwrap_or(i32::MAX);
     for hours in LOOK_BACK_HOURS {
+        let hours = hours.min(max);
         let rows = read(conn, &recent, &[username, &limit, &hours])?;
-        if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit {
+        if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit || hours == max {
             return Ok(rows);
         }
     }

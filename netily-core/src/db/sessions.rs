@@ -44,22 +44,28 @@ pub fn list_sessions(conn: &mut impl GenericClient, f: &SessionFilter) -> Result
     let rows = conn
         .query(
             concat!(
-                "SELECT acctuniqueid, acctsessionid, username, host(nasipaddress), host(framedipaddress),
-                        callingstationid, ",
-                epoch!("acctstarttime"),
+                // The page's rows first, then their columns: formatting
+                // every open session's addresses and times before the sort
+                // cost 100 ms at 20,000 online (make bench-web).
+                "WITH page AS (
+                    SELECT radacctid, acctstarttime FROM radacct
+                     WHERE (NOT $1 OR acctstoptime IS NULL)
+                       AND ($2::text IS NULL OR username = $2)
+                       AND ($4::inet[] IS NULL OR nasipaddress = ANY($4))
+                       AND ($5::bigint IS NULL OR acctstarttime >= to_timestamp($5))
+                     ORDER BY acctstarttime DESC, radacctid DESC
+                     LIMIT $3)
+                 SELECT r.acctuniqueid, r.acctsessionid, r.username, host(r.nasipaddress),
+                        host(r.framedipaddress), r.callingstationid, ",
+                epoch!("r.acctstarttime"),
                 ", ",
-                epoch!("acctupdatetime"),
+                epoch!("r.acctupdatetime"),
                 ", ",
-                epoch!("acctstoptime"),
-                ", acctsessiontime, coalesce(acctinputoctets, 0), coalesce(acctoutputoctets, 0),
-                        acctterminatecause
-                   FROM radacct
-                  WHERE (NOT $1 OR acctstoptime IS NULL)
-                    AND ($2::text IS NULL OR username = $2)
-                    AND ($4::inet[] IS NULL OR nasipaddress = ANY($4))
-                    AND ($5::bigint IS NULL OR acctstarttime >= to_timestamp($5))
-                  ORDER BY acctstarttime DESC, radacctid DESC
-                  LIMIT $3"
+                epoch!("r.acctstoptime"),
+                ", r.acctsessiontime, coalesce(r.acctinputoctets, 0), coalesce(r.acctoutputoctets, 0),
+                        r.acctterminatecause
+                   FROM page JOIN radacct r USING (radacctid, acctstarttime)
+                  ORDER BY r.acctstarttime DESC, r.radacctid DESC"
             ),
             &[
                 &f.active,

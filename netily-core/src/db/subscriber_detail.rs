@@ -19,6 +19,10 @@ use crate::model::UnixTime;
 /// How many of the newest sessions, logins and audit entries it carries.
 pub const RECENT: i64 = 20;
 
+/// How far back its logins go: a week (the auth log page and
+/// `netadmin auth-log --user` go further).
+pub const RECENT_LOGINS_HOURS: i32 = 24 * 7;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SubscriberDetail {
     pub subscriber: CustomerRow,
@@ -80,6 +84,7 @@ pub fn subscriber_history(
                 username: Some(username.to_owned()),
                 rejects_only: false,
                 limit: Some(RECENT),
+                max_hours: Some(RECENT_LOGINS_HOURS),
             },
         )?,
         audit: list_audit(

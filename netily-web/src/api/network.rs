@@ -176,6 +176,7 @@ pub async fn list_auth_log(app: &App, q: AuthLogQuery) -> Result<Page<AuthLogEnt
         username: q.user.filter(|s| !s.is_empty()),
         rejects_only: q.rejects.unwrap_or(false),
         limit: Some(size),
+        max_hours: None,
     };
     let items = app
         .read(move |tx| Ok(db::list_auth_log(tx, &filter)?))
