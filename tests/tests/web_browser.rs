@@ -102,9 +102,13 @@ fn an_operator_suspends_a_subscriber_records_a_payment_and_downloads_a_profile_i
     // Find alice by her surname and open her page.
     browser.find("#q").type_text("Mwangi");
     browser.find("#search").click();
+    // Each click that navigates is waited for: an element found on the page
+    // being left is stale once the next one loads.
+    browser.wait_url("q=Mwangi");
     browser
         .find("#subscribers a[href='/subscribers/alice']")
         .click();
+    browser.wait_url("/subscribers/alice");
     assert_eq!(browser.find("#status").text(), "active");
     // The usage chart loaded (an SVG from netily-charts).
     let until = Instant::now() + Duration::from_secs(10);
