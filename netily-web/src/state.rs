@@ -118,12 +118,7 @@ impl App {
         T: Send + 'static,
         F: FnOnce(&mut Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        let work = move || {
-            let mut conn = pool.get().map_err(|e| {
-                log::warn!("no database connection: {}", e);
-                ApiError::unavailable("the database is unavailable; try again")
-            })?;
+        self.with_client(move |conn| {
             let mut tx = conn.transaction().map_err(|e| {
                 log::warn!("cannot start a transaction: {}", e);
                 ApiError::unavailable("the database is unavailable; try again")
@@ -137,15 +132,7 @@ impl App {
                 ApiError::unavailable("the change was not saved: the database is unavailable")
             })?;
             Ok(out)
-        };
-        match tokio::task::spawn_blocking(work).await {
-            Ok(out) => out,
-            Err(e) => {
-                log::error!("a database task failed: {}", e);
-                Err(ApiError::internal(
-                    "the request failed; the server log has the detail",
-                ))
-            }
-        }
+        })
+        .await
     }
 }
