@@ -34,6 +34,8 @@ pub struct App {
     pub password_checks: Arc<tokio::sync::Semaphore>,
     /// The dashboard's counts, recounted in the background (dashboard.rs).
     pub dashboard: Arc<parking_lot::Mutex<Option<crate::dashboard::Counted>>>,
+    /// Woken after each change, so the counts follow it soon (dashboard.rs).
+    pub recount: Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -58,6 +60,7 @@ impl App {
             login_limit: Arc::new(LoginLimit::default()),
             password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS)),
             dashboard: Arc::new(parking_lot::Mutex::new(None)),
+            recount: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -79,7 +82,9 @@ impl App {
         F: FnOnce(&mut Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
     {
         let attribution = (who.operator.name.clone(), who.via, action.to_owned());
-        self.run(Some(attribution), f).await
+        let out = self.run(Some(attribution), f).await?;
+        self.recount.notify_one();
+        Ok(out)
     }
 
     /// Runs `f` with a pooled connection outside any transaction: for work

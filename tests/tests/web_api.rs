@@ -70,7 +70,9 @@ fn fingerprint(isp: &Isp) -> String {
                 (SELECT string_agg(t.id || t.label || coalesce(t.revoked_at::text, ''), ',' ORDER BY id)
                    FROM operator_tokens t),
                 (SELECT string_agg(x.serial || x.status, ',' ORDER BY id) FROM certificates x),
-                (SELECT string_agg(r::text, ',' ORDER BY id) FROM routers r)))",
+                (SELECT string_agg(r::text, ',' ORDER BY id) FROM routers r),
+                (SELECT string_agg(p::text, ',' ORDER BY id) FROM plans p),
+                (SELECT string_agg(n::text, ',' ORDER BY id) FROM nas n)))",
             &[],
         )
         .unwrap()
@@ -103,6 +105,7 @@ fn every_role_reads_everything_readonly_changes_nothing_and_support_not_operator
             "/api/v1/subscribers/alice/check",
             "/api/v1/subscribers/alice/history",
             "/api/v1/plans",
+            "/api/v1/plans/home-20M",
             "/api/v1/invoices?status=unpaid",
             "/api/v1/sessions",
             "/api/v1/auth-log",
@@ -173,6 +176,17 @@ fn every_role_reads_everything_readonly_changes_nothing_and_support_not_operator
         ("POST", "/api/v1/certificates/demo-router/revoke", None),
         ("GET", "/api/v1/routers/demo-router/ovpn", None),
         ("GET", "/api/v1/routers/demo-router/mikrotik-script", None),
+        (
+            "POST",
+            "/api/v1/plans",
+            Some(json!({"name": "p2", "rate": "1M/1M"})),
+        ),
+        (
+            "PATCH",
+            "/api/v1/plans/home-20M",
+            Some(json!({"price": "1.00"})),
+        ),
+        ("DELETE", "/api/v1/plans/home-20M", None),
     ] {
         let r = match body {
             Some(b) => web.send_json(method, path, &[("Authorization", &ro)], &b),
@@ -228,6 +242,17 @@ fn every_role_reads_everything_readonly_changes_nothing_and_support_not_operator
         ("GET", "/api/v1/routers/demo-router/ovpn", None),
         ("GET", "/api/v1/routers/demo-router/mikrotik-script", None),
         ("DELETE", "/api/v1/subscribers/carol", None),
+        (
+            "POST",
+            "/api/v1/plans",
+            Some(json!({"name": "p2", "rate": "1M/1M"})),
+        ),
+        (
+            "PATCH",
+            "/api/v1/plans/home-20M",
+            Some(json!({"price": "1.00"})),
+        ),
+        ("DELETE", "/api/v1/plans/home-20M", None),
     ] {
         let r = match body {
             Some(b) => web.send_json(method, path, &[("Authorization", &sup)], &b),
@@ -884,4 +909,224 @@ fn a_kick_from_the_api_reaches_the_router_as_a_disconnect_and_the_enforcement_lo
         &json!({}),
     );
     assert_eq!(r.status, 403, "{}", r.body);
+}
+
+/// The plans list's subscriber count for `plan`, waiting up to 20 s for it
+/// to become `want` (counted in the background, soon after a change).
+fn wait_for_plan_count(web: &WebServer, auth: &str, plan: &str, want: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = web.get("/api/v1/plans", &[("Authorization", auth)]);
+        let list = r.json();
+        let got = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == plan)
+            .map(|p| p["subscribers"].as_i64().unwrap());
+        if got == Some(want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{plan} has {got:?} subscribers, not {want}: {}",
+            r.body
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn plans_are_added_changed_and_removed_from_the_api_and_the_console_with_checks_and_counts() {
+    let isp = demo_isp("web_plans");
+    let (_, ann_pw, admin) = operator(&isp, "ann", "admin");
+    let web = WebServer::start(isp.config());
+    let adm = bearer(&admin);
+    let h = [("Authorization", adm.as_str())];
+
+    // Bad input: refused with a JSON error naming the field, nothing added.
+    let before = fingerprint(&isp);
+    for (body, code, says) in [
+        (json!({"name": "biz"}), "invalid", "rate"),
+        (json!({"rate": "5M/5M"}), "invalid", "name"),
+        (json!({"name": "biz", "rate": "fast"}), "invalid", "rate"),
+        (
+            json!({"name": "biz", "rate": "5M/5M", "data_cap": "500G"}),
+            "invalid",
+            "fair-use rate",
+        ),
+        (
+            json!({"name": "biz", "rate": "5M/5M", "speed": "1"}),
+            "invalid",
+            "speed",
+        ),
+        (
+            json!({"name": "biz", "rate": "5M/5M", "price": 9}),
+            "invalid",
+            "string",
+        ),
+        (
+            json!({"name": "a b", "rate": "5M/5M"}),
+            "invalid",
+            "plan name",
+        ),
+        (
+            json!({"name": "home-20M", "rate": "5M/5M"}),
+            "duplicate",
+            "home-20M",
+        ),
+    ] {
+        let r = web.send_json("POST", "/api/v1/plans", &h, &body);
+        assert_eq!(r.error_code(), code, "{body}: {}", r.body);
+        assert!(r.body.contains(says), "{body}: {}", r.body);
+    }
+    assert_eq!(fingerprint(&isp), before);
+
+    let r = web.send_json(
+        "POST",
+        "/api/v1/plans",
+        &h,
+        &json!({"name": "biz-50M", "rate": "50M/50M", "price": "99.00",
+                "data_cap": "500G", "fair_use_rate": "5M/5M", "cycle_days": "30"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let p = web.get("/api/v1/plans/biz-50M", &h).json();
+    assert_eq!(
+        (
+            &p["rate"],
+            &p["price_cents"],
+            &p["data_cap_bytes"],
+            &p["cycle_days"]
+        ),
+        (
+            &json!("50M/50M"),
+            &json!(9900),
+            &json!(500_000_000_000u64),
+            &json!(30)
+        )
+    );
+    // Clearing the cap clears its fair-use rate; "monthly" the cycle.
+    let r = web.send_json(
+        "PATCH",
+        "/api/v1/plans/biz-50M",
+        &h,
+        &json!({"price": "109.00", "data_cap": "none", "cycle_days": "monthly"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let p = r.json();
+    assert_eq!(
+        (
+            &p["price_cents"],
+            &p["data_cap_bytes"],
+            &p["fair_use_rate"],
+            &p["cycle_days"]
+        ),
+        (&json!(10900), &Value::Null, &Value::Null, &Value::Null)
+    );
+    let r = web.send_json("PATCH", "/api/v1/plans/biz-50M", &h, &json!({"rate": ""}));
+    assert_eq!(r.error_code(), "invalid", "{}", r.body);
+    let r = web.send_json("PATCH", "/api/v1/plans/nope", &h, &json!({"price": "1"}));
+    assert_eq!(r.error_code(), "not_found", "{}", r.body);
+
+    // The count follows a subscriber moved onto it, and a plan in use
+    // cannot be removed.
+    wait_for_plan_count(&web, &adm, "biz-50M", 0);
+    let r = web.send_json(
+        "POST",
+        "/api/v1/subscribers/bob/plan",
+        &h,
+        &json!({"plan": "biz-50M"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_for_plan_count(&web, &adm, "biz-50M", 1);
+    let r = web
+        .request("DELETE", "/api/v1/plans/biz-50M", &h, None)
+        .unwrap();
+    assert_eq!(r.error_code(), "refused", "{}", r.body);
+    assert!(r.body.contains("in use by 1 active"), "{}", r.body);
+
+    // The console: add, see, save, remove; a bad field is an error page.
+    let ann = Console::login(&web, "ann", &ann_pw);
+    let cookie = ann.header();
+    let c = [("Cookie", cookie.as_str())];
+    let page = web.get("/plans", &c);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("biz-50M") && page.body.contains("id=\"add-plan\""));
+    let r = web.post_form(
+        "/plans",
+        &c,
+        &[
+            ("csrf", &ann.csrf),
+            ("name", "day-pass"),
+            ("rate", "2M/4M"),
+            ("price", "1.50"),
+            ("cycle_days", "1"),
+            ("data_cap", ""),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/plans/day-pass?done=added"));
+    let page = web.get("/plans/day-pass", &c);
+    assert!(
+        page.body.contains("value=\"2M/4M\"") && page.body.contains("value=\"1.50\""),
+        "{}",
+        page.body
+    );
+    let r = web.post_form(
+        "/plans/day-pass",
+        &c,
+        &[
+            ("csrf", &ann.csrf),
+            ("rate", "3M/6M"),
+            ("price", "2.00"),
+            ("cycle_days", "1"),
+            ("data_cap", ""),
+            ("fair_use_rate", ""),
+            ("session_timeout", "86400"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let p = web.get("/api/v1/plans/day-pass", &h).json();
+    assert_eq!(
+        (&p["rate"], &p["price_cents"], &p["session_timeout"]),
+        (&json!("3M/6M"), &json!(200), &json!(86400))
+    );
+    let r = web.post_form(
+        "/plans/day-pass",
+        &c,
+        &[("csrf", &ann.csrf), ("price", "free")],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("invalid price"), "{}", r.body);
+    let r = web.post_form("/plans/day-pass/remove", &c, &[("csrf", &ann.csrf)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(web.get("/api/v1/plans/day-pass", &h).status, 404);
+
+    // Each change is in the audit log, with where it came from.
+    let out = isp.netadmin(&["--json", "audit", "--entity", "plans", "--operator", "ann"]);
+    let entries: Value = serde_json::from_str(&out).unwrap();
+    let mut seen: Vec<(String, String)> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or("").to_owned(),
+                e["via"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        [
+            ("plan add", "api"),
+            ("plan add", "console"),
+            ("plan remove", "console"),
+            ("plan update", "api"),
+            ("plan update", "console"),
+        ]
+        .map(|(a, v)| (a.to_owned(), v.to_owned()))
+    );
 }

@@ -50,7 +50,9 @@ pub use invoices::{
 };
 pub use migrate::{migrate, Migration, MigrationReport, MIGRATIONS};
 pub use nas::{list_nas, NasRow};
-pub use plans::{add_plan, get_plan, list_plans, remove_plan, update_plan, NewPlan, PlanUpdate};
+pub use plans::{
+    add_plan, all_plans, get_plan, list_plans, remove_plan, update_plan, NewPlan, PlanUpdate,
+};
 pub use pool::{connect, connect_bounded, connect_lease, connect_watchful, redact_url};
 pub use record::{for_each_subscriber, load_all_subscribers, load_subscriber, load_subscribers};
 pub use routers::{

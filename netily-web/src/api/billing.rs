@@ -1,9 +1,8 @@
-//! /api/v1/plans and /api/v1/invoices: what is sold, what is owed, payments.
+//! /api/v1/invoices: what is owed, and payments.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::{Extension, Json};
-use netily_core::db::plans::PlanListing;
 use netily_core::db::{self, InvoiceFilter, InvoiceRow, NewInvoice, Payment};
 use netily_core::input;
 use netily_core::operators::Area;
@@ -13,10 +12,6 @@ use super::{created, page_size, Body, Page, Params};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::state::App;
-
-pub async fn plans(State(app): State<App>) -> Result<Json<Vec<PlanListing>>, ApiError> {
-    Ok(Json(app.read(|tx| Ok(db::list_plans(tx)?)).await?))
-}
 
 #[derive(Deserialize)]
 pub struct InvoiceQuery {

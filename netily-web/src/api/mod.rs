@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod billing;
 pub mod network;
+pub mod plans;
 pub mod subscribers;
 pub mod usage;
 
@@ -69,7 +70,11 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/usage/top", get(usage::top))
         .route("/api/v1/usage/routers", get(usage::routers))
         .route("/api/v1/usage/plans", get(usage::plans))
-        .route("/api/v1/plans", get(billing::plans))
+        .route("/api/v1/plans", get(plans::plans).post(plans::add))
+        .route(
+            "/api/v1/plans/{name}",
+            get(plans::show).patch(plans::update).delete(plans::remove),
+        )
         .route(
             "/api/v1/invoices",
             get(billing::invoices).post(billing::add_invoice),

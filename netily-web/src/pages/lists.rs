@@ -1,5 +1,5 @@
 //! The console's list pages: dashboard, subscribers, sessions, routers,
-//! plans, invoices, the auth log and the audit log.
+//! invoices, the auth log and the audit log.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -264,35 +264,6 @@ pub async fn routers(
         title: "Routers",
         filters: vec![],
         headers,
-        rows,
-        next: None,
-    }))
-}
-
-pub async fn plans(State(app): State<App>, Extension(who): Extension<Authed>) -> PageResult {
-    let list = app.read(|tx| Ok(netily_core::db::list_plans(tx)?)).await?;
-    let rows = list
-        .into_iter()
-        .map(|p| {
-            vec![
-                cell(p.plan.name.clone()),
-                cell(p.plan.rate.to_string()),
-                cell(money(p.plan.price_cents)),
-                cell(
-                    p.plan
-                        .data_cap_bytes
-                        .map(netily_core::billing::format_bytes)
-                        .unwrap_or_else(|| "-".into()),
-                ),
-                cell(p.subscribers.to_string()),
-            ]
-        })
-        .collect();
-    Ok(render(&TablePage {
-        nav: Nav::new(&who, "plans"),
-        title: "Plans",
-        filters: vec![],
-        headers: vec!["Plan", "Rate", "Price", "Data cap", "Subscribers"],
         rows,
         next: None,
     }))

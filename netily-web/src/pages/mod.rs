@@ -7,6 +7,7 @@ mod actions;
 mod charts;
 mod lists;
 pub mod login;
+mod plans;
 mod subscriber;
 mod view;
 
@@ -43,7 +44,9 @@ pub fn routes() -> Router<App> {
         .route("/routers", get(lists::routers))
         .route("/routers/{name}/ovpn", get(actions::ovpn))
         .route("/routers/{name}/script", get(actions::script))
-        .route("/plans", get(lists::plans))
+        .route("/plans", get(plans::list).post(plans::add))
+        .route("/plans/{name}", get(plans::show).post(plans::save))
+        .route("/plans/{name}/remove", post(plans::remove))
         .route("/invoices", get(lists::invoices))
         .route("/auth-log", get(lists::auth_log))
         .route("/audit", get(lists::audit))
