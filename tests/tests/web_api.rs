@@ -1130,3 +1130,159 @@ fn plans_are_added_changed_and_removed_from_the_api_and_the_console_with_checks_
         .map(|(a, v)| (a.to_owned(), v.to_owned()))
     );
 }
+
+/// Follows `next` from `first` to the end: every item's `key`, in order.
+fn every_page(web: &WebServer, auth: &str, first: &str, key: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut path = first.to_owned();
+    for _ in 0..100 {
+        let r = web.get(&path, &[("Authorization", auth)]);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        let page = r.json();
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 7, "{path}: a page larger than its limit");
+        keys.extend(items.iter().map(|i| i[key].to_string()));
+        match page["next"].as_str() {
+            Some(next) => {
+                assert_eq!(items.len(), 7, "{path}: a short page before the end");
+                path = format!("{first}&after={}", netily_tests::web::encode(next));
+            }
+            None => return keys,
+        }
+    }
+    panic!("{first}: no end after 100 pages");
+}
+
+#[test]
+fn every_list_pages_to_its_end_in_order_with_no_row_twice_or_missed_even_where_times_tie() {
+    let isp = demo_isp("web_pages");
+    let (_, ann_pw, admin) = operator(&isp, "ann", "admin");
+    let mut sql = isp.sql();
+    // 30 open sessions, 30 logins of alice, 30 invoices of bob and 30
+    // enforcement outcomes; times come in threes, so pages end inside ties.
+    sql.batch_execute(
+        "INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime)
+         SELECT 's' || g, 'u' || g, 'alice', '192.0.2.1',
+                date_trunc('second', now()) - (g / 3) * interval '1 minute'
+           FROM generate_series(1, 30) g;
+         INSERT INTO radpostauth (username, pass, reply, authdate)
+         SELECT 'alice', '', 'Access-Accept',
+                date_trunc('second', now()) - (g / 3) * interval '1 minute' + interval '0.5 s'
+           FROM generate_series(1, 30) g;
+         INSERT INTO invoices (number, customer_id, amount_cents, issued_at, due_at)
+         SELECT 'P-' || g, c.id, 100, now(), date_trunc('day', now()) + (g / 3) * interval '1 day'
+           FROM generate_series(1, 30) g, customers c WHERE c.username = 'bob';
+         INSERT INTO coa_log (username, target, kind, why, outcome, origin)
+         SELECT 'alice', '192.0.2.1:3799', 'disconnect', 'test ' || g, 'ack', 'netadmin'
+           FROM generate_series(1, 30) g;",
+    )
+    .unwrap();
+    let web = WebServer::start(isp.config());
+    let auth = bearer(&admin);
+
+    let mut ordered = |q: &str| -> Vec<String> {
+        sql.query(q, &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect()
+    };
+    let sessions = every_page(
+        &web,
+        &auth,
+        "/api/v1/sessions?limit=7&user=alice",
+        "acct_unique_id",
+    );
+    assert_eq!(
+        sessions,
+        ordered(
+            "SELECT to_json(acctuniqueid)::text AS k FROM radacct WHERE username = 'alice'
+              AND acctstoptime IS NULL ORDER BY acctstarttime DESC, radacctid DESC"
+        )
+    );
+    assert!(sessions.len() >= 30);
+    let logins = every_page(&web, &auth, "/api/v1/auth-log?limit=7&user=alice", "id");
+    assert_eq!(
+        logins,
+        ordered(
+            "SELECT id::text AS k FROM radpostauth WHERE username = 'alice'
+              ORDER BY authdate DESC, id DESC"
+        )
+    );
+    assert!(logins.len() >= 30);
+    let everyone = every_page(&web, &auth, "/api/v1/auth-log?limit=7&rejects=false", "id");
+    assert_eq!(
+        everyone,
+        ordered("SELECT id::text AS k FROM radpostauth ORDER BY id DESC")
+    );
+    let invoices = every_page(&web, &auth, "/api/v1/invoices?limit=7&user=bob", "number");
+    assert_eq!(
+        invoices,
+        ordered(
+            "SELECT to_json(i.number)::text AS k FROM invoices i JOIN customers c ON c.id = i.customer_id
+              WHERE c.username = 'bob' ORDER BY i.due_at DESC, i.id DESC"
+        )
+    );
+    assert!(invoices.len() >= 30);
+    let outcomes = every_page(
+        &web,
+        &auth,
+        "/api/v1/enforcement-log?limit=7&user=alice",
+        "id",
+    );
+    assert_eq!(
+        outcomes,
+        ordered("SELECT id::text AS k FROM coa_log ORDER BY id DESC")
+    );
+    assert_eq!(outcomes.len(), 30);
+
+    // A cursor that is not one is a 400, not a silent first page.
+    for path in [
+        "/api/v1/sessions?after=yesterday",
+        "/api/v1/invoices?after=1",
+        "/api/v1/auth-log?after=1.x",
+        "/api/v1/enforcement-log?after=1.2",
+    ] {
+        let r = web.get(path, &[("Authorization", &auth)]);
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (400, "invalid"),
+            "{path}: {}",
+            r.body
+        );
+        assert!(r.body.contains("after"), "{path}: {}", r.body);
+    }
+
+    // The console pages the same way: a next link on a full page.
+    let ann = Console::login(&web, "ann", &ann_pw);
+    let c = [("Cookie", ann.header())];
+    let c: Vec<(&str, &str)> = c.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for page in ["/sessions", "/auth-log", "/invoices", "/enforcement"] {
+        let r = web.get(page, &c);
+        assert_eq!(r.status, 200, "{page}");
+        assert!(
+            !r.body.contains("id=\"next\""),
+            "{page}: fewer than 100 rows, no next page"
+        );
+    }
+    sql.batch_execute(
+        "INSERT INTO coa_log (username, target, kind, why, outcome, origin)
+         SELECT 'alice', '192.0.2.1:3799', 'coa', 'more ' || g, 'ack', 'netadmin'
+           FROM generate_series(1, 100) g",
+    )
+    .unwrap();
+    let r = web.get("/enforcement", &c);
+    let href = r
+        .body
+        .split("id=\"next\" href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a next link")
+        .replace("&amp;", "&");
+    let r = web.get(&href, &c);
+    assert_eq!(r.status, 200, "{href}");
+    assert!(
+        r.body.contains("test 1<") && !r.body.contains("more 100<"),
+        "{href}"
+    );
+}

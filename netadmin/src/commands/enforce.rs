@@ -229,6 +229,7 @@ pub fn coa_log(ctx: &Ctx, user: Option<String>, since: Option<String>, limit: i6
         username: user,
         since,
         limit: Some(limit),
+        ..CoaLogFilter::default()
     };
     let rows: Vec<CoaLogEntry> = ctx.in_tx(|tx| Ok(enforcement::list_coa_log(tx, &f)?))?;
     if ctx.json {

@@ -68,6 +68,7 @@ pub fn run(ctx: &Ctx, cmd: InvoiceCmd) -> Outcome {
                 username: user,
                 status,
                 limit,
+                ..InvoiceFilter::default()
             };
             let rows = ctx.in_tx(|tx| Ok(db::list_invoices(tx, &f)?))?;
             if ctx.json {

@@ -25,6 +25,7 @@ pub fn sessions(ctx: &Ctx, args: SessionsArgs) -> Outcome {
             nas,
             since,
             limit: Some(args.limit),
+            ..SessionFilter::default()
         };
         Ok(db::list_sessions(tx, &f)?)
     })?;
@@ -75,7 +76,7 @@ pub fn auth_log(ctx: &Ctx, user: Option<String>, rejects: bool, limit: i64) -> O
         username: user,
         rejects_only: rejects,
         limit: Some(limit),
-        max_hours: None,
+        ..AuthLogFilter::default()
     };
     let rows = ctx.in_tx(|tx| Ok(db::list_auth_log(tx, &f)?))?;
     if ctx.json {

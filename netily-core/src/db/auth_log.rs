@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::epoch;
 use super::error::{q, Result};
+use super::page::{after_position, position_micros, Position};
 use crate::model::UnixTime;
 
 #[derive(Debug, Clone, Serialize)]
@@ -20,12 +21,17 @@ pub struct AuthLogEntry {
     /// None for rows written without it (the stock rlm_sql query).
     pub nas_ip: Option<String>,
     pub reason: Option<String>,
+    /// Where it stands in one subscriber's list (by time, newest first).
+    #[serde(skip)]
+    pub position: Position,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct AuthLogFilter {
     pub username: Option<String>,
     pub rejects_only: bool,
+    /// Only entries after this one (everyone's: by id alone).
+    pub after: Option<Position>,
     pub limit: Option<i64>,
     /// One subscriber's listing looks back at most this many hours (a
     /// page's "recent logins": a quiet subscriber's would otherwise read
@@ -49,45 +55,52 @@ pub fn list_auth_log(
     // subscriber's by time.
     let limit = f.limit.unwrap_or(100);
     let columns = format!(
-        "id, {}, username, reply, callingstationid, calledstationid, reason, host(nasipaddress)",
-        epoch!("authdate")
+        "id, {}, username, reply, callingstationid, calledstationid, reason, host(nasipaddress), {}",
+        epoch!("authdate"),
+        position_micros!("authdate")
     );
     let Some(username) = &f.username else {
         let sql = format!(
             "SELECT {columns} FROM radpostauth
-              WHERE (NOT $1 OR reply = 'Access-Reject')
+              WHERE (NOT $1 OR reply = 'Access-Reject') AND ($3::bigint IS NULL OR id < $3)
               ORDER BY id DESC LIMIT $2"
         );
-        return read(conn, &sql, &[&f.rejects_only, &limit]);
+        let before = f.after.map(|p| p.id);
+        return read(conn, &sql, &[&f.rejects_only, &limit, &before]);
     };
+    let (micros, id) = Position::params(f.after);
+    let after = after_position!("authdate", "id", "$3", "$4");
     if f.rejects_only {
         // radpostauth_rejects_idx: its predicate spelled out, as the planner needs.
         let sql = format!(
             "SELECT {columns} FROM radpostauth
-              WHERE username = $1 AND reply = 'Access-Reject'
+              WHERE username = $1 AND reply = 'Access-Reject' AND {after}
               ORDER BY authdate DESC, id DESC LIMIT $2"
         );
-        return read(conn, &sql, &[username, &limit]);
+        return read(conn, &sql, &[username, &limit, &micros, &id]);
     }
+    // Looking back from the page's start: now, or the last row shown.
     let recent = format!(
         "SELECT {columns} FROM radpostauth
-          WHERE username = $1 AND authdate >= now() - make_interval(hours => $3)
+          WHERE username = $1 AND {after}
+            AND authdate >= coalesce(to_timestamp(0) + $3 * interval '1 microsecond', now())
+                            - make_interval(hours => $5)
           ORDER BY authdate DESC, id DESC LIMIT $2"
     );
     let max = f.max_hours.unwrap_or(i32::MAX);
     for hours in LOOK_BACK_HOURS {
         let hours = hours.min(max);
-        let rows = read(conn, &recent, &[username, &limit, &hours])?;
+        let rows = read(conn, &recent, &[username, &limit, &micros, &id, &hours])?;
         if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit || hours == max {
             return Ok(rows);
         }
     }
     let all = format!(
         "SELECT {columns} FROM radpostauth
-          WHERE username = $1
+          WHERE username = $1 AND {after}
           ORDER BY authdate DESC, id DESC LIMIT $2"
     );
-    read(conn, &all, &[username, &limit])
+    read(conn, &all, &[username, &limit, &micros, &id])
 }
 
 fn read(
@@ -109,6 +122,10 @@ fn read(
             called_station_id: r.get(5),
             reason: r.get(6),
             nas_ip: r.get(7),
+            position: Position {
+                micros: r.get(8),
+                id: r.get(0),
+            },
         })
         .collect())
 }

@@ -535,6 +535,8 @@ pub fn save_round(
 pub struct CoaLogFilter {
     pub username: Option<String>,
     pub since: Option<UnixTime>,
+    /// Only outcomes older than this id (the next page).
+    pub before_id: Option<i64>,
     pub limit: Option<i64>,
 }
 
@@ -550,10 +552,11 @@ pub fn list_coa_log(conn: &mut impl GenericClient, f: &CoaLogFilter) -> Result<V
                    FROM coa_log
                   WHERE ($1::text IS NULL OR username = $1)
                     AND ($2::bigint IS NULL OR sent_at >= to_timestamp($2))
+                    AND ($4::bigint IS NULL OR id < $4)
                   ORDER BY id DESC
                   LIMIT $3"
             ),
-            &[&f.username, &f.since, &f.limit.unwrap_or(100)],
+            &[&f.username, &f.since, &f.limit.unwrap_or(100), &f.before_id],
         )
         .map_err(q("listing CoA outcomes"))?;
     Ok(rows

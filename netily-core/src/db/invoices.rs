@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::customers::customer_id;
 use super::epoch;
 use super::error::{q, sql, Error, Result};
+use super::page::{after_position, position_micros, Position};
 use crate::model::{UnixTime, SECONDS_PER_DAY};
 
 /// Days from issue to due date when none is given.
@@ -50,6 +51,9 @@ pub struct InvoiceRow {
     pub due_at: UnixTime,
     /// unpaid, paid or void.
     pub status: String,
+    /// Where it stands in a list (by due date, newest first).
+    #[serde(skip)]
+    pub position: Position,
 }
 
 const INVOICE_SELECT: &str = concat!(
@@ -59,7 +63,9 @@ const INVOICE_SELECT: &str = concat!(
     epoch!("i.issued_at"),
     ", ",
     epoch!("i.due_at"),
-    ", i.status FROM invoices i JOIN customers c ON c.id = i.customer_id"
+    ", i.status, ",
+    position_micros!("i.due_at"),
+    " FROM invoices i JOIN customers c ON c.id = i.customer_id"
 );
 
 fn from_row(r: &Row) -> InvoiceRow {
@@ -72,6 +78,10 @@ fn from_row(r: &Row) -> InvoiceRow {
         issued_at: r.get(5),
         due_at: r.get(6),
         status: r.get(7),
+        position: Position {
+            micros: r.get(8),
+            id: r.get(0),
+        },
     }
 }
 
@@ -92,6 +102,8 @@ pub struct InvoiceFilter {
     pub username: Option<String>,
     /// unpaid, paid or void.
     pub status: Option<String>,
+    /// Only invoices after this one (newest due first).
+    pub after: Option<Position>,
     pub limit: Option<i64>,
 }
 
@@ -177,25 +189,26 @@ pub fn list_invoices(conn: &mut impl GenericClient, f: &InvoiceFilter) -> Result
             ));
         }
     }
-    if let Some(s) = &f.status {
-        if !matches!(s.as_str(), "unpaid" | "paid" | "void") {
-            return Err(Error::invalid(
-                "invoice status",
-                format!("\"{s}\": expected unpaid, paid or void"),
-            ));
-        }
-    }
     if let Some(u) = &f.username {
         customer_id(conn, u)?;
     }
+    let (micros, id) = Position::params(f.after);
     let rows = conn
         .query(
             &format!(
                 "{INVOICE_SELECT}
                  WHERE ($1::text IS NULL OR c.username = $1) AND ($2::text IS NULL OR i.status = $2)
-                 ORDER BY i.due_at DESC, i.id DESC LIMIT $3"
+                   AND {}
+                 ORDER BY i.due_at DESC, i.id DESC LIMIT $3",
+                after_position!("i.due_at", "i.id", "$4", "$5")
             ),
-            &[&f.username, &f.status, &f.limit.unwrap_or(i64::MAX)],
+            &[
+                &f.username,
+                &f.status,
+                &f.limit.unwrap_or(i64::MAX),
+                &micros,
+                &id,
+            ],
         )
         .map_err(q("listing invoices"))?;
     Ok(rows.iter().map(from_row).collect())

@@ -21,6 +21,7 @@ pub mod listen;
 pub mod migrate;
 pub mod nas;
 pub mod operators;
+pub mod page;
 pub mod pki;
 pub mod plans;
 pub mod pool;

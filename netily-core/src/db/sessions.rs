@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::epoch;
 use super::error::{q, Result};
+use super::page::{after_position, position_micros, Position};
 use crate::model::UnixTime;
 
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +26,9 @@ pub struct SessionRow {
     pub input_octets: i64,
     pub output_octets: i64,
     pub terminate_cause: Option<String>,
+    /// Where it stands in the list (the next page's `after`).
+    #[serde(skip)]
+    pub position: Position,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -37,10 +41,13 @@ pub struct SessionFilter {
     pub nas: Option<Vec<IpAddr>>,
     /// Only sessions started at or after this moment.
     pub since: Option<UnixTime>,
+    /// Only sessions after this one (newest first: started earlier).
+    pub after: Option<Position>,
     pub limit: Option<i64>,
 }
 
 pub fn list_sessions(conn: &mut impl GenericClient, f: &SessionFilter) -> Result<Vec<SessionRow>> {
+    let (micros, id) = Position::params(f.after);
     let rows = conn
         .query(
             concat!(
@@ -53,6 +60,9 @@ pub fn list_sessions(conn: &mut impl GenericClient, f: &SessionFilter) -> Result
                        AND ($2::text IS NULL OR username = $2)
                        AND ($4::inet[] IS NULL OR nasipaddress = ANY($4))
                        AND ($5::bigint IS NULL OR acctstarttime >= to_timestamp($5))
+                       AND ",
+                after_position!("acctstarttime", "radacctid", "$6", "$7"),
+                "
                      ORDER BY acctstarttime DESC, radacctid DESC
                      LIMIT $3)
                  SELECT r.acctuniqueid, r.acctsessionid, r.username, host(r.nasipaddress),
@@ -63,7 +73,9 @@ pub fn list_sessions(conn: &mut impl GenericClient, f: &SessionFilter) -> Result
                 ", ",
                 epoch!("r.acctstoptime"),
                 ", r.acctsessiontime, coalesce(r.acctinputoctets, 0), coalesce(r.acctoutputoctets, 0),
-                        r.acctterminatecause
+                        r.acctterminatecause, ",
+                position_micros!("r.acctstarttime"),
+                ", r.radacctid
                    FROM page JOIN radacct r USING (radacctid, acctstarttime)
                   ORDER BY r.acctstarttime DESC, r.radacctid DESC"
             ),
@@ -73,6 +85,8 @@ pub fn list_sessions(conn: &mut impl GenericClient, f: &SessionFilter) -> Result
                 &f.limit.unwrap_or(100),
                 &f.nas,
                 &f.since,
+                &micros,
+                &id,
             ],
         )
         .map_err(q("listing sessions"))?;
@@ -92,6 +106,10 @@ pub fn list_sessions(conn: &mut impl GenericClient, f: &SessionFilter) -> Result
             input_octets: r.get(10),
             output_octets: r.get(11),
             terminate_cause: r.get(12),
+            position: Position {
+                micros: r.get(13),
+                id: r.get(14),
+            },
         })
         .collect())
 }

@@ -85,6 +85,7 @@ pub fn subscriber_history(
                 rejects_only: false,
                 limit: Some(RECENT),
                 max_hours: Some(RECENT_LOGINS_HOURS),
+                ..AuthLogFilter::default()
             },
         )?,
         audit: list_audit(

@@ -8,7 +8,7 @@ use netily_core::db::operators::{self as ops, Operator, TokenRow};
 use netily_core::operators::{Area, Role};
 use serde::Deserialize;
 
-use super::{created, page_size, paged, Body, Page, Params};
+use super::{after_id, created, page_size, paged, Body, Page, Params};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::state::App;
@@ -50,16 +50,7 @@ pub struct AuditQuery {
 
 pub async fn list_audit(app: &App, q: AuditQuery) -> Result<Page<AuditEntry>, ApiError> {
     let size = page_size(q.limit)?;
-    let before_id = q
-        .after
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(format!("invalid after \"{s}\": expected an entry id"))
-            })
-        })
-        .transpose()?;
+    let before_id = after_id(q.after.as_deref())?;
     let filter = AuditFilter {
         subscriber: q.user.filter(|s| !s.is_empty()),
         actor: q.operator.filter(|s| !s.is_empty()),

@@ -8,7 +8,7 @@ use netily_core::input;
 use netily_core::operators::Area;
 use serde::Deserialize;
 
-use super::{created, page_size, Body, Page, Params};
+use super::{after_position, created, page_size, paged, Body, Page, Params};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::state::App;
@@ -18,6 +18,8 @@ pub struct InvoiceQuery {
     pub user: Option<String>,
     /// unpaid, paid or void
     pub status: Option<String>,
+    /// The `next` of the page before.
+    pub after: Option<String>,
     pub limit: Option<i64>,
 }
 
@@ -26,12 +28,13 @@ pub async fn list_invoices(app: &App, q: InvoiceQuery) -> Result<Page<InvoiceRow
     let filter = InvoiceFilter {
         username: q.user.filter(|s| !s.is_empty()),
         status: q.status.filter(|s| !s.is_empty()),
-        limit: Some(size),
+        after: after_position(q.after.as_deref())?,
+        limit: Some(size + 1),
     };
-    let items = app
+    let rows = app
         .read(move |tx| Ok(db::list_invoices(tx, &filter)?))
         .await?;
-    Ok(Page { items, next: None })
+    Ok(paged(rows, size, |i| i.position.to_string()))
 }
 
 pub async fn invoices(

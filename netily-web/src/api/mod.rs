@@ -197,6 +197,30 @@ pub fn paged<T: Serialize>(mut rows: Vec<T>, size: i64, cursor: impl Fn(&T) -> S
     Page { items: rows, next }
 }
 
+/// `after` of a list ordered by time: the `next` of the page before.
+pub fn after_position(
+    after: Option<&str>,
+) -> Result<Option<netily_core::db::page::Position>, ApiError> {
+    Ok(after
+        .filter(|s| !s.is_empty())
+        .map(|s| netily_core::db::page::Position::parse("after", s))
+        .transpose()?)
+}
+
+/// `after` of a list ordered by id: the `next` of the page before.
+pub fn after_id(after: Option<&str>) -> Result<Option<i64>, ApiError> {
+    after
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "invalid after \"{s}\": expected the `next` of the previous page"
+                ))
+            })
+        })
+        .transpose()
+}
+
 /// A field that may be absent (keep), null (clear) or a value (set).
 pub fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,

@@ -13,7 +13,7 @@ use netily_core::operators::Area;
 use netily_core::pki::CaKeySeal;
 use serde::Deserialize;
 
-use super::{page_size, Body, Page, Params};
+use super::{after_id, after_position, page_size, paged, Body, Page, Params};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::state::App;
@@ -23,6 +23,8 @@ pub struct SessionQuery {
     pub user: Option<String>,
     /// true: only sessions online now [default: true]
     pub online: Option<bool>,
+    /// The `next` of the page before.
+    pub after: Option<String>,
     pub limit: Option<i64>,
 }
 
@@ -31,13 +33,14 @@ pub async fn list_sessions(app: &App, q: SessionQuery) -> Result<Page<SessionRow
     let filter = SessionFilter {
         active: q.online.unwrap_or(true),
         username: q.user.filter(|s| !s.is_empty()),
-        limit: Some(size),
+        after: after_position(q.after.as_deref())?,
+        limit: Some(size + 1),
         ..SessionFilter::default()
     };
-    let items = app
+    let rows = app
         .read(move |tx| Ok(db::list_sessions(tx, &filter)?))
         .await?;
-    Ok(Page { items, next: None })
+    Ok(paged(rows, size, |s| s.position.to_string()))
 }
 
 pub async fn sessions(
@@ -51,6 +54,8 @@ pub async fn sessions(
 pub struct AuthLogQuery {
     pub user: Option<String>,
     pub rejects: Option<bool>,
+    /// The `next` of the page before.
+    pub after: Option<String>,
     pub limit: Option<i64>,
 }
 
@@ -98,6 +103,8 @@ pub async fn kick_session(
 #[derive(Deserialize)]
 pub struct EnforcementQuery {
     pub user: Option<String>,
+    /// The `next` of the page before.
+    pub after: Option<String>,
     pub limit: Option<i64>,
 }
 
@@ -111,12 +118,13 @@ pub async fn list_enforcement(
     let filter = CoaLogFilter {
         username: q.user.filter(|s| !s.is_empty()),
         since: None,
-        limit: Some(size),
+        before_id: after_id(q.after.as_deref())?,
+        limit: Some(size + 1),
     };
-    let items = app
+    let rows = app
         .read(move |tx| Ok(enforcement::list_coa_log(tx, &filter)?))
         .await?;
-    Ok(Page { items, next: None })
+    Ok(paged(rows, size, |e| e.id.to_string()))
 }
 
 pub async fn enforcement_log(
@@ -175,13 +183,14 @@ pub async fn list_auth_log(app: &App, q: AuthLogQuery) -> Result<Page<AuthLogEnt
     let filter = AuthLogFilter {
         username: q.user.filter(|s| !s.is_empty()),
         rejects_only: q.rejects.unwrap_or(false),
-        limit: Some(size),
+        after: after_position(q.after.as_deref())?,
+        limit: Some(size + 1),
         max_hours: None,
     };
-    let items = app
+    let rows = app
         .read(move |tx| Ok(db::list_auth_log(tx, &filter)?))
         .await?;
-    Ok(Page { items, next: None })
+    Ok(paged(rows, size, |e| e.position.to_string()))
 }
 
 pub async fn auth_log(

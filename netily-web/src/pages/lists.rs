@@ -104,8 +104,8 @@ pub async fn subscribers(
     }))
 }
 
-/// The newest rows a console list shows (sessions, invoices, logins, the
-/// enforcement log); filters narrow them, the API pages further.
+/// Rows per page of a console list (sessions, invoices, logins, the
+/// enforcement log).
 const CONSOLE_ROWS: i64 = 100;
 
 /// A cell of a generic list, with an optional link.
@@ -158,6 +158,16 @@ struct TablePage {
 #[derive(Deserialize)]
 pub struct UserQuery {
     user: Option<String>,
+    after: Option<String>,
+}
+
+/// The link to the page after this one, with the same filters.
+fn next_link(path: &str, filters: &[(&str, &str)], next: Option<String>) -> Option<String> {
+    next.map(|after| {
+        let mut pairs = filters.to_vec();
+        pairs.push(("after", &after));
+        format!("{path}?{}", query(&pairs))
+    })
 }
 
 pub async fn sessions(
@@ -171,10 +181,12 @@ pub async fn sessions(
         network::SessionQuery {
             user: Some(user.clone()),
             online: Some(true),
+            after: q.after,
             limit: Some(CONSOLE_ROWS),
         },
     )
     .await?;
+    let next = next_link("/sessions", &[("user", &user)], page.next);
     let rows = page
         .items
         .into_iter()
@@ -198,7 +210,7 @@ pub async fn sessions(
         filters: vec![("user", user, "username")],
         headers: vec!["Subscriber", "Started", "NAS", "IP", "MAC", "Down", "Up"],
         rows,
-        next: None,
+        next,
     }))
 }
 
@@ -273,6 +285,7 @@ pub async fn routers(
 pub struct InvoicesQuery {
     user: Option<String>,
     status: Option<String>,
+    after: Option<String>,
 }
 
 pub async fn invoices(
@@ -287,10 +300,16 @@ pub async fn invoices(
         billing::InvoiceQuery {
             user: Some(user.clone()),
             status: Some(status.clone()),
+            after: q.after,
             limit: Some(CONSOLE_ROWS),
         },
     )
     .await?;
+    let next = next_link(
+        "/invoices",
+        &[("user", &user), ("status", &status)],
+        page.next,
+    );
     let rows = page
         .items
         .into_iter()
@@ -323,7 +342,7 @@ pub async fn invoices(
             "Status",
         ],
         rows,
-        next: None,
+        next,
     }))
 }
 
@@ -338,10 +357,12 @@ pub async fn auth_log(
         network::AuthLogQuery {
             user: Some(user.clone()),
             rejects: None,
+            after: q.after,
             limit: Some(CONSOLE_ROWS),
         },
     )
     .await?;
+    let next = next_link("/auth-log", &[("user", &user)], page.next);
     let rows = page
         .items
         .into_iter()
@@ -362,7 +383,7 @@ pub async fn auth_log(
         filters: vec![("user", user, "username")],
         headers: vec!["When", "Subscriber", "Reply", "MAC", "NAS", "Why"],
         rows,
-        next: None,
+        next,
     }))
 }
 
@@ -391,12 +412,11 @@ pub async fn audit(
         },
     )
     .await?;
-    let next = page.next.map(|after| {
-        format!(
-            "/audit?{}",
-            query(&[("user", &user), ("operator", &operator), ("after", &after)])
-        )
-    });
+    let next = next_link(
+        "/audit",
+        &[("user", &user), ("operator", &operator)],
+        page.next,
+    );
     let rows = page
         .items
         .into_iter()
@@ -437,6 +457,7 @@ pub async fn audit(
 #[derive(Deserialize)]
 pub struct EnforcementPageQuery {
     user: Option<String>,
+    after: Option<String>,
 }
 
 pub async fn enforcement(
@@ -449,10 +470,12 @@ pub async fn enforcement(
         &app,
         network::EnforcementQuery {
             user: Some(user.clone()),
+            after: q.after,
             limit: Some(CONSOLE_ROWS),
         },
     )
     .await?;
+    let next = next_link("/enforcement", &[("user", &user)], page.next);
     let rows = page
         .items
         .into_iter()
@@ -484,6 +507,6 @@ pub async fn enforcement(
             "From",
         ],
         rows,
-        next: None,
+        next,
     }))
 }
