@@ -50,6 +50,27 @@ impl Isp {
         }
     }
 
+    /// [`Isp::with_config`] with a CA key seal file and `vpn_remote`: what
+    /// issuing router certificates and profiles needs.
+    pub fn with_ca_seal(name: &str) -> Isp {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = freeradius::workspace().join(format!(
+            "target/radius-tests/{name}-seal-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let seal = dir.join("seal");
+        std::fs::write(&seal, "7".repeat(64)).unwrap();
+        std::fs::set_permissions(&seal, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Isp::with_config(
+            name,
+            &format!(
+                "vpn_remote = 127.0.0.1:1194\nca_key_seal_file = {}\n",
+                seal.display()
+            ),
+        )
+    }
+
     /// [`Isp::new`] migrated by `netadmin migrate`, with one plan `plan` at
     /// `rate` from `netadmin plan add`.
     pub fn with_plan(name: &str, plan: &str, rate: &str) -> Isp {

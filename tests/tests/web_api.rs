@@ -83,6 +83,118 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+type Change = (&'static str, &'static str, Option<Value>);
+
+/// Changes support may make and readonly may not.
+fn subscriber_changes() -> Vec<Change> {
+    vec![
+        ("POST", "/api/v1/subscribers/bob/suspend", None),
+        ("POST", "/api/v1/subscribers/bob/resume", None),
+        ("POST", "/api/v1/subscribers/bob/terminate", None),
+        (
+            "POST",
+            "/api/v1/subscribers",
+            Some(json!({"username": "zed", "password": "zed-pass"})),
+        ),
+        (
+            "PATCH",
+            "/api/v1/subscribers/bob",
+            Some(json!({"full_name": "Robert"})),
+        ),
+        ("DELETE", "/api/v1/subscribers/bob", None),
+        (
+            "POST",
+            "/api/v1/subscribers/bob/plan",
+            Some(json!({"plan": "home-20M"})),
+        ),
+        ("POST", "/api/v1/subscribers/bob/kick", None),
+        ("POST", "/api/v1/sessions/x/kick", None),
+        (
+            "POST",
+            "/api/v1/invoices",
+            Some(json!({"username": "bob", "amount": "5"})),
+        ),
+        (
+            "POST",
+            "/api/v1/invoices/INV-1002/payments",
+            Some(json!({})),
+        ),
+        ("POST", "/api/v1/invoices/INV-1002/void", None),
+    ]
+}
+
+/// Changes only admins may make; `operator_path` is an operator to remove
+/// or promote.
+fn admin_only_changes(operator_path: &'static str) -> Vec<Change> {
+    vec![
+        (
+            "POST",
+            "/api/v1/operators",
+            Some(json!({"name": "eve", "role": "admin", "password": "long enough pass"})),
+        ),
+        ("DELETE", operator_path, None),
+        ("PATCH", operator_path, Some(json!({"role": "admin"}))),
+        (
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({"operator": "ann", "label": "theirs"})),
+        ),
+        (
+            "POST",
+            "/api/v1/routers/demo-router/certificates",
+            Some(json!({})),
+        ),
+        ("POST", "/api/v1/certificates/demo-router/revoke", None),
+        ("GET", "/api/v1/routers/demo-router/ovpn", None),
+        ("GET", "/api/v1/routers/demo-router/mikrotik-script", None),
+        ("DELETE", "/api/v1/subscribers/carol", None),
+        (
+            "POST",
+            "/api/v1/plans",
+            Some(json!({"name": "p2", "rate": "1M/1M"})),
+        ),
+        (
+            "PATCH",
+            "/api/v1/plans/home-20M",
+            Some(json!({"price": "1.00"})),
+        ),
+        ("DELETE", "/api/v1/plans/home-20M", None),
+        (
+            "POST",
+            "/api/v1/routers",
+            Some(json!({"name": "r2", "ip": "192.0.2.77", "secret": "abcdefgh"})),
+        ),
+        (
+            "PATCH",
+            "/api/v1/routers/demo-router",
+            Some(json!({"secret": "changed-secret"})),
+        ),
+        ("DELETE", "/api/v1/routers/demo-router", None),
+        (
+            "POST",
+            "/api/v1/nas",
+            Some(json!({"address": "192.0.2.88", "shortname": "n2", "secret": "abcdefgh"})),
+        ),
+    ]
+}
+
+/// Each change is a 403 with the JSON code "forbidden" for `auth`.
+fn refused_all(web: &WebServer, auth: &str, changes: Vec<Change>) {
+    for (method, path, body) in changes {
+        let h = [("Authorization", auth)];
+        let r = match body {
+            Some(b) => web.send_json(method, path, &h, &b),
+            None => web.request(method, path, &h, None).unwrap(),
+        };
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (403, "forbidden"),
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+}
+
 #[test]
 fn every_role_reads_everything_readonly_changes_nothing_and_support_not_operators_or_certificates()
 {
@@ -123,84 +235,10 @@ fn every_role_reads_everything_readonly_changes_nothing_and_support_not_operator
     // readonly: every change refused, nothing changed.
     let ro = bearer(&readonly);
     let before = fingerprint(&isp);
-    for (method, path, body) in [
-        ("POST", "/api/v1/subscribers/bob/suspend", None),
-        ("POST", "/api/v1/subscribers/bob/resume", None),
-        ("POST", "/api/v1/subscribers/bob/terminate", None),
-        (
-            "POST",
-            "/api/v1/subscribers",
-            Some(json!({"username": "zed", "password": "zed-pass"})),
-        ),
-        (
-            "PATCH",
-            "/api/v1/subscribers/bob",
-            Some(json!({"full_name": "Robert"})),
-        ),
-        ("DELETE", "/api/v1/subscribers/bob", None),
-        (
-            "POST",
-            "/api/v1/subscribers/bob/plan",
-            Some(json!({"plan": "home-20M"})),
-        ),
-        ("POST", "/api/v1/subscribers/bob/kick", None),
-        ("POST", "/api/v1/sessions/x/kick", None),
-        (
-            "POST",
-            "/api/v1/invoices",
-            Some(json!({"username": "bob", "amount": "5"})),
-        ),
-        (
-            "POST",
-            "/api/v1/invoices/INV-1002/payments",
-            Some(json!({})),
-        ),
-        ("POST", "/api/v1/invoices/INV-1002/void", None),
-        (
-            "POST",
-            "/api/v1/operators",
-            Some(json!({"name": "eve", "role": "admin", "password": "long enough pass"})),
-        ),
-        ("DELETE", "/api/v1/operators/ann", None),
-        ("POST", "/api/v1/tokens", Some(json!({"label": "mine"}))),
-        (
-            "POST",
-            "/api/v1/tokens",
-            Some(json!({"operator": "ann", "label": "theirs"})),
-        ),
-        (
-            "POST",
-            "/api/v1/routers/demo-router/certificates",
-            Some(json!({})),
-        ),
-        ("POST", "/api/v1/certificates/demo-router/revoke", None),
-        ("GET", "/api/v1/routers/demo-router/ovpn", None),
-        ("GET", "/api/v1/routers/demo-router/mikrotik-script", None),
-        (
-            "POST",
-            "/api/v1/plans",
-            Some(json!({"name": "p2", "rate": "1M/1M"})),
-        ),
-        (
-            "PATCH",
-            "/api/v1/plans/home-20M",
-            Some(json!({"price": "1.00"})),
-        ),
-        ("DELETE", "/api/v1/plans/home-20M", None),
-    ] {
-        let r = match body {
-            Some(b) => web.send_json(method, path, &[("Authorization", &ro)], &b),
-            None => web
-                .request(method, path, &[("Authorization", &ro)], None)
-                .unwrap(),
-        };
-        assert_eq!(
-            (r.status, r.error_code().as_str()),
-            (403, "forbidden"),
-            "{method} {path}: {}",
-            r.body
-        );
-    }
+    let mut changes = subscriber_changes();
+    changes.extend(admin_only_changes("/api/v1/operators/ann"));
+    changes.push(("POST", "/api/v1/tokens", Some(json!({"label": "mine"}))));
+    refused_all(&web, &ro, changes);
     assert_eq!(fingerprint(&isp), before, "readonly changed something");
     assert_eq!(status_of(&isp, "bob"), "active");
     assert_eq!(unpaid(&isp, "INV-1002"), 1);
@@ -219,54 +257,10 @@ fn every_role_reads_everything_readonly_changes_nothing_and_support_not_operator
     assert_eq!(r.json()["previous_status"], "active");
     assert_eq!(status_of(&isp, "bob"), "suspended");
     let before = fingerprint(&isp);
-    for (method, path, body) in [
-        ("GET", "/api/v1/operators", None),
-        (
-            "POST",
-            "/api/v1/operators",
-            Some(json!({"name": "eve", "role": "admin", "password": "long enough pass"})),
-        ),
-        ("DELETE", "/api/v1/operators/rex", None),
-        (
-            "POST",
-            "/api/v1/tokens",
-            Some(json!({"operator": "ann", "label": "theirs"})),
-        ),
-        ("POST", "/api/v1/tokens/1/revoke", None),
-        ("POST", "/api/v1/certificates/demo-router/revoke", None),
-        (
-            "POST",
-            "/api/v1/routers/demo-router/certificates",
-            Some(json!({})),
-        ),
-        ("GET", "/api/v1/routers/demo-router/ovpn", None),
-        ("GET", "/api/v1/routers/demo-router/mikrotik-script", None),
-        ("DELETE", "/api/v1/subscribers/carol", None),
-        (
-            "POST",
-            "/api/v1/plans",
-            Some(json!({"name": "p2", "rate": "1M/1M"})),
-        ),
-        (
-            "PATCH",
-            "/api/v1/plans/home-20M",
-            Some(json!({"price": "1.00"})),
-        ),
-        ("DELETE", "/api/v1/plans/home-20M", None),
-    ] {
-        let r = match body {
-            Some(b) => web.send_json(method, path, &[("Authorization", &sup)], &b),
-            None => web
-                .request(method, path, &[("Authorization", &sup)], None)
-                .unwrap(),
-        };
-        assert_eq!(
-            (r.status, r.error_code().as_str()),
-            (403, "forbidden"),
-            "{method} {path}: {}",
-            r.body
-        );
-    }
+    let mut changes = admin_only_changes("/api/v1/operators/rex");
+    changes.push(("GET", "/api/v1/operators", None));
+    changes.push(("POST", "/api/v1/tokens/1/revoke", None));
+    refused_all(&web, &sup, changes);
     assert_eq!(fingerprint(&isp), before, "support changed what it may not");
     // Support's own token: made and revoked through the API.
     let r = web.send_json(
@@ -1285,4 +1279,256 @@ fn every_list_pages_to_its_end_in_order_with_no_row_twice_or_missed_even_where_t
         r.body.contains("test 1<") && !r.body.contains("more 100<"),
         "{href}"
     );
+}
+
+#[test]
+fn routers_and_nas_entries_are_added_changed_and_removed_by_admins_and_roles_changed() {
+    let isp = Isp::with_ca_seal("web_routers");
+    isp.netadmin(&["migrate"]);
+    isp.netadmin(&["seed", "demo"]);
+    let (_, _, admin) = operator(&isp, "ann", "admin");
+    let (_, _, support) = operator(&isp, "sam", "support");
+    let web = WebServer::start(isp.config());
+    let adm = bearer(&admin);
+    let h = [("Authorization", adm.as_str())];
+
+    // Before a CA: the router without a certificate.
+    let r = web.send_json(
+        "POST",
+        "/api/v1/routers",
+        &h,
+        &json!({"name": "tower-3", "ip": "192.0.2.33", "secret": "tower-3-secret"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["certificate"], Value::Null);
+    assert!(r.json()["vpn_address"].is_string(), "{}", r.body);
+    assert!(
+        !r.body.contains("tower-3-secret"),
+        "a secret is never shown"
+    );
+    isp.netadmin(&["ca", "init"]);
+    let r = web.send_json(
+        "POST",
+        "/api/v1/routers",
+        &h,
+        &json!({"name": "tower-4", "ip": "192.0.2.34", "secret": "tower-4-secret",
+                "description": "hill"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let serial = r.json()["certificate"].as_str().unwrap().to_owned();
+    let certs = web.get("/api/v1/certificates", &h).body;
+    assert!(certs.contains(&serial), "{certs}");
+
+    // Bad input: a JSON error naming what is wrong, nothing added.
+    let before = fingerprint(&isp);
+    for (body, code, says) in [
+        (
+            json!({"name": "t5", "ip": "300.1.1.1", "secret": "abcdefgh"}),
+            "invalid",
+            "router IP",
+        ),
+        (
+            json!({"name": "t5", "ip": "192.0.2.35", "secret": "has space"}),
+            "invalid",
+            "secret",
+        ),
+        (
+            json!({"name": "t 5", "ip": "192.0.2.35", "secret": "abcdefgh"}),
+            "invalid",
+            "router name",
+        ),
+        (
+            json!({"name": "tower-3", "ip": "192.0.2.36", "secret": "abcdefgh"}),
+            "duplicate",
+            "tower-3",
+        ),
+        (
+            json!({"name": "t5", "ip": "192.0.2.33", "secret": "abcdefgh"}),
+            "duplicate",
+            "192.0.2.33",
+        ),
+        (
+            json!({"name": "t5", "ip": "192.0.2.35"}),
+            "invalid",
+            "secret",
+        ),
+    ] {
+        let r = web.send_json("POST", "/api/v1/routers", &h, &body);
+        assert_eq!(r.error_code(), code, "{body}: {}", r.body);
+        assert!(r.body.contains(says), "{body}: {}", r.body);
+    }
+    let r = web.send_json(
+        "PATCH",
+        "/api/v1/routers/tower-3",
+        &h,
+        &json!({"coa_port": 0}),
+    );
+    assert_eq!(r.error_code(), "invalid", "{}", r.body);
+    assert_eq!(fingerprint(&isp), before);
+
+    // Change and remove; the NAS table follows (FreeRADIUS reads it).
+    let r = web.send_json(
+        "PATCH",
+        "/api/v1/routers/tower-3",
+        &h,
+        &json!({"ip": "192.0.2.43", "secret": "new-secret-3", "coa_port": 1700}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["nas_ip"], "192.0.2.43");
+    let nas_row = |addr: &str| -> Option<(String, Option<i32>)> {
+        isp.sql()
+            .query_opt("SELECT secret, ports FROM nas WHERE nasname = $1", &[&addr])
+            .unwrap()
+            .map(|r| (r.get(0), r.get(1)))
+    };
+    assert_eq!(
+        nas_row("192.0.2.43"),
+        Some(("new-secret-3".into(), Some(1700)))
+    );
+    assert_eq!(nas_row("192.0.2.33"), None);
+    let r = web
+        .request("DELETE", "/api/v1/routers/tower-4", &h, None)
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["revoked"], json!([serial]));
+    assert_eq!(web.get("/api/v1/routers/tower-4", &h).status, 404);
+    assert_eq!(nas_row("192.0.2.34"), None);
+
+    // A NAS that is not a router.
+    let r = web.send_json(
+        "POST",
+        "/api/v1/nas",
+        &h,
+        &json!({"address": "198.51.100.0/24", "shortname": "olt-1", "secret": "olt-secret-1",
+                "type": "other", "coa_port": 3799}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = web.send_json(
+        "PATCH",
+        "/api/v1/nas/olt-1",
+        &h,
+        &json!({"description": "basement"}),
+    );
+    assert_eq!(r.json()["description"], "basement", "{}", r.body);
+    let list = web.get("/api/v1/nas", &h);
+    assert!(
+        list.body.contains("olt-1") && !list.body.contains("olt-secret-1"),
+        "{}",
+        list.body
+    );
+    let r = web.send_json(
+        "PATCH",
+        "/api/v1/nas/tower-3",
+        &h,
+        &json!({"description": "x"}),
+    );
+    assert_ne!(
+        r.status, 200,
+        "a router's NAS entry is changed through its router: {}",
+        r.body
+    );
+    let r = web
+        .request("DELETE", "/api/v1/nas/olt-1", &h, None)
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(nas_row("198.51.100.0/24"), None);
+
+    // Roles: sam becomes readonly and his token can no longer change
+    // anything; the last admin cannot be demoted.
+    let sup = bearer(&support);
+    let r = web.send_json(
+        "PATCH",
+        "/api/v1/operators/sam",
+        &h,
+        &json!({"role": "readonly"}),
+    );
+    assert_eq!(r.json()["role"], "readonly", "{}", r.body);
+    let r = web
+        .request(
+            "POST",
+            "/api/v1/subscribers/bob/suspend",
+            &[("Authorization", &sup)],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = web.send_json(
+        "PATCH",
+        "/api/v1/operators/ann",
+        &h,
+        &json!({"role": "support"}),
+    );
+    assert_eq!(r.error_code(), "refused", "{}", r.body);
+    let r = web.send_json(
+        "PATCH",
+        "/api/v1/operators/ann",
+        &h,
+        &json!({"role": "boss"}),
+    );
+    assert_eq!(r.error_code(), "invalid", "{}", r.body);
+
+    // The console adds and removes routers too.
+    let ann_pw = {
+        let out = isp.netadmin(&["--json", "operator", "passwd", "ann", "--generate-password"]);
+        serde_json::from_str::<Value>(&out).unwrap()["password"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let ann = Console::login(&web, "ann", &ann_pw);
+    let cookie = ann.header();
+    let c = [("Cookie", cookie.as_str())];
+    assert!(web.get("/routers", &c).body.contains("id=\"add-router\""));
+    let r = web.post_form(
+        "/routers",
+        &c,
+        &[
+            ("csrf", &ann.csrf),
+            ("name", "tower-9"),
+            ("ip", "192.0.2.99"),
+            ("secret", "tower-9-secret"),
+            ("description", ""),
+        ],
+    );
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/routers?done=added")),
+        "{}",
+        r.body
+    );
+    assert!(nas_row("192.0.2.99").is_some());
+    let r = web.post_form("/routers/tower-9/remove", &c, &[("csrf", &ann.csrf)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(nas_row("192.0.2.99").is_none());
+
+    let out = isp.netadmin(&["--json", "audit", "--operator", "ann", "--limit", "100"]);
+    let actions: Vec<String> = serde_json::from_str::<Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["via"].as_str().unwrap(),
+                e["action"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for want in [
+        "api router add",
+        "api router update",
+        "api router remove",
+        "api nas add",
+        "api nas update",
+        "api nas remove",
+        "api operator role",
+        "console router add",
+        "console router remove",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == want),
+            "{want} not in {actions:?}"
+        );
+    }
 }

@@ -5,7 +5,6 @@
 //! in; download a router's .ovpn. Screenshots of the main pages (and one at
 //! a phone's width) go to target/screenshots/.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -44,16 +43,7 @@ fn wait_login(radiusd: &Radiusd, user: &str, want: &str) {
 fn an_operator_suspends_a_subscriber_records_a_payment_and_downloads_a_profile_in_a_browser() {
     let dir = workspace().join(format!("target/browser-tests/{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let seal = dir.join("seal");
-    std::fs::write(&seal, "7".repeat(64)).unwrap();
-    std::fs::set_permissions(&seal, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let isp = Isp::with_config(
-        "web_browser",
-        &format!(
-            "vpn_remote = 127.0.0.1:1194\nca_key_seal_file = {}\n",
-            seal.display()
-        ),
-    );
+    let isp = Isp::with_ca_seal("web_browser");
     isp.netadmin(&["migrate"]);
     isp.netadmin(&["seed", "demo"]);
     isp.netadmin(&["ca", "init"]);

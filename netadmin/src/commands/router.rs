@@ -1,5 +1,5 @@
 use netily_core::db::nas::{self, NasChange, NasRow, NewNas};
-use netily_core::db::pki as store;
+use netily_core::db::onboard;
 use netily_core::db::{self, NewRouter, RouterRow};
 
 use super::{now, Ctx};
@@ -23,22 +23,8 @@ pub fn run(ctx: &Ctx, cmd: RouterCmd) -> Outcome {
                 description,
             };
             let vpn = ctx.config.router_plan();
-            // One transaction: the router with its certificate, or nothing.
             let (row, cert) = ctx.in_tx(|tx| {
-                let row = db::add_router(tx, &r, &vpn)?;
-                if store::ca_info(tx)?.is_none() {
-                    return Ok((row, None));
-                }
-                let seal = ctx.seal()?;
-                let issued = store::issue_router_certificate(
-                    tx,
-                    &seal,
-                    &row.name,
-                    store::DEFAULT_CERT_DAYS,
-                    false,
-                    now(),
-                )?;
-                Ok((row, Some(issued.certificate)))
+                onboard::add_router_with_certificate(tx, &r, &vpn, || ctx.seal(), now())
             })?;
             if ctx.json {
                 let mut v = serde_json::to_value(&row)

@@ -20,6 +20,7 @@ pub mod journal_positions;
 pub mod listen;
 pub mod migrate;
 pub mod nas;
+pub mod onboard;
 pub mod operators;
 pub mod page;
 pub mod pki;

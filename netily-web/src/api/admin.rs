@@ -102,6 +102,31 @@ pub async fn add_operator(
     Ok(created(op))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorUpdate {
+    /// admin, support or readonly (the last admin stays admin).
+    role: String,
+}
+
+/// Changes an operator's role; their sessions and tokens act with the new
+/// one from the next request.
+pub async fn update_operator(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(name): Path<String>,
+    Body(u): Body<OperatorUpdate>,
+) -> Result<Json<Operator>, ApiError> {
+    who.require(Area::Operators)?;
+    let role = Role::parse(&u.role)?;
+    let op = app
+        .change(&who, "operator role", move |tx| {
+            Ok(ops::set_role(tx, &name, role)?)
+        })
+        .await?;
+    Ok(Json(op))
+}
+
 pub async fn remove_operator(
     State(app): State<App>,
     Extension(who): Extension<Authed>,

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod billing;
 pub mod network;
 pub mod plans;
+pub mod routers;
 pub mod subscribers;
 pub mod usage;
 
@@ -93,7 +94,18 @@ pub fn routes() -> Router<App> {
             post(network::issue_certificate),
         )
         .route("/api/v1/auth-log", get(network::auth_log))
-        .route("/api/v1/routers", get(network::routers))
+        .route("/api/v1/routers", get(network::routers).post(routers::add))
+        .route(
+            "/api/v1/routers/{name}",
+            get(routers::show)
+                .patch(routers::update)
+                .delete(routers::remove),
+        )
+        .route("/api/v1/nas", get(routers::list_nas).post(routers::add_nas))
+        .route(
+            "/api/v1/nas/{target}",
+            axum::routing::patch(routers::update_nas).delete(routers::remove_nas),
+        )
         .route("/api/v1/routers/{name}/ovpn", get(network::ovpn))
         .route(
             "/api/v1/routers/{name}/mikrotik-script",
@@ -111,7 +123,7 @@ pub fn routes() -> Router<App> {
         )
         .route(
             "/api/v1/operators/{name}",
-            axum::routing::delete(admin::remove_operator),
+            axum::routing::patch(admin::update_operator).delete(admin::remove_operator),
         )
         .route("/api/v1/tokens", get(admin::tokens).post(admin::add_token))
         .route("/api/v1/tokens/{id}/revoke", post(admin::revoke_token))

@@ -209,7 +209,7 @@ pub async fn routers(State(app): State<App>) -> Result<Json<Vec<RouterRow>>, Api
     Ok(Json(list_routers(&app).await?))
 }
 
-fn seal(app: &App) -> Result<CaKeySeal, ApiError> {
+pub fn seal(app: &App) -> Result<CaKeySeal, ApiError> {
     let key = app.config.ca_key_seal.as_ref().ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::CONFLICT,

@@ -8,7 +8,7 @@ use netily_core::model::SubscriberStatus;
 use serde::Deserialize;
 
 use super::PageResult;
-use crate::api::{billing, network, subscribers};
+use crate::api::{billing, network, routers, subscribers};
 use crate::auth::Authed;
 use crate::state::App;
 
@@ -122,4 +122,36 @@ pub async fn revoke_certificates(
 ) -> PageResult {
     network::revoke_certificates(&app, &who, name).await?;
     Ok(Redirect::to("/routers?done=revoked").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RouterForm {
+    name: String,
+    ip: String,
+    secret: String,
+    description: Option<String>,
+}
+
+pub async fn add_router(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Form(f): Form<RouterForm>,
+) -> PageResult {
+    let body = routers::NewRouterBody {
+        name: f.name.trim().to_owned(),
+        ip: f.ip.trim().to_owned(),
+        secret: f.secret,
+        description: f.description,
+    };
+    routers::add_router(&app, &who, body).await?;
+    Ok(Redirect::to("/routers?done=added").into_response())
+}
+
+pub async fn remove_router(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(name): Path<String>,
+) -> PageResult {
+    routers::remove_router(&app, &who, name).await?;
+    Ok(Redirect::to("/routers?done=removed").into_response())
 }

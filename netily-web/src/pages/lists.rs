@@ -153,6 +153,18 @@ struct TablePage {
     headers: Vec<&'static str>,
     rows: Vec<Vec<Cell>>,
     next: Option<String>,
+    /// A form below the list (adding a router).
+    form: Option<AddForm>,
+}
+
+/// A form of text fields posting to `action`.
+pub struct AddForm {
+    id: &'static str,
+    title: &'static str,
+    action: &'static str,
+    /// (name, label, placeholder) of each field.
+    fields: Vec<(&'static str, &'static str, &'static str)>,
+    button: &'static str,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +223,7 @@ pub async fn sessions(
         headers: vec!["Subscriber", "Started", "NAS", "IP", "MAC", "Down", "Up"],
         rows,
         next,
+        form: None,
     }))
 }
 
@@ -246,6 +259,7 @@ pub async fn routers(
                     format!("/routers/{name}/certificate"),
                 ));
                 row.push(button("revoke", format!("/routers/{name}/revoke")));
+                row.push(button("remove", format!("/routers/{name}/remove")));
             }
             row
         })
@@ -259,7 +273,7 @@ pub async fn routers(
         "Status",
     ];
     if admin {
-        headers.extend(["Profile", "Script", "Certificate", ""]);
+        headers.extend(["Profile", "Script", "Certificate", "", ""]);
     }
     let mut nav = Nav::new(&who, "routers");
     nav.flash = match q.done.as_deref() {
@@ -269,8 +283,24 @@ pub async fn routers(
         Some("revoked") => {
             Some("The router's certificates are revoked: its VPN is refused from now on.")
         }
+        Some("added") => Some(
+            "Router added, with its first certificate once a CA exists. Download its RouterOS script.",
+        ),
+        Some("removed") => Some("Router removed: its NAS entry is gone and its certificates revoked."),
         _ => None,
     };
+    let form = admin.then(|| AddForm {
+        id: "add-router",
+        title: "Add a router",
+        action: "/routers",
+        fields: vec![
+            ("name", "Name", "e.g. tower-3"),
+            ("ip", "NAS address", "the address it sends RADIUS from"),
+            ("secret", "RADIUS secret", "shared secret"),
+            ("description", "Description", "optional"),
+        ],
+        button: "Add router",
+    });
     Ok(render(&TablePage {
         nav,
         title: "Routers",
@@ -278,6 +308,7 @@ pub async fn routers(
         headers,
         rows,
         next: None,
+        form,
     }))
 }
 
@@ -343,6 +374,7 @@ pub async fn invoices(
         ],
         rows,
         next,
+        form: None,
     }))
 }
 
@@ -384,6 +416,7 @@ pub async fn auth_log(
         headers: vec!["When", "Subscriber", "Reply", "MAC", "NAS", "Why"],
         rows,
         next,
+        form: None,
     }))
 }
 
@@ -451,6 +484,7 @@ pub async fn audit(
         headers: vec!["When", "Who", "Via", "Action", "What", "Change"],
         rows,
         next,
+        form: None,
     }))
 }
 
@@ -508,5 +542,6 @@ pub async fn enforcement(
         ],
         rows,
         next,
+        form: None,
     }))
 }
