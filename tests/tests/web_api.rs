@@ -1532,3 +1532,67 @@ fn routers_and_nas_entries_are_added_changed_and_removed_by_admins_and_roles_cha
         );
     }
 }
+
+#[test]
+fn the_console_issues_an_invoice_and_terminates_a_subscriber() {
+    let isp = demo_isp("web_console_actions");
+    let (_, sam_pw, _) = operator(&isp, "sam", "support");
+    let web = WebServer::start(isp.config());
+    let sam = Console::login(&web, "sam", &sam_pw);
+    let cookie = sam.header();
+    let c = [("Cookie", cookie.as_str())];
+    let page = web.get("/subscribers/bob", &c);
+    assert!(
+        page.body.contains("id=\"add-invoice\"") && page.body.contains("id=\"terminate\""),
+        "{}",
+        page.body
+    );
+
+    let r = web.post_form(
+        "/subscribers/bob/invoices",
+        &c,
+        &[
+            ("csrf", &sam.csrf),
+            ("amount", "12.34"),
+            ("due", "2031-01-15"),
+        ],
+    );
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/subscribers/bob?done=invoiced")),
+        "{}",
+        r.body
+    );
+    let due: String = isp
+        .sql()
+        .query_one(
+            "SELECT to_char(i.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM invoices i
+               JOIN customers c ON c.id = i.customer_id
+              WHERE c.username = 'bob' AND i.amount_cents = 1234",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(due, "2031-01-15");
+    let r = web.post_form(
+        "/subscribers/bob/invoices",
+        &c,
+        &[("csrf", &sam.csrf), ("amount", "12,34"), ("due", "")],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("invalid amount"), "{}", r.body);
+
+    let r = web.post_form(
+        "/subscribers/bob/terminate",
+        &c,
+        &[("csrf", &sam.csrf), ("confirm", "on")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(status_of(&isp, "bob"), "terminated");
+    let page = web.get("/subscribers/bob?done=terminated", &c);
+    assert!(
+        page.body.contains("Terminated.") && !page.body.contains("id=\"terminate\""),
+        "{}",
+        page.body
+    );
+}

@@ -47,11 +47,13 @@ pub async fn invoices(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewInvoiceBody {
-    username: String,
+    pub username: String,
     /// e.g. "29.00"
-    amount: String,
-    number: Option<String>,
-    due: Option<String>,
+    pub amount: String,
+    /// [default: the next INV-000123]
+    pub number: Option<String>,
+    /// YYYY-MM-DD [default: 14 days from now]
+    pub due: Option<String>,
 }
 
 pub async fn add_invoice(
@@ -59,24 +61,29 @@ pub async fn add_invoice(
     Extension(who): Extension<Authed>,
     Body(b): Body<NewInvoiceBody>,
 ) -> Result<Response, ApiError> {
+    Ok(created(issue_invoice(&app, &who, b).await?))
+}
+
+pub async fn issue_invoice(
+    app: &App,
+    who: &Authed,
+    b: NewInvoiceBody,
+) -> Result<InvoiceRow, ApiError> {
     who.require(Area::Subscribers)?;
     let inv = NewInvoice {
         username: b.username,
-        number: b.number,
+        number: b.number.filter(|n| !n.is_empty()),
         amount_cents: input::money("amount", &b.amount)?,
         issued_at: None,
         due_at: b
             .due
             .as_deref()
+            .filter(|d| !d.is_empty())
             .map(|d| input::date("due date", d))
             .transpose()?,
     };
-    let row = app
-        .change(&who, "invoice add", move |tx| {
-            Ok(db::add_invoice(tx, &inv)?)
-        })
-        .await?;
-    Ok(created(row))
+    app.change(who, "invoice add", move |tx| Ok(db::add_invoice(tx, &inv)?))
+        .await
 }
 
 #[derive(Deserialize, Default)]

@@ -36,6 +36,38 @@ pub async fn resume(
     back_to(&username, "resumed")
 }
 
+pub async fn terminate(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(username): Path<String>,
+) -> PageResult {
+    subscribers::set_status(&app, &who, username.clone(), SubscriberStatus::Terminated).await?;
+    back_to(&username, "terminated")
+}
+
+#[derive(Deserialize)]
+pub struct InvoiceForm {
+    amount: String,
+    due: Option<String>,
+    number: Option<String>,
+}
+
+pub async fn add_invoice(
+    State(app): State<App>,
+    Extension(who): Extension<Authed>,
+    Path(username): Path<String>,
+    Form(f): Form<InvoiceForm>,
+) -> PageResult {
+    let body = billing::NewInvoiceBody {
+        username: username.clone(),
+        amount: f.amount.trim().to_owned(),
+        number: f.number.map(|n| n.trim().to_owned()),
+        due: f.due,
+    };
+    billing::issue_invoice(&app, &who, body).await?;
+    back_to(&username, "invoiced")
+}
+
 #[derive(Deserialize)]
 pub struct PlanForm {
     plan: String,

@@ -28,6 +28,14 @@ pub fn routes() -> Router<App> {
         .route("/subscribers/{username}", get(subscriber::page))
         .route("/subscribers/{username}/suspend", post(actions::suspend))
         .route("/subscribers/{username}/resume", post(actions::resume))
+        .route(
+            "/subscribers/{username}/terminate",
+            post(actions::terminate),
+        )
+        .route(
+            "/subscribers/{username}/invoices",
+            post(actions::add_invoice),
+        )
         .route("/subscribers/{username}/plan", post(actions::change_plan))
         .route("/subscribers/{username}/kick", post(actions::kick))
         .route("/subscribers/{username}/usage.svg", get(charts::usage))

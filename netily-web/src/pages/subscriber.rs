@@ -100,6 +100,8 @@ fn flash(done: Option<&str>) -> Option<&'static str> {
         "resumed" => Some("Resumed. They can log in again."),
         "plan" => Some("Plan changed; open sessions get the new rate."),
         "paid" => Some("Payment recorded."),
+        "terminated" => Some("Terminated. Logins are refused; the enforcer ends open sessions."),
+        "invoiced" => Some("Invoice issued."),
         "kicked" => Some("Disconnect-Request sent; the Enforcement page has the router's answer."),
         _ => None,
     }
