@@ -57,6 +57,7 @@ const KEYS: &[&str] = &[
     "web_cookie_secure",
     "web_session_idle_minutes",
     "web_session_max_hours",
+    "web_trusted_proxies",
 ];
 
 /// The most months any `keep_*_months` takes: 100 years.
@@ -147,6 +148,10 @@ pub struct WebSettings {
     pub session_idle_minutes: u32,
     /// ...and after this many hours whatever happens.
     pub session_max_hours: u32,
+    /// Reverse proxies whose X-Forwarded-For names the client (the login
+    /// limit counts per client address). Empty: the header is ignored, as
+    /// anyone could send one.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for WebSettings {
@@ -156,6 +161,7 @@ impl Default for WebSettings {
             cookie_secure: false,
             session_idle_minutes: 60,
             session_max_hours: 12,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -411,6 +417,16 @@ impl Config {
                 "web_session_max_hours" => {
                     c.web.session_max_hours =
                         number(value, 1, 30 * 24).ok_or_else(|| bad("expected 1 to 720"))?;
+                }
+                "web_trusted_proxies" => {
+                    c.web.trusted_proxies = value
+                        .split([',', ' '])
+                        .filter(|a| !a.is_empty())
+                        .map(|a| a.parse())
+                        .collect::<std::result::Result<_, _>>()
+                        .map_err(|_| {
+                            bad("expected addresses like 127.0.0.1, ::1 (the proxies' own)")
+                        })?;
                 }
                 "timezone" => {
                     let zone_char = |c: char| c.is_ascii_alphanumeric() || "/_+-".contains(c);
@@ -753,7 +769,8 @@ mod tests {
     fn web_keys_are_read_and_bad_values_refused() {
         let c = Config::parse(
             "web_listen = 0.0.0.0:9000\nweb_cookie_secure = yes\n\
-             web_session_idle_minutes = 15\nweb_session_max_hours = 8\n",
+             web_session_idle_minutes = 15\nweb_session_max_hours = 8\n\
+             web_trusted_proxies = 127.0.0.1, ::1\n",
             "t.conf",
         )
         .unwrap();
@@ -763,12 +780,20 @@ mod tests {
             (c.web.session_idle_minutes, c.web.session_max_hours),
             (15, 8)
         );
+        assert_eq!(
+            c.web.trusted_proxies,
+            [
+                "127.0.0.1".parse::<std::net::IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
         assert_eq!(Config::default().web.listen.to_string(), "127.0.0.1:8080");
         for bad in [
             "web_listen = localhost",
             "web_cookie_secure = maybe",
             "web_session_idle_minutes = 0",
             "web_session_max_hours = 721",
+            "web_trusted_proxies = 10.0.0.0/8",
         ] {
             let e = Config::parse(bad, "t.conf").unwrap_err().0;
             assert!(e.starts_with("t.conf:1: web_"), "{e}");

@@ -13,6 +13,7 @@
 
 mod api;
 mod auth;
+mod client;
 mod dashboard;
 mod error;
 mod login_limit;

@@ -332,6 +332,17 @@ impl Console {
 /// GET /login then POST it with the form's token pair; `planted` is a
 /// session cookie sent along (a fixation attempt).
 pub fn login(web: &WebServer, name: &str, password: &str, planted: Option<&str>) -> HttpResponse {
+    login_with(web, name, password, planted, &[])
+}
+
+/// [`login`] with `extra` headers on the posted form (X-Forwarded-For).
+pub fn login_with(
+    web: &WebServer,
+    name: &str,
+    password: &str,
+    planted: Option<&str>,
+    extra: &[(&str, &str)],
+) -> HttpResponse {
     let form = web.get("/login", &[]);
     let token = form.cookie("netily_login").expect("a login cookie");
     let csrf = hidden_field(&form.body, "csrf").expect("a login form token");
@@ -339,9 +350,11 @@ pub fn login(web: &WebServer, name: &str, password: &str, planted: Option<&str>)
     if let Some(p) = planted {
         cookie.push_str(&format!("; netily_session={p}"));
     }
+    let mut headers = vec![("Cookie", cookie.as_str())];
+    headers.extend_from_slice(extra);
     web.post_form(
         "/login",
-        &[("Cookie", &cookie)],
+        &headers,
         &[
             ("name", name),
             ("password", password),

@@ -4,7 +4,7 @@
 //! API, the console and netadmin, listed in both.
 
 use netily_tests::isp::Isp;
-use netily_tests::web::{login, Console, WebServer};
+use netily_tests::web::{login, login_with, Console, WebServer};
 use serde_json::{json, Value};
 
 /// An operator made by netadmin: (name, password, API token).
@@ -1595,4 +1595,33 @@ fn the_console_issues_an_invoice_and_terminates_a_subscriber() {
         "{}",
         page.body
     );
+}
+
+#[test]
+fn behind_a_trusted_proxy_failed_logins_are_counted_per_operator_address() {
+    let isp = Isp::with_config("web_proxy", "web_trusted_proxies = 127.0.0.1\n");
+    isp.netadmin(&["migrate"]);
+    let (_, pw, _) = operator(&isp, "sam", "support");
+    let web = WebServer::start(isp.config());
+    let from = |ip: &'static str| [("X-Forwarded-For", ip)];
+    // 20 failures from one address (different names: the per-name limit
+    // stays out of it) shut that address out...
+    for i in 0..20 {
+        let r = login_with(
+            &web,
+            &format!("x{i}"),
+            "whatever-pass",
+            None,
+            &from("203.0.113.7"),
+        );
+        assert_eq!(r.status, 401, "{i}: {}", r.body);
+    }
+    let r = login_with(&web, "sam", &pw, None, &from("203.0.113.7"));
+    assert_eq!(r.status, 429, "{}", r.body);
+    // ...not another operator behind the same proxy, nor one who claims a
+    // different address in front of the proxy's.
+    let r = login_with(&web, "sam", &pw, None, &from("203.0.113.8"));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = login_with(&web, "sam", &pw, None, &from("10.0.0.1, 203.0.113.7"));
+    assert_eq!(r.status, 429, "the proxy's own hop counts: {}", r.body);
 }

@@ -144,7 +144,7 @@ pub async fn submit(
             Some("The login form expired; please try again.".into()),
         );
     }
-    let ip = peer.ip();
+    let ip = crate::client::address(peer.ip(), &headers, &app.config.web.trusted_proxies);
     if let Err(wait) = app.login_limit.attempt(&f.name, ip, Instant::now()) {
         log::warn!(
             "login refused for a while: too many failures (address {})",
