@@ -1625,3 +1625,61 @@ fn behind_a_trusted_proxy_failed_logins_are_counted_per_operator_address() {
     let r = login_with(&web, "sam", &pw, None, &from("10.0.0.1, 203.0.113.7"));
     assert_eq!(r.status, 429, "the proxy's own hop counts: {}", r.body);
 }
+
+#[test]
+fn a_username_removed_and_made_again_starts_a_new_history() {
+    let isp = demo_isp("web_recreated");
+    let (_, ann_pw, admin) = operator(&isp, "ann", "admin");
+    let web = WebServer::start(isp.config());
+    let adm = bearer(&admin);
+    let h = [("Authorization", adm.as_str())];
+    let add = || {
+        let r = web.send_json(
+            "POST",
+            "/api/v1/subscribers",
+            &h,
+            &json!({"username": "zoe", "password": "zoe-pass-1", "plan": "home-20M"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+    };
+    add();
+    isp.sql()
+        .batch_execute(
+            "INSERT INTO radpostauth (username, pass, reply, authdate)
+             VALUES ('zoe', '', 'Access-Accept', now() - interval '1 hour');
+             INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime)
+             VALUES ('old', 'old-zoe', 'zoe', '192.0.2.1', now() - interval '1 hour');",
+        )
+        .unwrap();
+    let before = web.get("/api/v1/subscribers/zoe/history", &h).json();
+    assert_eq!(before["auth_log"].as_array().unwrap().len(), 1, "{before}");
+    assert_eq!(before["sessions"].as_array().unwrap().len(), 1, "{before}");
+    let r = web
+        .request("DELETE", "/api/v1/subscribers/zoe", &h, None)
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    add();
+    let after = web.get("/api/v1/subscribers/zoe/history", &h).json();
+    assert_eq!(after["auth_log"], json!([]), "{after}");
+    assert_eq!(after["sessions"], json!([]), "{after}");
+    let actions: Vec<&str> = after["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        !actions.is_empty() && actions.iter().all(|a| *a == "customer add"),
+        "{actions:?}"
+    );
+    // The console page shows the same.
+    let ann = Console::login(&web, "ann", &ann_pw);
+    let page = web.get("/subscribers/zoe", &[("Cookie", &ann.header())]);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("No sessions.") && page.body.contains("No logins."),
+        "{}",
+        page.body
+    );
+}

@@ -194,6 +194,7 @@ pub fn audit(
         entity,
         before_id: before,
         limit,
+        ..AuditFilter::default()
     };
     let rows = ctx.in_tx(|tx| Ok(audit::list_audit(tx, &filter)?))?;
     if ctx.json {

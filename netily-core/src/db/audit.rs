@@ -93,10 +93,34 @@ pub struct AuditFilter {
     /// A table: customers, plans, invoices, routers, operators...
     pub entity: Option<String>,
     pub before_id: Option<i64>,
+    /// Only entries newer than this id.
+    pub after_id: Option<i64>,
     pub limit: i64,
 }
 
 pub const MAX_PAGE: i64 = 500;
+
+/// The audit entry of the last removal of subscriber `username`, if one is
+/// recorded: (its id, when). A username removed and made again is a new
+/// subscriber, whose history starts after it.
+pub fn last_removal(
+    conn: &mut impl GenericClient,
+    username: &str,
+) -> Result<Option<(i64, UnixTime)>> {
+    Ok(conn
+        .query_opt(
+            concat!(
+                "SELECT id, ",
+                epoch!("at"),
+                " FROM audit_log
+                  WHERE subscriber = $1 AND entity = 'customers' AND after IS NULL
+                  ORDER BY id DESC LIMIT 1"
+            ),
+            &[&username],
+        )
+        .map_err(q("reading the audit log"))?
+        .map(|r| (r.get(0), r.get(1))))
+}
 
 pub fn list_audit(conn: &mut impl GenericClient, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
     if !(1..=MAX_PAGE).contains(&f.limit) {
@@ -113,10 +137,18 @@ pub fn list_audit(conn: &mut impl GenericClient, f: &AuditFilter) -> Result<Vec<
                     AND ($2::text IS NULL OR actor = $2)
                     AND ($3::text IS NULL OR entity = $3)
                     AND ($4::bigint IS NULL OR id < $4)
+                    AND ($6::bigint IS NULL OR id > $6)
                   ORDER BY id DESC
                   LIMIT $5"
             ),
-            &[&f.subscriber, &f.actor, &f.entity, &f.before_id, &f.limit],
+            &[
+                &f.subscriber,
+                &f.actor,
+                &f.entity,
+                &f.before_id,
+                &f.limit,
+                &f.after_id,
+            ],
         )
         .map_err(q("reading the audit log"))?;
     Ok(rows.iter().map(entry_from_row).collect())

@@ -32,6 +32,8 @@ pub struct AuthLogFilter {
     pub rejects_only: bool,
     /// Only entries after this one (everyone's: by id alone).
     pub after: Option<Position>,
+    /// One subscriber's: only entries at or after this moment.
+    pub since: Option<UnixTime>,
     pub limit: Option<i64>,
     /// One subscriber's listing looks back at most this many hours (a
     /// page's "recent logins": a quiet subscriber's would otherwise read
@@ -69,7 +71,11 @@ pub fn list_auth_log(
         return read(conn, &sql, &[&f.rejects_only, &limit, &before]);
     };
     let (micros, id) = Position::params(f.after);
-    let after = after_position!("authdate", "id", "$3", "$4");
+    // $3 $4: the position; $5: since.
+    let after = concat!(
+        after_position!("authdate", "id", "$3", "$4"),
+        " AND ($5::bigint IS NULL OR authdate >= to_timestamp($5))"
+    );
     if f.rejects_only {
         // radpostauth_rejects_idx: its predicate spelled out, as the planner needs.
         let sql = format!(
@@ -77,20 +83,24 @@ pub fn list_auth_log(
               WHERE username = $1 AND reply = 'Access-Reject' AND {after}
               ORDER BY authdate DESC, id DESC LIMIT $2"
         );
-        return read(conn, &sql, &[username, &limit, &micros, &id]);
+        return read(conn, &sql, &[username, &limit, &micros, &id, &f.since]);
     }
     // Looking back from the page's start: now, or the last row shown.
     let recent = format!(
         "SELECT {columns} FROM radpostauth
           WHERE username = $1 AND {after}
             AND authdate >= coalesce(to_timestamp(0) + $3 * interval '1 microsecond', now())
-                            - make_interval(hours => $5)
+                            - make_interval(hours => $6)
           ORDER BY authdate DESC, id DESC LIMIT $2"
     );
     let max = f.max_hours.unwrap_or(i32::MAX);
     for hours in LOOK_BACK_HOURS {
         let hours = hours.min(max);
-        let rows = read(conn, &recent, &[username, &limit, &micros, &id, &hours])?;
+        let rows = read(
+            conn,
+            &recent,
+            &[username, &limit, &micros, &id, &f.since, &hours],
+        )?;
         if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit || hours == max {
             return Ok(rows);
         }
@@ -100,7 +110,7 @@ pub fn list_auth_log(
           WHERE username = $1 AND {after}
           ORDER BY authdate DESC, id DESC LIMIT $2"
     );
-    read(conn, &all, &[username, &limit, &micros, &id])
+    read(conn, &all, &[username, &limit, &micros, &id, &f.since])
 }
 
 fn read(

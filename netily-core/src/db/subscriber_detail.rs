@@ -5,7 +5,7 @@
 use postgres::GenericClient;
 use serde::Serialize;
 
-use super::audit::{list_audit, AuditEntry, AuditFilter};
+use super::audit::{last_removal, list_audit, AuditEntry, AuditFilter};
 use super::auth_log::{list_auth_log, AuthLogEntry, AuthLogFilter};
 use super::customers::{get_customer, CustomerRow};
 use super::error::Result;
@@ -65,16 +65,21 @@ pub struct SubscriberHistory {
     pub audit: Vec<AuditEntry>,
 }
 
+/// Only this subscriber's: a username removed and made again starts a new
+/// history at its last removal (when the audit log recorded one).
 pub fn subscriber_history(
     conn: &mut impl GenericClient,
     username: &str,
 ) -> Result<SubscriberHistory> {
+    let removed = last_removal(conn, username)?;
+    let since = removed.map(|(_, at)| at);
     Ok(SubscriberHistory {
         sessions: list_sessions(
             conn,
             &SessionFilter {
                 username: Some(username.to_owned()),
                 limit: Some(RECENT),
+                since,
                 ..SessionFilter::default()
             },
         )?,
@@ -85,6 +90,7 @@ pub fn subscriber_history(
                 rejects_only: false,
                 limit: Some(RECENT),
                 max_hours: Some(RECENT_LOGINS_HOURS),
+                since,
                 ..AuthLogFilter::default()
             },
         )?,
@@ -93,6 +99,7 @@ pub fn subscriber_history(
             &AuditFilter {
                 subscriber: Some(username.to_owned()),
                 limit: RECENT,
+                after_id: removed.map(|(id, _)| id),
                 ..AuditFilter::default()
             },
         )?,

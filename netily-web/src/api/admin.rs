@@ -57,6 +57,7 @@ pub async fn list_audit(app: &App, q: AuditQuery) -> Result<Page<AuditEntry>, Ap
         entity: q.entity.filter(|s| !s.is_empty()),
         before_id,
         limit: size + 1,
+        ..AuditFilter::default()
     };
     let rows = app
         .read(move |tx| Ok(audit::list_audit(tx, &filter)?))

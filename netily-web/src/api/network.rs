@@ -185,7 +185,7 @@ pub async fn list_auth_log(app: &App, q: AuthLogQuery) -> Result<Page<AuthLogEnt
         rejects_only: q.rejects.unwrap_or(false),
         after: after_position(q.after.as_deref())?,
         limit: Some(size + 1),
-        max_hours: None,
+        ..AuthLogFilter::default()
     };
     let rows = app
         .read(move |tx| Ok(db::list_auth_log(tx, &filter)?))
