@@ -434,6 +434,9 @@ pub enum TokenCmd {
         /// What it is for, e.g. "billing gateway"
         #[arg(long)]
         label: String,
+        /// It stops working after this many days [default: until revoked]
+        #[arg(long, value_name = "DAYS")]
+        expires_days: Option<u32>,
     },
     /// Tokens, newest first, with when they were last used
     List {

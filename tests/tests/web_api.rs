@@ -1683,3 +1683,59 @@ fn a_username_removed_and_made_again_starts_a_new_history() {
         page.body
     );
 }
+
+#[test]
+fn a_token_made_to_expire_stops_working_when_it_does() {
+    let isp = demo_isp("web_token_expiry");
+    let (_, _, admin) = operator(&isp, "ann", "admin");
+    let web = WebServer::start(isp.config());
+    let adm = bearer(&admin);
+    let r = web.send_json(
+        "POST",
+        "/api/v1/tokens",
+        &[("Authorization", &adm)],
+        &json!({"label": "contractor", "expires_days": 2}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let t = r.json();
+    let (token, id) = (
+        t["token"].as_str().unwrap().to_owned(),
+        t["id"].as_i64().unwrap(),
+    );
+    let lasts = t["expires_at"].as_i64().unwrap() - t["created_at"].as_i64().unwrap();
+    assert!((2 * 86_400 - 5..=2 * 86_400 + 5).contains(&lasts), "{t}");
+    let me = || {
+        web.get("/api/v1/me", &[("Authorization", &bearer(&token))])
+            .status
+    };
+    assert_eq!(me(), 200);
+    isp.sql()
+        .execute(
+            "UPDATE operator_tokens SET expires_at = now() - interval '1 second' WHERE id = $1",
+            &[&id],
+        )
+        .unwrap();
+    assert_eq!(me(), 401);
+    for days in [0, 3651] {
+        let r = web.send_json(
+            "POST",
+            "/api/v1/tokens",
+            &[("Authorization", &adm)],
+            &json!({"label": "x", "expires_days": days}),
+        );
+        assert_eq!(r.error_code(), "invalid", "{days}: {}", r.body);
+    }
+    // netadmin makes them too, and lists when they expire.
+    isp.netadmin(&[
+        "operator",
+        "token",
+        "add",
+        "ann",
+        "--label",
+        "job",
+        "--expires-days",
+        "7",
+    ]);
+    let list = isp.netadmin(&["operator", "token", "list"]);
+    assert!(list.contains("EXPIRES") && list.contains("job"), "{list}");
+}

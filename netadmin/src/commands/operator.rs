@@ -95,8 +95,13 @@ pub fn run(ctx: &Ctx, cmd: OperatorCmd) -> Outcome {
 
 fn token(ctx: &Ctx, cmd: TokenCmd) -> Outcome {
     match cmd {
-        TokenCmd::Add { operator, label } => {
-            let (row, secret) = ctx.in_tx(|tx| Ok(ops::add_token(tx, &operator, &label)?))?;
+        TokenCmd::Add {
+            operator,
+            label,
+            expires_days,
+        } => {
+            let (row, secret) =
+                ctx.in_tx(|tx| Ok(ops::add_token(tx, &operator, &label, expires_days)?))?;
             if ctx.json {
                 let mut v = serde_json::to_value(&row).unwrap_or_default();
                 v["token"] = secret.expose().into();
@@ -122,6 +127,7 @@ fn token(ctx: &Ctx, cmd: TokenCmd) -> Outcome {
                 "PREFIX",
                 "CREATED",
                 "LAST USED",
+                "EXPIRES",
                 "REVOKED",
             ]);
             for r in &rows {
@@ -132,6 +138,7 @@ fn token(ctx: &Ctx, cmd: TokenCmd) -> Outcome {
                     r.prefix.clone(),
                     time(r.created_at),
                     opt_time(r.last_used_at),
+                    opt_time(r.expires_at),
                     opt_time(r.revoked_at),
                 ]);
             }

@@ -187,6 +187,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "phone_search",
         sql: include_str!("../../migrations/0034_phone_search.sql"),
     },
+    Migration {
+        version: 35,
+        name: "token_expiry",
+        sql: include_str!("../../migrations/0035_token_expiry.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

@@ -216,7 +216,12 @@ pub struct TokenRow {
     pub created_at: UnixTime,
     pub last_used_at: Option<UnixTime>,
     pub revoked_at: Option<UnixTime>,
+    /// It stops working then; None: until revoked.
+    pub expires_at: Option<UnixTime>,
 }
+
+/// The longest a token may be made to last with an expiry.
+pub const MAX_TOKEN_DAYS: u32 = 3650;
 
 const TOKEN_SELECT: &str = concat!(
     "SELECT t.id, o.name, t.label, t.prefix, ",
@@ -225,6 +230,8 @@ const TOKEN_SELECT: &str = concat!(
     epoch!("t.last_used_at"),
     ", ",
     epoch!("t.revoked_at"),
+    ", ",
+    epoch!("t.expires_at"),
     " FROM operator_tokens t JOIN operators o ON o.id = t.operator_id"
 );
 
@@ -237,15 +244,24 @@ fn token_from_row(r: &Row) -> TokenRow {
         created_at: r.get(4),
         last_used_at: r.get(5),
         revoked_at: r.get(6),
+        expires_at: r.get(7),
     }
 }
 
-/// A new token for `operator`: the row and the token itself, shown once.
+/// A new token for `operator`, valid for `days` (None: until revoked): the
+/// row and the token itself, shown once.
 pub fn add_token(
     conn: &mut impl GenericClient,
     operator: &str,
     label: &str,
+    days: Option<u32>,
 ) -> Result<(TokenRow, Secret)> {
+    if days.is_some_and(|d| !(1..=MAX_TOKEN_DAYS).contains(&d)) {
+        return Err(Error::invalid(
+            "token lifetime",
+            format!("1 to {MAX_TOKEN_DAYS} days"),
+        ));
+    }
     if label.trim().is_empty() || label.len() > 100 || label.chars().any(char::is_control) {
         return Err(Error::invalid(
             "token label",
@@ -257,9 +273,15 @@ pub fn add_token(
     let prefix = operators::token_display_prefix(&token);
     let row = conn
         .query_one(
-            "INSERT INTO operator_tokens (operator_id, label, prefix, token_hash)
-             VALUES ($1, $2, $3, $4) RETURNING id",
-            &[&op.id, &label, &prefix, &token.digest()],
+            "INSERT INTO operator_tokens (operator_id, label, prefix, token_hash, expires_at)
+             VALUES ($1, $2, $3, $4, now() + make_interval(days => $5)) RETURNING id",
+            &[
+                &op.id,
+                &label,
+                &prefix,
+                &token.digest(),
+                &days.map(|d| d as i32),
+            ],
         )
         .map_err(q("adding a token"))?;
     let id: i64 = row.get(0);
@@ -333,7 +355,8 @@ pub fn check_token(conn: &mut impl GenericClient, presented: &str) -> Result<Opt
         .query_opt(
             &format!(
                 "{OPERATOR_SELECT} JOIN operator_tokens t ON t.operator_id = o.id
-                  WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
+                  WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+                    AND (t.expires_at IS NULL OR t.expires_at > now())"
             ),
             &[&digest],
         )

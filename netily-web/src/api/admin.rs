@@ -160,6 +160,8 @@ pub struct NewToken {
     /// The operator it acts as [default: the caller]; others' need admin.
     operator: Option<String>,
     label: String,
+    /// It stops working after this many days [default: until revoked].
+    expires_days: Option<u32>,
 }
 
 pub async fn add_token(
@@ -173,7 +175,7 @@ pub async fn add_token(
     }
     let (row, secret) = app
         .change(&who, "operator token add", move |tx| {
-            Ok(ops::add_token(tx, &operator, &n.label)?)
+            Ok(ops::add_token(tx, &operator, &n.label, n.expires_days)?)
         })
         .await?;
     let mut v = serde_json::to_value(&row).map_err(|e| ApiError::internal(e.to_string()))?;
