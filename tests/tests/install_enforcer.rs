@@ -72,6 +72,8 @@ fn installs_netily_web_and_its_unit_enabling_nothing() {
                 == "ExecStart=/opt/netily-test/bin/netily-web --config /etc/netily/netily.conf"),
         "{unit}"
     );
+    // Root, but with no capability at all.
+    assert!(unit.lines().any(|l| l == "CapabilityBoundingSet="), "{unit}");
     assert!(!dest
         .join("etc/systemd/system/multi-user.target.wants")
         .exists());
