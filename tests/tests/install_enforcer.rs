@@ -73,7 +73,10 @@ fn installs_netily_web_and_its_unit_enabling_nothing() {
         "{unit}"
     );
     // Root, but with no capability at all.
-    assert!(unit.lines().any(|l| l == "CapabilityBoundingSet="), "{unit}");
+    assert!(
+        unit.lines().any(|l| l == "CapabilityBoundingSet="),
+        "{unit}"
+    );
     assert!(!dest
         .join("etc/systemd/system/multi-user.target.wants")
         .exists());

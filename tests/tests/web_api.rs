@@ -1739,3 +1739,65 @@ fn a_token_made_to_expire_stops_working_when_it_does() {
     let list = isp.netadmin(&["operator", "token", "list"]);
     assert!(list.contains("EXPIRES") && list.contains("job"), "{list}");
 }
+
+#[test]
+fn a_search_finds_a_phrase_by_its_rarest_word_and_pages_a_common_word_in_username_order() {
+    let isp = demo_isp("web_search");
+    let (_, _, admin) = operator(&isp, "ann", "admin");
+    // 300 subscribers share "Common" (most of the sample: walked in
+    // order); their numbers are rare (found through the index).
+    isp.sql()
+        .batch_execute(
+            "INSERT INTO customers (username, password, full_name, status)
+             SELECT 'cn' || lpad(g::text, 4, '0'), 'x', 'Common Name ' || lpad(g::text, 4, '0'), 'active'
+               FROM generate_series(1, 300) g",
+        )
+        .unwrap();
+    let web = WebServer::start(isp.config());
+    let auth = bearer(&admin);
+    let found = |q: &str| -> Vec<String> {
+        let r = web.get(
+            &format!(
+                "/api/v1/subscribers?limit=500&q={}",
+                netily_tests::web::encode(q)
+            ),
+            &[("Authorization", &auth)],
+        );
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["username"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(found("Alice Mwangi"), ["alice"]);
+    assert_eq!(
+        found("alice  MWANGI"),
+        Vec::<String>::new(),
+        "two spaces are text too"
+    );
+    assert_eq!(
+        found("Mwangi Alice"),
+        Vec::<String>::new(),
+        "the words in their order"
+    );
+    assert_eq!(found("Common Name 0123"), ["cn0123"]);
+    assert_eq!(found("Name 0042"), ["cn0042"]);
+    assert_eq!(found("Common Alice"), Vec::<String>::new());
+    let all: Vec<String> = (1..=300).map(|g| format!("cn{g:04}")).collect();
+    assert_eq!(found("Common"), all);
+    assert_eq!(found("Common Name"), all);
+    // Paged 7 at a time, the common word comes in username order, whole.
+    let paged = every_page(
+        &web,
+        &auth,
+        "/api/v1/subscribers?limit=7&q=Common",
+        "username",
+    );
+    let paged: Vec<String> = paged
+        .iter()
+        .map(|u| u.trim_matches('"').to_owned())
+        .collect();
+    assert_eq!(paged, all);
+}
