@@ -112,6 +112,8 @@ for page in \
     "/subscribers" \
     "/subscribers?after=$deep" \
     "/subscribers?q=Subscriber%20777777" \
+    "/subscribers?q=Subscriber" \
+    "/subscribers?q=Synthetic%20Subscriber" \
     "/subscribers?q=%2B254700123456" \
     "/subscribers?q=10.64.0.77" \
     "/subscribers?status=suspended" \
@@ -119,12 +121,15 @@ for page in \
     "/sessions" \
     "/invoices?status=unpaid" \
     "/auth-log" \
+    "/auth-log?user=synth0500000" \
+    "/enforcement" \
     "/audit" \
     "/plans" \
     "/routers" \
     "/api/v1/subscribers?q=777777&limit=50" \
     "/api/v1/subscribers/synth0500000" \
     "/api/v1/sessions?limit=500" \
+    "/api/v1/invoices?limit=500" \
     "/api/v1/dashboard"; do
     read -r median p95 max < <(timed "$page")
     ok=$(awk -v m="$median" 'BEGIN { print (m < 100) ? "yes" : "NO" }')

@@ -1801,3 +1801,146 @@ fn a_search_finds_a_phrase_by_its_rarest_word_and_pages_a_common_word_in_usernam
         .collect();
     assert_eq!(paged, all);
 }
+
+#[test]
+fn an_operator_changes_their_password_and_makes_tokens_and_an_admin_manages_operators_in_the_console(
+) {
+    let isp = demo_isp("web_account");
+    let (_, ann_pw, _) = operator(&isp, "ann", "admin");
+    let (_, sam_pw, _) = operator(&isp, "sam", "support");
+    let web = WebServer::start(isp.config());
+
+    // sam: his own token, shown once, working until he revokes it.
+    let sam = Console::login(&web, "sam", &sam_pw);
+    let cookie = sam.header();
+    let c = [("Cookie", cookie.as_str())];
+    let r = web.post_form(
+        "/account/tokens",
+        &c,
+        &[
+            ("csrf", &sam.csrf),
+            ("label", "my script"),
+            ("expires_days", "3"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = r
+        .body
+        .split("<code id=\"token\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the new token on the page")
+        .to_owned();
+    assert_eq!(
+        web.get("/api/v1/me", &[("Authorization", &bearer(&token))])
+            .status,
+        200
+    );
+    let page = web.get("/account", &c);
+    assert!(
+        page.body.contains("my script") && !page.body.contains(&token),
+        "shown once"
+    );
+    let id: i64 = isp
+        .sql()
+        .query_one(
+            "SELECT id FROM operator_tokens WHERE label = 'my script'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let r = web.post_form(
+        &format!("/account/tokens/{id}/revoke"),
+        &c,
+        &[("csrf", &sam.csrf)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        web.get("/api/v1/me", &[("Authorization", &bearer(&token))])
+            .status,
+        401
+    );
+    // Support sees no operators page.
+    assert_eq!(web.get("/operators", &c).status, 403);
+
+    // A new password needs the current one and the same twice; then every
+    // session of his ends and the new one logs in.
+    let change = |current: &str, new: &str, repeat: &str| {
+        web.post_form(
+            "/account/password",
+            &c,
+            &[
+                ("csrf", &sam.csrf),
+                ("current", current),
+                ("new", new),
+                ("repeat", repeat),
+            ],
+        )
+    };
+    let r = change("wrong-password", "brand new pass 1", "brand new pass 1");
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = change(&sam_pw, "brand new pass 1", "brand new pass 2");
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = change(&sam_pw, "short", "short");
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = change(&sam_pw, "brand new pass 1", "brand new pass 1");
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/login?changed=1")),
+        "{}",
+        r.body
+    );
+    assert_eq!(web.get("/account", &c).status, 303, "the session ended");
+    assert_eq!(login(&web, "sam", &sam_pw, None).status, 401);
+    let sam2 = Console::login(&web, "sam", "brand new pass 1");
+
+    // ann: adds an operator (a password made up and shown once), changes
+    // roles, removes; the last admin stays.
+    let ann = Console::login(&web, "ann", &ann_pw);
+    let cookie = ann.header();
+    let c = [("Cookie", cookie.as_str())];
+    let r = web.post_form(
+        "/operators",
+        &c,
+        &[("csrf", &ann.csrf), ("name", "kim"), ("role", "readonly")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let kim_pw = r
+        .body
+        .split("<code id=\"new-password\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the new password on the page")
+        .to_owned();
+    Console::login(&web, "kim", &kim_pw);
+    let r = web.post_form(
+        "/operators/sam/role",
+        &c,
+        &[("csrf", &ann.csrf), ("role", "readonly")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = web.post_form(
+        "/subscribers/bob/suspend",
+        &[("Cookie", &sam2.header())],
+        &[("csrf", &sam2.csrf)],
+    );
+    assert_eq!(r.status, 403, "sam is readonly now: {}", r.body);
+    let r = web.post_form(
+        "/operators/ann/role",
+        &c,
+        &[("csrf", &ann.csrf), ("role", "support")],
+    );
+    assert_eq!(r.status, 409, "the last admin: {}", r.body);
+    let r = web.post_form("/operators/kim/remove", &c, &[("csrf", &ann.csrf)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(login(&web, "kim", &kim_pw, None).status, 401);
+    let out = isp.netadmin(&["--json", "audit", "--entity", "operators"]);
+    for want in [
+        "operator add",
+        "operator role",
+        "operator remove",
+        "operator passwd",
+    ] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+}

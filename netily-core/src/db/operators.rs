@@ -53,6 +53,19 @@ pub fn add_operator(
 ) -> Result<Operator> {
     operators::check_name(name)?;
     let hash = operators::hash_password(password)?;
+    add_operator_hashed(conn, name, role, &hash)
+}
+
+/// [`add_operator`] with the password already hashed
+/// ([`operators::hash_password`]), so a server hashes it outside the
+/// transaction.
+pub fn add_operator_hashed(
+    conn: &mut impl GenericClient,
+    name: &str,
+    role: Role,
+    hash: &str,
+) -> Result<Operator> {
+    operators::check_name(name)?;
     let row = conn
         .query_one(
             "INSERT INTO operators (name, role, password_hash) VALUES ($1, $2, $3) RETURNING id",
@@ -128,6 +141,11 @@ fn refuse_if_last_admin(conn: &mut impl GenericClient, what: &str, name: &str) -
 /// Sets a new password and ends the operator's console sessions.
 pub fn set_password(conn: &mut impl GenericClient, name: &str, password: &str) -> Result<()> {
     let hash = operators::hash_password(password)?;
+    set_password_hash(conn, name, &hash)
+}
+
+/// [`set_password`] with the password already hashed.
+pub fn set_password_hash(conn: &mut impl GenericClient, name: &str, hash: &str) -> Result<()> {
     let n = conn
         .execute(
             "UPDATE operators SET password_hash = $2, password_changed_at = now() WHERE name = $1",

@@ -83,9 +83,40 @@ pub async fn operators(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewOperator {
-    name: String,
-    role: String,
-    password: String,
+    pub name: String,
+    pub role: String,
+    pub password: String,
+}
+
+/// Adds an operator (admins only). The password is hashed (argon2) on the
+/// bounded password threads, before the transaction.
+pub async fn create_operator(
+    app: &App,
+    who: &Authed,
+    n: NewOperator,
+) -> Result<Operator, ApiError> {
+    who.require(Area::Operators)?;
+    let role = Role::parse(&n.role)?;
+    netily_core::operators::check_name(&n.name)?;
+    let hash = hash_password(app, n.password).await?;
+    app.change(who, "operator add", move |tx| {
+        Ok(ops::add_operator_hashed(tx, &n.name, role, &hash)?)
+    })
+    .await
+}
+
+/// `password` checked and hashed on one of the bounded password threads
+/// (argon2 takes 19 MiB and tens of milliseconds), holding no connection.
+pub async fn hash_password(app: &App, password: String) -> Result<String, ApiError> {
+    let _permit = app
+        .password_checks
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal("the server is stopping"))?;
+    tokio::task::spawn_blocking(move || netily_core::operators::hash_password(&password))
+        .await
+        .map_err(|_| ApiError::internal("hashing the password failed"))?
+        .map_err(ApiError::from)
 }
 
 pub async fn add_operator(
@@ -93,14 +124,7 @@ pub async fn add_operator(
     Extension(who): Extension<Authed>,
     Body(n): Body<NewOperator>,
 ) -> Result<Response, ApiError> {
-    who.require(Area::Operators)?;
-    let role = Role::parse(&n.role)?;
-    let op = app
-        .change(&who, "operator add", move |tx| {
-            Ok(ops::add_operator(tx, &n.name, role, &n.password)?)
-        })
-        .await?;
-    Ok(created(op))
+    Ok(created(create_operator(&app, &who, n).await?))
 }
 
 #[derive(Deserialize)]
@@ -118,14 +142,21 @@ pub async fn update_operator(
     Path(name): Path<String>,
     Body(u): Body<OperatorUpdate>,
 ) -> Result<Json<Operator>, ApiError> {
+    Ok(Json(set_role(&app, &who, name, &u.role).await?))
+}
+
+pub async fn set_role(
+    app: &App,
+    who: &Authed,
+    name: String,
+    role: &str,
+) -> Result<Operator, ApiError> {
     who.require(Area::Operators)?;
-    let role = Role::parse(&u.role)?;
-    let op = app
-        .change(&who, "operator role", move |tx| {
-            Ok(ops::set_role(tx, &name, role)?)
-        })
-        .await?;
-    Ok(Json(op))
+    let role = Role::parse(role)?;
+    app.change(who, "operator role", move |tx| {
+        Ok(ops::set_role(tx, &name, role)?)
+    })
+    .await
 }
 
 pub async fn remove_operator(
@@ -133,13 +164,16 @@ pub async fn remove_operator(
     Extension(who): Extension<Authed>,
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    who.require(Area::Operators)?;
-    let n = name.clone();
-    app.change(&who, "operator remove", move |tx| {
-        Ok(ops::remove_operator(tx, &n)?)
-    })
-    .await?;
+    delete_operator(&app, &who, name.clone()).await?;
     Ok(Json(serde_json::json!({ "removed": name })))
+}
+
+pub async fn delete_operator(app: &App, who: &Authed, name: String) -> Result<(), ApiError> {
+    who.require(Area::Operators)?;
+    app.change(who, "operator remove", move |tx| {
+        Ok(ops::remove_operator(tx, &name)?)
+    })
+    .await
 }
 
 /// Tokens: an admin sees all, anyone else their own.
@@ -148,20 +182,40 @@ pub async fn tokens(
     Extension(who): Extension<Authed>,
 ) -> Result<Json<Vec<TokenRow>>, ApiError> {
     let only = (!who.may(Area::Operators)).then(|| who.operator.name.clone());
-    Ok(Json(
-        app.read(move |tx| Ok(ops::list_tokens(tx, only.as_deref())?))
-            .await?,
-    ))
+    Ok(Json(list_tokens(&app, only).await?))
+}
+
+/// Tokens, newest first; only `operator`'s when given.
+pub async fn list_tokens(app: &App, operator: Option<String>) -> Result<Vec<TokenRow>, ApiError> {
+    app.read(move |tx| Ok(ops::list_tokens(tx, operator.as_deref())?))
+        .await
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// The operator it acts as [default: the caller]; others' need admin.
-    operator: Option<String>,
-    label: String,
+    pub operator: Option<String>,
+    pub label: String,
     /// It stops working after this many days [default: until revoked].
-    expires_days: Option<u32>,
+    pub expires_days: Option<u32>,
+}
+
+/// A new token and its secret, shown once. Support makes its own, admins
+/// anyone's, readonly none.
+pub async fn make_token(
+    app: &App,
+    who: &Authed,
+    n: NewToken,
+) -> Result<(TokenRow, netily_core::operators::Secret), ApiError> {
+    let operator = n.operator.unwrap_or_else(|| who.operator.name.clone());
+    if operator != who.operator.name || who.operator.role == Role::Readonly {
+        who.require(Area::Operators)?;
+    }
+    app.change(who, "operator token add", move |tx| {
+        Ok(ops::add_token(tx, &operator, &n.label, n.expires_days)?)
+    })
+    .await
 }
 
 pub async fn add_token(
@@ -169,15 +223,7 @@ pub async fn add_token(
     Extension(who): Extension<Authed>,
     Body(n): Body<NewToken>,
 ) -> Result<Response, ApiError> {
-    let operator = n.operator.unwrap_or_else(|| who.operator.name.clone());
-    if operator != who.operator.name || who.operator.role == Role::Readonly {
-        who.require(Area::Operators)?;
-    }
-    let (row, secret) = app
-        .change(&who, "operator token add", move |tx| {
-            Ok(ops::add_token(tx, &operator, &n.label, n.expires_days)?)
-        })
-        .await?;
+    let (row, secret) = make_token(&app, &who, n).await?;
     let mut v = serde_json::to_value(&row).map_err(|e| ApiError::internal(e.to_string()))?;
     v["token"] = secret.expose().into();
     Ok(created(v))
@@ -188,18 +234,21 @@ pub async fn revoke_token(
     Extension(who): Extension<Authed>,
     Path(id): Path<String>,
 ) -> Result<Json<TokenRow>, ApiError> {
+    Ok(Json(revoke(&app, &who, id).await?))
+}
+
+/// Revokes a token: one's own, or anyone's for admins.
+pub async fn revoke(app: &App, who: &Authed, id: String) -> Result<TokenRow, ApiError> {
     let mine = who.operator.name.clone();
     let admin = who.may(Area::Operators);
-    let row = app
-        .change(&who, "operator token revoke", move |tx| {
-            let owner = ops::token_owner(tx, &id)?;
-            if !admin && owner.as_deref() != Some(mine.as_str()) {
-                return Err(ApiError::forbidden(
-                    "only admins revoke other operators' tokens",
-                ));
-            }
-            Ok(ops::revoke_token(tx, &id)?)
-        })
-        .await?;
-    Ok(Json(row))
+    app.change(who, "operator token revoke", move |tx| {
+        let owner = ops::token_owner(tx, &id)?;
+        if !admin && owner.as_deref() != Some(mine.as_str()) {
+            return Err(ApiError::forbidden(
+                "only admins revoke other operators' tokens",
+            ));
+        }
+        Ok(ops::revoke_token(tx, &id)?)
+    })
+    .await
 }

@@ -54,10 +54,18 @@ pub async fn sessions(
 pub struct AuthLogQuery {
     pub user: Option<String>,
     pub rejects: Option<bool>,
+    /// With `user`: how many days back accepts are looked for (1 to 31)
+    /// [default: 7]. Accepts have no index by subscriber (writing the log
+    /// stays cheap), so one subscriber's read their days of everyone's.
+    pub days: Option<i32>,
     /// The `next` of the page before.
     pub after: Option<String>,
     pub limit: Option<i64>,
 }
+
+/// One subscriber's accepts: the days looked back by default, and at most.
+pub const USER_LOG_DAYS: i32 = 7;
+pub const MAX_USER_LOG_DAYS: i32 = 31;
 
 /// Ends `target`'s sessions now (a subscriber's, or one session by its
 /// Acct-Session-Id or unique id): a Disconnect-Request to the router, the
@@ -180,7 +188,14 @@ pub async fn issue(
 
 pub async fn list_auth_log(app: &App, q: AuthLogQuery) -> Result<Page<AuthLogEntry>, ApiError> {
     let size = page_size(q.limit)?;
+    let days = q.days.unwrap_or(USER_LOG_DAYS);
+    if !(1..=MAX_USER_LOG_DAYS).contains(&days) {
+        return Err(ApiError::bad_request(format!(
+            "invalid days {days}: 1 to {MAX_USER_LOG_DAYS}"
+        )));
+    }
     let filter = AuthLogFilter {
+        max_hours: Some(days * 24),
         username: q.user.filter(|s| !s.is_empty()),
         rejects_only: q.rejects.unwrap_or(false),
         after: after_position(q.after.as_deref())?,

@@ -12,6 +12,7 @@ use super::view::{bytes, money, opt_time, path_segment, query, time};
 use super::{render, Nav, PageResult};
 use crate::api::{admin, billing, network, subscribers};
 use crate::auth::Authed;
+use crate::error::ApiError;
 use crate::state::App;
 
 #[derive(Template)]
@@ -378,23 +379,42 @@ pub async fn invoices(
     }))
 }
 
+#[derive(Deserialize)]
+pub struct AuthLogPageQuery {
+    user: Option<String>,
+    days: Option<String>,
+    after: Option<String>,
+}
+
 pub async fn auth_log(
     State(app): State<App>,
     Extension(who): Extension<Authed>,
-    Query(q): Query<UserQuery>,
+    Query(q): Query<AuthLogPageQuery>,
 ) -> PageResult {
     let user = q.user.unwrap_or_default();
+    let days_text = q.days.unwrap_or_default();
+    let days = match days_text.trim() {
+        "" => None,
+        d => Some(d.parse::<i32>().map_err(|_| {
+            ApiError::bad_request(format!("invalid days \"{d}\": a number from 1 to 31"))
+        })?),
+    };
     let page = network::list_auth_log(
         &app,
         network::AuthLogQuery {
             user: Some(user.clone()),
             rejects: None,
+            days,
             after: q.after,
             limit: Some(CONSOLE_ROWS),
         },
     )
     .await?;
-    let next = next_link("/auth-log", &[("user", &user)], page.next);
+    let next = next_link(
+        "/auth-log",
+        &[("user", &user), ("days", &days_text)],
+        page.next,
+    );
     let rows = page
         .items
         .into_iter()
@@ -412,7 +432,14 @@ pub async fn auth_log(
     Ok(render(&TablePage {
         nav: Nav::new(&who, "auth-log"),
         title: "Authentication log",
-        filters: vec![("user", user, "username")],
+        filters: vec![
+            ("user", user, "username"),
+            (
+                "days",
+                days_text,
+                "a subscriber's accepts: days back, 7 (up to 31)",
+            ),
+        ],
         headers: vec!["When", "Subscriber", "Reply", "MAC", "NAS", "Why"],
         rows,
         next,

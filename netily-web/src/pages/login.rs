@@ -31,11 +31,14 @@ struct LoginPage {
     csrf: String,
     next: String,
     error: Option<String>,
+    notice: Option<&'static str>,
 }
 
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    /// Set after an operator changed their own password.
+    changed: Option<String>,
 }
 
 /// Only a path on this site: `/x`, never `//host`, `https://...`, or a
@@ -57,6 +60,16 @@ fn safe_next(next: Option<&str>) -> String {
 }
 
 fn login_page(app: &App, status: StatusCode, next: String, error: Option<String>) -> Response {
+    login_page_with(app, status, next, error, None)
+}
+
+fn login_page_with(
+    app: &App,
+    status: StatusCode,
+    next: String,
+    error: Option<String>,
+    notice: Option<&'static str>,
+) -> Response {
     let token = match Secret::generate("") {
         Ok(t) => t,
         Err(e) => return super::error_page(e.into()),
@@ -65,6 +78,7 @@ fn login_page(app: &App, status: StatusCode, next: String, error: Option<String>
         csrf: token.expose().to_owned(),
         next,
         error,
+        notice,
     };
     let secure = if app.config.web.cookie_secure {
         "; Secure"
@@ -91,7 +105,11 @@ pub async fn form(
     if let Ok(Some(_)) = auth::session(&app, &headers).await {
         return Redirect::to(&next).into_response();
     }
-    login_page(&app, StatusCode::OK, next, None)
+    let notice = q
+        .changed
+        .is_some()
+        .then_some("Password changed: log in with the new one.");
+    login_page_with(&app, StatusCode::OK, next, None, notice)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! back and redirect (post/redirect/get); the CSRF check is in
 //! `auth::authenticate`, before any handler.
 
+mod account;
 mod actions;
 mod charts;
 mod lists;
@@ -60,6 +61,16 @@ pub fn routes() -> Router<App> {
         .route("/auth-log", get(lists::auth_log))
         .route("/audit", get(lists::audit))
         .route("/logout", post(login::logout))
+        .route("/account", get(account::page))
+        .route("/account/password", post(account::password))
+        .route("/account/tokens", post(account::add_token))
+        .route("/account/tokens/{id}/revoke", post(account::revoke_token))
+        .route(
+            "/operators",
+            get(account::operators).post(account::add_operator),
+        )
+        .route("/operators/{name}/role", post(account::set_role))
+        .route("/operators/{name}/remove", post(account::remove_operator))
 }
 
 /// What every page's header shows.
