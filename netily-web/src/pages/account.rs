@@ -118,22 +118,7 @@ pub async fn password(
     if f.new != f.repeat {
         return Err(ApiError::bad_request("the new password and its repeat differ").into());
     }
-    let n = name.clone();
-    let candidate = app
-        .read(move |tx| Ok(ops::login_candidate(tx, &n)?))
-        .await?;
-    let verified = {
-        let _permit = app
-            .password_checks
-            .acquire()
-            .await
-            .map_err(|_| ApiError::internal("the server is stopping"))?;
-        let current = f.current;
-        tokio::task::spawn_blocking(move || candidate.verify(&current))
-            .await
-            .ok()
-            .flatten()
-    };
+    let (verified, _) = super::login::check_password(&app, name.clone(), f.current).await?;
     if verified.is_none() {
         return Err(ApiError::forbidden("the current password is wrong").into());
     }

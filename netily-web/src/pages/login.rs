@@ -182,27 +182,10 @@ pub async fn submit(
         }
         return res;
     }
-    // The stored hash is read and the connection given back before the
-    // slow check, which runs on a bounded number of threads: logins cannot
-    // starve the pool or the machine.
-    let name = f.name.clone();
-    let candidate = match app
-        .read(move |tx| Ok(ops::login_candidate(tx, &name)?))
-        .await
-    {
-        Ok(c) => c,
+    // Logins cannot starve the pool or the machine (see check_password).
+    let (verified, known) = match check_password(&app, f.name.clone(), f.password).await {
+        Ok(v) => v,
         Err(e) => return super::error_page(e),
-    };
-    let known = candidate.known();
-    let verified = {
-        let Ok(_permit) = app.password_checks.acquire().await else {
-            return super::error_page(crate::error::ApiError::internal("the server is stopping"));
-        };
-        let password = f.password;
-        tokio::task::spawn_blocking(move || candidate.verify(&password))
-            .await
-            .ok()
-            .flatten()
     };
     let Some(op) = verified else {
         if known {
@@ -242,6 +225,30 @@ pub async fn submit(
         }
         Err(e) => super::error_page(e),
     }
+}
+
+/// The operator `name` if `password` is theirs, and whether the name
+/// exists (for the log). The stored hash is read and the connection given
+/// back before the slow check, which runs on the bounded password threads.
+pub async fn check_password(
+    app: &App,
+    name: String,
+    password: String,
+) -> Result<(Option<ops::Operator>, bool), crate::error::ApiError> {
+    let candidate = app
+        .read(move |tx| Ok(ops::login_candidate(tx, &name)?))
+        .await?;
+    let known = candidate.known();
+    let _permit = app
+        .password_checks
+        .acquire()
+        .await
+        .map_err(|_| crate::error::ApiError::internal("the server is stopping"))?;
+    let verified = tokio::task::spawn_blocking(move || candidate.verify(&password))
+        .await
+        .ok()
+        .flatten();
+    Ok((verified, known))
 }
 
 pub async fn logout(
