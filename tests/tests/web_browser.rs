@@ -165,6 +165,22 @@ fn an_operator_suspends_a_subscriber_records_a_payment_and_downloads_a_profile_i
         .text()
         .starts_with("Certificate issued"));
 
+    // A plan's price changed on its page; the form keeps its other fields.
+    browser.goto(&web.url("/plans/home-20M"));
+    browser.script("document.getElementById('plan-price').value = ''; return 0");
+    browser.find("#plan-price").type_text("31.50");
+    browser.find("#save-plan").click();
+    browser.wait_url("done=saved");
+    assert_eq!(
+        browser.script("return document.getElementById('plan-price').value"),
+        "31.50"
+    );
+    assert_eq!(
+        browser.script("return document.getElementById('plan-rate').value"),
+        "10M/20M 20M/40M 8M/16M 16/16 8"
+    );
+    shot("plan");
+
     // The other pages, and one at a phone's width.
     browser.goto(&web.url("/"));
     let until = Instant::now() + Duration::from_secs(10);
@@ -181,6 +197,8 @@ fn an_operator_suspends_a_subscriber_records_a_payment_and_downloads_a_profile_i
         ("/auth-log", "auth-log"),
         ("/audit", "audit"),
         ("/enforcement", "enforcement"),
+        ("/account", "account"),
+        ("/operators", "operators"),
     ] {
         browser.goto(&web.url(path));
         browser.find("main h1");
@@ -194,7 +212,7 @@ fn an_operator_suspends_a_subscriber_records_a_payment_and_downloads_a_profile_i
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
-    assert!(shots_made.len() >= 13, "{shots_made:?}");
+    assert!(shots_made.len() >= 16, "{shots_made:?}");
     drop(browser);
     std::fs::remove_dir_all(&dir).unwrap();
 }
