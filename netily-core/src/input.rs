@@ -145,12 +145,13 @@ pub fn ipv4(field: &str, v: &str) -> Result<Ipv4Addr, Failure> {
         .map_err(|_| bad(field, v, "expected an IPv4 address like 192.0.2.10"))
 }
 
-/// `none` (or empty) clears an optional field.
+/// `none` (or empty, or spaces) clears an optional field; other text is
+/// read trimmed.
 pub fn clearable<T, E>(
     v: Option<&str>,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<Option<Option<T>>, E> {
-    match v {
+    match v.map(str::trim) {
         None => Ok(None),
         Some("none") | Some("") => Ok(Some(None)),
         Some(s) => parse(s).map(|t| Some(Some(t))),

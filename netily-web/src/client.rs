@@ -8,30 +8,32 @@ use std::net::IpAddr;
 
 use axum::http::HeaderMap;
 
-/// The client behind `peer`: the right-most X-Forwarded-For address that
-/// is not a trusted proxy (each proxy appends the address it saw, so the
-/// ones on the left may be made up by the client), or `peer` itself when
-/// it is not trusted or the header does not parse.
+/// The client behind `peer`: walking X-Forwarded-For from the right (each
+/// proxy appends the address it saw; what is further left the client may
+/// have written), the first address that is not a trusted proxy; `peer`
+/// itself when it is not trusted, or when that hop does not parse (junk to
+/// its left changes nothing). IPv4 seen as IPv6 (`::ffff:127.0.0.1`, on a
+/// `[::]` listener) is compared as IPv4.
 pub fn address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
+    if !is_trusted(&peer) {
         return peer;
     }
-    let mut hops: Vec<IpAddr> = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else {
+    let lines: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect();
+    for hop in lines.iter().rev().flat_map(|l| l.rsplit(',')) {
+        let Ok(ip) = hop.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
             return peer;
         };
-        for part in text.split(',') {
-            match part.trim().parse() {
-                Ok(ip) => hops.push(ip),
-                Err(_) => return peer,
-            }
+        if !is_trusted(&ip) {
+            return ip;
         }
     }
-    hops.into_iter()
-        .rev()
-        .find(|ip| !trusted.contains(ip))
-        .unwrap_or(peer)
+    peer
 }
 
 #[cfg(test)]
@@ -66,12 +68,23 @@ mod tests {
         let two = [ip("127.0.0.1"), ip("192.0.2.1")];
         let h = headers(&["203.0.113.9", "192.0.2.1"]);
         assert_eq!(address(ip("127.0.0.1"), &h, &two), ip("203.0.113.9"));
-        // Garbage or nothing: the proxy itself.
+        // Junk written by the client, left of the proxy's hop, changes
+        // nothing; junk in the proxy's own hop, or no header: the proxy.
+        let h = headers(&["junk, 203.0.113.9"]);
+        assert_eq!(address(ip("127.0.0.1"), &h, &proxy), ip("203.0.113.9"));
+        let h = headers(&["junk", "203.0.113.9"]);
+        assert_eq!(address(ip("127.0.0.1"), &h, &proxy), ip("203.0.113.9"));
         for bad in [vec!["not an address"], vec![], vec!["203.0.113.9, ,"]] {
             assert_eq!(
                 address(ip("127.0.0.1"), &headers(&bad), &proxy),
                 ip("127.0.0.1")
             );
         }
+        // A [::] listener sees IPv4 clients as ::ffff:a.b.c.d.
+        let h = headers(&["::ffff:203.0.113.9"]);
+        assert_eq!(
+            address(ip("::ffff:127.0.0.1"), &h, &proxy),
+            ip("203.0.113.9")
+        );
     }
 }

@@ -1163,6 +1163,16 @@ fn every_list_pages_to_its_end_in_order_with_no_row_twice_or_missed_even_where_t
          SELECT 'alice', '', 'Access-Accept',
                 date_trunc('second', now()) - (g / 3) * interval '1 minute' + interval '0.5 s'
            FROM generate_series(1, 30) g;
+         INSERT INTO radpostauth (username, pass, reply, authdate)
+         SELECT 'alice', '', 'Access-Reject',
+                date_trunc('second', now()) - interval '10 minutes'
+                + ((g / 2) * 123457) * interval '1 microsecond'
+           FROM generate_series(1, 20) g;
+         INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime)
+         SELECT 'm' || g, 'm' || g, 'alice', '192.0.2.1',
+                date_trunc('second', now()) - interval '20 minutes'
+                + ((g / 2) * 654321) * interval '1 microsecond'
+           FROM generate_series(1, 20) g;
          INSERT INTO invoices (number, customer_id, amount_cents, issued_at, due_at)
          SELECT 'P-' || g, c.id, 100, now(), date_trunc('day', now()) + (g / 3) * interval '1 day'
            FROM generate_series(1, 30) g, customers c WHERE c.username = 'bob';
@@ -1203,7 +1213,30 @@ fn every_list_pages_to_its_end_in_order_with_no_row_twice_or_missed_even_where_t
               ORDER BY authdate DESC, id DESC"
         )
     );
-    assert!(logins.len() >= 30);
+    assert!(logins.len() >= 50);
+    // One subscriber's accepts go back `days` from now, over all pages:
+    // a login 10 days old shows with days=31, not by default.
+    isp.sql()
+        .execute(
+            "INSERT INTO radpostauth (username, pass, reply, authdate)
+             VALUES ('alice', '', 'Access-Accept', now() - interval '10 days')",
+            &[],
+        )
+        .unwrap();
+    let week = every_page(&web, &auth, "/api/v1/auth-log?limit=7&user=alice", "id");
+    assert_eq!(week, logins);
+    let month = every_page(
+        &web,
+        &auth,
+        "/api/v1/auth-log?limit=7&user=alice&days=31",
+        "id",
+    );
+    assert_eq!(month.len(), logins.len() + 1);
+    let r = web.get(
+        "/api/v1/auth-log?user=alice&days=32",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(r.error_code(), "invalid", "{}", r.body);
     let everyone = every_page(&web, &auth, "/api/v1/auth-log?limit=7&rejects=false", "id");
     assert_eq!(
         everyone,
@@ -1466,6 +1499,22 @@ fn routers_and_nas_entries_are_added_changed_and_removed_by_admins_and_roles_cha
         &json!({"role": "boss"}),
     );
     assert_eq!(r.error_code(), "invalid", "{}", r.body);
+    // An admin removes an operator; their token stops working with them.
+    let r = web
+        .request("DELETE", "/api/v1/operators/sam", &h, None)
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        web.get("/api/v1/me", &[("Authorization", &sup)]).status,
+        401
+    );
+    let r = web.send_json(
+        "PATCH",
+        "/api/v1/operators/sam",
+        &h,
+        &json!({"role": "admin"}),
+    );
+    assert_eq!(r.error_code(), "not_found", "{}", r.body);
 
     // The console adds and removes routers too.
     let ann_pw = {
@@ -1582,6 +1631,33 @@ fn the_console_issues_an_invoice_and_terminates_a_subscriber() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("invalid amount"), "{}", r.body);
 
+    // Support may not change plans, routers or operators from the console
+    // either; nothing changes.
+    let before = fingerprint(&isp);
+    for (path, fields) in [
+        ("/plans", vec![("name", "p9"), ("rate", "1M/1M")]),
+        ("/plans/home-20M", vec![("price", "1.00")]),
+        ("/plans/home-20M/remove", vec![]),
+        (
+            "/routers",
+            vec![("name", "r9"), ("ip", "192.0.2.99"), ("secret", "abcdefgh")],
+        ),
+        ("/routers/demo-router/remove", vec![]),
+        ("/operators", vec![("name", "eve"), ("role", "admin")]),
+        ("/operators/sam/role", vec![("role", "admin")]),
+        ("/operators/ann/remove", vec![]),
+    ] {
+        let mut f = vec![("csrf", sam.csrf.as_str())];
+        f.extend(fields);
+        let r = web.post_form(path, &c, &f);
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+    }
+    assert_eq!(fingerprint(&isp), before);
+
+    // Terminating needs the confirmation ticked, even without a browser.
+    let r = web.post_form("/subscribers/bob/terminate", &c, &[("csrf", &sam.csrf)]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(status_of(&isp, "bob"), "active");
     let r = web.post_form(
         "/subscribers/bob/terminate",
         &c,
@@ -1788,6 +1864,22 @@ fn a_search_finds_a_phrase_by_its_rarest_word_and_pages_a_common_word_in_usernam
     let all: Vec<String> = (1..=300).map(|g| format!("cn{g:04}")).collect();
     assert_eq!(found("Common"), all);
     assert_eq!(found("Common Name"), all);
+    // "Zeta" is common in the sample (the first 2,000 usernames) but not
+    // beyond: walking the first usernames does not fill the page, and the
+    // index finds the rest, past the walk.
+    isp.sql()
+        .batch_execute(
+            "INSERT INTO customers (username, password, full_name, status)
+             SELECT 'cz' || lpad(g::text, 5, '0'), 'x',
+                    CASE WHEN g <= 30 OR g > 7950 THEN 'Zeta ' ELSE 'Other ' END || g, 'active'
+               FROM generate_series(1, 8000) g",
+        )
+        .unwrap();
+    let zeta: Vec<String> = (1..=8000)
+        .filter(|g| *g <= 30 || *g > 7950)
+        .map(|g| format!("cz{g:05}"))
+        .collect();
+    assert_eq!(found("Zeta"), zeta);
     // Paged 7 at a time, the common word comes in username order, whole.
     let paged = every_page(
         &web,

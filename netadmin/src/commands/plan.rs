@@ -6,7 +6,7 @@ use super::customer::period;
 use super::Ctx;
 use crate::cli::{PlanCmd, PlanFields};
 use crate::output::{bytes, money, opt, print_fields, print_json, Table};
-use crate::Outcome;
+use crate::{Failure, Outcome};
 
 /// The flags as netily-core reads a plan's fields (the console and the
 /// API read theirs the same way).
@@ -33,6 +33,11 @@ pub fn run(ctx: &Ctx, cmd: PlanCmd) -> Outcome {
             name,
             fields: fields_in,
         } => {
+            if fields_in.rate.is_none() {
+                return Err(Failure(
+                    "missing rate: plan add needs --rate, e.g. --rate 10M/20M".into(),
+                ));
+            }
             let plan = plan_fields(fields_in).new_plan(&name)?;
             let plan = ctx.in_tx(|tx| Ok(db::add_plan(tx, &plan)?))?;
             if ctx.json {

@@ -35,7 +35,8 @@ pub struct AuthLogFilter {
     /// One subscriber's: only entries at or after this moment.
     pub since: Option<UnixTime>,
     pub limit: Option<i64>,
-    /// One subscriber's listing looks back at most this many hours (a
+    /// One subscriber's listing looks back at most this many hours from
+    /// now, over all its pages (a
     /// page's "recent logins": a quiet subscriber's would otherwise read
     /// every login kept). None: as far as the log goes.
     pub max_hours: Option<i32>,
@@ -85,23 +86,31 @@ pub fn list_auth_log(
         );
         return read(conn, &sql, &[username, &limit, &micros, &id, &f.since]);
     }
-    // Looking back from the page's start: now, or the last row shown.
+    // Steps look back from the page's start (now, or the last row shown);
+    // `max_hours` bounds the whole listing from now, every page of it.
+    let now = crate::clock::now();
+    let start = f.after.map_or(now, |p| p.micros.div_euclid(1_000_000));
+    let oldest: Option<UnixTime> = f.max_hours.map(|h| now - i64::from(h) * 3600);
+    let since = match (f.since, oldest) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
     let recent = format!(
         "SELECT {columns} FROM radpostauth
           WHERE username = $1 AND {after}
-            AND authdate >= coalesce(to_timestamp(0) + $3 * interval '1 microsecond', now())
-                            - make_interval(hours => $6)
+            AND authdate >= to_timestamp($6::bigint)
           ORDER BY authdate DESC, id DESC LIMIT $2"
     );
-    let max = f.max_hours.unwrap_or(i32::MAX);
     for hours in LOOK_BACK_HOURS {
-        let hours = hours.min(max);
+        let from = start - i64::from(hours) * 3600;
+        let last = since.is_some_and(|s| from <= s);
+        let from = since.map_or(from, |s| from.max(s));
         let rows = read(
             conn,
             &recent,
-            &[username, &limit, &micros, &id, &f.since, &hours],
+            &[username, &limit, &micros, &id, &since, &from],
         )?;
-        if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit || hours == max {
+        if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit || last {
             return Ok(rows);
         }
     }
@@ -110,7 +119,7 @@ pub fn list_auth_log(
           WHERE username = $1 AND {after}
           ORDER BY authdate DESC, id DESC LIMIT $2"
     );
-    read(conn, &all, &[username, &limit, &micros, &id, &f.since])
+    read(conn, &all, &[username, &limit, &micros, &id, &since])
 }
 
 fn read(

@@ -374,25 +374,31 @@ pub fn list_customers(
 /// trigram index (see `list_customers`).
 const SEARCH_WALK: i64 = 5_000;
 
-/// How many subscribers `rarest_word` looks at.
+/// How many subscribers `rarest_word` looks at...
 const WORD_SAMPLE: i64 = 2_000;
+/// ...and how many must have a word for it to be common (1%).
+const COMMON_IN_SAMPLE: i64 = WORD_SAMPLE / 100;
 
 /// The words of a search `rarest_word` compares (the whole text still
 /// filters): a pasted paragraph costs no more than a name.
 const MAX_SEARCH_WORDS: usize = 8;
 
 /// The word of `text` found in the fewest of the first `WORD_SAMPLE`
-/// subscribers (the longest among equals), and whether it is common (in
-/// 1% of them or more). The trigram index intersects every trigram of what
+/// subscribers (the longest among equals; words of one or two letters only
+/// when there is nothing else, as trigrams cannot find them), and whether
+/// it is common (found 20 times or more, 1% of a full sample). The trigram index intersects every trigram of what
 /// it is given: a word most names share ("Mary", or a synthetic
 /// "Subscriber") costs it every row, 300 ms at 1,000,000, while the rarest
 /// word alone narrows to a few rows, which the whole text then filters.
 fn rarest_word(conn: &mut impl GenericClient, text: &str) -> Result<(String, bool)> {
-    let words: Vec<String> = text
+    let mut words: Vec<String> = text
         .split_whitespace()
         .take(MAX_SEARCH_WORDS)
         .map(str::to_owned)
         .collect();
+    if words.iter().any(|w| w.chars().count() >= 3) {
+        words.retain(|w| w.chars().count() >= 3);
+    }
     let patterns: Vec<String> = words.iter().map(|w| like_contains(w)).collect();
     let counts: Vec<i64> = conn
         .query(
@@ -414,7 +420,7 @@ fn rarest_word(conn: &mut impl GenericClient, text: &str) -> Result<(String, boo
         .zip(counts)
         .min_by_key(|(w, count)| (*count, std::cmp::Reverse(w.len())));
     Ok(match rarest {
-        Some((w, count)) => (w, count * 100 >= WORD_SAMPLE),
+        Some((w, count)) => (w, count >= COMMON_IN_SAMPLE),
         None => (text.to_owned(), false),
     })
 }

@@ -192,6 +192,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "token_expiry",
         sql: include_str!("../../migrations/0035_token_expiry.sql"),
     },
+    Migration {
+        version: 36,
+        name: "audit_removals",
+        sql: include_str!("../../migrations/0036_audit_removals.sql"),
+    },
 ];
 
 /// Key of the advisory lock taken by every migration ("netily" in ASCII).

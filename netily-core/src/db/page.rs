@@ -52,6 +52,9 @@ macro_rules! after_position {
 }
 pub(crate) use after_position;
 
+/// 9999-12-31T23:59:59.999999Z in microseconds.
+const MAX_MICROS: i64 = 253_402_300_799_999_999;
+
 impl Position {
     pub fn parse(field: &str, s: &str) -> Result<Position> {
         let bad = || {
@@ -61,8 +64,13 @@ impl Position {
             )
         };
         let (m, i) = s.split_once('.').ok_or_else(bad)?;
+        let micros: i64 = m.parse().map_err(|_| bad())?;
+        // 1970 to 9999: a time PostgreSQL holds (beyond, a query fails).
+        if !(0..=MAX_MICROS).contains(&micros) {
+            return Err(bad());
+        }
         Ok(Position {
-            micros: m.parse().map_err(|_| bad())?,
+            micros,
             id: i.parse().map_err(|_| bad())?,
         })
     }
@@ -90,7 +98,16 @@ mod tests {
             id: 42,
         };
         assert_eq!(Position::parse("after", &p.to_string()).unwrap(), p);
-        for bad in ["", "42", "1.2.3", "a.1", "1.b", ".5"] {
+        for bad in [
+            "",
+            "42",
+            "1.2.3",
+            "a.1",
+            "1.b",
+            ".5",
+            "-1.5",
+            "9223372036854775807.1",
+        ] {
             let e = Position::parse("after", bad).unwrap_err().to_string();
             assert!(e.starts_with("invalid after"), "{bad}: {e}");
         }

@@ -227,13 +227,21 @@ pub fn get_plan(conn: &mut impl GenericClient, name: &str) -> Result<Plan> {
 /// lists with [`all_plans`].
 pub fn list_plans(conn: &mut impl GenericClient) -> Result<Vec<PlanListing>> {
     let counts = subscriber_counts(conn)?;
-    Ok(all_plans(conn)?
+    Ok(with_counts(all_plans(conn)?, &counts))
+}
+
+/// `plans` with their subscribers from `counts` ([`subscriber_counts`]).
+pub fn with_counts(
+    plans: Vec<Plan>,
+    counts: &std::collections::BTreeMap<String, i64>,
+) -> Vec<PlanListing> {
+    plans
         .into_iter()
         .map(|plan| PlanListing {
             subscribers: counts.get(&plan.name).copied().unwrap_or(0),
             plan,
         })
-        .collect())
+        .collect()
 }
 
 /// Every plan, cheapest first.

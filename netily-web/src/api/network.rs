@@ -54,9 +54,10 @@ pub async fn sessions(
 pub struct AuthLogQuery {
     pub user: Option<String>,
     pub rejects: Option<bool>,
-    /// With `user`: how many days back accepts are looked for (1 to 31)
-    /// [default: 7]. Accepts have no index by subscriber (writing the log
-    /// stays cheap), so one subscriber's read their days of everyone's.
+    /// With `user`: how many days back from now the listing goes, over all
+    /// its pages (1 to 31) [default: 7]; not for `rejects`. Accepts have no
+    /// index by subscriber (writing the log stays cheap), so one
+    /// subscriber's read those days of everyone's.
     pub days: Option<i32>,
     /// The `next` of the page before.
     pub after: Option<String>,
@@ -194,10 +195,12 @@ pub async fn list_auth_log(app: &App, q: AuthLogQuery) -> Result<Page<AuthLogEnt
             "invalid days {days}: 1 to {MAX_USER_LOG_DAYS}"
         )));
     }
+    let rejects_only = q.rejects.unwrap_or(false);
     let filter = AuthLogFilter {
-        max_hours: Some(days * 24),
+        // Rejects have an index by subscriber: no window for them.
+        max_hours: (!rejects_only).then_some(days * 24),
         username: q.user.filter(|s| !s.is_empty()),
-        rejects_only: q.rejects.unwrap_or(false),
+        rejects_only,
         after: after_position(q.after.as_deref())?,
         limit: Some(size + 1),
         ..AuthLogFilter::default()

@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use netily_core::db::plans::PlanListing;
 use netily_core::db::{self};
 use netily_core::input::PlanFields;
-use netily_core::model::Plan;
+use netily_core::model::{Plan, UnixTime};
 use netily_core::operators::Area;
 
 use super::{created, Body};
@@ -17,21 +17,18 @@ use crate::error::ApiError;
 use crate::state::App;
 
 /// Every plan, cheapest first, with its active subscribers as last counted
-/// (dashboard.rs: at most 30 s old, sooner after a change).
-pub async fn list(app: &App) -> Result<Vec<PlanListing>, ApiError> {
+/// (dashboard.rs: at most 30 s old, sooner after a change), and when.
+pub async fn list(app: &App) -> Result<(Vec<PlanListing>, UnixTime), ApiError> {
     let counted = crate::dashboard::latest(app).await?;
     let plans = app.read(|tx| Ok(db::all_plans(tx)?)).await?;
-    Ok(plans
-        .into_iter()
-        .map(|plan| PlanListing {
-            subscribers: counted.plans.get(&plan.name).copied().unwrap_or(0),
-            plan,
-        })
-        .collect())
+    Ok((
+        db::plans::with_counts(plans, &counted.plans),
+        counted.counted_at,
+    ))
 }
 
 pub async fn plans(State(app): State<App>) -> Result<Json<Vec<PlanListing>>, ApiError> {
-    Ok(Json(list(&app).await?))
+    Ok(Json(list(&app).await?.0))
 }
 
 pub async fn show(

@@ -36,11 +36,25 @@ pub async fn resume(
     back_to(&username, "resumed")
 }
 
+#[derive(Deserialize)]
+pub struct TerminateForm {
+    confirm: Option<String>,
+}
+
+/// Ends a subscriber's contract: only with the confirmation ticked (the
+/// browser asks for it; a form posted without it is refused here too).
 pub async fn terminate(
     State(app): State<App>,
     Extension(who): Extension<Authed>,
     Path(username): Path<String>,
+    Form(f): Form<TerminateForm>,
 ) -> PageResult {
+    if f.confirm.as_deref() != Some("on") {
+        return Err(crate::error::ApiError::bad_request(
+            "tick \"the contract ended\" to terminate",
+        )
+        .into());
+    }
     subscribers::set_status(&app, &who, username.clone(), SubscriberStatus::Terminated).await?;
     back_to(&username, "terminated")
 }

@@ -137,9 +137,8 @@ pub async fn list(
     Extension(who): Extension<Authed>,
     Query(q): Query<Done>,
 ) -> PageResult {
-    let counted_at = crate::dashboard::latest(&app).await?.counted_at;
-    let rows = plans::list(&app)
-        .await?
+    let (listings, counted_at) = plans::list(&app).await?;
+    let rows = listings
         .into_iter()
         .map(|l| {
             let p = l.plan;
