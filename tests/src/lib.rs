@@ -28,3 +28,4 @@ pub mod openvpn;
 pub mod postgres;
 pub mod routeros;
 pub mod web;
+pub mod web_fixtures;
