@@ -155,9 +155,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                     "the request body is larger than 256 KiB",
                 ))
             }
-            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+            Err(rejection) => Err(ApiError::bad_request(plain(
+                "invalid body",
+                &rejection.body_text(),
+            ))),
         }
     }
+}
+
+/// A parser's rejection as one short line: `what: field: problem`, without
+/// axum's preamble or serde's line and column (a body is one line anyway).
+fn plain(what: &str, text: &str) -> String {
+    let text = text.rsplit_once("target type: ").map_or(text, |(_, t)| t);
+    let text = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(text);
+    let text = match text.rfind(" at line ") {
+        Some(i) if text[i..].contains(" column ") => &text[..i],
+        _ => text,
+    };
+    format!("{what}: {text}")
 }
 
 /// Query parameters, with a JSON 400 for ones that do not parse.
@@ -169,7 +186,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(v)) => Ok(Params(v)),
-            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+            Err(rejection) => Err(ApiError::bad_request(plain(
+                "invalid query",
+                &rejection.body_text(),
+            ))),
         }
     }
 }
@@ -247,6 +267,24 @@ pub fn created<T: Serialize>(v: T) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_parsers_rejection_reads_as_one_short_line() {
+        assert_eq!(
+            super::plain(
+                "invalid body",
+                "Failed to deserialize the JSON body into the target type: price: invalid type: integer `10`, expected a string at line 1 column 11"
+            ),
+            "invalid body: price: invalid type: integer `10`, expected a string"
+        );
+        assert_eq!(
+            super::plain(
+                "invalid query",
+                "Failed to deserialize query string: limit: invalid digit found in string"
+            ),
+            "invalid query: limit: invalid digit found in string"
+        );
+    }
+
     /// Every route registered above is described in openapi.json, and the
     /// description names no route that does not exist.
     #[test]

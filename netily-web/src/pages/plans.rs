@@ -154,9 +154,16 @@ pub async fn list(
                     .fair_use_rate
                     .map(|r| r.to_string())
                     .unwrap_or_else(|| "-".into()),
-                cycle: p
-                    .cycle_days
-                    .map_or_else(|| "monthly".into(), |d| format!("{d} days")),
+                cycle: p.cycle_days.map_or_else(
+                    || "monthly".into(),
+                    |d| {
+                        if d == 1 {
+                            "1 day".into()
+                        } else {
+                            format!("{d} days")
+                        }
+                    },
+                ),
                 subscribers: l.subscribers,
                 name: p.name,
             }
