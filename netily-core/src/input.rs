@@ -180,8 +180,9 @@ pub struct PlanFields {
     pub cycle_days: Option<String>,
 }
 
+/// Text as given (`clearable` has trimmed it).
 fn text(v: &str) -> Result<String, Failure> {
-    Ok(v.trim().to_owned())
+    Ok(v.to_owned())
 }
 
 /// Bytes with the largest decimal unit that divides them exactly, as

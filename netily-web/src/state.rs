@@ -31,7 +31,7 @@ pub struct App {
     pub login_limit: Arc<LoginLimit>,
     /// Password checks (argon2: 19 MiB and tens of milliseconds each) run
     /// at most this many at once.
-    pub password_checks: Arc<tokio::sync::Semaphore>,
+    password_checks: Arc<tokio::sync::Semaphore>,
     /// The dashboard's counts, recounted in the background (dashboard.rs).
     pub dashboard: Arc<parking_lot::Mutex<Option<crate::dashboard::Counted>>>,
     /// Woken after each change, so the counts follow it soon (dashboard.rs).
@@ -85,6 +85,22 @@ impl App {
         let out = self.run(Some(attribution), f).await?;
         self.recount.notify_one();
         Ok(out)
+    }
+
+    /// Runs `f` (argon2: 19 MiB and tens of milliseconds) on one of the
+    /// `PASSWORD_CHECKS` password threads, holding no database connection.
+    /// None if `f` panicked.
+    pub async fn password_work<T, F>(&self, f: F) -> Result<Option<T>, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let _permit = self
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal("the server is stopping"))?;
+        Ok(tokio::task::spawn_blocking(f).await.ok())
     }
 
     /// Runs `f` with a pooled connection outside any transaction: for work

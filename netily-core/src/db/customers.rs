@@ -386,10 +386,11 @@ const MAX_SEARCH_WORDS: usize = 8;
 /// The word of `text` found in the fewest of the first `WORD_SAMPLE`
 /// subscribers (the longest among equals; words of one or two letters only
 /// when there is nothing else, as trigrams cannot find them), and whether
-/// it is common (found 20 times or more, 1% of a full sample). The trigram index intersects every trigram of what
-/// it is given: a word most names share ("Mary", or a synthetic
-/// "Subscriber") costs it every row, 300 ms at 1,000,000, while the rarest
-/// word alone narrows to a few rows, which the whole text then filters.
+/// it is common (found 20 times or more, 1% of a full sample). The trigram
+/// index intersects every trigram of what it is given: a word most names
+/// share ("Mary", or a synthetic "Subscriber") costs it every row, 300 ms
+/// at 1,000,000, while the rarest word alone narrows to a few rows, which
+/// the whole text then filters.
 fn rarest_word(conn: &mut impl GenericClient, text: &str) -> Result<(String, bool)> {
     let mut words: Vec<String> = text
         .split_whitespace()

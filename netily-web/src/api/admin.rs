@@ -106,16 +106,11 @@ pub async fn create_operator(
 }
 
 /// `password` checked and hashed on one of the bounded password threads
-/// (argon2 takes 19 MiB and tens of milliseconds), holding no connection.
+/// (`App::password_work`).
 pub async fn hash_password(app: &App, password: String) -> Result<String, ApiError> {
-    let _permit = app
-        .password_checks
-        .acquire()
-        .await
-        .map_err(|_| ApiError::internal("the server is stopping"))?;
-    tokio::task::spawn_blocking(move || netily_core::operators::hash_password(&password))
-        .await
-        .map_err(|_| ApiError::internal("hashing the password failed"))?
+    app.password_work(move || netily_core::operators::hash_password(&password))
+        .await?
+        .ok_or_else(|| ApiError::internal("hashing the password failed"))?
         .map_err(ApiError::from)
 }
 

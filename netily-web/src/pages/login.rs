@@ -239,14 +239,9 @@ pub async fn check_password(
         .read(move |tx| Ok(ops::login_candidate(tx, &name)?))
         .await?;
     let known = candidate.known();
-    let _permit = app
-        .password_checks
-        .acquire()
-        .await
-        .map_err(|_| crate::error::ApiError::internal("the server is stopping"))?;
-    let verified = tokio::task::spawn_blocking(move || candidate.verify(&password))
-        .await
-        .ok()
+    let verified = app
+        .password_work(move || candidate.verify(&password))
+        .await?
         .flatten();
     Ok((verified, known))
 }
